@@ -1,0 +1,3 @@
+//! kompass: the IO side of KOMpass storage. The core decides; this crate does.
+
+pub mod store;
