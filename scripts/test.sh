@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Runs every test of KOMpass storage on this machine, installing what is missing first:
+# the wasm target, wasm-bindgen-cli, binaryen, Chromium and SeaweedFS (a real S3 server).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TERM_COLOR=never
+
+bash scripts/install.sh
+
+# A real S3 server with SigV4 verification on, for the native and end-to-end tests.
+S3_ENV=$(mktemp)
+bash scripts/s3-server.sh start "$S3_ENV"
+trap 'bash scripts/s3-server.sh stop "$S3_ENV"' EXIT
+set -a; . "$S3_ENV"; set +a
+
+echo "== core builds for wasm32 (the browser and the edge run it)"
+cargo build -p kompass-core --target wasm32-unknown-unknown
+
+echo "== Rust tests (core, native, S3 against SeaweedFS)"
+cargo test --workspace --exclude kompass-wasm
