@@ -1,3 +1,4 @@
 //! kompass: the IO side of KOMpass storage. The core decides; this crate does.
 
+pub mod cli;
 pub mod store;
