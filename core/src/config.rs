@@ -539,9 +539,10 @@ fn read_s3<F: Fn(&str) -> Option<String>>(
             None
         }
         Some(k) if k.chars().any(|c| c.is_whitespace() || c.is_control()) => {
+            // Not echoed: the redacted view masks the id too.
             p.push(
                 AWS_ACCESS_KEY_ID,
-                Some(&k),
+                None,
                 ProblemKind::Malformed {
                     reason: "it contains spaces or control characters".into(),
                 },

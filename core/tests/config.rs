@@ -313,6 +313,11 @@ fn bad_values_for_each_variable() {
         problem_for(&base, vars::AWS_ACCESS_KEY_ID, "AKIA EXAMPLE"),
         ProblemKind::Malformed { .. }
     ));
+    let mut map = base.clone();
+    map.insert(vars::AWS_ACCESS_KEY_ID.into(), "AKIA EXAMPLE".into());
+    let errs = errors(&map);
+    assert!(errs.problems[0].value.is_none());
+    assert!(!errs.to_string().contains("AKIA EXAMPLE"), "{errs}");
     assert!(matches!(
         problem_for(&base, vars::AWS_REGION, "us east 1"),
         ProblemKind::Malformed { .. }

@@ -24,7 +24,7 @@
 //! `AdmitAfterCleanup`), and "would it fit if cleanup freed X?" by passing X. With
 //! auto-cleanup disabled, pass [`Freeable::NONE`]: the quota stays a hard limit.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::alert::reached;
 use super::size::{ByteSize, GIB, MIB};
@@ -69,7 +69,7 @@ impl<'a> UploadRequest<'a> {
 }
 
 /// Current usage, before the upload.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Usage {
     /// Bytes stored by the uploading user (ignored for global data).
     pub user_bytes: u64,
@@ -78,7 +78,7 @@ pub struct Usage {
 }
 
 /// The limits that apply to uploads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Limits {
     /// Largest accepted file.
     pub max_file_bytes: u64,
@@ -106,7 +106,7 @@ impl Default for Limits {
 ///
 /// Neither count may include the object the upload replaces: its bytes are already credited
 /// through [`UploadRequest::replaces`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Freeable {
     /// Bytes that cleanup of this user's files could free.
     pub user_bytes: u64,
@@ -411,6 +411,26 @@ mod tests {
         assert_eq!(l.max_user_bytes, 104_857_600);
         assert_eq!(l.max_bucket_bytes, 4_831_838_208);
         assert_eq!(l.cleanup_threshold_percent, 70);
+    }
+
+    #[test]
+    fn limits_usage_and_freeable_round_trip_through_json() {
+        let l = Limits {
+            max_file_bytes: 1,
+            max_user_bytes: 2,
+            max_bucket_bytes: 3,
+            cleanup_threshold_percent: 4,
+        };
+        let json = serde_json::to_string(&l).unwrap();
+        assert_eq!(
+            json,
+            r#"{"max_file_bytes":1,"max_user_bytes":2,"max_bucket_bytes":3,"cleanup_threshold_percent":4}"#
+        );
+        assert_eq!(serde_json::from_str::<Limits>(&json).unwrap(), l);
+        let u: Usage = serde_json::from_str(r#"{"user_bytes":5,"bucket_bytes":6}"#).unwrap();
+        assert_eq!(u, usage(5, 6));
+        let f: Freeable = serde_json::from_str(r#"{"user_bytes":7,"bucket_bytes":8}"#).unwrap();
+        assert_eq!(f, freeable(7, 8));
     }
 
     #[test]
