@@ -1,4 +1,5 @@
 //! kompass: the IO side of KOMpass storage. The core decides; this crate does.
 
 pub mod cli;
+pub mod env;
 pub mod store;
