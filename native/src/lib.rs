@@ -1,3 +1,5 @@
 //! kompass: the IO side of KOMpass storage. The core decides; this crate does.
 
+pub mod journal;
+pub mod state;
 pub mod store;
