@@ -2,4 +2,6 @@
 
 pub mod cli;
 pub mod env;
+pub mod journal;
+pub mod state;
 pub mod store;

@@ -1,0 +1,255 @@
+//! Crash-safe file primitives: atomic replace, directory creation without following links,
+//! advisory locks and streaming checksums. Shared by the store, the journal and state files.
+
+use std::ffi::OsStr;
+use std::fs::{self, File, Metadata, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sha2::{Digest, Sha256};
+
+use super::error::{LocalError, io_error};
+
+/// Marks a temporary file: `.{name}.tmp-{pid}-{counter}`. Valid object names never start
+/// with a dot, so a temp file can never be mistaken for an object.
+const TEMP_MARK: &str = ".tmp-";
+
+/// Longest part of the target name kept in a temp name, so the temp name stays under the
+/// 255-byte file-name limit even for a 255-byte target.
+const TEMP_NAME_KEEP: usize = 200;
+
+/// Makes temp names unique between threads of one process (the pid separates processes).
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Whether a directory entry name is one of our temporary files.
+pub fn is_temp_name(name: &str) -> bool {
+    name.starts_with('.') && name.contains(TEMP_MARK)
+}
+
+fn temp_name(target: &OsStr) -> String {
+    let target = target.to_string_lossy();
+    let mut cut = target.len().min(TEMP_NAME_KEEP);
+    while !target.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!(".{}{TEMP_MARK}{}-{n}", &target[..cut], std::process::id())
+}
+
+/// Replaces `path` with `bytes` atomically: a crash at any point leaves either the old file or
+/// the new one, never a torn one.
+///
+/// Writes a temp file in the same directory, fsyncs it, renames it over the target and
+/// fsyncs the directory so the rename itself is durable. The parent directory must exist.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), LocalError> {
+    let name = path.file_name().ok_or_else(|| LocalError::Conflict {
+        op: "write",
+        path: path.to_path_buf(),
+        detail: "the path does not end in a file name".into(),
+    })?;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    // create_new never clobbers: a name left by a crashed process with a recycled pid is
+    // simply skipped.
+    let (tmp, file) = loop {
+        let tmp = dir.join(temp_name(name));
+        match OpenOptions::new().write(true).create_new(true).open(&tmp) {
+            Ok(f) => break (tmp, f),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(io_error("create a temporary file", &tmp, e)),
+        }
+    };
+    let result = fill_and_rename(file, &tmp, path, bytes);
+    if result.is_err() {
+        // Best effort: the temp file is invisible to listings anyway and can be swept.
+        let _ = fs::remove_file(&tmp);
+    }
+    result?;
+    sync_dir(dir)
+}
+
+fn fill_and_rename(
+    mut file: File,
+    tmp: &Path,
+    path: &Path,
+    bytes: &[u8],
+) -> Result<(), LocalError> {
+    file.write_all(bytes).map_err(|e| io_error("write", tmp, e))?;
+    file.sync_all().map_err(|e| io_error("flush to disk", tmp, e))?;
+    drop(file);
+    fs::rename(tmp, path).map_err(|e| match e.kind() {
+        io::ErrorKind::IsADirectory | io::ErrorKind::DirectoryNotEmpty => LocalError::Conflict {
+            op: "write",
+            path: path.to_path_buf(),
+            detail: "a directory of that name is in the way (for routes it may be a user's \
+                     folder); choose another file name"
+                .into(),
+        },
+        _ => io_error("rename into place", path, e),
+    })
+}
+
+/// Makes a directory's entries (creations, renames, removals) durable.
+pub fn sync_dir(dir: &Path) -> Result<(), LocalError> {
+    #[cfg(unix)]
+    {
+        let d = File::open(dir).map_err(|e| io_error("open directory", dir, e))?;
+        d.sync_all().map_err(|e| io_error("flush directory to disk", dir, e))?;
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
+/// The SHA-256 of a file, read in chunks so large files do not fill memory.
+pub fn sha256_file(path: &Path) -> Result<[u8; 32], LocalError> {
+    let mut file = File::open(path).map_err(|e| io_error("read", path, e))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(io_error("read", path, e)),
+        };
+        hasher.update(&buf[..n]);
+    }
+    Ok(hasher.finalize().into())
+}
+
+/// Walks `segments` below `root` without following links: `Ok(Some)` when the last one is a
+/// regular file, `Ok(None)` when it is missing or not a file, `Err(Symlink)` when any step is a
+/// symbolic link.
+pub(crate) fn find_file(
+    root: &Path,
+    segments: &[&str],
+) -> Result<Option<(PathBuf, Metadata)>, LocalError> {
+    let mut path = root.to_path_buf();
+    for (i, seg) in segments.iter().enumerate() {
+        path.push(seg);
+        let meta = match fs::symlink_metadata(&path) {
+            Ok(m) => m,
+            Err(e)
+                if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) =>
+            {
+                return Ok(None);
+            }
+            Err(e) => return Err(io_error("inspect", &path, e)),
+        };
+        if meta.file_type().is_symlink() {
+            return Err(LocalError::Symlink { path });
+        }
+        if i + 1 == segments.len() {
+            return Ok(meta.is_file().then_some((path, meta)));
+        }
+        if !meta.is_dir() {
+            return Ok(None);
+        }
+    }
+    Ok(None)
+}
+
+/// Like [`find_file`] for a directory: `Ok(Some(path))` when every step is a real directory.
+pub(crate) fn find_dir(root: &Path, segments: &[&str]) -> Result<Option<PathBuf>, LocalError> {
+    let mut path = root.to_path_buf();
+    for seg in segments {
+        path.push(seg);
+        match fs::symlink_metadata(&path) {
+            Ok(m) if m.file_type().is_symlink() => return Err(LocalError::Symlink { path }),
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => return Ok(None),
+            Err(e)
+                if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) =>
+            {
+                return Ok(None);
+            }
+            Err(e) => return Err(io_error("inspect", &path, e)),
+        }
+    }
+    Ok(Some(path))
+}
+
+/// Creates `segments` below `root` (and `root` itself) as real directories, refusing links
+/// below `root`, and fsyncs each parent that gained an entry so the new directory survives a
+/// crash. Returns the deepest directory.
+pub(crate) fn create_dirs(root: &Path, segments: &[&str]) -> Result<PathBuf, LocalError> {
+    // The data directory itself is configuration: it may be (or sit under) a link.
+    if !root.is_dir() {
+        fs::create_dir_all(root).map_err(|e| io_error("create the data directory", root, e))?;
+    }
+    let mut path = root.to_path_buf();
+    for seg in segments {
+        let parent = path.clone();
+        path.push(seg);
+        match fs::symlink_metadata(&path) {
+            Ok(m) if m.file_type().is_symlink() => return Err(LocalError::Symlink { path }),
+            Ok(m) if m.is_dir() => continue,
+            Ok(_) => {
+                return Err(LocalError::Conflict {
+                    op: "create directory",
+                    path,
+                    detail: "a file of that name is in the way (for routes it may be an \
+                             anonymous route named like this user); move or rename it"
+                        .into(),
+                });
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_error("inspect", &path, e)),
+        }
+        match fs::create_dir(&path) {
+            Ok(()) => sync_dir(&parent)?,
+            // Another writer created it between our look and our create: fine if it is a
+            // real directory.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                let m = fs::symlink_metadata(&path).map_err(|e| io_error("inspect", &path, e))?;
+                if m.file_type().is_symlink() {
+                    return Err(LocalError::Symlink { path });
+                }
+                if !m.is_dir() {
+                    return Err(LocalError::Conflict {
+                        op: "create directory",
+                        path,
+                        detail: "a file of that name is in the way; move or rename it".into(),
+                    });
+                }
+            }
+            Err(e) => return Err(io_error("create directory", &path, e)),
+        }
+    }
+    Ok(path)
+}
+
+/// An advisory lock held on a lock file until dropped (closing the file releases it).
+#[derive(Debug)]
+pub(crate) struct FileLock {
+    _file: File,
+}
+
+/// Takes an advisory lock on `path` (created if missing), waiting for other holders.
+///
+/// Lock files are never replaced, unlike the data files they guard: a lock on a file that an
+/// atomic rename later swaps out would guard nothing.
+pub(crate) fn lock(path: &Path, exclusive: bool) -> Result<FileLock, LocalError> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| io_error("open the lock file", path, e))?;
+    if exclusive { file.lock() } else { file.lock_shared() }
+        .map_err(|e| io_error("lock", path, e))?;
+    Ok(FileLock { _file: file })
+}
+
+/// Milliseconds since the Unix epoch of a file's modification time (0 if unknown).
+pub(crate) fn modified_ms(meta: &Metadata) -> u64 {
+    meta.modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
