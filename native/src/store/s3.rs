@@ -1,1 +1,863 @@
-//! TODO
+//! The S3 bucket: objects over HTTP(S) with SigV4 header signing (reqwest and kompass-core's
+//! signer), bounded retries with jittered backoff, and request counters for the free-tier
+//! ledger. Path-style addressing when an endpoint is set (SeaweedFS, MinIO, Garage),
+//! virtual-hosted on AWS; kompass-core's `S3Target` decides the URLs.
+
+mod error;
+mod list;
+mod retry;
+mod time;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use bytes::Bytes;
+use kompass_core::presign::{Credentials, S3Target, SignableRequest, sign_request, uri_encode};
+use reqwest::header::HeaderMap;
+use reqwest::{Method, StatusCode, Url};
+use sha2::{Digest, Sha256};
+
+pub use error::S3Error;
+pub use list::ListPage;
+
+use error::{Context, Op, classify, parse_error_body};
+use retry::{Backoff, retriable_status};
+
+/// SHA-256 of the empty body, signed for requests without one.
+const EMPTY_SHA256_HEX: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+/// S3 keys are at most 1,024 bytes of UTF-8.
+const MAX_KEY_BYTES: usize = 1024;
+
+/// How the store talks to S3.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Options {
+    /// Retries after the first attempt, on connection errors, timeouts, 5xx and throttling.
+    pub max_retries: u32,
+    /// Per attempt: from connecting until the whole answer is read.
+    pub timeout: Duration,
+    /// Per attempt: for the TCP (and TLS) connection alone.
+    pub connect_timeout: Duration,
+    /// The backoff ceiling before the first retry; it doubles for each further retry.
+    pub retry_base_delay: Duration,
+    /// The largest backoff ceiling.
+    pub retry_max_delay: Duration,
+    /// Keys per ListObjectsV2 page, 1 to 1,000 (S3's maximum, and the cheapest).
+    pub list_page_size: u32,
+}
+
+impl Default for S3Options {
+    fn default() -> Self {
+        Self {
+            max_retries: 4,
+            timeout: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(5),
+            retry_base_delay: Duration::from_millis(100),
+            retry_max_delay: Duration::from_secs(5),
+            list_page_size: 1000,
+        }
+    }
+}
+
+/// Whether a PUT may replace an existing object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutMode {
+    /// Write, replacing any object of that key.
+    Overwrite,
+    /// Write only if the key is free (`If-None-Match: *`); else [`S3Error::PreconditionFailed`].
+    CreateOnly,
+}
+
+/// A successful PUT.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PutOutcome {
+    /// The new object's ETag, without quotes.
+    pub etag: Option<String>,
+    /// True when the server echoed the SHA-256 it checked (AWS does; SeaweedFS may not).
+    pub checksum_confirmed: bool,
+    /// Attempts it took (1 without retries).
+    pub attempts: u32,
+}
+
+/// What S3 says about an object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectMeta {
+    /// The object key.
+    pub key: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Last modification, unix milliseconds.
+    pub last_modified_ms: u64,
+    /// The ETag, without quotes.
+    pub etag: Option<String>,
+    /// The SHA-256 of the content, when known: from HEAD (S3's checksum or our
+    /// `x-amz-meta-sha256`), never from a listing.
+    pub sha256: Option<[u8; 32]>,
+}
+
+/// Requests sent so far, by class, for the free-tier ledger. Every attempt counts, retries
+/// included: AWS bills each one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RequestCounts {
+    /// PUT object requests.
+    pub put: u64,
+    /// ListObjectsV2 requests (billed as PUT-class).
+    pub list: u64,
+    /// GET object requests.
+    pub get: u64,
+    /// HEAD object requests (billed as GET-class).
+    pub head: u64,
+    /// DELETE requests (free on AWS, counted apart).
+    pub delete: u64,
+}
+
+impl RequestCounts {
+    /// PUT-class requests (PUT, COPY, POST, LIST): 2,000 a month on the free tier.
+    pub fn put_class(&self) -> u64 {
+        self.put + self.list
+    }
+
+    /// GET-class requests (GET, HEAD): 20,000 a month on the free tier.
+    pub fn get_class(&self) -> u64 {
+        self.get + self.head
+    }
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    put: AtomicU64,
+    list: AtomicU64,
+    get: AtomicU64,
+    head: AtomicU64,
+    delete: AtomicU64,
+}
+
+impl Counters {
+    fn count(&self, op: Op) {
+        let counter = match op {
+            Op::Put => &self.put,
+            Op::List => &self.list,
+            Op::Get => &self.get,
+            Op::Head => &self.head,
+            Op::Delete => &self.delete,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn snapshot(&self) -> RequestCounts {
+        RequestCounts {
+            put: self.put.load(Ordering::Relaxed),
+            list: self.list.load(Ordering::Relaxed),
+            get: self.get.load(Ordering::Relaxed),
+            head: self.head.load(Ordering::Relaxed),
+            delete: self.delete.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// An S3 bucket. Cheap to clone; clones share the HTTP connection pool and the counters.
+#[derive(Clone)]
+pub struct S3Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: reqwest::Client,
+    target: S3Target,
+    creds: Credentials,
+    opts: S3Options,
+    /// Scheme, host and port, for messages.
+    endpoint: String,
+    counters: Counters,
+}
+
+impl std::fmt::Debug for S3Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Store")
+            .field("target", &self.inner.target)
+            .field("creds", &self.inner.creds)
+            .field("opts", &self.inner.opts)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One request to send, re-signed on every attempt.
+struct Request<'a> {
+    op: Op,
+    method: Method,
+    url: Url,
+    key: Option<&'a str>,
+    /// Headers to sign and send (beyond those the signer adds).
+    headers: Vec<(String, String)>,
+    body: Bytes,
+    payload_sha256_hex: String,
+}
+
+/// The final answer to a request (after any retries).
+struct Response {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+    attempts: u32,
+}
+
+enum AttemptError {
+    /// Worth another attempt: no answer, or a broken one.
+    Transport(reqwest::Error),
+    /// Another attempt would fail the same way.
+    Fatal(S3Error),
+}
+
+impl S3Store {
+    /// A store for `target` signed with `creds`. Checks the target; sends nothing.
+    pub fn new(target: S3Target, creds: Credentials, opts: S3Options) -> Result<Self, S3Error> {
+        target.validate()?;
+        let client = reqwest::Client::builder()
+            .timeout(opts.timeout)
+            .connect_timeout(opts.connect_timeout)
+            // A redirect would go to another host with this host's signature: report it instead.
+            .redirect(reqwest::redirect::Policy::none())
+            // AWS closes idle connections after about 20 s; reusing one then costs a retry.
+            .pool_idle_timeout(Duration::from_secs(15))
+            .user_agent(concat!("kompass/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| S3Error::Client(error_chain(&e)))?;
+        let endpoint = Url::parse(&target.bucket_url())
+            .map(|u| u.origin().ascii_serialization())
+            .map_err(|e| S3Error::Protocol(format!("the bucket URL does not parse ({e})")))?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                client,
+                target,
+                creds,
+                opts,
+                endpoint,
+                counters: Counters::default(),
+            }),
+        })
+    }
+
+    /// The bucket this store writes to.
+    pub fn target(&self) -> &S3Target {
+        &self.inner.target
+    }
+
+    /// Requests sent so far (all attempts, by class).
+    pub fn counts(&self) -> RequestCounts {
+        self.inner.counters.snapshot()
+    }
+
+    /// Uploads `body` as `key` with its SHA-256, sent as `x-amz-checksum-sha256` (S3 checks it)
+    /// and as `x-amz-meta-sha256` (so HEAD returns it on any S3-compatible server).
+    /// The checksum is checked against the body first: a wrong one is never stored.
+    pub async fn put(
+        &self,
+        key: &str,
+        body: impl Into<Bytes>,
+        sha256: [u8; 32],
+        mode: PutMode,
+    ) -> Result<PutOutcome, S3Error> {
+        let body: Bytes = body.into();
+        let url = self.object_url(key)?;
+        if <[u8; 32]>::from(Sha256::digest(&body)) != sha256 {
+            return Err(S3Error::WrongChecksum {
+                key: key.to_owned(),
+            });
+        }
+        let checksum_b64 = BASE64.encode(sha256);
+        let sha256_hex = hex::encode(sha256);
+        let mut headers = vec![
+            ("x-amz-checksum-sha256".to_owned(), checksum_b64.clone()),
+            ("x-amz-meta-sha256".to_owned(), sha256_hex.clone()),
+        ];
+        if mode == PutMode::CreateOnly {
+            headers.push(("if-none-match".to_owned(), "*".to_owned()));
+        }
+        let size = body.len() as u64;
+        let req = Request {
+            op: Op::Put,
+            method: Method::PUT,
+            url,
+            key: Some(key),
+            headers,
+            body,
+            payload_sha256_hex: sha256_hex,
+        };
+        let resp = self.execute(&req).await?;
+        if !resp.status.is_success() {
+            let err = self.error_for(&req, &resp);
+            // A retried create-only PUT may have landed on an attempt whose answer was lost;
+            // then the retry's 412 is about our own write. The same bytes there mean success.
+            if matches!(err, S3Error::PreconditionFailed { .. }) && resp.attempts > 1 {
+                if let Some(meta) = self.head(key).await?
+                    && meta.size == size
+                    && meta.sha256 == Some(sha256)
+                {
+                    return Ok(PutOutcome {
+                        etag: meta.etag,
+                        checksum_confirmed: false,
+                        attempts: resp.attempts,
+                    });
+                }
+            }
+            return Err(err);
+        }
+        let echoed = header_str(&resp.headers, "x-amz-checksum-sha256");
+        if let Some(echoed) = echoed
+            && echoed != checksum_b64
+        {
+            return Err(S3Error::ChecksumMismatch {
+                key: key.to_owned(),
+                code: "a different x-amz-checksum-sha256 in the answer".to_owned(),
+            });
+        }
+        Ok(PutOutcome {
+            etag: header_str(&resp.headers, "etag").map(|e| strip_etag_quotes(e).to_owned()),
+            checksum_confirmed: echoed.is_some(),
+            attempts: resp.attempts,
+        })
+    }
+
+    /// Downloads `key`. When the server has the object's SHA-256, the bytes are checked
+    /// against it ([`S3Error::Corrupt`] if they differ).
+    pub async fn get(&self, key: &str) -> Result<Vec<u8>, S3Error> {
+        let req = self.object_request(Op::Get, Method::GET, key, true)?;
+        let resp = self.execute(&req).await?;
+        if !resp.status.is_success() {
+            return Err(self.error_for(&req, &resp));
+        }
+        if let Some(expected) = stored_sha256(&resp.headers)
+            && <[u8; 32]>::from(Sha256::digest(&resp.body)) != expected
+        {
+            return Err(S3Error::Corrupt {
+                key: key.to_owned(),
+            });
+        }
+        Ok(resp.body.to_vec())
+    }
+
+    /// The object's metadata, or `None` if there is no such object. (A HEAD answer has no
+    /// body, so a missing bucket also reads as `None`; [`Self::check_access`] tells.)
+    pub async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, S3Error> {
+        let req = self.object_request(Op::Head, Method::HEAD, key, true)?;
+        let resp = self.execute(&req).await?;
+        if resp.status == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !resp.status.is_success() {
+            return Err(self.error_for(&req, &resp));
+        }
+        meta_from_headers(key, &resp.headers).map(Some)
+    }
+
+    /// Deletes `key`; deleting a missing object succeeds (as on S3).
+    pub async fn delete(&self, key: &str) -> Result<(), S3Error> {
+        let req = self.object_request(Op::Delete, Method::DELETE, key, false)?;
+        let resp = self.execute(&req).await?;
+        if resp.status.is_success() {
+            return Ok(());
+        }
+        match self.error_for(&req, &resp) {
+            S3Error::NotFound { .. } => Ok(()),
+            err => Err(err),
+        }
+    }
+
+    /// One ListObjectsV2 page of the keys under `prefix`, starting at `continuation_token`
+    /// (`None` for the first page).
+    pub async fn list_page(
+        &self,
+        prefix: &str,
+        continuation_token: Option<&str>,
+    ) -> Result<ListPage, S3Error> {
+        let page_size = self.inner.opts.list_page_size.clamp(1, 1000);
+        let resp = self
+            .list_request(prefix, continuation_token, page_size)
+            .await?;
+        list::parse_list(&resp.body)
+    }
+
+    /// Every object under `prefix`, following continuation tokens past 1,000 keys.
+    pub async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, S3Error> {
+        self.list_with_progress(prefix, |_| {}).await
+    }
+
+    /// Like [`Self::list`], calling `progress` with the number of objects so far after each page.
+    pub async fn list_with_progress(
+        &self,
+        prefix: &str,
+        mut progress: impl FnMut(usize),
+    ) -> Result<Vec<ObjectMeta>, S3Error> {
+        let mut objects = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = self.list_page(prefix, token.as_deref()).await?;
+            objects.extend(page.objects);
+            progress(objects.len());
+            match page.next_continuation_token {
+                None => return Ok(objects),
+                // A server that hands back the same token would make this loop forever.
+                Some(next) if token.as_deref() == Some(next.as_str()) => {
+                    return Err(S3Error::Protocol(
+                        "ListObjectsV2 returned the same continuation token twice".into(),
+                    ));
+                }
+                Some(next) => token = Some(next),
+            }
+        }
+    }
+
+    /// True only if `key` exists with exactly `size` bytes and this SHA-256: from HEAD when
+    /// the server keeps the checksum, else by downloading and hashing. A local copy may be
+    /// removed only after this returns true.
+    pub async fn verify(&self, key: &str, size: u64, sha256: [u8; 32]) -> Result<bool, S3Error> {
+        let Some(meta) = self.head(key).await? else {
+            return Ok(false);
+        };
+        if meta.size != size {
+            return Ok(false);
+        }
+        if let Some(stored) = meta.sha256 {
+            return Ok(stored == sha256);
+        }
+        let bytes = match self.get(key).await {
+            Ok(bytes) => bytes,
+            Err(S3Error::NotFound { .. }) => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        Ok(bytes.len() as u64 == size && <[u8; 32]>::from(Sha256::digest(&bytes)) == sha256)
+    }
+
+    /// One signed request to the bucket (ListObjectsV2, max-keys=1) that tells apart an
+    /// unreachable endpoint ([`S3Error::Unreachable`]), bad credentials
+    /// ([`S3Error::BadCredentials`]), a missing bucket ([`S3Error::NoSuchBucket`]) and a
+    /// missing permission ([`S3Error::AccessDenied`]).
+    pub async fn check_access(&self) -> Result<(), S3Error> {
+        self.list_request("", None, 1).await.map(|_| ())
+    }
+
+    async fn list_request(
+        &self,
+        prefix: &str,
+        continuation_token: Option<&str>,
+        max_keys: u32,
+    ) -> Result<Response, S3Error> {
+        let max_keys = max_keys.to_string();
+        // encoding-type=url: keys come back URL-encoded, so any key survives XML 1.0.
+        let mut params = vec![
+            ("encoding-type", "url"),
+            ("list-type", "2"),
+            ("max-keys", max_keys.as_str()),
+        ];
+        if !prefix.is_empty() {
+            params.push(("prefix", prefix));
+        }
+        if let Some(token) = continuation_token {
+            params.push(("continuation-token", token));
+        }
+        let query: Vec<String> = params
+            .iter()
+            .map(|(k, v)| format!("{k}={}", uri_encode(v, true)))
+            .collect();
+        let url = format!("{}?{}", self.inner.target.bucket_url(), query.join("&"));
+        let url = Url::parse(&url)
+            .map_err(|e| S3Error::Protocol(format!("the list URL does not parse ({e})")))?;
+        let req = Request {
+            op: Op::List,
+            method: Method::GET,
+            url,
+            key: None,
+            headers: Vec::new(),
+            body: Bytes::new(),
+            payload_sha256_hex: EMPTY_SHA256_HEX.to_owned(),
+        };
+        let resp = self.execute(&req).await?;
+        if !resp.status.is_success() {
+            return Err(self.error_for(&req, &resp));
+        }
+        Ok(resp)
+    }
+
+    fn object_request<'a>(
+        &self,
+        op: Op,
+        method: Method,
+        key: &'a str,
+        with_checksum: bool,
+    ) -> Result<Request<'a>, S3Error> {
+        let mut headers = Vec::new();
+        if with_checksum {
+            // Asks S3 to return the stored x-amz-checksum-sha256.
+            headers.push(("x-amz-checksum-mode".to_owned(), "ENABLED".to_owned()));
+        }
+        Ok(Request {
+            op,
+            method,
+            url: self.object_url(key)?,
+            key: Some(key),
+            headers,
+            body: Bytes::new(),
+            payload_sha256_hex: EMPTY_SHA256_HEX.to_owned(),
+        })
+    }
+
+    /// The object's URL; the key is encoded once, and that exact string is signed and sent.
+    fn object_url(&self, key: &str) -> Result<Url, S3Error> {
+        let invalid = |reason| S3Error::InvalidKey {
+            key: key.to_owned(),
+            reason,
+        };
+        if key.is_empty() {
+            return Err(invalid("an object key cannot be empty"));
+        }
+        if key.len() > MAX_KEY_BYTES {
+            return Err(invalid(
+                "S3 keys are at most 1,024 bytes; use a shorter name",
+            ));
+        }
+        if key.split('/').any(|s| s == "." || s == "..") {
+            return Err(invalid(
+                "a '.' or '..' segment is resolved away by URLs and would reach another object; rename it",
+            ));
+        }
+        let raw = self.inner.target.object_url(key);
+        let url = Url::parse(&raw).map_err(|_| invalid("it does not form a valid URL"))?;
+        // The signature covers the path as sent: a URL parser that rewrote it would break it.
+        if url.as_str() != raw {
+            return Err(invalid(
+                "it does not survive URL parsing unchanged; rename it",
+            ));
+        }
+        Ok(url)
+    }
+
+    /// Sends `req`, retrying transient failures with backoff; returns the final answer
+    /// (success or not) or the transport failure of the last attempt.
+    async fn execute(&self, req: &Request<'_>) -> Result<Response, S3Error> {
+        let opts = &self.inner.opts;
+        let mut backoff = Backoff::new(opts.retry_base_delay, opts.retry_max_delay);
+        let mut attempts = 0u32;
+        loop {
+            attempts += 1;
+            self.inner.counters.count(req.op);
+            let outcome = self.attempt(req).await;
+            let retriable = match &outcome {
+                Ok((status, _, body)) if !status.is_success() => {
+                    let code = if *status == StatusCode::CONFLICT {
+                        parse_error_body(body).code
+                    } else {
+                        None
+                    };
+                    retriable_status(status.as_u16(), code.as_deref())
+                }
+                Ok(_) => false,
+                Err(AttemptError::Transport(_)) => true,
+                Err(AttemptError::Fatal(_)) => false,
+            };
+            if !retriable || attempts > opts.max_retries {
+                return match outcome {
+                    Ok((status, headers, body)) => Ok(Response {
+                        status,
+                        headers,
+                        body,
+                        attempts,
+                    }),
+                    Err(AttemptError::Transport(e)) => Err(self.transport_error(&e, attempts)),
+                    Err(AttemptError::Fatal(e)) => Err(e),
+                };
+            }
+            tracing::debug!(
+                op = ?req.op,
+                attempt = attempts,
+                "S3 request failed transiently; retrying"
+            );
+            tokio::time::sleep(backoff.delay(attempts - 1)).await;
+        }
+    }
+
+    /// One signed attempt, reading the whole answer.
+    async fn attempt(
+        &self,
+        req: &Request<'_>,
+    ) -> Result<(StatusCode, HeaderMap, Bytes), AttemptError> {
+        let signed = sign_request(
+            &SignableRequest {
+                method: req.method.as_str(),
+                url: req.url.as_str(),
+                headers: &req.headers,
+                payload_sha256_hex: Some(&req.payload_sha256_hex),
+            },
+            &self.inner.creds,
+            &self.inner.target.region,
+            SystemTime::now(),
+        )
+        .map_err(|e| AttemptError::Fatal(e.into()))?;
+        let mut builder = self
+            .inner
+            .client
+            .request(req.method.clone(), req.url.clone());
+        for (name, value) in req.headers.iter().chain(&signed) {
+            builder = builder.header(name, value);
+        }
+        if req.method == Method::PUT {
+            builder = builder.body(req.body.clone());
+        }
+        let resp = builder.send().await.map_err(AttemptError::Transport)?;
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let body = resp.bytes().await.map_err(AttemptError::Transport)?;
+        Ok((status, headers, body))
+    }
+
+    fn transport_error(&self, e: &reqwest::Error, attempts: u32) -> S3Error {
+        let endpoint = self.inner.endpoint.clone();
+        if e.is_timeout() && !e.is_connect() {
+            S3Error::Timeout {
+                endpoint,
+                timeout: self.inner.opts.timeout,
+                attempts,
+            }
+        } else {
+            S3Error::Unreachable {
+                endpoint,
+                detail: error_chain(e),
+                attempts,
+            }
+        }
+    }
+
+    /// The error for a non-success answer, with any echo of the secret removed.
+    fn error_for(&self, req: &Request<'_>, resp: &Response) -> S3Error {
+        let mut body = parse_error_body(&resp.body);
+        let secret = &self.inner.creds.secret_access_key;
+        if let Some(message) = &mut body.message
+            && !secret.is_empty()
+            && message.contains(secret.as_str())
+        {
+            *message = message.replace(secret.as_str(), "**");
+        }
+        classify(
+            resp.status.as_u16(),
+            &body,
+            header_str(&resp.headers, "x-amz-bucket-region"),
+            resp.attempts,
+            Context {
+                op: req.op,
+                bucket: &self.inner.target.bucket,
+                key: req.key,
+                endpoint: &self.inner.endpoint,
+            },
+        )
+    }
+}
+
+/// The causes of a transport error, most specific last; the top level (which repeats the
+/// URL) is left out.
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if parts.last() != Some(&text) {
+            parts.push(text);
+        }
+        source = cause.source();
+    }
+    if parts.is_empty() {
+        e.to_string()
+    } else {
+        parts.join(": ")
+    }
+}
+
+fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// ETags arrive quoted (`"abc"`); compare and show them bare.
+pub(crate) fn strip_etag_quotes(etag: &str) -> &str {
+    etag.trim().trim_matches('"')
+}
+
+/// The object's SHA-256 from an answer's headers: S3's own checksum (with
+/// `x-amz-checksum-mode: ENABLED`), else the `x-amz-meta-sha256` we wrote. A multipart
+/// object's composite checksum (`...-N`) is not a hash of the content and is skipped.
+fn stored_sha256(headers: &HeaderMap) -> Option<[u8; 32]> {
+    let composite = header_str(headers, "x-amz-checksum-type")
+        .is_some_and(|t| t.eq_ignore_ascii_case("COMPOSITE"));
+    let from_checksum = header_str(headers, "x-amz-checksum-sha256")
+        .filter(|_| !composite)
+        .and_then(|v| BASE64.decode(v.trim()).ok())
+        .and_then(|v| <[u8; 32]>::try_from(v).ok());
+    from_checksum.or_else(|| {
+        header_str(headers, "x-amz-meta-sha256")
+            .and_then(|v| hex::decode(v.trim()).ok())
+            .and_then(|v| <[u8; 32]>::try_from(v).ok())
+    })
+}
+
+fn meta_from_headers(key: &str, headers: &HeaderMap) -> Result<ObjectMeta, S3Error> {
+    // Read from the header: reqwest's content_length() is the (empty) body's for HEAD.
+    let size = header_str(headers, "content-length")
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .ok_or_else(|| {
+            S3Error::Protocol(format!("HEAD {key} answered without a Content-Length"))
+        })?;
+    let last_modified = header_str(headers, "last-modified").unwrap_or("");
+    let last_modified_ms = time::parse_http_date(last_modified).ok_or_else(|| {
+        S3Error::Protocol(format!(
+            "HEAD {key} answered with an unreadable Last-Modified {last_modified:?}"
+        ))
+    })?;
+    Ok(ObjectMeta {
+        key: key.to_owned(),
+        size,
+        last_modified_ms,
+        etag: header_str(headers, "etag").map(|e| strip_etag_quotes(e).to_owned()),
+        sha256: stored_sha256(headers),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (k, v) in pairs {
+            map.insert(*k, HeaderValue::from_str(v).unwrap());
+        }
+        map
+    }
+
+    fn store(endpoint: Option<&str>, bucket: &str) -> S3Store {
+        let target = S3Target::new(endpoint.map(str::to_owned), "us-east-1", bucket).unwrap();
+        S3Store::new(
+            target,
+            Credentials::new("AKID", "sekrit-value-123"),
+            S3Options::default(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn checksum_comes_from_s3_first_then_our_metadata() {
+        let sha = <[u8; 32]>::from(Sha256::digest(b"hello"));
+        let other = <[u8; 32]>::from(Sha256::digest(b"other"));
+        let both = headers(&[
+            ("x-amz-checksum-sha256", &BASE64.encode(sha)),
+            ("x-amz-meta-sha256", &hex::encode(other)),
+        ]);
+        assert_eq!(stored_sha256(&both), Some(sha));
+        let meta_only = headers(&[("x-amz-meta-sha256", &hex::encode(other))]);
+        assert_eq!(stored_sha256(&meta_only), Some(other));
+        let composite = headers(&[
+            (
+                "x-amz-checksum-sha256",
+                &format!("{}-3", BASE64.encode(sha)),
+            ),
+            ("x-amz-checksum-type", "COMPOSITE"),
+        ]);
+        assert_eq!(stored_sha256(&composite), None);
+        let garbage = headers(&[
+            ("x-amz-checksum-sha256", "not base64!"),
+            ("x-amz-meta-sha256", "abcd"),
+        ]);
+        assert_eq!(stored_sha256(&garbage), None);
+        assert_eq!(stored_sha256(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn head_headers_become_metadata() {
+        let sha = <[u8; 32]>::from(Sha256::digest(b"hello"));
+        let h = headers(&[
+            ("content-length", "5"),
+            ("last-modified", "Wed, 21 Oct 2015 07:28:00 GMT"),
+            ("etag", "\"5d41402abc4b2a76b9719d911017c592\""),
+            ("x-amz-meta-sha256", &hex::encode(sha)),
+        ]);
+        let meta = meta_from_headers("k", &h).unwrap();
+        assert_eq!(
+            meta,
+            ObjectMeta {
+                key: "k".into(),
+                size: 5,
+                last_modified_ms: 1_445_412_480_000,
+                etag: Some("5d41402abc4b2a76b9719d911017c592".into()),
+                sha256: Some(sha),
+            }
+        );
+        let no_length = headers(&[("last-modified", "Wed, 21 Oct 2015 07:28:00 GMT")]);
+        assert!(matches!(
+            meta_from_headers("k", &no_length),
+            Err(S3Error::Protocol(_))
+        ));
+        let bad_date = headers(&[("content-length", "5"), ("last-modified", "yesterday")]);
+        assert!(matches!(
+            meta_from_headers("k", &bad_date),
+            Err(S3Error::Protocol(_))
+        ));
+    }
+
+    #[test]
+    fn urls_are_path_style_with_an_endpoint_and_virtual_hosted_on_aws() {
+        let local = store(Some("http://127.0.0.1:8333"), "kompass-test");
+        assert_eq!(
+            local
+                .object_url("users/u1/routes/a b+c.json")
+                .unwrap()
+                .as_str(),
+            "http://127.0.0.1:8333/kompass-test/users/u1/routes/a%20b%2Bc.json"
+        );
+        let aws = store(None, "kompass-data");
+        assert_eq!(
+            aws.object_url("routes/ä/🚲.json").unwrap().as_str(),
+            "https://kompass-data.s3.amazonaws.com/routes/%C3%A4/%F0%9F%9A%B2.json"
+        );
+        assert_eq!(aws.inner.endpoint, "https://kompass-data.s3.amazonaws.com");
+        assert_eq!(local.inner.endpoint, "http://127.0.0.1:8333");
+    }
+
+    #[test]
+    fn keys_that_urls_would_rewrite_are_refused() {
+        let s = store(Some("http://127.0.0.1:8333"), "kompass-test");
+        for bad in ["", "a/../b", "./a", "a/.", "..", &"k".repeat(1025)] {
+            assert!(
+                matches!(s.object_url(bad), Err(S3Error::InvalidKey { .. })),
+                "{bad:?}"
+            );
+        }
+        for good in ["a/.../b", "a/.hidden", "a//b", "%41", "a?b#c", "~tilde"] {
+            assert!(s.object_url(good).is_ok(), "{good:?}");
+        }
+        assert_eq!(
+            s.object_url("%41?#").unwrap().path(),
+            "/kompass-test/%2541%3F%23"
+        );
+    }
+
+    #[test]
+    fn debug_output_hides_the_secret() {
+        let s = store(None, "kompass-data");
+        let shown = format!("{s:?}");
+        assert!(shown.contains("AKID"));
+        assert!(!shown.contains("sekrit"), "{shown}");
+    }
+
+    #[test]
+    fn request_classes_add_up() {
+        let c = RequestCounts {
+            put: 3,
+            list: 2,
+            get: 5,
+            head: 7,
+            delete: 1,
+        };
+        assert_eq!(c.put_class(), 5);
+        assert_eq!(c.get_class(), 12);
+    }
+}
