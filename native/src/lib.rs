@@ -1,7 +1,9 @@
 //! kompass: the IO side of KOMpass storage. The core decides; this crate does.
 
 pub mod cli;
+pub mod commands;
 pub mod env;
 pub mod journal;
+pub mod manager;
 pub mod state;
 pub mod store;

@@ -1,0 +1,80 @@
+//! save, load, list, delete: one stored file at a time.
+
+use std::io::Write;
+
+use kompass_core::key::{DataType, ObjectKey, UserId};
+
+use super::output::human_bytes;
+use super::{CliError, Output, open_manager, read_input};
+use crate::cli::{Cli, ListArgs, SaveArgs, Target};
+use crate::manager::ManagerError;
+
+/// Validates a target's user, type and name into a key.
+pub fn object_key(t: &Target) -> Result<ObjectKey, CliError> {
+    ObjectKey::parse_parts(t.user.as_deref(), &t.data_type, &t.name)
+        .map_err(|e| CliError::Manager(ManagerError::Key(e)))
+}
+
+/// `kompass save`.
+pub async fn save(cli: &Cli, args: &SaveArgs, out: &Output) -> Result<(), CliError> {
+    // Validate before reading anything or touching storage.
+    let key = object_key(&args.target)?;
+    let bytes = read_input(args.file.as_deref())?;
+    let m = open_manager(cli)?;
+    let saved = m.save(&key, &bytes).await?;
+    out.print(&saved, || {
+        let mut s = format!("saved {} ({}) to {}", saved.key, human_bytes(saved.bytes), saved.backend);
+        for d in &saved.cleaned {
+            s.push_str(&format!("\n  cleaned up {} ({})", d.key, human_bytes(d.size)));
+        }
+        if let Some(why) = &saved.pending_sync {
+            s.push_str(&format!(
+                "\n  S3 was unreachable, so it is stored locally and queued; `kompass migrate` uploads it ({why})"
+            ));
+        }
+        s
+    });
+    Ok(())
+}
+
+/// `kompass load`: the content, unchanged, on stdout.
+pub async fn load(cli: &Cli, t: &Target) -> Result<(), CliError> {
+    let key = object_key(t)?;
+    let m = open_manager(cli)?;
+    let (bytes, _) = m.load(&key).await?;
+    std::io::stdout()
+        .write_all(&bytes)
+        .map_err(|e| CliError::Other(format!("could not write to standard output: {e}")))
+}
+
+/// `kompass list`.
+pub async fn list(cli: &Cli, args: &ListArgs, out: &Output) -> Result<(), CliError> {
+    let owner = args.user.as_deref().map(UserId::new).transpose().map_err(ManagerError::Key)?;
+    let dt: DataType = args.data_type.parse().map_err(ManagerError::Key)?;
+    let m = open_manager(cli)?;
+    let items = m.list(owner.as_ref(), dt).await?;
+    out.print(&items, || {
+        if items.is_empty() {
+            return "no files".into();
+        }
+        items
+            .iter()
+            .map(|i| {
+                format!("{:<40} {:>10}  {}  {}", i.name, human_bytes(i.size), i.last_modified, i.backend)
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+    Ok(())
+}
+
+/// `kompass delete`.
+pub async fn delete(cli: &Cli, t: &Target, out: &Output) -> Result<(), CliError> {
+    let key = object_key(t)?;
+    let m = open_manager(cli)?;
+    let from = m.delete(&key).await?;
+    out.print(&serde_json::json!({ "key": key.s3_key(), "deleted_from": from }), || {
+        format!("deleted {} from {:?}", key.s3_key(), from)
+    });
+    Ok(())
+}

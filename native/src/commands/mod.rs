@@ -1,0 +1,91 @@
+//! The CLI edge: each command gathers its inputs, calls the manager or the core, and prints
+//! text for people or JSON for programs. Errors become messages that say what to do.
+
+mod data;
+mod output;
+mod status;
+
+use std::io::Read;
+use std::path::Path;
+
+use thiserror::Error;
+
+use crate::cli::{Cli, Command};
+use crate::env::EnvError;
+use crate::manager::{Manager, ManagerError};
+pub use output::Output;
+
+/// Why a command failed; `Display` is what the person at the terminal reads.
+#[derive(Debug, Error)]
+pub enum CliError {
+    /// The configuration could not be read or is invalid.
+    #[error(transparent)]
+    Env(#[from] EnvError),
+    /// A storage operation failed.
+    #[error(transparent)]
+    Manager(#[from] ManagerError),
+    /// An input file could not be read.
+    #[error("could not read {path}: {source}")]
+    Input {
+        /// The file (or `-` for standard input).
+        path: String,
+        /// The IO error.
+        source: std::io::Error,
+    },
+    /// The arguments do not make sense together.
+    #[error("{0}")]
+    Usage(String),
+    /// Anything else, already phrased for people.
+    #[error("{0}")]
+    Other(String),
+}
+
+impl CliError {
+    /// The process exit status: 2 bad input, 3 refused by a limit, 4 not found, 1 otherwise.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            CliError::Usage(_) | CliError::Manager(ManagerError::Key(_)) => 2,
+            CliError::Env(EnvError::Config(_) | EnvError::Dotenv { .. }) => 2,
+            CliError::Manager(ManagerError::Refused(_)) => 3,
+            CliError::Manager(ManagerError::NotFound { .. }) => 4,
+            _ => 1,
+        }
+    }
+}
+
+/// Reads a file argument, or standard input for `-` or none.
+pub fn read_input(file: Option<&Path>) -> Result<Vec<u8>, CliError> {
+    match file {
+        Some(p) if p != Path::new("-") => std::fs::read(p)
+            .map_err(|source| CliError::Input { path: p.display().to_string(), source }),
+        _ => {
+            let mut buf = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut buf)
+                .map_err(|source| CliError::Input { path: "-".into(), source })?;
+            Ok(buf)
+        }
+    }
+}
+
+/// Opens the manager for the configured data directory and backends.
+pub fn open_manager(cli: &Cli) -> Result<Manager, CliError> {
+    let config = crate::env::load(cli.data_dir.as_deref())?;
+    Ok(Manager::open(config)?)
+}
+
+/// Runs one command.
+pub async fn run(cli: Cli) -> Result<(), CliError> {
+    let out = Output::new(cli.json);
+    match &cli.command {
+        Command::Status => status::status(&cli, &out).await,
+        Command::Config(args) => status::config(&cli, args, &out).await,
+        Command::Save(args) => data::save(&cli, args, &out).await,
+        Command::Load(target) => data::load(&cli, target).await,
+        Command::List(args) => data::list(&cli, args, &out).await,
+        Command::Delete(target) => data::delete(&cli, target, &out).await,
+        Command::Token(args) => status::token(&cli, args, &out),
+        Command::Presign(args) => status::presign(&cli, args, &out),
+        other => Err(CliError::Other(format!("`{other:?}` is not available yet"))),
+    }
+}

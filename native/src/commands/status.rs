@@ -1,0 +1,242 @@
+//! status, config, token, presign: what is configured and the credentials it hands out.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use kompass_core::inventory::Sha256Digest;
+use kompass_core::presign::presign_put;
+use serde::Serialize;
+
+use super::data::object_key;
+use super::output::human_bytes;
+use super::{CliError, Output, open_manager};
+use crate::cli::{Cli, ConfigArgs, PresignArgs, TokenArgs};
+use crate::env::EnvError;
+use crate::manager::{Backend, ManagerError};
+
+/// The smallest IAM policy kompass needs on its bucket.
+pub fn iam_policy(bucket: &str) -> serde_json::Value {
+    serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "KompassListBucket",
+                "Effect": "Allow",
+                "Action": ["s3:ListBucket"],
+                "Resource": format!("arn:aws:s3:::{bucket}")
+            },
+            {
+                "Sid": "KompassObjects",
+                "Effect": "Allow",
+                "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                "Resource": format!("arn:aws:s3:::{bucket}/*")
+            }
+        ]
+    })
+}
+
+#[derive(Serialize)]
+struct Status {
+    backends: Vec<Backend>,
+    preferred_backend: Backend,
+    bucket: Option<String>,
+    endpoint: Option<String>,
+    data_directory: String,
+    local_files: usize,
+    local_bytes: u64,
+    s3_files: Option<usize>,
+    s3_bytes: Option<u64>,
+    s3_error: Option<String>,
+    pending_sync: usize,
+}
+
+/// `kompass status`.
+pub async fn status(cli: &Cli, out: &Output) -> Result<(), CliError> {
+    let m = open_manager(cli)?;
+    let local = m.local_inventory()?;
+    let mut st = Status {
+        backends: vec![Backend::Local],
+        preferred_backend: m.preferred_backend(),
+        bucket: m.config().s3.as_ref().map(|s| s.bucket.clone()),
+        endpoint: m.config().s3.as_ref().and_then(|s| s.endpoint.as_ref().map(|e| e.url())),
+        data_directory: m.config().data_directory.clone(),
+        local_files: local.len(),
+        local_bytes: local.iter().map(|o| o.size).sum(),
+        s3_files: None,
+        s3_bytes: None,
+        s3_error: None,
+        pending_sync: m.journal().pending().map_err(ManagerError::from)?.len(),
+    };
+    if m.s3().is_some() {
+        st.backends.insert(0, Backend::S3);
+        match m.s3_inventory(false).await {
+            Ok(inv) => {
+                st.s3_files = Some(inv.len());
+                st.s3_bytes = Some(inv.iter().map(|o| o.size).sum());
+            }
+            Err(e) => st.s3_error = Some(e.to_string()),
+        }
+    }
+    out.print(&st, || {
+        let mut s = format!(
+            "preferred backend: {}\nlocal: {} ({} files, {})",
+            st.preferred_backend,
+            st.data_directory,
+            st.local_files,
+            human_bytes(st.local_bytes)
+        );
+        if let Some(b) = &st.bucket {
+            s.push_str(&format!("\nS3: bucket {b}"));
+            if let Some(e) = &st.endpoint {
+                s.push_str(&format!(" at {e}"));
+            }
+            match (&st.s3_files, &st.s3_bytes, &st.s3_error) {
+                (Some(n), Some(bytes), _) => s.push_str(&format!(" ({n} files, {})", human_bytes(*bytes))),
+                (_, _, Some(e)) => s.push_str(&format!("\n  unavailable: {e}")),
+                _ => {}
+            }
+        } else {
+            s.push_str("\nS3: not enabled (set S3_STORAGE_ENABLED=true to use a bucket)");
+        }
+        if st.pending_sync > 0 {
+            s.push_str(&format!(
+                "\n{} save(s) wait for S3 in the pending-sync journal: run `kompass migrate`",
+                st.pending_sync
+            ));
+        }
+        s
+    });
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct ConfigReport {
+    valid: bool,
+    config: Option<kompass_core::config::RedactedConfig>,
+    problems: Vec<kompass_core::config::ConfigProblem>,
+    s3_access: Option<String>,
+    iam_policy: Option<serde_json::Value>,
+}
+
+/// `kompass config`: the configuration with secrets redacted, every problem, a live S3 check.
+pub async fn config(cli: &Cli, args: &ConfigArgs, out: &Output) -> Result<(), CliError> {
+    let loaded = crate::env::load(cli.data_dir.as_deref());
+    let mut report =
+        ConfigReport { valid: false, config: None, problems: Vec::new(), s3_access: None, iam_policy: None };
+    let mut failure = None;
+    match loaded {
+        Ok(cfg) => {
+            report.valid = true;
+            report.config = Some(cfg.redacted_view());
+            if let Some(s3) = &cfg.s3 {
+                if args.iam_policy {
+                    report.iam_policy = Some(iam_policy(&s3.bucket));
+                }
+                if !args.offline {
+                    let m = crate::manager::Manager::open(cfg.clone())?;
+                    let check = m.require_s3()?.check_access().await;
+                    m.record_requests()?;
+                    match check {
+                        Ok(()) => report.s3_access = Some("ok".into()),
+                        Err(e) => {
+                            report.s3_access = Some(e.to_string());
+                            failure = Some(CliError::Manager(ManagerError::S3(e)));
+                        }
+                    }
+                }
+            } else if args.iam_policy {
+                failure = Some(CliError::Usage(
+                    "--iam-policy needs AWS_S3_BUCKET and S3_STORAGE_ENABLED=true".into(),
+                ));
+            }
+        }
+        Err(EnvError::Config(errors)) => {
+            report.problems = errors.problems.clone();
+            failure = Some(CliError::Env(EnvError::Config(errors)));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    // The report is printed even when something is wrong: it is the diagnosis.
+    if out.is_json() || failure.is_none() {
+        out.print(&report, || {
+            let mut s = report.config.as_ref().map(|c| c.to_string()).unwrap_or_default();
+            if let Some(a) = &report.s3_access {
+                s.push_str(&format!("\nS3 access check: {a}"));
+            }
+            if let Some(p) = &report.iam_policy {
+                s.push_str(&format!(
+                    "\nminimal IAM policy for the bucket:\n{}",
+                    serde_json::to_string_pretty(p).unwrap_or_default()
+                ));
+            }
+            s
+        });
+    } else if let Some(c) = &report.config {
+        println!("{c}");
+    }
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// `kompass token`.
+pub fn token(cli: &Cli, args: &TokenArgs, out: &Output) -> Result<(), CliError> {
+    let user = kompass_core::key::UserId::new(&args.user).map_err(ManagerError::Key)?;
+    let cfg = crate::env::load(cli.data_dir.as_deref())?;
+    let secret = cfg.server_secret().map_err(|e| CliError::Other(e.to_string()))?;
+    if args.expires == 0 {
+        return Err(CliError::Usage("--expires must be at least 1 second".into()));
+    }
+    let expires_at = unix_now().saturating_add(args.expires);
+    let token = kompass_core::token::mint(user.as_str(), expires_at, secret.expose_bytes());
+    let expires_at = kompass_core::presign::rfc3339_utc(expires_at);
+    out.print(&serde_json::json!({ "token": token, "user": user, "expires_at": expires_at }), || {
+        token.clone()
+    });
+    Ok(())
+}
+
+/// `kompass presign`.
+pub fn presign(cli: &Cli, args: &PresignArgs, out: &Output) -> Result<(), CliError> {
+    let key = object_key(&args.target)?;
+    let sha = Sha256Digest::from_hex(&args.sha256).map_err(|e| CliError::Usage(format!("--sha256: {e}")))?;
+    let m = open_manager(cli)?;
+    let limit = m.config().limits.max_file_bytes;
+    if args.size > limit {
+        return Err(ManagerError::Refused(kompass_core::quota::Refusal::FileTooLarge { size: args.size, limit })
+            .into());
+    }
+    let s3 = m.require_s3()?;
+    let cfg = m.config().s3.as_ref().ok_or(ManagerError::S3Disabled)?;
+    let mut creds = kompass_core::presign::Credentials::new(
+        &cfg.credentials.access_key_id,
+        cfg.credentials.secret_access_key.expose(),
+    );
+    if let Some(t) = &cfg.credentials.session_token {
+        creds = creds.with_session_token(t.expose());
+    }
+    let signed = presign_put(
+        s3.target(),
+        &key.s3_key(),
+        args.size,
+        sha.0,
+        &creds,
+        SystemTime::now(),
+        Duration::from_secs(args.expires),
+        None,
+    )
+    .map_err(|e| CliError::Usage(e.to_string()))?;
+    out.print(&signed, || {
+        let mut s = format!("{} {}", signed.method, signed.url);
+        for (k, v) in &signed.headers {
+            s.push_str(&format!("\n  {k}: {v}"));
+        }
+        s.push_str(&format!("\nexpires at {}", signed.expires_at));
+        s
+    });
+    Ok(())
+}
