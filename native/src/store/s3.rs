@@ -291,17 +291,18 @@ impl S3Store {
             let err = self.error_for(&req, &resp);
             // A retried create-only PUT may have landed on an attempt whose answer was lost;
             // then the retry's 412 is about our own write. The same bytes there mean success.
-            if matches!(err, S3Error::PreconditionFailed { .. }) && resp.attempts > 1 {
-                if let Some(meta) = self.head(key).await?
-                    && meta.size == size
-                    && meta.sha256 == Some(sha256)
-                {
-                    return Ok(PutOutcome {
-                        etag: meta.etag,
-                        checksum_confirmed: false,
-                        attempts: resp.attempts,
-                    });
-                }
+            // (If that HEAD fails, the outcome is unknown: its error is the honest answer.)
+            if matches!(err, S3Error::PreconditionFailed { .. })
+                && resp.attempts > 1
+                && let Some(meta) = self.head(key).await?
+                && meta.size == size
+                && meta.sha256 == Some(sha256)
+            {
+                return Ok(PutOutcome {
+                    etag: meta.etag,
+                    checksum_confirmed: false,
+                    attempts: resp.attempts,
+                });
             }
             return Err(err);
         }
