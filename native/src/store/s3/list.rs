@@ -236,6 +236,19 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// S3's url encoding (form style: space as `+`, `+` as `%2B`) decodes to the key.
+        #[test]
+        fn form_encoded_keys_decode_to_themselves(key in "\\PC{0,30}") {
+            const FORM: &percent_encoding::AsciiSet =
+                &percent_encoding::NON_ALPHANUMERIC.remove(b'/').remove(b' ');
+            let encoded = percent_encoding::utf8_percent_encode(&key, FORM)
+                .to_string()
+                .replace(' ', "+");
+            proptest::prop_assert_eq!(decode_key(&encoded).unwrap(), key);
+        }
+    }
+
     #[test]
     fn invalid_encoded_key_is_a_protocol_error() {
         let xml = r#"<ListBucketResult><EncodingType>url</EncodingType><IsTruncated>false</IsTruncated>
