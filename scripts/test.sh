@@ -8,10 +8,10 @@ export CARGO_TERM_COLOR=never
 bash scripts/install.sh
 
 # A real S3 server with SigV4 verification on, for the native and end-to-end tests.
-S3_ENV=$(mktemp)
-bash scripts/s3-server.sh start "$S3_ENV"
-trap 'bash scripts/s3-server.sh stop "$S3_ENV"' EXIT
-set -a; . "$S3_ENV"; set +a
+export KOMPASS_S3_PORT="${KOMPASS_S3_PORT:-8333}"
+bash scripts/s3-server.sh start
+trap 'bash scripts/s3-server.sh stop' EXIT
+set -a; . <(bash scripts/s3-server.sh env); set +a
 
 echo "== core builds for wasm32 (the browser and the edge run it)"
 cargo build -p kompass-core --target wasm32-unknown-unknown
