@@ -1,5 +1,7 @@
 //! The `kompass` binary: parses the command line and explains failures for people.
 
+use std::io::IsTerminal;
+
 use clap::Parser;
 use kompass::cli::Cli;
 
@@ -11,6 +13,7 @@ fn main() {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .without_time()
         .init();
     let runtime = match tokio::runtime::Runtime::new() {

@@ -435,7 +435,7 @@ impl Manager {
     fn save_pending(&self, key: &ObjectKey, bytes: &[u8], why: &S3Error) -> Result<SaveOutcome, ManagerError> {
         self.local.put(key, bytes)?;
         self.journal.record(key, bytes.len() as u64, &sha256(bytes), now_ms().max(0) as u64)?;
-        tracing::warn!("S3 unreachable, saved {} locally and queued it for sync: {why}", key.s3_key());
+        tracing::info!("S3 unreachable, saved {} locally and queued it for sync: {why}", key.s3_key());
         Ok(SaveOutcome {
             backend: Backend::Local,
             key: key.s3_key(),

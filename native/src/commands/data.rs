@@ -74,7 +74,8 @@ pub async fn delete(cli: &Cli, t: &Target, out: &Output) -> Result<(), CliError>
     let m = open_manager(cli)?;
     let from = m.delete(&key).await?;
     out.print(&serde_json::json!({ "key": key.s3_key(), "deleted_from": from }), || {
-        format!("deleted {} from {:?}", key.s3_key(), from)
+        let places: Vec<String> = from.iter().map(ToString::to_string).collect();
+        format!("deleted {} from {}", key.s3_key(), places.join(" and "))
     });
     Ok(())
 }
