@@ -12,3 +12,4 @@ pub mod migrate;
 pub mod presign;
 pub mod quota;
 pub mod scrub;
+pub mod token;
