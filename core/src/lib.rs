@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod fifo;
+pub mod inventory;
 pub mod key;
 pub mod migrate;
 pub mod presign;
