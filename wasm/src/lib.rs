@@ -1,8 +1,16 @@
 //! kompass-wasm: a thin wasm-bindgen layer over kompass-core for the browser page and the
 //! edge presigner. Each module binds one core concept; none holds logic the core lacks.
-//! JS names are camelCase; JSON shapes are typed in the generated `.d.ts`.
+//! JS function names are camelCase; the JSON shapes keep the core's (and the CLI's)
+//! snake_case field names and are typed in the generated `.d.ts`.
 
+mod cleanup;
 mod error;
 mod key;
+mod presign;
+mod time;
+mod token;
 
+pub use cleanup::plan_cleanup;
 pub use key::object_key;
+pub use presign::{presign_get, presign_put};
+pub use token::{mint_token, verify_token};
