@@ -4,13 +4,17 @@
 //! snake_case field names and are typed in the generated `.d.ts`.
 
 mod cleanup;
+mod config;
 mod error;
 mod key;
+mod precheck;
 mod presign;
 mod time;
 mod token;
 
 pub use cleanup::plan_cleanup;
+pub use config::Config;
 pub use key::object_key;
+pub use precheck::precheck;
 pub use presign::{presign_get, presign_put};
 pub use token::{mint_token, verify_token};

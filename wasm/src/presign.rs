@@ -116,21 +116,7 @@ pub fn presign_put(
     #[wasm_bindgen(js_name = nowMs)] now_ms: f64,
 ) -> Result<JsValue, JsValue> {
     let (target, creds) = from_js::<S3Access>("s3", s3)?.into_parts()?;
-    let request: PutRequest = from_js("request", request)?;
-    let sha256 =
-        Sha256Digest::from_hex(&request.sha256).map_err(|e| js_error("PresignError", e))?;
-    let presigned = presign::presign_put(
-        &target,
-        &request.key,
-        request.size,
-        sha256.0,
-        &creds,
-        system_time(now_ms)?,
-        Duration::from_secs(request.expires_secs),
-        request.content_type.as_deref(),
-    )
-    .map_err(|e| js_error("PresignError", e))?;
-    to_js(&presigned)
+    put(&target, &creds, request, now_ms)
 }
 
 /// Presigns a GET of `request.key`.
@@ -146,11 +132,45 @@ pub fn presign_get(
     #[wasm_bindgen(js_name = nowMs)] now_ms: f64,
 ) -> Result<JsValue, JsValue> {
     let (target, creds) = from_js::<S3Access>("s3", s3)?.into_parts()?;
+    get(&target, &creds, request, now_ms)
+}
+
+/// [`presign_put`] with a validated target and credentials (also used by `Config`).
+pub(crate) fn put(
+    target: &S3Target,
+    creds: &Credentials,
+    request: JsValue,
+    now_ms: f64,
+) -> Result<JsValue, JsValue> {
+    let request: PutRequest = from_js("request", request)?;
+    let sha256 =
+        Sha256Digest::from_hex(&request.sha256).map_err(|e| js_error("PresignError", e))?;
+    let presigned = presign::presign_put(
+        target,
+        &request.key,
+        request.size,
+        sha256.0,
+        creds,
+        system_time(now_ms)?,
+        Duration::from_secs(request.expires_secs),
+        request.content_type.as_deref(),
+    )
+    .map_err(|e| js_error("PresignError", e))?;
+    to_js(&presigned)
+}
+
+/// [`presign_get`] with a validated target and credentials (also used by `Config`).
+pub(crate) fn get(
+    target: &S3Target,
+    creds: &Credentials,
+    request: JsValue,
+    now_ms: f64,
+) -> Result<JsValue, JsValue> {
     let request: GetRequest = from_js("request", request)?;
     let presigned = presign::presign_get(
-        &target,
+        target,
         &request.key,
-        &creds,
+        creds,
         system_time(now_ms)?,
         Duration::from_secs(request.expires_secs),
     )

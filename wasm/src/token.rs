@@ -38,8 +38,13 @@ pub fn verify_token(
     secret: &str,
     #[wasm_bindgen(js_name = nowMs)] now_ms: f64,
 ) -> Result<JsValue, JsValue> {
-    let claims = token::verify(token, secret.as_bytes(), unix_secs(now_ms)?)
-        .map_err(|e| js_error("TokenError", e))?;
+    verify(token, secret.as_bytes(), now_ms)
+}
+
+/// [`verify_token`] with the secret as bytes (also used by `Config`).
+pub(crate) fn verify(token: &str, secret: &[u8], now_ms: f64) -> Result<JsValue, JsValue> {
+    let claims =
+        token::verify(token, secret, unix_secs(now_ms)?).map_err(|e| js_error("TokenError", e))?;
     to_js(&Claims { user: claims.user, expires_at: claims.expires_at })
 }
 

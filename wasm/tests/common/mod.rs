@@ -4,7 +4,9 @@
 use wasm_bindgen::{JsCast, JsValue};
 
 mod cleanup;
+mod config;
 mod key;
+mod precheck;
 mod presign;
 mod token;
 
