@@ -9,6 +9,7 @@ mod error;
 mod key;
 mod precheck;
 mod presign;
+mod scrub;
 mod time;
 mod token;
 
@@ -17,4 +18,5 @@ pub use config::Config;
 pub use key::object_key;
 pub use precheck::precheck;
 pub use presign::{presign_get, presign_put};
+pub use scrub::scrub;
 pub use token::{mint_token, verify_token};

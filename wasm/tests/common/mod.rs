@@ -8,6 +8,7 @@ mod config;
 mod key;
 mod precheck;
 mod presign;
+mod scrub;
 mod token;
 
 /// The JS `Error` inside a rejected call, with its name and message; panics if the value
