@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# Builds kompass-wasm for the browser page (www/pkg/) and the edge presigner (wasm/edge/pkg/).
+# Builds kompass-wasm twice:
+#   www/pkg/        the page's module: scrub, precheck, planCleanup, objectKey
+#                   (cargo --no-default-features: no signer, no secrets, half the size)
+#   wasm/edge/pkg/  the edge presigner's module: all of it (feature `edge`: Config,
+#                   presignPut/presignGet, verifyToken/mintToken)
 #
-# One optimized module serves both: wasm-bindgen's `--target web` output is a plain ES module
-# whose `initSync({ module })` takes a compiled WebAssembly.Module, which workerd hands to a
-# worker that imports the .wasm, which Node builds from the file's bytes, and which the page
-# fetches. Fails if the module is over the size budget (250 KB gzip).
+# Both use wasm-bindgen's `--target web`: a plain ES module whose `initSync({ module })` takes
+# a compiled WebAssembly.Module (what workerd gives a worker that imports the .wasm) or the
+# file's bytes (what Node reads), and whose default init fetches the .wasm (the page).
+# Each module must stay under the size budget: 250 KB gzip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,29 +23,35 @@ want=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/[^0-9.]/,"",$0); print; exi
 have=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')
 [ "$have" = "$want" ] || { log "wasm-bindgen CLI is '${have:-missing}', Cargo.lock has $want: run scripts/install.sh wasm"; exit 1; }
 
-log "cargo build -p kompass-wasm (wasm32, profile wasm-release)"
-cargo build -p kompass-wasm --target wasm32-unknown-unknown --profile wasm-release
-raw="$CARGO_TARGET_DIR/wasm32-unknown-unknown/wasm-release/kompass_wasm.wasm"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+over=0
 
-out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
-log "wasm-bindgen --target web"
-wasm-bindgen "$raw" --out-dir "$out" --target web --remove-name-section --remove-producers-section
-
-log "wasm-opt -Oz"
-"$WASM_OPT" -Oz "$out/kompass_wasm_bg.wasm" -o "$out/kompass_wasm_bg.opt.wasm"
-mv "$out/kompass_wasm_bg.opt.wasm" "$out/kompass_wasm_bg.wasm"
-
-for dest in www/pkg wasm/edge/pkg; do
+# build DEST CARGO-FEATURE-ARGS...
+build() {
+  local dest=$1; shift
+  log "cargo build -p kompass-wasm $* (wasm32, profile wasm-release) → $dest"
+  cargo build -p kompass-wasm --target wasm32-unknown-unknown --profile wasm-release "$@"
+  local out="$work/$(basename "$dest")"
+  mkdir -p "$out"
+  wasm-bindgen "$CARGO_TARGET_DIR/wasm32-unknown-unknown/wasm-release/kompass_wasm.wasm" \
+    --out-dir "$out" --target web --remove-name-section --remove-producers-section
+  "$WASM_OPT" -Oz "$out/kompass_wasm_bg.wasm" -o "$out/opt.wasm"
+  mv "$out/opt.wasm" "$out/kompass_wasm_bg.wasm"
   rm -rf "$dest" && mkdir -p "$dest"
   cp "$out"/kompass_wasm.js "$out"/kompass_wasm.d.ts "$out"/kompass_wasm_bg.wasm "$dest"/
-done
 
-wasm_bytes=$(stat -c %s "$out/kompass_wasm_bg.wasm")
-wasm_gzip=$(gzip -9c "$out/kompass_wasm_bg.wasm" | wc -c)
-js_gzip=$(gzip -9c "$out/kompass_wasm.js" | wc -c)
-echo "kompass_wasm_bg.wasm: $wasm_bytes bytes, $wasm_gzip bytes gzip (-9); glue kompass_wasm.js: $js_gzip bytes gzip"
-if [ "$wasm_gzip" -gt "$BUDGET_GZIP_BYTES" ]; then
-  log "over budget: $wasm_gzip bytes gzip > $BUDGET_GZIP_BYTES"
-  exit 1
-fi
+  local bytes gz js_gz
+  bytes=$(stat -c %s "$dest/kompass_wasm_bg.wasm")
+  gz=$(gzip -9c "$dest/kompass_wasm_bg.wasm" | wc -c)
+  js_gz=$(gzip -9c "$dest/kompass_wasm.js" | wc -c)
+  echo "$dest/kompass_wasm_bg.wasm: $bytes bytes, $gz bytes gzip -9 (glue kompass_wasm.js: $js_gz bytes gzip)"
+  if [ "$gz" -gt "$BUDGET_GZIP_BYTES" ]; then
+    log "$dest is over budget: $gz bytes gzip > $BUDGET_GZIP_BYTES"
+    over=1
+  fi
+}
+
+build www/pkg --no-default-features
+build wasm/edge/pkg
+exit $over

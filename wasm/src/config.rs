@@ -100,7 +100,10 @@ impl Config {
         token: &str,
         #[wasm_bindgen(js_name = nowMs)] now_ms: f64,
     ) -> Result<JsValue, JsValue> {
-        let secret = self.inner.server_secret().map_err(|e| js_error("ConfigError", e))?;
+        let secret = self
+            .inner
+            .server_secret()
+            .map_err(|e| js_error("ConfigError", e))?;
         token::verify(token, secret.expose_bytes(), now_ms)
     }
 
@@ -136,8 +139,12 @@ impl Config {
                 "S3 storage is not enabled: set S3_STORAGE_ENABLED=true with AWS_S3_BUCKET, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
             )
         })?;
-        let target = S3Target::new(s3.endpoint.as_ref().map(|e| e.url()), &s3.region, &s3.bucket)
-            .map_err(|e| js_error("ConfigError", e))?;
+        let target = S3Target::new(
+            s3.endpoint.as_ref().map(|e| e.url()),
+            &s3.region,
+            &s3.bucket,
+        )
+        .map_err(|e| js_error("ConfigError", e))?;
         let c = &s3.credentials;
         let mut creds = Credentials::new(&c.access_key_id, c.secret_access_key.expose());
         if let Some(token) = &c.session_token {

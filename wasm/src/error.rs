@@ -21,8 +21,7 @@ pub(crate) fn js_error(name: &str, err: impl Display) -> JsValue {
 
 /// Reads an argument into a core type; a wrong shape is a `TypeError` naming the argument.
 pub(crate) fn from_js<T: DeserializeOwned>(what: &str, value: JsValue) -> Result<T, JsValue> {
-    serde_wasm_bindgen::from_value(value)
-        .map_err(|e| js_error("TypeError", format!("{what}: {e}")))
+    serde_wasm_bindgen::from_value(value).map_err(|e| js_error("TypeError", format!("{what}: {e}")))
 }
 
 /// Writes a core value as plain JS objects and arrays (no `Map`s), as `JSON.parse` would.

@@ -86,8 +86,11 @@ pub fn precheck(
     let file: FileMeta = from_js("fileMeta", file_meta)?;
     let usage: Usage = from_js("usage", usage)?;
     let limits: Limits = from_js("limits", limits)?;
-    let freeable: Freeable =
-        if freeable.is_undefined() { Freeable::NONE } else { from_js("freeable", freeable)? };
+    let freeable: Freeable = if freeable.is_undefined() {
+        Freeable::NONE
+    } else {
+        from_js("freeable", freeable)?
+    };
     let upload = UploadRequest::new(file.size, file.user.as_deref()).replacing(file.replaces);
     let verdict = quota::admit(&upload, &usage, &limits, &freeable);
     to_js(&Checked {

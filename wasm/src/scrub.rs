@@ -73,7 +73,10 @@ pub fn scrub(
         .map_err(|e| js_error("PseudonymKeyError", e))?;
     let bytes = input_bytes(input)?;
     let scrubbed = scrub::scrub(&bytes, &key).map_err(|e| js_error("ScrubError", e))?;
-    to_js(&Scrubbed { document: &scrubbed.document, report: &scrubbed.report })
+    to_js(&Scrubbed {
+        document: &scrubbed.document,
+        report: &scrubbed.report,
+    })
 }
 
 /// The input's UTF-8 bytes: text as is, bytes copied once, other values as `JSON.stringify`
@@ -89,8 +92,12 @@ fn input_bytes(input: JsValue) -> Result<Vec<u8>, JsValue> {
         return Ok(js_sys::Uint8Array::new(buffer).to_vec());
     }
     if input.is_object() {
-        let text = js_sys::JSON::stringify(&input)
-            .map_err(|_| js_error("TypeError", "input: the object cannot be written as JSON (a cycle or a BigInt?)"))?;
+        let text = js_sys::JSON::stringify(&input).map_err(|_| {
+            js_error(
+                "TypeError",
+                "input: the object cannot be written as JSON (a cycle or a BigInt?)",
+            )
+        })?;
         return Ok(String::from(text).into_bytes());
     }
     Err(js_error(

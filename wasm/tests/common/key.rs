@@ -5,7 +5,10 @@ use super::js_error;
 
 #[wasm_bindgen_test]
 fn user_and_global_keys_follow_the_layout() {
-    assert_eq!(object_key(Some("u1".into()), "routes", "ride.json").unwrap(), "users/u1/routes/ride.json");
+    assert_eq!(
+        object_key(Some("u1".into()), "routes", "ride.json").unwrap(),
+        "users/u1/routes/ride.json"
+    );
     assert_eq!(object_key(None, "models", "m.bin").unwrap(), "models/m.bin");
 }
 
@@ -13,7 +16,10 @@ fn user_and_global_keys_follow_the_layout() {
 fn an_escaping_name_is_a_key_error_with_its_reason() {
     let (name, message) = js_error(object_key(Some("u1".into()), "routes", "../x").unwrap_err());
     assert_eq!(name, "KeyError");
-    assert!(message.contains("file name") && message.contains("separator"), "{message}");
+    assert!(
+        message.contains("file name") && message.contains("separator"),
+        "{message}"
+    );
 }
 
 #[wasm_bindgen_test]

@@ -4,18 +4,22 @@
 use wasm_bindgen::{JsCast, JsValue};
 
 mod cleanup;
+#[cfg(feature = "edge")]
 mod config;
 mod key;
 mod precheck;
+#[cfg(feature = "edge")]
 mod presign;
 mod scrub;
+#[cfg(feature = "edge")]
 mod token;
 
 /// The JS `Error` inside a rejected call, with its name and message; panics if the value
 /// thrown is not an `Error` instance.
 pub fn js_error(value: JsValue) -> (String, String) {
-    let error: js_sys::Error =
-        value.dyn_into().unwrap_or_else(|v| panic!("thrown value is not a JS Error: {v:?}"));
+    let error: js_sys::Error = value
+        .dyn_into()
+        .unwrap_or_else(|v| panic!("thrown value is not a JS Error: {v:?}"));
     (String::from(error.name()), String::from(error.message()))
 }
 

@@ -17,7 +17,10 @@ const LOCAL_S3: &str = r#"{"endpoint": "http://127.0.0.1:8333", "region": "us-ea
 const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
 fn query<'a>(url: &'a str, name: &str) -> Option<&'a str> {
-    url.split_once('?')?.1.split('&').find_map(|p| p.strip_prefix(name)?.strip_prefix('='))
+    url.split_once('?')?
+        .1
+        .split('&')
+        .find_map(|p| p.strip_prefix(name)?.strip_prefix('='))
 }
 
 /// "Authenticating Requests: Using Query Parameters (AWS Signature Version 4)": the clock
@@ -25,8 +28,12 @@ fn query<'a>(url: &'a str, name: &str) -> Option<&'a str> {
 #[wasm_bindgen_test]
 fn reproduces_the_aws_presigned_get_example() {
     let get = json(
-        &presign_get(js(DOC_S3), js(r#"{"key": "test.txt", "expires_secs": 86400}"#), DOC_TIME_MS)
-            .unwrap(),
+        &presign_get(
+            js(DOC_S3),
+            js(r#"{"key": "test.txt", "expires_secs": 86400}"#),
+            DOC_TIME_MS,
+        )
+        .unwrap(),
     );
     assert_eq!(
         get["url"],
@@ -50,7 +57,10 @@ fn a_put_binds_the_size_and_checksum_it_was_asked_for() {
     ));
     let put = json(&presign_put(js(LOCAL_S3), request, 1_800_000_000_500.0).unwrap());
     let url = put["url"].as_str().unwrap();
-    assert!(url.starts_with("http://127.0.0.1:8333/kompass-test/users/u1/routes/ride.json?"), "{url}");
+    assert!(
+        url.starts_with("http://127.0.0.1:8333/kompass-test/users/u1/routes/ride.json?"),
+        "{url}"
+    );
     assert_eq!(
         query(url, "X-Amz-SignedHeaders"),
         Some("content-length%3Bcontent-type%3Bhost%3Bx-amz-checksum-sha256")
@@ -73,23 +83,27 @@ fn a_put_binds_the_size_and_checksum_it_was_asked_for() {
 fn bad_requests_are_errors_that_say_what_is_wrong() {
     let put = |request: &str| presign_put(js(LOCAL_S3), js(request), 1_800_000_000_000.0);
 
-    let (name, message) =
-        js_error(put(r#"{"key": "k", "size": 1, "sha256": "abc", "expires_secs": 60}"#).unwrap_err());
+    let (name, message) = js_error(
+        put(r#"{"key": "k", "size": 1, "sha256": "abc", "expires_secs": 60}"#).unwrap_err(),
+    );
     assert_eq!(name, "PresignError");
     assert!(message.contains("64 hex characters"), "{message}");
 
-    let request = format!(r#"{{"key": "k", "size": 1, "sha256": "{EMPTY_SHA256}", "expires_secs": 0}}"#);
+    let request =
+        format!(r#"{{"key": "k", "size": 1, "sha256": "{EMPTY_SHA256}", "expires_secs": 0}}"#);
     let (name, message) = js_error(put(&request).unwrap_err());
     assert_eq!(name, "PresignError");
     assert!(message.contains("between 1 second and 7 days"), "{message}");
 
-    let request = format!(r#"{{"key": "k", "size": -1, "sha256": "{EMPTY_SHA256}", "expires_secs": 60}}"#);
+    let request =
+        format!(r#"{{"key": "k", "size": -1, "sha256": "{EMPTY_SHA256}", "expires_secs": 60}}"#);
     let (name, message) = js_error(put(&request).unwrap_err());
     assert_eq!(name, "TypeError");
     assert!(message.starts_with("request:"), "{message}");
 
     let no_secret = r#"{"region": "us-east-1", "bucket": "kompass-test", "access_key_id": "AKIA"}"#;
-    let request = format!(r#"{{"key": "k", "size": 1, "sha256": "{EMPTY_SHA256}", "expires_secs": 60}}"#);
+    let request =
+        format!(r#"{{"key": "k", "size": 1, "sha256": "{EMPTY_SHA256}", "expires_secs": 60}}"#);
     let (name, message) = js_error(presign_put(js(no_secret), js(&request), 0.0).unwrap_err());
     assert_eq!(name, "TypeError");
     assert!(message.contains("secret_access_key"), "{message}");
