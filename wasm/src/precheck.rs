@@ -81,15 +81,14 @@ pub fn precheck(
     #[wasm_bindgen(js_name = fileMeta, unchecked_param_type = "FileMeta")] file_meta: JsValue,
     #[wasm_bindgen(unchecked_param_type = "Usage")] usage: JsValue,
     #[wasm_bindgen(unchecked_param_type = "Limits")] limits: JsValue,
-    #[wasm_bindgen(unchecked_param_type = "Freeable | undefined")] freeable: JsValue,
+    #[wasm_bindgen(unchecked_optional_param_type = "Freeable")] freeable: Option<JsValue>,
 ) -> Result<JsValue, JsValue> {
     let file: FileMeta = from_js("fileMeta", file_meta)?;
     let usage: Usage = from_js("usage", usage)?;
     let limits: Limits = from_js("limits", limits)?;
-    let freeable: Freeable = if freeable.is_undefined() {
-        Freeable::NONE
-    } else {
-        from_js("freeable", freeable)?
+    let freeable: Freeable = match freeable {
+        Some(freeable) => from_js("freeable", freeable)?,
+        None => Freeable::NONE,
     };
     let upload = UploadRequest::new(file.size, file.user.as_deref()).replacing(file.replaces);
     let verdict = quota::admit(&upload, &usage, &limits, &freeable);

@@ -24,7 +24,7 @@ fn an_over_size_file_is_refused_with_its_reason() {
         r#"{{"size": {}, "user": "u1", "name": "big.json"}}"#,
         50 * MIB + 1
     ));
-    let v = json(&precheck(meta, usage(0, 0), limits(), JsValue::UNDEFINED).unwrap());
+    let v = json(&precheck(meta, usage(0, 0), limits(), None).unwrap());
     assert_eq!(v["verdict"], "refuse");
     assert_eq!(v["admitted"], false);
     assert_eq!(v["reason"], "file_too_large");
@@ -44,7 +44,7 @@ fn a_small_file_is_admitted_and_the_threshold_makes_cleanup_due() {
             js(r#"{"size": 1000, "user": "u1"}"#),
             usage(0, 0),
             limits(),
-            JsValue::UNDEFINED,
+            None,
         )
         .unwrap(),
     );
@@ -52,15 +52,7 @@ fn a_small_file_is_admitted_and_the_threshold_makes_cleanup_due() {
 
     // 69 MiB used + 2 MiB reaches 70 % of 100 MiB: admitted, cleanup due afterwards.
     let meta = js(&format!(r#"{{"size": {}, "user": "u1"}}"#, 2 * MIB));
-    let v = json(
-        &precheck(
-            meta,
-            usage(69 * MIB, 69 * MIB),
-            limits(),
-            JsValue::UNDEFINED,
-        )
-        .unwrap(),
-    );
+    let v = json(&precheck(meta, usage(69 * MIB, 69 * MIB), limits(), None).unwrap());
     assert_eq!(v["verdict"], "admit_cleanup_due");
     assert_eq!(v["admitted"], true);
     assert_eq!(v["user"]["required_bytes"], 0);
@@ -71,15 +63,7 @@ fn a_small_file_is_admitted_and_the_threshold_makes_cleanup_due() {
 #[wasm_bindgen_test]
 fn the_user_quota_is_hard_unless_cleanup_can_free_enough() {
     let meta = || js(&format!(r#"{{"size": {}, "user": "u1"}}"#, 10 * MIB));
-    let v = json(
-        &precheck(
-            meta(),
-            usage(95 * MIB, 95 * MIB),
-            limits(),
-            JsValue::UNDEFINED,
-        )
-        .unwrap(),
-    );
+    let v = json(&precheck(meta(), usage(95 * MIB, 95 * MIB), limits(), None).unwrap());
     assert_eq!(v["reason"], "user_quota_exceeded");
     assert_eq!(v["user"], "u1");
     assert!(
@@ -94,7 +78,7 @@ fn the_user_quota_is_hard_unless_cleanup_can_free_enough() {
         20 * MIB,
         20 * MIB
     ));
-    let v = json(&precheck(meta(), usage(95 * MIB, 95 * MIB), limits(), freeable).unwrap());
+    let v = json(&precheck(meta(), usage(95 * MIB, 95 * MIB), limits(), Some(freeable)).unwrap());
     assert_eq!(v["verdict"], "admit_after_cleanup");
     assert_eq!(v["user"]["required_bytes"], 5 * MIB);
 
@@ -104,35 +88,19 @@ fn the_user_quota_is_hard_unless_cleanup_can_free_enough() {
         10 * MIB,
         10 * MIB
     ));
-    let v = json(
-        &precheck(
-            meta,
-            usage(95 * MIB, 95 * MIB),
-            limits(),
-            JsValue::UNDEFINED,
-        )
-        .unwrap(),
-    );
+    let v = json(&precheck(meta, usage(95 * MIB, 95 * MIB), limits(), None).unwrap());
     assert_eq!(v["admitted"], true);
 }
 
 #[wasm_bindgen_test]
 fn malformed_arguments_are_type_errors_naming_the_argument() {
-    let (name, message) = js_error(
-        precheck(
-            js(r#"{"size": "big"}"#),
-            usage(0, 0),
-            limits(),
-            JsValue::UNDEFINED,
-        )
-        .unwrap_err(),
-    );
+    let (name, message) =
+        js_error(precheck(js(r#"{"size": "big"}"#), usage(0, 0), limits(), None).unwrap_err());
     assert_eq!(name, "TypeError");
     assert!(message.starts_with("fileMeta:"), "{message}");
 
-    let (name, message) = js_error(
-        precheck(js(r#"{"size": 1}"#), js("{}"), limits(), JsValue::UNDEFINED).unwrap_err(),
-    );
+    let (name, message) =
+        js_error(precheck(js(r#"{"size": 1}"#), js("{}"), limits(), None).unwrap_err());
     assert_eq!(name, "TypeError");
     assert!(
         message.starts_with("usage:") && message.contains("user_bytes"),
