@@ -37,6 +37,14 @@
 //! Here one cycle merges all of the user's groups by age and keeps going until the user is
 //! under the threshold; only the safety rules (min-keep, half per cycle, minimum age) can stop
 //! it earlier, and then the plan's `usage_after` shows it.
+//!
+//! # Cost
+//!
+//! Linear in the inventory plus the sorts of the groups that must give files up: grouping is
+//! two sequential passes (a compact interner, then a counting sort into one array); each
+//! group is sorted once, lazily; the merge across groups is a heap over groups, so taking `d`
+//! files costs O(d log groups), and when every allowed file must go anyway the merge is
+//! skipped. A deletion's [`Reason`] is shared (`Arc`) by its group's deletions in one phase.
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap};
