@@ -115,3 +115,23 @@ fn errors_say_what_is_wrong() {
         "{scalar}"
     );
 }
+
+#[test]
+fn keyless_scrub_drops_ids_instead_of_pseudonymizing_them() {
+    let input = br#"{"basic_info":{"id":123456789,"firstname":"John","ftp":250},
+        "activities":[{"id":987654321,"name":"Secret Ride","distance":25000,"start_latlng":[37.7749,-122.4194]}]}"#;
+    let out = kompass_core::scrub::scrub_keyless(input).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&out.document).unwrap();
+    assert!(!out.document.contains("123456789") && !out.document.contains("987654321"));
+    assert!(!out.document.contains("John") && !out.document.contains("37.7749"));
+    assert_eq!(doc["basic_info"]["ftp"], 250);
+    assert_eq!(doc["activities"][0]["distance"], 25000);
+    assert!(doc["basic_info"].get("user_hash").is_none());
+    assert_eq!(doc["anonymization"]["pii_removed"], true);
+    assert_eq!(doc["anonymization"]["pseudonym"], "none");
+    assert!(doc["anonymization"]["key_id"].is_null());
+    assert_eq!(out.report.key_id, None);
+    assert_eq!(out.report.user_hash, None);
+    assert!(out.report.removed.iter().any(|p| p == "/basic_info/id"), "{:?}", out.report.removed);
+    assert!(out.report.removed.iter().any(|p| p == "/activities/0/id"), "{:?}", out.report.removed);
+}

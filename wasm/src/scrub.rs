@@ -1,9 +1,8 @@
 //! PII scrub of rider data (a Strava export): the allow-list keeps what is known to be safe,
 //! drops everything else, and reports every removed path.
 //!
-//! The core pseudonymizes athlete and activity ids with a keyed HMAC and has no keyless mode
-//! yet, so `scrub` takes the pseudonym key. That key belongs to the server: a browser cannot
-//! call this until the core can scrub without one (dropping the ids), which the page needs.
+//! With a pseudonym key (server-side JS only) athlete and activity ids become keyed HMAC
+//! pseudonyms; without one (the browser, which must never hold the key) they are dropped.
 
 use kompass_core::scrub::{self, PseudonymKey};
 use serde::{Deserialize, Serialize};
@@ -20,7 +19,8 @@ export interface PseudonymKeyInput { key_id: string; secret: string }
 /** What a scrub removed and kept. */
 export interface ScrubReport {
   version: string;
-  key_id: string;
+  /** The pseudonym key's id; null for a keyless scrub (ids dropped). */
+  key_id: string | null;
   /** The athlete's pseudonym, when the input held an athlete id. */
   user_hash: string | null;
   /** Every removed path, a JSON pointer into the input, in document order. */
@@ -52,27 +52,39 @@ struct Scrubbed<'a> {
     report: &'a scrub::ScrubReport,
 }
 
-/// Removes PII from rider data and pseudonymizes its ids with `key`. `input` is the export as
+/// Removes PII from rider data; pseudonymizes its ids with `key`, or drops them when `key` is
+/// `undefined` (the browser never holds the key). `input` is the export as
 /// JSON text, its UTF-8 bytes (`Uint8Array` or `ArrayBuffer`), or a parsed object (written
 /// with `JSON.stringify` first). Throws a `ScrubError` when it is not a JSON document (nothing
 /// of the input is returned then) and a `PseudonymKeyError` for an unusable key.
 ///
 /// ```js
-/// const { document, report } = scrub(await file.text(), { key_id: "k1", secret });
-/// report.removed;      // ["/basic_info/firstname", "/activities/0/start_latlng", ...]
-/// JSON.parse(document).basic_info.user_hash;   // "k1:…"
+/// const { document, report } = scrub(await file.text());   // in the page: ids dropped
+/// report.removed;      // ["/basic_info/id", "/basic_info/firstname", "/activities/0/start_latlng", ...]
+/// const server = scrub(text, { key_id: "k1", secret });   // on a server: ids pseudonymized
+/// JSON.parse(server.document).basic_info.user_hash;      // "k1:…"
 /// ```
 #[wasm_bindgen(unchecked_return_type = "Scrubbed")]
 pub fn scrub(
     #[wasm_bindgen(unchecked_param_type = "string | Uint8Array | ArrayBuffer | object")]
     input: JsValue,
-    #[wasm_bindgen(unchecked_param_type = "PseudonymKeyInput")] key: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "PseudonymKeyInput | undefined")] key: JsValue,
 ) -> Result<JsValue, JsValue> {
-    let key: KeyInput = from_js("key", key)?;
-    let key = PseudonymKey::new(&key.key_id, key.secret.as_bytes())
-        .map_err(|e| js_error("PseudonymKeyError", e))?;
+    let key = if key.is_undefined() || key.is_null() {
+        None
+    } else {
+        let key: KeyInput = from_js("key", key)?;
+        Some(
+            PseudonymKey::new(&key.key_id, key.secret.as_bytes())
+                .map_err(|e| js_error("PseudonymKeyError", e))?,
+        )
+    };
     let bytes = input_bytes(input)?;
-    let scrubbed = scrub::scrub(&bytes, &key).map_err(|e| js_error("ScrubError", e))?;
+    let scrubbed = match &key {
+        Some(key) => scrub::scrub(&bytes, key),
+        None => scrub::scrub_keyless(&bytes),
+    }
+    .map_err(|e| js_error("ScrubError", e))?;
     to_js(&Scrubbed {
         document: &scrubbed.document,
         report: &scrubbed.report,

@@ -47,13 +47,13 @@ pub(super) struct Filter<'k> {
     pub(super) activities_kept: usize,
     /// Activities removed because they were not objects.
     pub(super) activities_removed: usize,
-    key: &'k PseudonymKey,
+    key: Option<&'k PseudonymKey>,
 }
 
 /// Scrubs `input` (a whole document) with `key`; a syntax error anywhere fails the whole scrub.
 pub(super) fn run<'k>(
     input: &str,
-    key: &'k PseudonymKey,
+    key: Option<&'k PseudonymKey>,
 ) -> Result<(Filter<'k>, Root), serde_json::Error> {
     let mut filter = Filter {
         out: String::with_capacity(input.len() / 4),
@@ -120,12 +120,13 @@ impl Filter<'_> {
             }
             Node::Pseudonym(domain) => {
                 let raw: &'de RawValue = map.next_value()?;
-                let Some(id) = allow::raw_id(raw.get()) else {
+                // Without a key the id is dropped: it cannot be pseudonymized on this side.
+                let (Some(id), Some(key)) = (allow::raw_id(raw.get()), self.key) else {
                     return Ok(false);
                 };
                 self.out.push('"');
                 let start = self.out.len();
-                self.key.write_pseudonym(domain, id, &mut self.out);
+                key.write_pseudonym(domain, id, &mut self.out);
                 if domain == Domain::Athlete && self.user_hash.is_none() {
                     self.user_hash = Some(self.out[start..].to_owned());
                 }
@@ -169,10 +170,15 @@ impl Filter<'_> {
         self.out
             .push_str("\"anonymization\":{\"pii_removed\":true,\"version\":\"");
         self.out.push_str(SCRUB_VERSION);
-        self.out.push_str("\",\"key_id\":\"");
-        // Key ids are validated to need no escaping.
-        self.out.push_str(self.key.key_id());
-        self.out.push_str("\",\"pseudonym\":\"hmac-sha256\"}");
+        match self.key {
+            Some(key) => {
+                self.out.push_str("\",\"key_id\":\"");
+                // Key ids are validated to need no escaping.
+                self.out.push_str(key.key_id());
+                self.out.push_str("\",\"pseudonym\":\"hmac-sha256\"}");
+            }
+            None => self.out.push_str("\",\"key_id\":null,\"pseudonym\":\"none\"}"),
+        }
     }
 
     /// Writes one buffered element of a stream list; `false` when the element is removed.

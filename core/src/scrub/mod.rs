@@ -66,8 +66,8 @@ impl Scrubbed {
 pub struct ScrubReport {
     /// The scrub rules applied ([`SCRUB_VERSION`]).
     pub version: String,
-    /// The id of the pseudonym key used.
-    pub key_id: String,
+    /// The id of the pseudonym key used; `None` for a keyless scrub (ids dropped).
+    pub key_id: Option<String>,
     /// The athlete's pseudonym, when the input held an athlete id (or an earlier pseudonym).
     pub user_hash: Option<String>,
     /// Every removed path, a JSON pointer into the input, in document order.
@@ -160,6 +160,17 @@ fn byte_offset(input: &str, line: usize, column: usize) -> Option<usize> {
 /// Returns the scrubbed document and a report, or an error when the input is not JSON or not
 /// an object or array (see the [module documentation](self) for the accepted shapes).
 pub fn scrub(input: &[u8], key: &PseudonymKey) -> Result<Scrubbed, ScrubError> {
+    scrub_with(input, Some(key))
+}
+
+/// Removes PII without a pseudonym key: athlete and activity ids are dropped instead of
+/// pseudonymized. For the browser, which must never hold the key; the server scrubs again
+/// with the key when it stores rider data.
+pub fn scrub_keyless(input: &[u8]) -> Result<Scrubbed, ScrubError> {
+    scrub_with(input, None)
+}
+
+fn scrub_with(input: &[u8], key: Option<&PseudonymKey>) -> Result<Scrubbed, ScrubError> {
     let input = input.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(input);
     let text = std::str::from_utf8(input).map_err(|e| ScrubError::NotUtf8 {
         offset: e.valid_up_to(),
@@ -170,7 +181,7 @@ pub fn scrub(input: &[u8], key: &PseudonymKey) -> Result<Scrubbed, ScrubError> {
     }
     let report = ScrubReport {
         version: SCRUB_VERSION.to_owned(),
-        key_id: key.key_id().to_owned(),
+        key_id: key.map(|k| k.key_id().to_owned()),
         user_hash: filter.user_hash,
         removed_count: filter.removed.len(),
         removed: filter.removed,

@@ -137,8 +137,26 @@ fn an_unusable_key_is_refused_with_what_to_set() {
     assert_eq!(name, "PseudonymKeyError");
     assert!(message.contains("KOMPASS_PSEUDONYM_KEY"), "{message}");
 
+    // No key means a keyless scrub; a key of the wrong shape is still an error.
     let (name, message) =
-        js_error(scrub(JsValue::from_str(EXPORT), JsValue::UNDEFINED).unwrap_err());
+        js_error(scrub(JsValue::from_str(EXPORT), JsValue::from_f64(1.0)).unwrap_err());
     assert_eq!(name, "TypeError");
     assert!(message.starts_with("key:"), "{message}");
+}
+
+#[wasm_bindgen_test]
+fn without_a_key_the_ids_are_dropped_not_pseudonymized() {
+    let out = json(&scrub(JsValue::from_str(EXPORT), JsValue::UNDEFINED).unwrap());
+    let document = out["document"].as_str().unwrap();
+    for gone in ["John", "37.7749", "_p~iF", "123456789", "987654321"] {
+        assert!(!document.contains(gone), "{gone} survived: {document}");
+    }
+    let doc: serde_json::Value = serde_json::from_str(document).unwrap();
+    assert!(doc["basic_info"].get("user_hash").is_none(), "{document}");
+    assert_eq!(doc["basic_info"]["ftp"], 250);
+    assert_eq!(doc["anonymization"]["pseudonym"], "none");
+    assert!(out["report"]["key_id"].is_null());
+    let removed: Vec<&str> =
+        out["report"]["removed"].as_array().unwrap().iter().filter_map(|v| v.as_str()).collect();
+    assert!(removed.contains(&"/basic_info/id"), "{removed:?}");
 }
