@@ -24,14 +24,30 @@ fn original_acceptance_case() {
     let out = scrub(input.to_string().as_bytes(), &key()).unwrap();
     let doc: Value = serde_json::from_str(&out.document).unwrap();
 
-    for gone in ["John", "Doe", "john@example.com", "San Francisco", "Secret Ride", "37.7749", "-122.4194", "123456789"] {
-        assert!(!out.document.contains(gone), "{gone} survived: {}", out.document);
+    for gone in [
+        "John",
+        "Doe",
+        "john@example.com",
+        "San Francisco",
+        "Secret Ride",
+        "37.7749",
+        "-122.4194",
+        "123456789",
+    ] {
+        assert!(
+            !out.document.contains(gone),
+            "{gone} survived: {}",
+            out.document
+        );
     }
     let athlete = &doc["basic_info"];
     for field in ["firstname", "lastname", "email", "city", "id"] {
         assert!(athlete.get(field).is_none(), "{field} kept");
     }
-    assert_eq!((&athlete["sex"], &athlete["weight"], &athlete["ftp"]), (&json!("M"), &json!(75.0), &json!(250)));
+    assert_eq!(
+        (&athlete["sex"], &athlete["weight"], &athlete["ftp"]),
+        (&json!("M"), &json!(75.0), &json!(250))
+    );
     let user_hash = athlete["user_hash"].as_str().unwrap();
     assert_eq!(user_hash, key().athlete_pseudonym(123_456_789));
     assert!(user_hash.starts_with("k1:") && user_hash.len() == 3 + 64);
@@ -48,8 +64,13 @@ fn original_acceptance_case() {
     assert_eq!(
         removed,
         [
-            "/activities/0/location_city", "/activities/0/name", "/activities/0/start_latlng",
-            "/basic_info/city", "/basic_info/email", "/basic_info/firstname", "/basic_info/lastname",
+            "/activities/0/location_city",
+            "/activities/0/name",
+            "/activities/0/start_latlng",
+            "/basic_info/city",
+            "/basic_info/email",
+            "/basic_info/firstname",
+            "/basic_info/lastname",
         ]
     );
     assert_eq!(out.report.removed_count, 7);
@@ -82,7 +103,15 @@ fn the_report_serializes_for_the_cli_and_the_browser() {
 fn errors_say_what_is_wrong() {
     let not_json = scrub(b"firstname=John", &key()).unwrap_err();
     assert!(matches!(not_json, ScrubError::NotJson { line: 1, .. }));
-    assert!(not_json.to_string().contains("not valid JSON"), "{not_json}");
+    assert!(
+        not_json.to_string().contains("not valid JSON"),
+        "{not_json}"
+    );
     let scalar = scrub(b"42", &key()).unwrap_err();
-    assert!(scalar.to_string().contains("a JSON number, not a rider document"), "{scalar}");
+    assert!(
+        scalar
+            .to_string()
+            .contains("a JSON number, not a rider document"),
+        "{scalar}"
+    );
 }

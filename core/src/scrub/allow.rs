@@ -65,7 +65,9 @@ impl Leaf {
         match self {
             Leaf::Number => matches!(raw.as_bytes().first(), Some(b'-' | b'0'..=b'9')),
             Leaf::Bool => raw == "true" || raw == "false",
-            Leaf::Enum(values) => plain_string(raw).is_some_and(|s| values.binary_search(&s).is_ok()),
+            Leaf::Enum(values) => {
+                plain_string(raw).is_some_and(|s| values.binary_search(&s).is_ok())
+            }
             Leaf::UtcTimestamp => plain_string(raw).is_some_and(is_utc_timestamp),
         }
     }
@@ -99,7 +101,9 @@ fn is_utc_timestamp(s: &str) -> bool {
     let fraction = &b[19..b.len() - 1];
     fixed
         && (fraction.is_empty()
-            || (fraction.len() >= 2 && fraction[0] == b'.' && fraction[1..].iter().all(u8::is_ascii_digit)))
+            || (fraction.len() >= 2
+                && fraction[0] == b'.'
+                && fraction[1..].iter().all(u8::is_ascii_digit)))
 }
 
 /// The id inside a raw id value (a non-negative integer, or a string of digits), or `None`.
@@ -210,12 +214,23 @@ pub(super) const SPORTS: &[&str] = &[
 
 /// Stream types that carry no location: not `latlng`, and not `altitude` or `grade_smooth`
 /// (an elevation profile can be matched to a road), nor `temp`.
-pub(super) const STREAM_TYPES: &[&str] =
-    &["cadence", "distance", "heartrate", "moving", "time", "velocity_smooth", "watts"];
+pub(super) const STREAM_TYPES: &[&str] = &[
+    "cadence",
+    "distance",
+    "heartrate",
+    "moving",
+    "time",
+    "velocity_smooth",
+    "watts",
+];
 
 /// The sample rule of a stream type: `moving` is boolean, the others numeric.
 pub(super) fn stream_sample(stream_type: &str) -> Leaf {
-    if stream_type == "moving" { Leaf::Bool } else { Leaf::Number }
+    if stream_type == "moving" {
+        Leaf::Bool
+    } else {
+        Leaf::Number
+    }
 }
 
 const SEX: Node = Node::Leaf(Leaf::Enum(&["F", "M"]));
@@ -552,9 +567,18 @@ mod tests {
     fn every_allow_list_is_sorted_unique_and_small_enough_for_the_seen_bitset() {
         for (what, obj) in all_objects() {
             let names: Vec<_> = obj.fields.iter().map(|f| f.name).collect();
-            assert!(names.windows(2).all(|w| w[0] < w[1]), "{what} fields not sorted: {names:?}");
-            assert!(obj.fields.len() < 63, "{what} has too many fields for the seen bitset");
-            assert!(obj.fields.iter().filter(|f| f.node.is_pseudonym()).count() <= 2, "{what}");
+            assert!(
+                names.windows(2).all(|w| w[0] < w[1]),
+                "{what} fields not sorted: {names:?}"
+            );
+            assert!(
+                obj.fields.len() < 63,
+                "{what} has too many fields for the seen bitset"
+            );
+            assert!(
+                obj.fields.iter().filter(|f| f.node.is_pseudonym()).count() <= 2,
+                "{what}"
+            );
         }
     }
 
@@ -568,26 +592,70 @@ mod tests {
                 _ => None,
             });
         for values in enums.chain([SPORTS, STREAM_TYPES]) {
-            assert!(values.windows(2).all(|w| w[0] < w[1]), "not sorted: {values:?}");
+            assert!(
+                values.windows(2).all(|w| w[0] < w[1]),
+                "not sorted: {values:?}"
+            );
         }
     }
 
     #[test]
     fn no_identifying_field_is_allowed_anywhere() {
         let forbidden = [
-            "name", "description", "private_note", "bio", "firstname", "lastname", "username",
-            "email", "profile", "profile_medium", "city", "state", "country", "location_city",
-            "location_state", "location_country", "start_latlng", "end_latlng", "latlng", "map",
-            "polyline", "summary_polyline", "timezone", "utc_offset", "start_date_local",
-            "device_name", "external_id", "upload_id", "upload_id_str", "embed_token", "photos",
-            "gear", "gear_id", "segment_efforts", "best_efforts", "laps", "premium", "summit",
-            "friend", "follower", "athlete", "altitude", "created_at", "updated_at",
+            "name",
+            "description",
+            "private_note",
+            "bio",
+            "firstname",
+            "lastname",
+            "username",
+            "email",
+            "profile",
+            "profile_medium",
+            "city",
+            "state",
+            "country",
+            "location_city",
+            "location_state",
+            "location_country",
+            "start_latlng",
+            "end_latlng",
+            "latlng",
+            "map",
+            "polyline",
+            "summary_polyline",
+            "timezone",
+            "utc_offset",
+            "start_date_local",
+            "device_name",
+            "external_id",
+            "upload_id",
+            "upload_id_str",
+            "embed_token",
+            "photos",
+            "gear",
+            "gear_id",
+            "segment_efforts",
+            "best_efforts",
+            "laps",
+            "premium",
+            "summit",
+            "friend",
+            "follower",
+            "athlete",
+            "altitude",
+            "created_at",
+            "updated_at",
         ];
         for (what, obj) in all_objects() {
             for f in obj.fields {
                 // The top level may hold the athlete block; no other object may.
                 let allowed_here = std::ptr::eq(obj, &ROOT) && f.name == "athlete";
-                assert!(allowed_here || !forbidden.contains(&f.name), "{what} allows {}", f.name);
+                assert!(
+                    allowed_here || !forbidden.contains(&f.name),
+                    "{what} allows {}",
+                    f.name
+                );
             }
         }
     }
@@ -602,8 +670,16 @@ mod tests {
         assert!(!sport.accepts("\"Rid\\u0065\""), "escapes are refused");
         assert!(!sport.accepts("[\"Ride\"]"));
         let ts = Leaf::UtcTimestamp;
-        assert!(ts.accepts("\"2024-05-01T06:30:00Z\"") && ts.accepts("\"2024-05-01T06:30:00.125Z\""));
-        for bad in ["\"2024-05-01T08:30:00+02:00\"", "\"2024-05-01T06:30:00\"", "\"2024-05-01\"", "\"2024-05-01T06:30:00.Z\"", "20240501"] {
+        assert!(
+            ts.accepts("\"2024-05-01T06:30:00Z\"") && ts.accepts("\"2024-05-01T06:30:00.125Z\"")
+        );
+        for bad in [
+            "\"2024-05-01T08:30:00+02:00\"",
+            "\"2024-05-01T06:30:00\"",
+            "\"2024-05-01\"",
+            "\"2024-05-01T06:30:00.Z\"",
+            "20240501",
+        ] {
             assert!(!ts.accepts(bad), "{bad}");
         }
     }
@@ -612,7 +688,16 @@ mod tests {
     fn raw_ids_are_non_negative_integers_or_digit_strings() {
         assert_eq!(raw_id("123456789"), Some(123_456_789));
         assert_eq!(raw_id("\"123456789\""), Some(123_456_789));
-        for bad in ["-1", "1.5", "1e9", "\"12a\"", "\"\"", "99999999999999999999999", "null", "{}"] {
+        for bad in [
+            "-1",
+            "1.5",
+            "1e9",
+            "\"12a\"",
+            "\"\"",
+            "99999999999999999999999",
+            "null",
+            "{}",
+        ] {
             assert_eq!(raw_id(bad), None, "{bad}");
         }
     }

@@ -17,17 +17,34 @@ pub fn generate(activities: usize, seed: u64) -> String {
     let last = rng.pick(LAST_NAMES);
     let (city, state, country) = rng.pick(PLACES);
     let mut doc = Map::new();
-    doc.insert("basic_info".into(), athlete(&mut rng, athlete_id, first, last, (city, state, country)));
+    doc.insert(
+        "basic_info".into(),
+        athlete(&mut rng, athlete_id, first, last, (city, state, country)),
+    );
     doc.insert("stats".into(), stats(&mut rng));
     doc.insert("zones".into(), zones(&mut rng));
     let list: Vec<Value> = (0..activities)
-        .map(|i| activity(&mut rng, i, athlete_id, (first, last), (city, state, country)))
+        .map(|i| {
+            activity(
+                &mut rng,
+                i,
+                athlete_id,
+                (first, last),
+                (city, state, country),
+            )
+        })
         .collect();
     doc.insert("activities".into(), Value::Array(list));
-    doc.insert("fitness_metrics".into(), fitness_metrics(&mut rng, activities));
+    doc.insert(
+        "fitness_metrics".into(),
+        fitness_metrics(&mut rng, activities),
+    );
     doc.insert("power_analysis".into(), power_analysis(&mut rng));
     doc.insert("training_load".into(), training_load(&mut rng));
-    doc.insert("fetch_timestamp".into(), json!("2024-06-30T21:15:42.123456"));
+    doc.insert(
+        "fetch_timestamp".into(),
+        json!("2024-06-30T21:15:42.123456"),
+    );
     Value::Object(doc).to_string()
 }
 
@@ -71,16 +88,31 @@ impl Rng {
 
     /// An encoded-polyline-like string (characters 63..=126, as Google's encoding uses).
     fn polyline(&mut self, len: usize) -> String {
-        (0..len).map(|_| char::from(63 + self.below(64) as u8)).collect()
+        (0..len)
+            .map(|_| char::from(63 + self.below(64) as u8))
+            .collect()
     }
 
     fn hex(&mut self, len: usize) -> String {
-        (0..len).map(|_| char::from(b"0123456789abcdef"[self.below(16) as usize])).collect()
+        (0..len)
+            .map(|_| char::from(b"0123456789abcdef"[self.below(16) as usize]))
+            .collect()
     }
 }
 
-const FIRST_NAMES: &[&str] = &["John", "Åsa", "Mohammed", "Chloé", "Kenji", "Priya", "Søren", "María"];
-const LAST_NAMES: &[&str] = &["Doe", "Lindqvist", "Haddad", "Dubois", "Tanaka", "Iyer", "Jørgensen", "García"];
+const FIRST_NAMES: &[&str] = &[
+    "John", "Åsa", "Mohammed", "Chloé", "Kenji", "Priya", "Søren", "María",
+];
+const LAST_NAMES: &[&str] = &[
+    "Doe",
+    "Lindqvist",
+    "Haddad",
+    "Dubois",
+    "Tanaka",
+    "Iyer",
+    "Jørgensen",
+    "García",
+];
 const PLACES: &[(&str, &str, &str)] = &[
     ("San Francisco", "California", "United States"),
     ("Zürich", "Zürich", "Switzerland"),
@@ -102,8 +134,19 @@ const SPORTS: &[(&str, &str)] = &[
     ("Run", "Run"),
     ("Run", "TrailRun"),
 ];
-const COMPANIONS: &[&str] = &["with Anna", "with the Tuesday club", "solo", "with Dad 🚴", "past Hauptstraße 12"];
-const DEVICES: &[&str] = &["Garmin Edge 530", "Wahoo ELEMNT BOLT", "Zwift", "Strava iPhone App"];
+const COMPANIONS: &[&str] = &[
+    "with Anna",
+    "with the Tuesday club",
+    "solo",
+    "with Dad 🚴",
+    "past Hauptstraße 12",
+];
+const DEVICES: &[&str] = &[
+    "Garmin Edge 530",
+    "Wahoo ELEMNT BOLT",
+    "Zwift",
+    "Strava iPhone App",
+];
 
 fn athlete(rng: &mut Rng, id: u64, first: &str, last: &str, place: (&str, &str, &str)) -> Value {
     let bikes: Vec<Value> = (0..2)
@@ -171,8 +214,14 @@ fn stats(rng: &mut Rng) -> Value {
             stats.insert(format!("{period}_{sport}_totals"), totals(rng, count));
         }
     }
-    stats.insert("biggest_ride_distance".into(), json!(rng.float(50_000.0, 300_000.0, 1)));
-    stats.insert("biggest_climb_elevation_gain".into(), json!(rng.float(100.0, 3000.0, 1)));
+    stats.insert(
+        "biggest_ride_distance".into(),
+        json!(rng.float(50_000.0, 300_000.0, 1)),
+    );
+    stats.insert(
+        "biggest_climb_elevation_gain".into(),
+        json!(rng.float(100.0, 3000.0, 1)),
+    );
     Value::Object(stats)
 }
 
@@ -180,7 +229,11 @@ fn zone_ranges(rng: &mut Rng, n: usize, step: u64) -> Vec<Value> {
     let mut lo = 0;
     (0..n)
         .map(|i| {
-            let hi = if i + 1 == n { -1 } else { (lo + step + rng.below(step)) as i64 };
+            let hi = if i + 1 == n {
+                -1
+            } else {
+                (lo + step + rng.below(step)) as i64
+            };
             let zone = json!({"min": lo, "max": hi});
             lo = hi.max(0) as u64;
             zone
@@ -201,7 +254,12 @@ fn series(rng: &mut Rng, n: usize, lo: f64, hi: f64, decimals: i32) -> Vec<Value
 
 fn streams(rng: &mut Rng, n: usize, lat: f64, lng: f64, as_list: bool) -> Value {
     let latlng: Vec<Value> = (0..n)
-        .map(|k| json!([lat + k as f64 * 1e-4 + rng.float(0.0, 1e-4, 6), lng + rng.float(0.0, 1e-3, 6)]))
+        .map(|k| {
+            json!([
+                lat + k as f64 * 1e-4 + rng.float(0.0, 1e-4, 6),
+                lng + rng.float(0.0, 1e-3, 6)
+            ])
+        })
         .collect();
     let time: Vec<Value> = (0..n).map(|k| json!(k * 5)).collect();
     let moving: Vec<Value> = (0..n).map(|_| json!(rng.chance(95))).collect();
@@ -210,7 +268,10 @@ fn streams(rng: &mut Rng, n: usize, lat: f64, lng: f64, as_list: bool) -> Value 
         ("time", Value::Array(time)),
         ("distance", Value::Array(series(rng, n, 0.0, 100_000.0, 1))),
         ("altitude", Value::Array(series(rng, n, 0.0, 2500.0, 1))),
-        ("velocity_smooth", Value::Array(series(rng, n, 0.0, 20.0, 1))),
+        (
+            "velocity_smooth",
+            Value::Array(series(rng, n, 0.0, 20.0, 1)),
+        ),
         ("heartrate", Value::Array(series(rng, n, 90.0, 190.0, 0))),
         ("cadence", Value::Array(series(rng, n, 60.0, 110.0, 0))),
         ("watts", Value::Array(series(rng, n, 0.0, 600.0, 0))),
@@ -229,7 +290,11 @@ fn streams(rng: &mut Rng, n: usize, lat: f64, lng: f64, as_list: bool) -> Value 
         Value::Array(all.into_iter().map(with_type).collect())
     } else {
         // `key_by_type=true`: an object keyed by stream type.
-        Value::Object(all.into_iter().map(|(ty, data)| (ty.to_owned(), stream(data))).collect())
+        Value::Object(
+            all.into_iter()
+                .map(|(ty, data)| (ty.to_owned(), stream(data)))
+                .collect(),
+        )
     }
 }
 
@@ -286,7 +351,7 @@ fn activity(
             })
         })
         .collect();
-    let mut activity = json!({
+    let identity = json!({
         "resource_state": 2,
         "athlete": {"id": athlete_id, "resource_state": 1},
         "name": format!("{} {} {companion}", ["Morning", "Lunch", "Evening"][index % 3], sport),
@@ -337,7 +402,6 @@ fn activity(
         "gear_id": format!("b{}", rng.below(10_000_000)),
         "gear": {"id": "b123", "primary": true, "name": format!("{first}'s Canyon"), "distance": 1_234_567.0},
     });
-    // Several literals: one would exceed the json! macro's recursion limit.
     let more = json!({
         "average_speed": rng.float(4.0, 12.0, 3),
         "max_speed": rng.float(12.0, 22.0, 1),
@@ -363,29 +427,30 @@ fn activity(
         "splits_metric": [{"distance": 1000.0, "elapsed_time": 200, "elevation_difference": 3.1, "split": 1}],
         "streams": streams(rng, samples, lat, lng, index % 2 == 1),
     });
-    for part in [place_and_social, more] {
-        if let (Some(fields), Value::Object(part)) = (activity.as_object_mut(), part) {
-            fields.extend(part);
-        }
-    }
-    if has_power {
-        if let Some(fields) = activity.as_object_mut() {
-            fields.insert("average_watts".into(), json!(watts));
-            fields.insert("max_watts".into(), json!(watts as u64 * 3));
-            fields.insert("weighted_average_watts".into(), json!(watts as u64 + 12));
-            fields.insert("kilojoules".into(), json!(rng.float(100.0, 4000.0, 1)));
-            fields.insert("device_watts".into(), json!(true));
-            fields.insert(
-                "zones".into(),
-                json!([{
-                    "type": "power", "score": rng.below(400), "sensor_based": true, "points": 3,
-                    "custom_zones": false, "max": 999,
-                    "distribution_buckets": [{"min": 0, "max": 150, "time": rng.below(3000)}, {"min": 150, "max": 250, "time": rng.below(3000)}],
-                }]),
-            );
-        }
-    }
-    activity
+    let power = if has_power {
+        json!({
+            "average_watts": watts,
+            "max_watts": watts as u64 * 3,
+            "weighted_average_watts": watts as u64 + 12,
+            "kilojoules": rng.float(100.0, 4000.0, 1),
+            "device_watts": true,
+            "zones": [{
+                "type": "power", "score": rng.below(400), "sensor_based": true, "points": 3,
+                "custom_zones": false, "max": 999,
+                "distribution_buckets": [{"min": 0, "max": 150, "time": rng.below(3000)}, {"min": 150, "max": 250, "time": rng.below(3000)}],
+            }],
+        })
+    } else {
+        json!({})
+    };
+    // Several literals: one would exceed the json! macro's recursion limit.
+    let merged = [identity, place_and_social, more, power]
+        .into_iter()
+        .flat_map(|part| match part {
+            Value::Object(fields) => fields,
+            _ => Map::new(),
+        });
+    Value::Object(merged.collect())
 }
 
 fn fitness_metrics(rng: &mut Rng, activities: usize) -> Value {
@@ -441,7 +506,16 @@ mod tests {
         let activities = doc["activities"].as_array().unwrap();
         assert_eq!(activities.len(), 5);
         for a in activities {
-            for key in ["name", "start_latlng", "map", "streams", "segment_efforts", "photos", "gear", "timezone"] {
+            for key in [
+                "name",
+                "start_latlng",
+                "map",
+                "streams",
+                "segment_efforts",
+                "photos",
+                "gear",
+                "timezone",
+            ] {
                 assert!(a.get(key).is_some(), "activity lacks {key}");
             }
         }

@@ -51,7 +51,10 @@ pub(super) struct Filter<'k> {
 }
 
 /// Scrubs `input` (a whole document) with `key`; a syntax error anywhere fails the whole scrub.
-pub(super) fn run<'k>(input: &str, key: &'k PseudonymKey) -> Result<(Filter<'k>, Root), serde_json::Error> {
+pub(super) fn run<'k>(
+    input: &str,
+    key: &'k PseudonymKey,
+) -> Result<(Filter<'k>, Root), serde_json::Error> {
     let mut filter = Filter {
         out: String::with_capacity(input.len() / 4),
         path: String::new(),
@@ -105,7 +108,11 @@ impl Filter<'_> {
     }
 
     /// Writes the value of a kept field; `false` when the value was refused (nothing written).
-    fn field_value<'de, A: MapAccess<'de>>(&mut self, field: &Field, map: &mut A) -> Result<bool, A::Error> {
+    fn field_value<'de, A: MapAccess<'de>>(
+        &mut self,
+        field: &Field,
+        map: &mut A,
+    ) -> Result<bool, A::Error> {
         match field.node {
             Node::Leaf(leaf) => {
                 let raw: &'de RawValue = map.next_value()?;
@@ -113,7 +120,9 @@ impl Filter<'_> {
             }
             Node::Pseudonym(domain) => {
                 let raw: &'de RawValue = map.next_value()?;
-                let Some(id) = allow::raw_id(raw.get()) else { return Ok(false) };
+                let Some(id) = allow::raw_id(raw.get()) else {
+                    return Ok(false);
+                };
                 self.out.push('"');
                 let start = self.out.len();
                 self.key.write_pseudonym(domain, id, &mut self.out);
@@ -157,7 +166,8 @@ impl Filter<'_> {
         if !first {
             self.out.push(',');
         }
-        self.out.push_str("\"anonymization\":{\"pii_removed\":true,\"version\":\"");
+        self.out
+            .push_str("\"anonymization\":{\"pii_removed\":true,\"version\":\"");
         self.out.push_str(SCRUB_VERSION);
         self.out.push_str("\",\"key_id\":\"");
         // Key ids are validated to need no escaping.
@@ -166,8 +176,15 @@ impl Filter<'_> {
     }
 
     /// Writes one buffered element of a stream list; `false` when the element is removed.
-    fn stream_entry(&mut self, entry: StreamEntry<'_>, first: bool) -> Result<bool, serde_json::Error> {
-        let type_raw = STREAM_ENTRY.find("type").and_then(|i| entry.raws[i]).map(RawValue::get);
+    fn stream_entry(
+        &mut self,
+        entry: StreamEntry<'_>,
+        first: bool,
+    ) -> Result<bool, serde_json::Error> {
+        let type_raw = STREAM_ENTRY
+            .find("type")
+            .and_then(|i| entry.raws[i])
+            .map(RawValue::get);
         let Some(stream_type) = type_raw
             .and_then(allow::plain_string)
             .filter(|t| STREAM_TYPES.binary_search(t).is_ok())
@@ -250,7 +267,11 @@ fn filter_map<'de, A: MapAccess<'de>>(
             }
         };
         let field = &obj.fields[index];
-        let bit = if field.node.is_pseudonym() { 1 << 63 } else { 1 << index };
+        let bit = if field.node.is_pseudonym() {
+            1 << 63
+        } else {
+            1 << index
+        };
         if seen & bit != 0 {
             map.next_value::<IgnoredAny>()?;
             f.remove_child(field.name);
@@ -311,7 +332,11 @@ fn filter_records<'de, A: SeqAccess<'de>>(
 }
 
 /// Filters a time series; a sample of the wrong type becomes `null` to keep positions.
-fn filter_series<'de, A: SeqAccess<'de>>(f: &mut Filter<'_>, leaf: Leaf, mut seq: A) -> Result<(), A::Error> {
+fn filter_series<'de, A: SeqAccess<'de>>(
+    f: &mut Filter<'_>,
+    leaf: Leaf,
+    mut seq: A,
+) -> Result<(), A::Error> {
     f.out.push('[');
     let mut index = 0;
     while let Some(raw) = seq.next_element::<&'de RawValue>()? {
@@ -330,7 +355,10 @@ fn filter_series<'de, A: SeqAccess<'de>>(f: &mut Filter<'_>, leaf: Leaf, mut seq
 
 /// Filters a stream list (`[{"type": "watts", "data": [...]}, ...]`): each element is
 /// buffered (borrowed raw values, nothing copied) until its `type` is known.
-fn filter_stream_list<'de, A: SeqAccess<'de>>(f: &mut Filter<'_>, mut seq: A) -> Result<(), A::Error> {
+fn filter_stream_list<'de, A: SeqAccess<'de>>(
+    f: &mut Filter<'_>,
+    mut seq: A,
+) -> Result<(), A::Error> {
     f.out.push('[');
     let mut first = true;
     for index in 0.. {
@@ -410,11 +438,17 @@ impl<'de> Visitor<'de> for KeySeed {
     }
 
     fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Self::Value, E> {
-        Ok(self.0.find(s).map_or(Key::Unknown(Cow::Borrowed(s)), Key::Known))
+        Ok(self
+            .0
+            .find(s)
+            .map_or(Key::Unknown(Cow::Borrowed(s)), Key::Known))
     }
 
     fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
-        Ok(self.0.find(s).map_or_else(|| Key::Unknown(Cow::Owned(s.to_owned())), Key::Known))
+        Ok(self
+            .0
+            .find(s)
+            .map_or_else(|| Key::Unknown(Cow::Owned(s.to_owned())), Key::Known))
     }
 }
 
@@ -536,7 +570,10 @@ impl<'de> Visitor<'de> for StreamEntrySeed<'_, '_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut entry = StreamEntry { raws: [None; 5], removed: Vec::new() };
+        let mut entry = StreamEntry {
+            raws: [None; 5],
+            removed: Vec::new(),
+        };
         while let Some(key) = map.next_key_seed(KeySeed(&STREAM_ENTRY))? {
             match key {
                 Key::Known(index) if entry.raws[index].is_none() => {
@@ -544,7 +581,9 @@ impl<'de> Visitor<'de> for StreamEntrySeed<'_, '_> {
                 }
                 Key::Known(index) => {
                     map.next_value::<IgnoredAny>()?;
-                    entry.removed.push(self.f.child_path(STREAM_ENTRY.fields[index].name));
+                    entry
+                        .removed
+                        .push(self.f.child_path(STREAM_ENTRY.fields[index].name));
                 }
                 Key::Unknown(name) => {
                     map.next_value::<IgnoredAny>()?;

@@ -1,6 +1,6 @@
 //! PII removal for rider data (athlete, activities, stats, zones) before it is stored.
 //!
-//! [`scrub`] keeps what the allow-list ([`allow`]) names and drops everything else, at any
+//! [`scrub`] keeps what the allow-list (`scrub/allow.rs`) names and drops everything else, at any
 //! depth: a field Strava adds tomorrow is dropped until someone decides it is safe. A value of
 //! the wrong shape for a known field is dropped too; the scrubber never returns input it does
 //! not understand. The athlete id and activity ids are replaced by keyed pseudonyms
@@ -56,9 +56,8 @@ pub struct Scrubbed {
 
 impl Scrubbed {
     /// The scrubbed document as a `serde_json::Value` (parses [`Scrubbed::document`]).
-    pub fn to_value(&self) -> serde_json::Value {
-        // The document is JSON this module wrote; a failure would be a bug in the writer.
-        serde_json::from_str(&self.document).unwrap_or(serde_json::Value::Null)
+    pub fn to_value(&self) -> serde_json::Result<serde_json::Value> {
+        serde_json::from_str(&self.document)
     }
 }
 
@@ -126,12 +125,20 @@ impl ScrubError {
         // Python's json.dump writes NaN and Infinity, which JSON does not allow.
         let at = byte_offset(input, line, column);
         let rest = at.and_then(|at| input.get(at..)).unwrap_or("");
-        let hint = if ["NaN", "Infinity", "-Infinity"].iter().any(|bad| rest.starts_with(bad)) {
+        let hint = if ["NaN", "Infinity", "-Infinity"]
+            .iter()
+            .any(|bad| rest.starts_with(bad))
+        {
             " (NaN and Infinity are not JSON: write null instead, e.g. json.dump(..., allow_nan=False) after replacing them)"
         } else {
             ""
         };
-        ScrubError::NotJson { line, column, message: err.to_string(), hint }
+        ScrubError::NotJson {
+            line,
+            column,
+            message: err.to_string(),
+            hint,
+        }
     }
 }
 
@@ -140,7 +147,10 @@ fn byte_offset(input: &str, line: usize, column: usize) -> Option<usize> {
     let line_start = if line <= 1 {
         0
     } else {
-        input.match_indices('\n').nth(line - 2).map(|(i, _)| i + 1)?
+        input
+            .match_indices('\n')
+            .nth(line - 2)
+            .map(|(i, _)| i + 1)?
     };
     Some(line_start + column.checked_sub(1)?)
 }
@@ -151,7 +161,9 @@ fn byte_offset(input: &str, line: usize, column: usize) -> Option<usize> {
 /// an object or array (see the [module documentation](self) for the accepted shapes).
 pub fn scrub(input: &[u8], key: &PseudonymKey) -> Result<Scrubbed, ScrubError> {
     let input = input.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(input);
-    let text = std::str::from_utf8(input).map_err(|e| ScrubError::NotUtf8 { offset: e.valid_up_to() })?;
+    let text = std::str::from_utf8(input).map_err(|e| ScrubError::NotUtf8 {
+        offset: e.valid_up_to(),
+    })?;
     let (filter, root) = filter::run(text, key).map_err(|e| ScrubError::from_json(&e, text))?;
     if let filter::Root::Other(found) = root {
         return Err(ScrubError::NotADocument { found });
@@ -167,5 +179,8 @@ pub fn scrub(input: &[u8], key: &PseudonymKey) -> Result<Scrubbed, ScrubError> {
         input_bytes: input.len(),
         output_bytes: filter.out.len(),
     };
-    Ok(Scrubbed { document: filter.out, report })
+    Ok(Scrubbed {
+        document: filter.out,
+        report,
+    })
 }

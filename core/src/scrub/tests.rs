@@ -46,12 +46,26 @@ fn allowed_keys() -> &'static BTreeSet<String> {
             .flat_map(|(_, o)| o.fields)
             .map(|f| f.out_key.trim_matches(|c| c == '"' || c == ':').to_owned())
             .collect();
-        keys.extend(["anonymization", "pii_removed", "version", "key_id", "pseudonym"].map(String::from));
+        keys.extend(
+            [
+                "anonymization",
+                "pii_removed",
+                "version",
+                "key_id",
+                "pseudonym",
+            ]
+            .map(String::from),
+        );
         keys
     })
 }
 
-fn walk<'a>(v: &'a Value, strings: &mut Vec<&'a str>, keys: &mut Vec<&'a str>, numbers: &mut Vec<String>) {
+fn walk<'a>(
+    v: &'a Value,
+    strings: &mut Vec<&'a str>,
+    keys: &mut Vec<&'a str>,
+    numbers: &mut Vec<String>,
+) {
     match v {
         Value::String(s) => strings.push(s),
         Value::Number(n) => numbers.push(n.to_string()),
@@ -73,10 +87,18 @@ fn assert_only_allowed(out: &Scrubbed) {
     walk(&value, &mut strings, &mut keys, &mut numbers);
     let allowed = allowed_keys();
     for k in keys {
-        assert!(allowed.contains(k), "key {k:?} survived in {}", out.document);
+        assert!(
+            allowed.contains(k),
+            "key {k:?} survived in {}",
+            out.document
+        );
     }
     for s in strings {
-        assert!(is_allowed_string(s), "string {s:?} survived in {}", out.document);
+        assert!(
+            is_allowed_string(s),
+            "string {s:?} survived in {}",
+            out.document
+        );
     }
     assert_eq!(value["anonymization"]["pii_removed"], json!(true));
     assert_eq!(out.report.removed_count, out.report.removed.len());
@@ -101,18 +123,42 @@ fn generated_corpus_keeps_no_pii() {
         // No free text of the input survives, anywhere (as a substring, too).
         let (mut strings, mut keys, mut numbers) = (Vec::new(), Vec::new(), Vec::new());
         walk(&input, &mut strings, &mut keys, &mut numbers);
-        for s in strings.iter().filter(|s| !is_allowed_string(s) && s.len() >= 4) {
+        for s in strings
+            .iter()
+            .filter(|s| !is_allowed_string(s) && s.len() >= 4)
+        {
             let encoded = serde_json::to_string(s).unwrap();
-            assert!(!out.document.contains(&encoded[1..encoded.len() - 1]), "{s:?} survived");
+            assert!(
+                !out.document.contains(&encoded[1..encoded.len() - 1]),
+                "{s:?} survived"
+            );
         }
         // No GPS coordinate survives (they have 6 decimals, unlike any kept metric).
         let mut coords = Vec::new();
         for a in input["activities"].as_array().unwrap() {
-            coords.extend(a["start_latlng"].as_array().unwrap().iter().map(Value::to_string));
-            coords.extend(a["end_latlng"].as_array().unwrap().iter().map(Value::to_string));
+            coords.extend(
+                a["start_latlng"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(Value::to_string),
+            );
+            coords.extend(
+                a["end_latlng"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(Value::to_string),
+            );
         }
-        for c in coords.iter().filter(|c| c.split('.').nth(1).is_some_and(|d| d.len() >= 5)) {
-            assert!(!out.document.contains(c.as_str()), "coordinate {c} survived");
+        for c in coords
+            .iter()
+            .filter(|c| c.split('.').nth(1).is_some_and(|d| d.len() >= 5))
+        {
+            assert!(
+                !out.document.contains(c.as_str()),
+                "coordinate {c} survived"
+            );
         }
         // The raw athlete id and activity ids appear nowhere.
         let athlete_id = input["basic_info"]["id"].to_string();
@@ -127,22 +173,56 @@ fn generated_corpus_keeps_no_pii() {
 fn generated_corpus_keeps_every_metric_exactly() {
     let raw = corpus::generate(20, 42);
     let input: Value = serde_json::from_str(&raw).unwrap();
-    let out = scrub_value(&input).to_value();
+    let out = scrub_value(&input).to_value().unwrap();
     // Whole blocks whose every field is allowed come through unchanged.
-    for block in ["stats", "zones", "fitness_metrics", "power_analysis", "training_load"] {
+    for block in [
+        "stats",
+        "zones",
+        "fitness_metrics",
+        "power_analysis",
+        "training_load",
+    ] {
         assert_eq!(out[block], input[block], "{block} changed");
     }
     for field in ["sex", "weight", "ftp", "measurement_preference"] {
-        assert_eq!(out["basic_info"][field], input["basic_info"][field], "{field}");
+        assert_eq!(
+            out["basic_info"][field], input["basic_info"][field],
+            "{field}"
+        );
     }
     let metrics = [
-        "average_watts", "max_watts", "weighted_average_watts", "device_watts", "kilojoules",
-        "average_heartrate", "max_heartrate", "has_heartrate", "average_speed", "max_speed",
-        "average_cadence", "distance", "moving_time", "elapsed_time", "total_elevation_gain",
-        "elev_high", "elev_low", "suffer_score", "type", "sport_type", "start_date",
-        "achievement_count", "kudos_count", "trainer", "commute", "manual", "zones",
+        "average_watts",
+        "max_watts",
+        "weighted_average_watts",
+        "device_watts",
+        "kilojoules",
+        "average_heartrate",
+        "max_heartrate",
+        "has_heartrate",
+        "average_speed",
+        "max_speed",
+        "average_cadence",
+        "distance",
+        "moving_time",
+        "elapsed_time",
+        "total_elevation_gain",
+        "elev_high",
+        "elev_low",
+        "suffer_score",
+        "type",
+        "sport_type",
+        "start_date",
+        "achievement_count",
+        "kudos_count",
+        "trainer",
+        "commute",
+        "manual",
+        "zones",
     ];
-    let (ins, outs) = (input["activities"].as_array().unwrap(), out["activities"].as_array().unwrap());
+    let (ins, outs) = (
+        input["activities"].as_array().unwrap(),
+        out["activities"].as_array().unwrap(),
+    );
     assert_eq!(ins.len(), outs.len());
     for (a, b) in ins.iter().zip(outs) {
         for m in metrics {
@@ -155,18 +235,44 @@ fn generated_corpus_keeps_every_metric_exactly() {
 fn streams_keep_performance_series_and_lose_location() {
     let raw = corpus::generate(2, 9);
     let input: Value = serde_json::from_str(&raw).unwrap();
-    let out = scrub_value(&input).to_value();
+    let out = scrub_value(&input).to_value().unwrap();
     // Activity 0: streams keyed by type.
-    let (ins, outs) = (&input["activities"][0]["streams"], &out["activities"][0]["streams"]);
-    let kept: BTreeSet<_> = outs.as_object().unwrap().keys().map(String::as_str).collect();
-    assert_eq!(kept, BTreeSet::from(["cadence", "distance", "heartrate", "moving", "time", "velocity_smooth", "watts"]));
+    let (ins, outs) = (
+        &input["activities"][0]["streams"],
+        &out["activities"][0]["streams"],
+    );
+    let kept: BTreeSet<_> = outs
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        kept,
+        BTreeSet::from([
+            "cadence",
+            "distance",
+            "heartrate",
+            "moving",
+            "time",
+            "velocity_smooth",
+            "watts"
+        ])
+    );
     for ty in &kept {
         assert_eq!(outs[ty], ins[ty], "{ty}");
     }
     // Activity 1: a list of streams, each naming its type.
-    let (ins, outs) = (&input["activities"][1]["streams"], &out["activities"][1]["streams"]);
+    let (ins, outs) = (
+        &input["activities"][1]["streams"],
+        &out["activities"][1]["streams"],
+    );
     let by_type = |list: &Value| -> Vec<(String, Value)> {
-        list.as_array().unwrap().iter().map(|s| (s["type"].as_str().unwrap().to_owned(), s.clone())).collect()
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|s| (s["type"].as_str().unwrap().to_owned(), s.clone()))
+            .collect()
     };
     let kept = by_type(outs);
     assert_eq!(kept.len(), 7);
@@ -188,25 +294,53 @@ fn report_lists_removed_paths_that_exist_in_the_input_in_a_stable_order() {
         assert!(resolves(&input, path), "{path} is not a path of the input");
     }
     for expected in [
-        "/basic_info/firstname", "/basic_info/email", "/basic_info/city", "/basic_info/bikes",
-        "/activities/0/name", "/activities/0/start_latlng", "/activities/0/map",
-        "/activities/0/streams/latlng", "/activities/0/streams/altitude", "/activities/0/athlete",
-        "/activities/0/timezone", "/activities/0/start_date_local", "/activities/0/photos",
-        "/activities/0/segment_efforts", "/activities/0/gear", "/activities/3/device_name",
+        "/basic_info/firstname",
+        "/basic_info/email",
+        "/basic_info/city",
+        "/basic_info/bikes",
+        "/activities/0/name",
+        "/activities/0/start_latlng",
+        "/activities/0/map",
+        "/activities/0/streams/latlng",
+        "/activities/0/streams/altitude",
+        "/activities/0/athlete",
+        "/activities/0/timezone",
+        "/activities/0/start_date_local",
+        "/activities/0/photos",
+        "/activities/0/segment_efforts",
+        "/activities/0/gear",
+        "/activities/3/device_name",
         "/fetch_timestamp",
     ] {
-        assert!(a.report.removed.iter().any(|p| p == expected), "{expected} not reported");
+        assert!(
+            a.report.removed.iter().any(|p| p == expected),
+            "{expected} not reported"
+        );
     }
     // The list-form streams of activity 1 lose latlng, altitude, temp and grade_smooth.
     let list = input["activities"][1]["streams"].as_array().unwrap();
     for (i, s) in list.iter().enumerate() {
-        let removed = a.report.removed.contains(&format!("/activities/1/streams/{i}"));
-        let location = ["latlng", "altitude", "temp", "grade_smooth"].contains(&s["type"].as_str().unwrap());
+        let removed = a
+            .report
+            .removed
+            .contains(&format!("/activities/1/streams/{i}"));
+        let location =
+            ["latlng", "altitude", "temp", "grade_smooth"].contains(&s["type"].as_str().unwrap());
         assert_eq!(removed, location, "stream {}", s["type"]);
     }
     // Document order: basic_info comes after activities in the generated (sorted) export.
-    let first_activity = a.report.removed.iter().position(|p| p.starts_with("/activities/")).unwrap();
-    let first_athlete = a.report.removed.iter().position(|p| p.starts_with("/basic_info/")).unwrap();
+    let first_activity = a
+        .report
+        .removed
+        .iter()
+        .position(|p| p.starts_with("/activities/"))
+        .unwrap();
+    let first_athlete = a
+        .report
+        .removed
+        .iter()
+        .position(|p| p.starts_with("/basic_info/"))
+        .unwrap();
     assert!(first_activity < first_athlete);
     assert_eq!(a.report.activities_kept, 4);
     assert_eq!(a.report.removed_count, a.report.removed.len());
@@ -217,19 +351,35 @@ fn pseudonyms_replace_ids_are_stable_and_depend_on_the_key() {
     let raw = corpus::generate(3, 11);
     let input: Value = serde_json::from_str(&raw).unwrap();
     let out = scrub(raw.as_bytes(), &key()).unwrap();
-    let doc = out.to_value();
+    let doc = out.to_value().unwrap();
     let athlete_id = input["basic_info"]["id"].as_u64().unwrap();
     let expected = key().athlete_pseudonym(athlete_id);
     assert_eq!(doc["basic_info"]["user_hash"], json!(expected));
     assert_eq!(out.report.user_hash.as_deref(), Some(expected.as_str()));
-    for (a, b) in input["activities"].as_array().unwrap().iter().zip(doc["activities"].as_array().unwrap()) {
-        assert_eq!(b["activity_hash"], json!(key().activity_pseudonym(a["id"].as_u64().unwrap())));
+    for (a, b) in input["activities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(doc["activities"].as_array().unwrap())
+    {
+        assert_eq!(
+            b["activity_hash"],
+            json!(key().activity_pseudonym(a["id"].as_u64().unwrap()))
+        );
         assert!(b.get("id").is_none() && b.get("athlete").is_none());
     }
     let other = PseudonymKey::new("k2", b"another-secret-0123456789").unwrap();
-    let rotated = scrub(raw.as_bytes(), &other).unwrap().to_value();
-    assert_ne!(rotated["basic_info"]["user_hash"], doc["basic_info"]["user_hash"]);
-    assert!(rotated["basic_info"]["user_hash"].as_str().unwrap().starts_with("k2:"));
+    let rotated = scrub(raw.as_bytes(), &other).unwrap().to_value().unwrap();
+    assert_ne!(
+        rotated["basic_info"]["user_hash"],
+        doc["basic_info"]["user_hash"]
+    );
+    assert!(
+        rotated["basic_info"]["user_hash"]
+            .as_str()
+            .unwrap()
+            .starts_with("k2:")
+    );
     assert_eq!(rotated["anonymization"]["key_id"], json!("k2"));
 }
 
@@ -262,7 +412,7 @@ fn values_of_the_wrong_shape_are_removed_never_passed_through() {
     let out = scrub(input.as_bytes(), &key()).unwrap();
     assert_only_allowed(&out);
     assert_eq!(
-        out.to_value(),
+        out.to_value().unwrap(),
         json!({
             "basic_info": {},
             "activities": [{"average_watts": 200, "streams": {"watts": {"data": [100, null, null, 120, null]}}}],
@@ -273,21 +423,37 @@ fn values_of_the_wrong_shape_are_removed_never_passed_through() {
     assert_eq!(
         removed,
         [
-            "/basic_info/id", "/basic_info/weight", "/basic_info/sex", "/basic_info/ftp", "/stats", "/zones",
-            "/activities/0", "/activities/1", "/activities/2/distance", "/activities/2/type",
-            "/activities/2/start_date", "/activities/2/trainer", "/activities/2/moving_time",
-            "/activities/2/streams/watts/data/1", "/activities/2/streams/watts/data/2",
+            "/basic_info/id",
+            "/basic_info/weight",
+            "/basic_info/sex",
+            "/basic_info/ftp",
+            "/stats",
+            "/zones",
+            "/activities/0",
+            "/activities/1",
+            "/activities/2/distance",
+            "/activities/2/type",
+            "/activities/2/start_date",
+            "/activities/2/trainer",
+            "/activities/2/moving_time",
+            "/activities/2/streams/watts/data/1",
+            "/activities/2/streams/watts/data/2",
             "/activities/2/streams/watts/data/4",
         ]
     );
-    assert_eq!((out.report.activities_kept, out.report.activities_removed), (1, 2));
+    assert_eq!(
+        (out.report.activities_kept, out.report.activities_removed),
+        (1, 2)
+    );
     assert_eq!(out.report.user_hash, None);
 }
 
 #[test]
 fn null_is_kept_where_a_value_is_allowed() {
-    let out = scrub_value(&json!({"stats": null, "basic_info": {"ftp": null, "sex": null}, "activities": [{"workout_type": null}]}));
-    let doc = out.to_value();
+    let out = scrub_value(
+        &json!({"stats": null, "basic_info": {"ftp": null, "sex": null}, "activities": [{"workout_type": null}]}),
+    );
+    let doc = out.to_value().unwrap();
     assert_eq!(doc["stats"], Value::Null);
     assert_eq!(doc["basic_info"], json!({"ftp": null, "sex": null}));
     assert_eq!(doc["activities"], json!([{"workout_type": null}]));
@@ -305,7 +471,11 @@ fn repeated_keys_keep_the_first_accepted_value_once() {
     assert!(out.document.starts_with(&expected), "{}", out.document);
     assert_eq!(
         out.report.removed,
-        ["/activities/0/distance", "/activities/0/distance", "/activities/0/activity_hash"]
+        [
+            "/activities/0/distance",
+            "/activities/0/distance",
+            "/activities/0/activity_hash"
+        ]
     );
 }
 
@@ -331,14 +501,23 @@ fn key_names_with_pointer_metacharacters_are_escaped_in_the_report() {
 #[test]
 fn escaped_spellings_of_allowed_keys_are_recognised_and_written_plainly() {
     let out = scrub(br#"{"activities":[{"dist\u0061nce":5}]}"#, &key()).unwrap();
-    assert!(out.document.starts_with(r#"{"activities":[{"distance":5}]"#), "{}", out.document);
+    assert!(
+        out.document
+            .starts_with(r#"{"activities":[{"distance":5}]"#),
+        "{}",
+        out.document
+    );
 }
 
 #[test]
 fn a_bare_array_of_activities_is_wrapped() {
-    let out = scrub(br#"[{"name":"Secret","distance":1},{"distance":2}]"#, &key()).unwrap();
+    let out = scrub(
+        br#"[{"name":"Secret","distance":1},{"distance":2}]"#,
+        &key(),
+    )
+    .unwrap();
     assert_eq!(
-        out.to_value(),
+        out.to_value().unwrap(),
         json!({"activities": [{"distance": 1}, {"distance": 2}], "anonymization": {"pii_removed": true, "version": SCRUB_VERSION, "key_id": "k1", "pseudonym": "hmac-sha256"}})
     );
     assert_eq!(out.report.removed, ["/0/name"]);
@@ -350,7 +529,9 @@ fn an_empty_document_gets_only_the_anonymization_block() {
     let out = scrub(b"  {}  ", &key()).unwrap();
     assert_eq!(
         out.document,
-        format!(r#"{{"anonymization":{{"pii_removed":true,"version":"{SCRUB_VERSION}","key_id":"k1","pseudonym":"hmac-sha256"}}}}"#)
+        format!(
+            r#"{{"anonymization":{{"pii_removed":true,"version":"{SCRUB_VERSION}","key_id":"k1","pseudonym":"hmac-sha256"}}}}"#
+        )
     );
     let bom = scrub(b"\xEF\xBB\xBF{}", &key()).unwrap();
     assert_eq!(bom.document, out.document);
@@ -362,13 +543,25 @@ fn input_that_is_not_a_json_document_is_an_error() {
     assert!(matches!(err(b""), ScrubError::NotJson { .. }));
     assert!(matches!(err(b"{\"a\":"), ScrubError::NotJson { .. }));
     assert!(matches!(err(b"{} {}"), ScrubError::NotJson { .. }));
-    assert!(matches!(err(b"{\"map\": {\"x\": [1,]}}"), ScrubError::NotJson { .. }), "errors in dropped subtrees count");
-    assert_eq!(err(b"\"John Doe\""), ScrubError::NotADocument { found: "string" });
-    assert_eq!(err(b"123456789"), ScrubError::NotADocument { found: "number" });
+    assert!(
+        matches!(err(b"{\"map\": {\"x\": [1,]}}"), ScrubError::NotJson { .. }),
+        "errors in dropped subtrees count"
+    );
+    assert_eq!(
+        err(b"\"John Doe\""),
+        ScrubError::NotADocument { found: "string" }
+    );
+    assert_eq!(
+        err(b"123456789"),
+        ScrubError::NotADocument { found: "number" }
+    );
     assert_eq!(err(b"null"), ScrubError::NotADocument { found: "null" });
     assert_eq!(err(b"{\"a\":\"\xff\"}"), ScrubError::NotUtf8 { offset: 6 });
     let nan = err(b"{\"stats\": {\n  \"biggest_ride_distance\": NaN}}");
-    assert!(nan.to_string().contains("NaN and Infinity are not JSON"), "{nan}");
+    assert!(
+        nan.to_string().contains("NaN and Infinity are not JSON"),
+        "{nan}"
+    );
     assert!(matches!(nan, ScrubError::NotJson { line: 2, .. }));
     let plain = err(b"{\"a\": nope}");
     assert!(!plain.to_string().contains("NaN"), "{plain}");
@@ -381,7 +574,11 @@ fn input_that_is_not_a_json_document_is_an_error() {
 #[test]
 fn deep_nesting_in_dropped_subtrees_is_skipped_without_recursion() {
     let depth = 10_000;
-    let raw = format!("{{\"map\":{}1{}, \"activities\": []}}", "[".repeat(depth), "]".repeat(depth));
+    let raw = format!(
+        "{{\"map\":{}1{}, \"activities\": []}}",
+        "[".repeat(depth),
+        "]".repeat(depth)
+    );
     let out = scrub(raw.as_bytes(), &key()).unwrap();
     assert_eq!(out.report.removed, ["/map"]);
 }
@@ -403,8 +600,7 @@ fn canary_value() -> impl Strategy<Value = Value> {
 fn canary_key() -> impl Strategy<Value = String> {
     prop_oneof![
         "[a-z_]{1,12}".prop_map(|k| format!("canary_{k}")),
-        prop::sample::select(KNOWN_KEYS.to_vec())
-        .prop_map(String::from),
+        prop::sample::select(KNOWN_KEYS.to_vec()).prop_map(String::from),
     ]
 }
 
@@ -432,7 +628,10 @@ fn containers(v: &Value, path: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
 }
 
 fn pointer(segments: &[String]) -> String {
-    segments.iter().map(|s| format!("/{}", s.replace('~', "~0").replace('/', "~1"))).collect()
+    segments
+        .iter()
+        .map(|s| format!("/{}", s.replace('~', "~0").replace('/', "~1")))
+        .collect()
 }
 
 /// Whether one pointer is the other or an ancestor of it.
@@ -443,23 +642,61 @@ fn related(a: &str, b: &str) -> bool {
 
 fn arbitrary_json() -> impl Strategy<Value = Value> {
     let names = prop::sample::select(vec![
-        "activities", "basic_info", "athlete", "stats", "zones", "streams", "data", "type", "id",
-        "distance", "watts", "moving", "heart_rate", "power", "zones", "min", "max", "start_date",
-        "sex", "name", "map", "latlng", "user_hash", "all_ride_totals", "fitness_metrics", "x",
+        "activities",
+        "basic_info",
+        "athlete",
+        "stats",
+        "zones",
+        "streams",
+        "data",
+        "type",
+        "id",
+        "distance",
+        "watts",
+        "moving",
+        "heart_rate",
+        "power",
+        "zones",
+        "min",
+        "max",
+        "start_date",
+        "sex",
+        "name",
+        "map",
+        "latlng",
+        "user_hash",
+        "all_ride_totals",
+        "fitness_metrics",
+        "x",
     ]);
     let leaf = prop_oneof![
         Just(Value::Null),
         any::<bool>().prop_map(Value::from),
         any::<i64>().prop_map(Value::from),
-        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::from),
-        prop::sample::select(vec!["Ride", "watts", "M", "2024-01-01T00:00:00Z", "moving", "power", "John"]).prop_map(Value::from),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(Value::from),
+        prop::sample::select(vec![
+            "Ride",
+            "watts",
+            "M",
+            "2024-01-01T00:00:00Z",
+            "moving",
+            "power",
+            "John"
+        ])
+        .prop_map(Value::from),
         "\\PC{0,12}".prop_map(Value::from),
     ];
     leaf.prop_recursive(6, 64, 6, move |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
-            prop::collection::vec((names.clone(), inner), 0..6)
-                .prop_map(|members| Value::Object(members.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())),
+            prop::collection::vec((names.clone(), inner), 0..6).prop_map(|members| Value::Object(
+                members
+                    .into_iter()
+                    .map(|(k, v)| (k.to_owned(), v))
+                    .collect()
+            )),
         ]
     })
 }
@@ -471,7 +708,11 @@ fn kept_containers(doc: &Value) -> Vec<Vec<String>> {
     containers(doc, &mut Vec::new(), &mut all);
     all.retain(|p| {
         let p = pointer(p);
-        !baseline.report.removed.iter().any(|r| p == *r || p.starts_with(&format!("{r}/")))
+        !baseline
+            .report
+            .removed
+            .iter()
+            .any(|r| p == *r || p.starts_with(&format!("{r}/")))
     });
     all
 }
@@ -498,8 +739,15 @@ fn insert(doc: &mut Value, target: &[String], key: &str, canary: Value, position
 /// Scrubs `doc` and checks that no canary survived and that the insertion was reported.
 fn assert_canary_removed(doc: &Value, inserted: &str) {
     let out = scrub_value(doc);
-    assert!(!out.document.contains("CANARY"), "canary at {inserted} survived: {}", out.document);
-    assert!(!out.document.contains("canary_"), "canary key at {inserted} survived");
+    assert!(
+        !out.document.contains("CANARY"),
+        "canary at {inserted} survived: {}",
+        out.document
+    );
+    assert!(
+        !out.document.contains("canary_"),
+        "canary key at {inserted} survived"
+    );
     assert!(
         out.report.removed.iter().any(|p| related(p, inserted)),
         "{inserted} not reported: {:?}",
@@ -509,15 +757,45 @@ fn assert_canary_removed(doc: &Value, inserted: &str) {
 }
 
 const KNOWN_KEYS: &[&str] = &[
-    "name", "distance", "type", "sport_type", "start_date", "id", "user_hash", "activity_hash",
-    "sex", "weight", "ftp", "measurement_preference", "data", "streams", "zones", "activities",
-    "basic_info", "stats", "watts", "moving", "heart_rate", "distribution_buckets", "min",
-    "resolution", "series_type", "custom_zones", "trend_direction", "anonymization",
+    "name",
+    "distance",
+    "type",
+    "sport_type",
+    "start_date",
+    "id",
+    "user_hash",
+    "activity_hash",
+    "sex",
+    "weight",
+    "ftp",
+    "measurement_preference",
+    "data",
+    "streams",
+    "zones",
+    "activities",
+    "basic_info",
+    "stats",
+    "watts",
+    "moving",
+    "heart_rate",
+    "distribution_buckets",
+    "min",
+    "resolution",
+    "series_type",
+    "custom_zones",
+    "trend_direction",
+    "anonymization",
 ];
 
 fn canaries() -> Vec<Value> {
     let t = json!("CANARY John Doe");
-    vec![t.clone(), json!({"email": t}), json!([t, {"deep": [t]}]), json!({"type": t, "data": [t]}), json!([[t]])]
+    vec![
+        t.clone(),
+        json!({"email": t}),
+        json!([t, {"deep": [t]}]),
+        json!({"type": t, "data": [t]}),
+        json!([[t]]),
+    ]
 }
 
 /// Every known key, with every canary shape, in every container a scrub keeps.
@@ -535,7 +813,10 @@ fn pii_inserted_into_any_kept_container_never_survives() {
             _ => {}
         }
     }
-    let mut doc = scrub(corpus::generate(2, 21).as_bytes(), &key()).unwrap().to_value();
+    let mut doc = scrub(corpus::generate(2, 21).as_bytes(), &key())
+        .unwrap()
+        .to_value()
+        .unwrap();
     shorten(&mut doc);
     let kept = kept_containers(&doc);
     assert!(kept.len() > 60, "only {} kept containers", kept.len());
@@ -544,7 +825,11 @@ fn pii_inserted_into_any_kept_container_never_survives() {
         // plus an unknown key and the classic identifiers. An array takes no key: each shape
         // goes in at a few positions instead.
         let keys: Vec<&str> = match doc.pointer(&pointer(target)).unwrap() {
-            Value::Object(map) => map.keys().map(String::as_str).chain(["canary_unknown", "name", "id"]).collect(),
+            Value::Object(map) => map
+                .keys()
+                .map(String::as_str)
+                .chain(["canary_unknown", "name", "id"])
+                .collect(),
             _ => vec!["", "", ""],
         };
         for (k, key) in keys.into_iter().enumerate() {
