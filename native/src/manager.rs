@@ -70,6 +70,14 @@ pub enum ManagerError {
     /// The cleanup policy from the configuration is invalid.
     #[error(transparent)]
     Policy(#[from] fifo::PolicyError),
+    /// A create-only save found the key taken (in S3 or locally); nothing was written.
+    #[error("{key} already exists in {where_}: choose another name, or overwrite it with `kompass save`")]
+    Exists {
+        /// The object key.
+        key: String,
+        /// Where it was found.
+        where_: Backend,
+    },
     /// S3 storage is needed for this command but not enabled.
     #[error(
         "S3 storage is not enabled: set S3_STORAGE_ENABLED=true with AWS_S3_BUCKET, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (see `kompass config`)"
@@ -326,6 +334,18 @@ impl Manager {
 
     /// Stores `bytes` under `key`: limits first, then cleanup if needed, then S3 (or local).
     pub async fn save(&self, key: &ObjectKey, bytes: &[u8]) -> Result<SaveOutcome, ManagerError> {
+        self.save_mode(key, bytes, PutMode::Overwrite).await
+    }
+
+    /// Like [`Manager::save`], but never replaces anything: [`ManagerError::Exists`] when `key`
+    /// is taken in S3 or locally. Known copies are refused before any request or cleanup; a
+    /// copy another writer made meanwhile is caught by a create-only PUT (`If-None-Match: *`)
+    /// or, locally, by linking the file into place.
+    pub async fn save_new(&self, key: &ObjectKey, bytes: &[u8]) -> Result<SaveOutcome, ManagerError> {
+        self.save_mode(key, bytes, PutMode::CreateOnly).await
+    }
+
+    async fn save_mode(&self, key: &ObjectKey, bytes: &[u8], mode: PutMode) -> Result<SaveOutcome, ManagerError> {
         let size = bytes.len() as u64;
         // The file size limit is checked before any request or deletion.
         if size > self.config.limits.max_file_bytes {
@@ -339,7 +359,7 @@ impl Manager {
             Some(_) => match self.s3_inventory(false).await {
                 Ok(inv) => Some(inv),
                 Err(ManagerError::S3(e)) if e.is_outage() => {
-                    return self.save_pending(key, bytes, &e);
+                    return self.save_pending(key, bytes, &e, mode);
                 }
                 Err(e) => return Err(e),
             },
@@ -350,18 +370,29 @@ impl Manager {
             Some(inv) => inv,
             None => self.local_inventory()?,
         };
+        if mode == PutMode::CreateOnly {
+            let taken = if inventory.iter().any(|o| o.key == s3_key) {
+                Some(if on_s3 { Backend::S3 } else { Backend::Local })
+            } else {
+                // Locally a copy may also wait for sync, or be a legacy file.
+                self.local.head(key)?.map(|_| Backend::Local)
+            };
+            if let Some(where_) = taken {
+                return Err(ManagerError::Exists { key: s3_key, where_ });
+            }
+        }
         let plan = self.admit(key, size, &inventory)?;
 
         let cleaned = plan.map(|p| p.deletions).unwrap_or_default();
         if !on_s3 {
             self.delete_planned_local(&cleaned)?;
-            self.local.put(key, bytes)?;
+            self.put_local(key, bytes, mode)?;
             return Ok(SaveOutcome { backend: Backend::Local, key: s3_key, bytes: size, cleaned, pending_sync: None });
         }
         let s3 = self.require_s3()?;
         // Cleanup runs before the PUT: the admission may depend on the room it makes.
         self.delete_planned_s3(&cleaned).await?;
-        let put = s3.put(&s3_key, bytes.to_vec(), sha256(bytes), PutMode::Overwrite).await;
+        let put = s3.put(&s3_key, bytes.to_vec(), sha256(bytes), mode).await;
         self.record_requests()?;
         match put {
             Ok(_) => {
@@ -369,10 +400,11 @@ impl Manager {
                 Ok(SaveOutcome { backend: Backend::S3, key: s3_key, bytes: size, cleaned, pending_sync: None })
             }
             Err(e) if e.is_outage() => {
-                let mut out = self.save_pending(key, bytes, &e)?;
+                let mut out = self.save_pending(key, bytes, &e, mode)?;
                 out.cleaned = cleaned;
                 Ok(out)
             }
+            Err(S3Error::PreconditionFailed { key }) => Err(ManagerError::Exists { key, where_: Backend::S3 }),
             Err(e) => Err(e.into()),
         }
     }
@@ -431,9 +463,24 @@ impl Manager {
         }
     }
 
+    /// Writes locally: replacing, or only when the key is free.
+    fn put_local(&self, key: &ObjectKey, bytes: &[u8], mode: PutMode) -> Result<(), ManagerError> {
+        match mode {
+            PutMode::Overwrite => {
+                self.local.put(key, bytes)?;
+            }
+            PutMode::CreateOnly => {
+                if self.local.put_new(key, bytes)?.is_none() {
+                    return Err(ManagerError::Exists { key: key.s3_key(), where_: Backend::Local });
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Lands a save locally while S3 is unreachable, and queues it for sync.
-    fn save_pending(&self, key: &ObjectKey, bytes: &[u8], why: &S3Error) -> Result<SaveOutcome, ManagerError> {
-        self.local.put(key, bytes)?;
+    fn save_pending(&self, key: &ObjectKey, bytes: &[u8], why: &S3Error, mode: PutMode) -> Result<SaveOutcome, ManagerError> {
+        self.put_local(key, bytes, mode)?;
         self.journal.record(key, bytes.len() as u64, &sha256(bytes), now_ms().max(0) as u64)?;
         tracing::info!("S3 unreachable, saved {} locally and queued it for sync: {why}", key.s3_key());
         Ok(SaveOutcome {

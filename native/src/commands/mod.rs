@@ -3,6 +3,8 @@
 
 mod data;
 mod output;
+mod rider;
+mod scrub;
 mod status;
 
 use std::io::Read;
@@ -13,6 +15,7 @@ use thiserror::Error;
 use crate::cli::{Cli, Command};
 use crate::env::EnvError;
 use crate::manager::{Manager, ManagerError};
+use crate::rider::RiderError;
 pub use output::Output;
 
 /// Why a command failed; `Display` is what the person at the terminal reads.
@@ -32,6 +35,9 @@ pub enum CliError {
         /// The IO error.
         source: std::io::Error,
     },
+    /// Rider data could not be scrubbed or saved (storage errors are [`CliError::Manager`]).
+    #[error(transparent)]
+    Rider(RiderError),
     /// The arguments do not make sense together.
     #[error("{0}")]
     Usage(String),
@@ -48,6 +54,13 @@ impl CliError {
             CliError::Env(EnvError::Config(_) | EnvError::Dotenv { .. }) => 2,
             CliError::Manager(ManagerError::Refused(_)) => 3,
             CliError::Manager(ManagerError::NotFound { .. }) => 4,
+            CliError::Rider(
+                RiderError::MissingKey(_)
+                | RiderError::BadKey(_)
+                | RiderError::Scrub(_)
+                | RiderError::NotStored(_),
+            ) => 2,
+            CliError::Rider(RiderError::NoData { .. }) => 4,
             _ => 1,
         }
     }
@@ -86,6 +99,8 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Delete(target) => data::delete(&cli, target, &out).await,
         Command::Token(args) => status::token(&cli, args, &out),
         Command::Presign(args) => status::presign(&cli, args, &out),
+        Command::Scrub(args) => scrub::scrub(&cli, args, &out),
+        Command::Rider(args) => rider::rider(&cli, args, &out).await,
         other => Err(CliError::Other(format!("`{other:?}` is not available yet"))),
     }
 }

@@ -21,7 +21,7 @@ use kompass_core::key::{DataType, KeyError, ObjectKey, Part, Problem, UserId};
 
 pub use error::LocalError;
 pub(crate) use fsio::{FileLock, create_dirs, find_file, lock};
-pub use fsio::{is_temp_name, sha256_file, sync_dir, write_atomic};
+pub use fsio::{is_temp_name, sha256_file, sync_dir, write_atomic, write_new};
 pub use legacy::is_legacy_route_name;
 
 pub(crate) use error::io_error;
@@ -185,6 +185,24 @@ impl LocalStore {
         }
         let meta = fs::symlink_metadata(&path).map_err(|e| io_error("inspect", &path, e))?;
         Ok(LocalMeta { size: meta.len(), last_modified_ms: modified_ms(&meta), path })
+    }
+
+    /// Stores `bytes` under `key` only if nothing is stored there yet (a legacy copy counts):
+    /// `Ok(None)` when the key is taken. Atomic like [`LocalStore::put`], and never replaces a
+    /// file another writer created meanwhile (see [`write_new`]).
+    pub fn put_new(&self, key: &ObjectKey, bytes: &[u8]) -> Result<Option<LocalMeta>, LocalError> {
+        if self.head(key)?.is_some() {
+            return Ok(None);
+        }
+        let segments = key.local_segments();
+        let (name, dirs) = segments.split_last().expect("a key has at least two segments");
+        let dir = create_dirs(&self.root, dirs)?;
+        let path = dir.join(name);
+        if !write_new(&path, bytes)? {
+            return Ok(None);
+        }
+        let meta = fs::symlink_metadata(&path).map_err(|e| io_error("inspect", &path, e))?;
+        Ok(Some(LocalMeta { size: meta.len(), last_modified_ms: modified_ms(&meta), path }))
     }
 
     /// The content stored under `key`; [`LocalError::NotFound`] when there is none.

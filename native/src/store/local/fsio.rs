@@ -43,6 +43,46 @@ fn temp_name(target: &OsStr) -> String {
 /// Writes a temp file in the same directory, fsyncs it, renames it over the target and
 /// fsyncs the directory so the rename itself is durable. The parent directory must exist.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), LocalError> {
+    let (name, dir) = split_target(path)?;
+    let (tmp, file) = create_temp(dir, name)?;
+    let result = fill_and_rename(file, &tmp, path, bytes);
+    if result.is_err() {
+        // Best effort: the temp file is invisible to listings anyway and can be swept.
+        let _ = fs::remove_file(&tmp);
+    }
+    result?;
+    sync_dir(dir)
+}
+
+/// Creates `path` with `bytes` atomically, unless something of that name exists: then
+/// `Ok(false)` and nothing changes.
+///
+/// Like [`write_atomic`], but the temp file is hard-linked into place, which fails when the
+/// name is taken (a rename would replace it), so two writers can never overwrite each other.
+pub fn write_new(path: &Path, bytes: &[u8]) -> Result<bool, LocalError> {
+    let (name, dir) = split_target(path)?;
+    let (tmp, mut file) = create_temp(dir, name)?;
+    let result = (|| {
+        file.write_all(bytes).map_err(|e| io_error("write", &tmp, e))?;
+        file.sync_all().map_err(|e| io_error("flush to disk", &tmp, e))?;
+        match fs::hard_link(&tmp, path) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+            Err(e) => Err(io_error("link into place", path, e)),
+        }
+    })();
+    // Linked or not, the temp name goes (the target keeps the content); a leftover would only
+    // be swept later, so a failure here is not worth failing the write for.
+    let _ = fs::remove_file(&tmp);
+    if result? {
+        sync_dir(dir)?;
+        return Ok(true);
+    }
+    Ok(false)
+}
+
+/// The file name and the directory of a write target.
+fn split_target(path: &Path) -> Result<(&OsStr, &Path), LocalError> {
     let name = path.file_name().ok_or_else(|| LocalError::Conflict {
         op: "write",
         path: path.to_path_buf(),
@@ -52,23 +92,20 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), LocalError> {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    // create_new never clobbers: a name left by a crashed process with a recycled pid is
-    // simply skipped.
-    let (tmp, file) = loop {
+    Ok((name, dir))
+}
+
+/// A new temp file beside `name` in `dir`. `create_new` never clobbers: a name left by a
+/// crashed process with a recycled pid is simply skipped.
+fn create_temp(dir: &Path, name: &OsStr) -> Result<(PathBuf, File), LocalError> {
+    loop {
         let tmp = dir.join(temp_name(name));
         match OpenOptions::new().write(true).create_new(true).open(&tmp) {
-            Ok(f) => break (tmp, f),
+            Ok(f) => return Ok((tmp, f)),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(io_error("create a temporary file", &tmp, e)),
         }
-    };
-    let result = fill_and_rename(file, &tmp, path, bytes);
-    if result.is_err() {
-        // Best effort: the temp file is invisible to listings anyway and can be swept.
-        let _ = fs::remove_file(&tmp);
     }
-    result?;
-    sync_dir(dir)
 }
 
 fn fill_and_rename(
