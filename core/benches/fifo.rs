@@ -1,1 +1,125 @@
-fn main() {}
+//! Cleanup planning over generated inventories of 10k, 100k and 1M objects.
+//!
+//! The inventory is shaped like a busy bucket: ~100 files per user of 1 KB–2 MB, so most users
+//! are over the 70% threshold of a 100 MB quota, 5% global data, and a bucket limit low enough
+//! that the bucket-wide phase runs too (about half the objects end up in the plan: the output
+//! is as large as it gets). `plan_bucket` takes the objects in random order, the worst case;
+//! `plan_bucket_listing` in key order with strings allocated in that order, as an S3 listing
+//! or a directory walk delivers them. Planning should scale about linearly:
+//! time(1M) / time(100k) ≤ 12.
+
+use std::hint::black_box;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use kompass_core::fifo::{Limits, Policy, plan_bucket, plan_user};
+use kompass_core::inventory::{ObjectInfo, usage};
+
+/// xorshift64: a fixed seed gives the same inventory on every run.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn inventory(n: usize) -> Vec<ObjectInfo> {
+    let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
+    let users = (n / 100).max(1) as u64;
+    const YEAR_MS: u64 = 365 * 24 * 3600 * 1000;
+    const T0: i64 = 1_700_000_000_000;
+    (0..n)
+        .map(|i| {
+            let size = 1024 + rng.below(2 * 1024 * 1024);
+            let last_modified_ms = T0 + rng.below(YEAR_MS) as i64;
+            let (user, data_type) = if rng.below(100) < 5 {
+                let t = ["models", "training_data", "routes"][rng.below(3) as usize];
+                (None, t)
+            } else {
+                let t = if rng.below(10) < 7 {
+                    "routes"
+                } else {
+                    "fitness"
+                };
+                (Some(format!("u{:06}", rng.below(users))), t)
+            };
+            let key = match &user {
+                Some(u) => format!("users/{u}/{data_type}/f{i:08}.json"),
+                None => format!("{data_type}/f{i:08}.json"),
+            };
+            ObjectInfo {
+                key,
+                size,
+                last_modified_ms,
+                sha256: None,
+                user,
+                data_type: data_type.to_owned(),
+            }
+        })
+        .collect()
+}
+
+/// The same objects in key order, each string freshly allocated in that order.
+fn listing_order(mut inv: Vec<ObjectInfo>) -> Vec<ObjectInfo> {
+    inv.sort_by(|a, b| a.key.cmp(&b.key));
+    inv.iter()
+        .map(|o| ObjectInfo {
+            key: o.key.as_str().to_owned(),
+            user: o.user.as_deref().map(str::to_owned),
+            data_type: o.data_type.as_str().to_owned(),
+            ..*o
+        })
+        .collect()
+}
+
+fn bench(c: &mut Criterion) {
+    let policy = Policy::default();
+    let now = 1_700_000_000_000 + 400 * 24 * 3600 * 1000;
+    let mut group = c.benchmark_group("fifo");
+    group.sample_size(10);
+    for n in [10_000usize, 100_000, 1_000_000] {
+        let inv = inventory(n);
+        let total: u64 = inv.iter().map(|o| o.size).sum();
+        let limits = Limits {
+            user_quota_bytes: 100 * 1024 * 1024,
+            bucket_bytes: total / 2,
+        };
+        let plan = plan_bucket(&inv, &policy, &limits, now).unwrap();
+        eprintln!(
+            "fifo n={n}: bucket plan deletes {} objects, {} of {} bytes",
+            plan.deletions.len(),
+            plan.bytes_freed,
+            total
+        );
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_with_input(BenchmarkId::new("plan_bucket", n), &inv, |b, inv| {
+            b.iter(|| plan_bucket(black_box(inv), &policy, &limits, now).unwrap())
+        });
+        let listed = listing_order(inv.clone());
+        group.bench_with_input(
+            BenchmarkId::new("plan_bucket_listing", n),
+            &listed,
+            |b, inv| b.iter(|| plan_bucket(black_box(inv), &policy, &limits, now).unwrap()),
+        );
+        drop(listed);
+        group.bench_with_input(BenchmarkId::new("plan_user", n), &inv, |b, inv| {
+            b.iter(|| plan_user(black_box(inv), "u000000", &policy, &limits, now).unwrap())
+        });
+        group.bench_with_input(BenchmarkId::new("usage", n), &inv, |b, inv| {
+            b.iter(|| usage(black_box(inv)))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -37,15 +37,24 @@
 //! Here one cycle merges all of the user's groups by age and keeps going until the user is
 //! under the threshold; only the safety rules (min-keep, half per cycle, minimum age) can stop
 //! it earlier, and then the plan's `usage_after` shows it.
+//!
+//! # Cost
+//!
+//! Linear in the inventory plus the sorts of the groups that must give files up: grouping is
+//! two sequential passes (a compact interner, then a counting sort into one array); each
+//! group is sorted once, lazily; the merge across groups is a heap over groups, so taking `d`
+//! files costs O(d log groups), and when every allowed file must go anyway the merge is
+//! skipped. A deletion's [`Reason`] is shared (`Arc`) by its group's deletions in one phase.
 
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BinaryHeap};
 use std::fmt;
 use std::ops::Range;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::inventory::{ObjectInfo, Tally};
+use crate::inventory::{GroupInterner, ObjectInfo, Tally};
 pub use crate::inventory::{Usage, usage};
 
 /// Global data types the bucket-wide plan may delete (anonymous routes); all others are kept.
@@ -206,8 +215,24 @@ pub struct Deletion {
     pub size: u64,
     /// Its last modification, unix ms UTC.
     pub last_modified_ms: i64,
-    /// Why it goes.
-    pub reason: Reason,
+    /// Why it goes; shared by the deletions of one group in one phase.
+    #[serde(with = "shared_reason")]
+    pub reason: Arc<Reason>,
+}
+
+/// Serde for `Arc<Reason>` as a plain `Reason` (serde's `rc` feature is not enabled).
+mod shared_reason {
+    use super::Reason;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use std::sync::Arc;
+
+    pub fn serialize<S: Serializer>(reason: &Arc<Reason>, s: S) -> Result<S::Ok, S::Error> {
+        reason.as_ref().serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<Reason>, D::Error> {
+        Reason::deserialize(d).map(Arc::new)
+    }
 }
 
 /// Usage of the plan's scope: the bucket, its global data, and the users in scope.
@@ -254,12 +279,11 @@ pub fn plan_user(
 ) -> Result<CleanupPlan, PolicyError> {
     policy.validate()?;
     let mut ix = Index::build(objects, Some(user), policy, now_ms);
-    let mut deletions = Vec::new();
     let all = 0..ix.groups.len();
-    ix.clean_user(all.clone(), user, limits.user_quota_bytes, &mut deletions);
+    ix.clean_user(all.clone(), user, limits.user_quota_bytes);
     let mut users = BTreeMap::new();
     users.insert(user.to_owned(), all);
-    Ok(ix.finish(deletions, users))
+    Ok(ix.finish(users))
 }
 
 /// Plan a bucket-wide cleanup: every user against the user quota, then the bucket limit.
@@ -271,7 +295,6 @@ pub fn plan_bucket(
 ) -> Result<CleanupPlan, PolicyError> {
     policy.validate()?;
     let mut ix = Index::build(objects, None, policy, now_ms);
-    let mut deletions = Vec::new();
 
     // Groups are sorted by (user, data type): each user's groups are one contiguous run.
     let mut runs: BTreeMap<String, Range<usize>> = BTreeMap::new();
@@ -283,39 +306,31 @@ pub fn plan_bucket(
             end += 1;
         }
         if let Some(user) = user {
-            ix.clean_user(start..end, user, limits.user_quota_bytes, &mut deletions);
+            ix.clean_user(start..end, user, limits.user_quota_bytes);
             runs.insert(user.to_owned(), start..end);
         }
         start = end;
     }
 
-    let freed: u64 = deletions.iter().map(|d| d.size).sum();
-    let used = ix.bucket.bytes.saturating_sub(freed);
-    if policy.threshold_reached(used, limits.bucket_bytes) {
-        let cleanable: Vec<usize> = (0..ix.groups.len())
-            .filter(|&g| {
-                let grp = &ix.groups[g];
-                grp.user.is_some() || CLEANABLE_GLOBAL_TYPES.contains(&grp.data_type)
-            })
-            .collect();
-        let percent = policy.threshold_percent;
-        let limit = limits.bucket_bytes;
-        ix.drain_oldest(&cleanable, used, limit, &mut deletions, |g| {
-            Reason::BucketLimit {
-                user: g.user.map(str::to_owned),
-                data_type: g.data_type.to_owned(),
-                group_files: g.members.len(),
-                used_bytes: used,
-                limit_bytes: limit,
-                threshold_percent: percent,
-            }
-        });
-    }
-    // Each user and the bucket phase emit oldest first; the plan as a whole is oldest first too.
-    deletions.sort_unstable_by(|a, b| {
-        (a.last_modified_ms, &a.key, a.size).cmp(&(b.last_modified_ms, &b.key, b.size))
+    let freed: u64 = ix.groups.iter().map(|g| g.freed).sum();
+    let used = ix.bucket.bytes - freed;
+    let cleanable: Vec<usize> = (0..ix.groups.len())
+        .filter(|&g| {
+            let grp = &ix.groups[g];
+            grp.user.is_some() || CLEANABLE_GLOBAL_TYPES.contains(&grp.data_type)
+        })
+        .collect();
+    let percent = policy.threshold_percent;
+    let limit = limits.bucket_bytes;
+    ix.drain_oldest(&cleanable, used, limit, |g| Reason::BucketLimit {
+        user: g.user.map(str::to_owned),
+        data_type: g.data_type.to_owned(),
+        group_files: g.len,
+        used_bytes: used,
+        limit_bytes: limit,
+        threshold_percent: percent,
     });
-    Ok(ix.finish(deletions, runs))
+    Ok(ix.finish(runs))
 }
 
 const KIB: u64 = 1024;
@@ -342,8 +357,9 @@ pub fn human_bytes(bytes: u64) -> String {
 struct Group<'a> {
     user: Option<&'a str>,
     data_type: &'a str,
-    /// (last_modified_ms, index into the inventory); sorted oldest first once `ready`.
-    members: Vec<(i64, usize)>,
+    /// The group's members are `Index::members[start..start + len]`, oldest first once `ready`.
+    start: usize,
+    len: usize,
     bytes: u64,
     ready: bool,
     /// How many of the oldest members this cycle may delete.
@@ -353,15 +369,81 @@ struct Group<'a> {
     freed: u64,
 }
 
+/// An object as planning sees it: what ordering and accounting need, inline, and a reference
+/// for the rest. The key is read only on a last-modified tie and when a deletion is written,
+/// so sorting and merging stay within compact arrays instead of chasing a million objects.
+#[derive(Clone, Copy)]
+struct Member<'a> {
+    last_modified_ms: i64,
+    size: u64,
+    object: &'a ObjectInfo,
+}
+
+impl<'a> Member<'a> {
+    fn of(object: &'a ObjectInfo) -> Self {
+        Self {
+            last_modified_ms: object.last_modified_ms,
+            size: object.size,
+            object,
+        }
+    }
+}
+
+/// The plan's order: last-modified, then key, then size (keys are unique in a real listing;
+/// size only keeps a corrupt one with duplicate keys deterministic).
+fn older(a: &Member<'_>, b: &Member<'_>) -> Ordering {
+    a.last_modified_ms
+        .cmp(&b.last_modified_ms)
+        .then_with(|| (&a.object.key, a.size).cmp(&(&b.object.key, b.size)))
+}
+
+/// A group's next candidate in the k-way merge; ordered oldest first, ties by group.
+struct Candidate<'a> {
+    member: Member<'a>,
+    /// Position of the group in the phase's group list.
+    slot: usize,
+}
+
+impl Ord for Candidate<'_> {
+    fn cmp(&self, other: &Self) -> Ordering {
+        // Reversed: BinaryHeap is a max-heap and the oldest must come out first.
+        older(&other.member, &self.member).then_with(|| other.slot.cmp(&self.slot))
+    }
+}
+
+impl PartialOrd for Candidate<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Candidate<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Candidate<'_> {}
+
+/// A deletion decided but not yet materialized: no owned key or reason until the end.
+struct Taken<'a> {
+    member: Member<'a>,
+    reason: u32,
+}
+
 /// The inventory grouped for planning; groups sorted by (user, data type).
 struct Index<'a> {
-    objects: &'a [ObjectInfo],
     groups: Vec<Group<'a>>,
+    /// Every grouped object, group by group (a counting sort by group).
+    members: Vec<Member<'a>>,
     bucket: Tally,
     global: Tally,
     policy: &'a Policy,
     /// Newest last-modified that is old enough to delete; `None` when there is no minimum age.
     cutoff: Option<i128>,
+    /// One reason per (group, phase), shared by that group's deletions in the phase.
+    reasons: Vec<Arc<Reason>>,
+    taken: Vec<Taken<'a>>,
 }
 
 impl<'a> Index<'a> {
@@ -372,77 +454,95 @@ impl<'a> Index<'a> {
         policy: &'a Policy,
         now_ms: i64,
     ) -> Self {
+        // Pass 1: number the groups, count and size them, remember each object's group.
+        // Pass 2 places the members group by group: two sequential passes over the inventory
+        // and one array, instead of a growing vector per group.
+        const SKIP: u32 = u32::MAX;
         let mut groups: Vec<Group<'a>> = Vec::new();
-        let mut ids: HashMap<(Option<&'a str>, &'a str), usize> = HashMap::new();
-        // Listings come sorted by key, so consecutive objects usually share a group.
-        let mut last: Option<((Option<&'a str>, &'a str), usize)> = None;
+        // (files, bytes) per group, apart from the rest: the part every object touches.
+        let mut counts: Vec<(usize, u64)> = Vec::new();
+        let mut interner = GroupInterner::default();
+        let mut of_object: Vec<u32> = Vec::with_capacity(objects.len());
         let mut bucket = Tally::default();
         let mut global = Tally::default();
-        for (i, o) in objects.iter().enumerate() {
+        for o in objects {
             bucket.add(o.size);
             let user = o.user.as_deref();
             if user.is_none() {
                 global.add(o.size);
             }
             if only_user.is_some() && user != only_user {
+                of_object.push(SKIP);
                 continue;
             }
-            let id = (user, o.data_type.as_str());
-            let g = match last {
-                Some((k, g)) if k == id => g,
-                _ => {
-                    let g = *ids.entry(id).or_insert_with(|| {
-                        groups.push(Group {
-                            user,
-                            data_type: &o.data_type,
-                            members: Vec::new(),
-                            bytes: 0,
-                            ready: false,
-                            cap: 0,
-                            taken: 0,
-                            freed: 0,
-                        });
-                        groups.len() - 1
-                    });
-                    last = Some((id, g));
-                    g
-                }
-            };
-            let grp = &mut groups[g];
-            grp.members.push((o.last_modified_ms, i));
-            grp.bytes += o.size;
+            let (g, new) = interner.intern(user, &o.data_type);
+            if new {
+                groups.push(Group {
+                    user,
+                    data_type: &o.data_type,
+                    start: 0,
+                    len: 0,
+                    bytes: 0,
+                    ready: false,
+                    cap: 0,
+                    taken: 0,
+                    freed: 0,
+                });
+                counts.push((0, 0));
+            }
+            let c = &mut counts[g];
+            c.0 += 1;
+            c.1 += o.size;
+            of_object.push(g as u32);
+        }
+        let mut next = Vec::with_capacity(groups.len());
+        let mut total = 0;
+        for (grp, &(len, bytes)) in groups.iter_mut().zip(&counts) {
+            grp.start = total;
+            grp.len = len;
+            grp.bytes = bytes;
+            next.push(total);
+            total += len;
+        }
+        let mut members = match objects.first() {
+            Some(o) => vec![Member::of(o); total],
+            None => Vec::new(),
+        };
+        for (o, &g) in objects.iter().zip(&of_object) {
+            if g != SKIP {
+                let at = &mut next[g as usize];
+                members[*at] = Member::of(o);
+                *at += 1;
+            }
         }
         groups.sort_unstable_by(|a, b| (a.user, a.data_type).cmp(&(b.user, b.data_type)));
         let cutoff = policy
             .min_age_ms
             .map(|age| i128::from(now_ms) - i128::from(age));
         Self {
-            objects,
             groups,
+            members,
             bucket,
             global,
             policy,
             cutoff,
+            reasons: Vec::new(),
+            taken: Vec::new(),
         }
     }
 
     /// Sort a group oldest first and fix its cap, once, only when a phase needs it.
     fn prepare(&mut self, g: usize) {
-        let objects = self.objects;
         let grp = &mut self.groups[g];
         if grp.ready {
             return;
         }
-        grp.members.sort_unstable_by(|a, b| {
-            a.0.cmp(&b.0).then_with(|| {
-                let (x, y) = (&objects[a.1], &objects[b.1]);
-                (&x.key, x.size).cmp(&(&y.key, y.size))
-            })
-        });
-        let n = grp.members.len();
+        let members = &mut self.members[grp.start..grp.start + grp.len];
+        members.sort_unstable_by(older);
+        let n = grp.len;
         let old_enough = match self.cutoff {
             None => n,
-            Some(c) => grp.members.partition_point(|m| i128::from(m.0) <= c),
+            Some(c) => members.partition_point(|m| i128::from(m.last_modified_ms) <= c),
         };
         grp.cap = (n / 2)
             .min(n.saturating_sub(self.policy.min_files_to_keep))
@@ -451,23 +551,20 @@ impl<'a> Index<'a> {
     }
 
     /// Clean one user's groups against the user quota, if the user reached the threshold.
-    fn clean_user(
-        &mut self,
-        run: Range<usize>,
-        user: &str,
-        quota: u64,
-        out: &mut Vec<Deletion>,
-    ) {
-        let used: u64 = self.groups[run.clone()].iter().map(|g| g.bytes - g.freed).sum();
+    fn clean_user(&mut self, run: Range<usize>, user: &str, quota: u64) {
+        let used: u64 = self.groups[run.clone()]
+            .iter()
+            .map(|g| g.bytes - g.freed)
+            .sum();
         if !self.policy.threshold_reached(used, quota) {
             return;
         }
         let percent = self.policy.threshold_percent;
         let gids: Vec<usize> = run.collect();
-        self.drain_oldest(&gids, used, quota, out, |g| Reason::UserQuota {
+        self.drain_oldest(&gids, used, quota, |g| Reason::UserQuota {
             user: user.to_owned(),
             data_type: g.data_type.to_owned(),
-            group_files: g.members.len(),
+            group_files: g.len,
             used_bytes: used,
             limit_bytes: quota,
             threshold_percent: percent,
@@ -482,49 +579,88 @@ impl<'a> Index<'a> {
         gids: &[usize],
         mut used: u64,
         limit: u64,
-        out: &mut Vec<Deletion>,
         reason: impl Fn(&Group<'a>) -> Reason,
     ) {
         if !self.policy.threshold_reached(used, limit) {
             return;
         }
-        let objects = self.objects;
-        let mut heap = BinaryHeap::with_capacity(gids.len());
+        let mut available = 0;
         for &g in gids {
             self.prepare(g);
             let grp = &self.groups[g];
+            let allowed = &self.members[grp.start + grp.taken..grp.start + grp.cap];
+            available += allowed.iter().map(|m| m.size).sum::<u64>();
+        }
+        if self.policy.threshold_reached(used - available, limit) {
+            // Even every allowed deletion leaves usage at the threshold: all of them go, and
+            // the order of taking does not matter (the plan is sorted at the end), so skip the
+            // merge and walk the groups.
+            for &g in gids {
+                let grp = &mut self.groups[g];
+                if grp.taken == grp.cap {
+                    continue;
+                }
+                self.reasons.push(Arc::new(reason(grp)));
+                let reason = (self.reasons.len() - 1) as u32;
+                for &member in &self.members[grp.start + grp.taken..grp.start + grp.cap] {
+                    grp.freed += member.size;
+                    self.taken.push(Taken { member, reason });
+                }
+                grp.taken = grp.cap;
+            }
+            return;
+        }
+        // The phase's reason for each group, made when the group loses its first file.
+        let mut reason_ids: Vec<Option<u32>> = vec![None; gids.len()];
+        let mut heap = BinaryHeap::with_capacity(gids.len());
+        for (slot, &g) in gids.iter().enumerate() {
+            let grp = &self.groups[g];
             if grp.taken < grp.cap {
-                let i = grp.members[grp.taken].1;
-                let o = &objects[i];
-                heap.push(Reverse((o.last_modified_ms, &o.key, o.size, g, i)));
+                heap.push(Candidate {
+                    member: self.members[grp.start + grp.taken],
+                    slot,
+                });
             }
         }
         while self.policy.threshold_reached(used, limit) {
-            let Some(Reverse((_, _, size, g, i))) = heap.pop() else {
+            let Some(Candidate { member, slot }) = heap.pop() else {
                 break;
             };
-            let o = &objects[i];
-            let grp = &mut self.groups[g];
+            let grp = &mut self.groups[gids[slot]];
             grp.taken += 1;
-            grp.freed += size;
-            used = used.saturating_sub(size);
-            out.push(Deletion {
-                key: o.key.clone(),
-                size,
-                last_modified_ms: o.last_modified_ms,
-                reason: reason(grp),
+            grp.freed += member.size;
+            used -= member.size;
+            let reason = *reason_ids[slot].get_or_insert_with(|| {
+                self.reasons.push(Arc::new(reason(grp)));
+                (self.reasons.len() - 1) as u32
             });
+            self.taken.push(Taken { member, reason });
             if grp.taken < grp.cap {
-                let j = grp.members[grp.taken].1;
-                let n = &objects[j];
-                heap.push(Reverse((n.last_modified_ms, &n.key, n.size, g, j)));
+                heap.push(Candidate {
+                    member: self.members[grp.start + grp.taken],
+                    slot,
+                });
             }
         }
     }
 
     /// Assemble the plan; `users` maps each user in scope to its run of groups.
-    fn finish(self, deletions: Vec<Deletion>, users: BTreeMap<String, Range<usize>>) -> CleanupPlan {
-        let bytes_freed = deletions.iter().map(|d| d.size).sum();
+    fn finish(mut self, users: BTreeMap<String, Range<usize>>) -> CleanupPlan {
+        // Each phase took oldest first; the plan as a whole is oldest first too. Sorting the
+        // compact records and materializing once avoids moving owned deletions around.
+        self.taken
+            .sort_unstable_by(|a, b| older(&a.member, &b.member));
+        let deletions: Vec<Deletion> = self
+            .taken
+            .iter()
+            .map(|t| Deletion {
+                key: t.member.object.key.clone(),
+                size: t.member.size,
+                last_modified_ms: t.member.last_modified_ms,
+                reason: Arc::clone(&self.reasons[t.reason as usize]),
+            })
+            .collect();
+        let bytes_freed = self.groups.iter().map(|g| g.freed).sum();
         let mut before = ScopeUsage {
             bucket: self.bucket,
             global: self.global,
@@ -542,9 +678,9 @@ impl<'a> Index<'a> {
             let mut a = Tally::default();
             for g in &self.groups[run] {
                 b.bytes += g.bytes;
-                b.files += g.members.len() as u64;
+                b.files += g.len as u64;
                 a.bytes += g.bytes - g.freed;
-                a.files += (g.members.len() - g.taken) as u64;
+                a.files += (g.len - g.taken) as u64;
             }
             before.users.insert(user.clone(), b);
             after.users.insert(user, a);
@@ -614,7 +750,13 @@ mod tests {
         let plan = plan_user(&inv, "alice", &Policy::default(), &limits(286, 10_000), 0).unwrap();
         assert!(plan.is_empty()); // 200 * 100 < 286 * 70
         assert_eq!(plan.usage_after, plan.usage_before);
-        assert_eq!(plan.usage_before.users["alice"], Tally { bytes: 200, files: 20 });
+        assert_eq!(
+            plan.usage_before.users["alice"],
+            Tally {
+                bytes: 200,
+                files: 20
+            }
+        );
     }
 
     #[test]
@@ -650,9 +792,18 @@ mod tests {
             ]
         );
         assert_eq!(plan.bytes_freed, 70);
-        assert_eq!(plan.usage_after.users["alice"], Tally { bytes: 130, files: 13 });
+        assert_eq!(
+            plan.usage_after.users["alice"],
+            Tally {
+                bytes: 130,
+                files: 13
+            }
+        );
         assert!(!plan.usage_after.users.contains_key("bob"));
-        assert_eq!(plan.usage_after.bucket.bytes, plan.usage_before.bucket.bytes - 70);
+        assert_eq!(
+            plan.usage_after.bucket.bytes,
+            plan.usage_before.bucket.bytes - 70
+        );
     }
 
     #[test]
@@ -661,16 +812,30 @@ mod tests {
         // save; this cycle frees as many as the half-cap allows (20) and its usage_after shows
         // the user still over, so the next cycle finishes the job.
         let inv = user_files("alice", "routes", 40, MIB, 0);
-        let plan =
-            plan_user(&inv, "alice", &Policy::default(), &limits(20 * MIB, 1 << 40), 0).unwrap();
+        let plan = plan_user(
+            &inv,
+            "alice",
+            &Policy::default(),
+            &limits(20 * MIB, 1 << 40),
+            0,
+        )
+        .unwrap();
         assert_eq!(plan.deletions.len(), 20);
         assert_eq!(plan.usage_after.users["alice"].bytes, 20 * MIB);
         // The next cycle: 20 MB → under 14 MB takes 7 of the 10 allowed.
         let rest: Vec<ObjectInfo> = inv.iter().skip(20).cloned().collect();
-        let plan2 =
-            plan_user(&rest, "alice", &Policy::default(), &limits(20 * MIB, 1 << 40), 0).unwrap();
+        let plan2 = plan_user(
+            &rest,
+            "alice",
+            &Policy::default(),
+            &limits(20 * MIB, 1 << 40),
+            0,
+        )
+        .unwrap();
         assert_eq!(plan2.deletions.len(), 7);
-        assert!(!Policy::default().threshold_reached(plan2.usage_after.users["alice"].bytes, 20 * MIB));
+        assert!(
+            !Policy::default().threshold_reached(plan2.usage_after.users["alice"].bytes, 20 * MIB)
+        );
     }
 
     #[test]
@@ -680,7 +845,10 @@ mod tests {
         let plan = plan_user(&inv, "alice", &Policy::default(), &limits(100, 1 << 40), 0).unwrap();
         assert_eq!(
             keys(&plan),
-            ["users/alice/routes/f000.json", "users/alice/routes/f001.json"]
+            [
+                "users/alice/routes/f000.json",
+                "users/alice/routes/f001.json"
+            ]
         );
         let policy = Policy {
             min_files_to_keep: 0,
@@ -728,8 +896,14 @@ mod tests {
     #[test]
     fn reasons_read_well() {
         let inv = user_files("alice", "routes", 12, 10 * MIB, 0);
-        let plan =
-            plan_user(&inv, "alice", &Policy::default(), &limits(100 * MIB, 1 << 40), 0).unwrap();
+        let plan = plan_user(
+            &inv,
+            "alice",
+            &Policy::default(),
+            &limits(100 * MIB, 1 << 40),
+            0,
+        )
+        .unwrap();
         assert_eq!(
             plan.deletions[0].reason.to_string(),
             "user alice over 70% of 100 MB quota (120 MB used): oldest of 12 routes files"
@@ -737,14 +911,18 @@ mod tests {
         let mut inv = user_files("bob", "routes", 10, GIB / 2, 0);
         inv.push(obj("routes/anon1", GIB / 2, -1, None, "routes"));
         let plan = plan_bucket(&inv, &Policy::default(), &limits(1 << 50, 9 * GIB / 2), 0).unwrap();
-        let text: Vec<String> = plan.deletions.iter().map(|d| d.reason.to_string()).collect();
+        let text: Vec<String> = plan
+            .deletions
+            .iter()
+            .map(|d| d.reason.to_string())
+            .collect();
         assert_eq!(
             text[0],
             "bucket over 70% of 4.5 GB limit (5.5 GB used): oldest of 10 routes files of user bob"
         );
         // The anonymous group has one file: floor(1/2) = 0 may go.
         assert!(plan.deletions.iter().all(|d| d.key != "routes/anon1"));
-        let json = serde_json::to_value(&plan.deletions[0].reason).unwrap();
+        let json = serde_json::to_value(plan.deletions[0].reason.as_ref()).unwrap();
         assert_eq!(json["scope"], "bucket_limit");
         assert_eq!(json["user"], "bob");
     }
@@ -784,13 +962,13 @@ mod tests {
         let alice: Vec<_> = plan
             .deletions
             .iter()
-            .filter(|d| matches!(d.reason, Reason::UserQuota { .. }))
+            .filter(|d| matches!(*d.reason, Reason::UserQuota { .. }))
             .collect();
         assert_eq!(alice.len(), 7);
         let bucket: Vec<_> = plan
             .deletions
             .iter()
-            .filter(|d| matches!(d.reason, Reason::BucketLimit { .. }))
+            .filter(|d| matches!(*d.reason, Reason::BucketLimit { .. }))
             .map(|d| d.key.as_str())
             .collect();
         assert_eq!(bucket.len(), 5);
@@ -813,7 +991,10 @@ mod tests {
                 ..Policy::default()
             };
             let e = plan_bucket(&[], &policy, &Limits::default(), 0).unwrap_err();
-            assert!(e.to_string().contains("S3_CLEANUP_THRESHOLD_PERCENT"), "{e}");
+            assert!(
+                e.to_string().contains("S3_CLEANUP_THRESHOLD_PERCENT"),
+                "{e}"
+            );
         }
     }
 

@@ -4,7 +4,7 @@
 //! take. Owner and data type are given fields (the store knows them from the key layout), so
 //! nothing here parses keys.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -181,20 +181,26 @@ pub struct Usage {
 ///
 /// One pass with a hash map, then sorted maps for a stable output; linear in the inventory.
 pub fn usage(objects: &[ObjectInfo]) -> Usage {
-    let mut groups: HashMap<(Option<&str>, &str), Tally> = HashMap::new();
+    let mut interner = GroupInterner::default();
+    // Names apart from tallies: the tallies are the hot, randomly accessed part.
+    let mut names: Vec<(Option<&str>, &str)> = Vec::new();
+    let mut tallies: Vec<Tally> = Vec::new();
     let mut bucket = Tally::default();
     for o in objects {
         bucket.add(o.size);
-        groups
-            .entry((o.user.as_deref(), o.data_type.as_str()))
-            .or_default()
-            .add(o.size);
+        let (user, data_type) = (o.user.as_deref(), o.data_type.as_str());
+        let (g, new) = interner.intern(user, data_type);
+        if new {
+            names.push((user, data_type));
+            tallies.push(Tally::default());
+        }
+        tallies[g].add(o.size);
     }
     let mut out = Usage {
         bucket,
         ..Usage::default()
     };
-    for ((user, data_type), tally) in groups {
+    for ((user, data_type), tally) in names.into_iter().zip(tallies) {
         match user {
             Some(user) => {
                 let u = out.users.entry(user.to_owned()).or_default();
@@ -208,6 +214,128 @@ pub fn usage(objects: &[ObjectInfo]) -> Usage {
         }
     }
     out
+}
+
+/// Numbers (user, data type) groups 0, 1, 2, … in order of first appearance.
+///
+/// Grouping a million objects is bound by memory, not arithmetic: with ~20k groups a general
+/// hash map (owned keys, 24-byte entries, a separate allocation per key) no longer fits in a
+/// core's L2 cache and every lookup misses two or three times. This table keeps the hot data
+/// compact: 16-byte slots holding the hash, and all group names in one byte arena. Equality
+/// is always checked on the names, so a hash collision costs time, never a wrong group.
+#[derive(Default)]
+pub(crate) struct GroupInterner<'a> {
+    /// Open addressing, linear probing: (hash, group id + 1), id 0 meaning empty.
+    slots: Vec<(u64, u32)>,
+    /// Per group: its encoded name's range in `arena`.
+    spans: Vec<(u32, u32)>,
+    arena: Vec<u8>,
+    buf: Vec<u8>,
+    /// The previous object's group: listings come sorted by key, so it usually repeats.
+    last: Option<(Option<&'a str>, &'a str, usize)>,
+}
+
+impl<'a> GroupInterner<'a> {
+    /// The group id of (user, data type), and whether it is new.
+    pub(crate) fn intern(&mut self, user: Option<&'a str>, data_type: &'a str) -> (usize, bool) {
+        if let Some((u, t, g)) = self.last
+            && u == user
+            && t == data_type
+        {
+            return (g, false);
+        }
+        // An injective encoding: tag, then a length-prefixed user, then the type.
+        self.buf.clear();
+        match user {
+            None => self.buf.push(0),
+            Some(u) => {
+                self.buf.push(1);
+                self.buf.extend_from_slice(&(u.len() as u64).to_le_bytes());
+                self.buf.extend_from_slice(u.as_bytes());
+            }
+        }
+        self.buf.extend_from_slice(data_type.as_bytes());
+        let hash = fx_hash(&self.buf);
+        if self.spans.len() * 2 >= self.slots.len() {
+            self.grow();
+        }
+        let mask = self.slots.len() - 1;
+        let mut i = slot_of(hash, mask);
+        let found = loop {
+            match self.slots[i] {
+                (_, 0) => {
+                    let g = self.spans.len();
+                    let start = self.arena.len();
+                    self.arena.extend_from_slice(&self.buf);
+                    let span = (start, self.arena.len());
+                    let span = (
+                        u32::try_from(span.0).expect("group names under 4 GiB"),
+                        u32::try_from(span.1).expect("group names under 4 GiB"),
+                    );
+                    self.spans.push(span);
+                    self.slots[i] = (hash, u32::try_from(g + 1).expect("fewer than 2^32 groups"));
+                    break (g, true);
+                }
+                (h, id) if h == hash => {
+                    let g = id as usize - 1;
+                    let (start, end) = self.spans[g];
+                    if self.arena[start as usize..end as usize] == self.buf[..] {
+                        break (g, false);
+                    }
+                }
+                _ => {}
+            }
+            i = (i + 1) & mask;
+        };
+        self.last = Some((user, data_type, found.0));
+        found
+    }
+
+    /// Double the slots (at least 64) and re-place every group; keeps the load at most half.
+    fn grow(&mut self) {
+        let cap = (self.slots.len() * 2).max(64);
+        let mask = cap - 1;
+        let mut slots = vec![(0u64, 0u32); cap];
+        for &(hash, id) in self.slots.iter().filter(|s| s.1 != 0) {
+            let mut i = slot_of(hash, mask);
+            while slots[i].1 != 0 {
+                i = (i + 1) & mask;
+            }
+            slots[i] = (hash, id);
+        }
+        self.slots = slots;
+    }
+}
+
+/// The slot for a hash (its bits are well mixed, see `fx_hash`).
+fn slot_of(hash: u64, mask: usize) -> usize {
+    hash as usize & mask
+}
+
+/// The multiply-rotate hash of rustc (FxHash) over 8-byte words, then murmur3's finalizer:
+/// FxHash alone leaves names that differ in a few digits clustered in the low bits, which
+/// made linear probing crawl.
+///
+/// Flooding is not a concern: names are owner ids and data types from our own bucket, and the
+/// worst case is slower, not wrong.
+fn fx_hash(bytes: &[u8]) -> u64 {
+    const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+    let mut h: u64 = 0;
+    let mut chunks = bytes.chunks_exact(8);
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        h = (h.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
+    }
+    let rest = chunks.remainder();
+    let mut w = [0u8; 8];
+    w[..rest.len()].copy_from_slice(rest);
+    h = (h.rotate_left(5) ^ u64::from_le_bytes(w) ^ ((bytes.len() as u64) << 56)).wrapping_mul(K);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
 }
 
 #[cfg(test)]
@@ -248,7 +376,10 @@ mod tests {
             d.to_hex(),
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
-        assert_eq!(d.to_base64(), "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=");
+        assert_eq!(
+            d.to_base64(),
+            "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+        );
     }
 
     #[test]
@@ -278,6 +409,28 @@ mod tests {
     }
 
     #[test]
+    fn interner_numbers_groups_in_order_and_keeps_them_apart() {
+        let names: Vec<String> = (0..5000).map(|i| format!("u{i}")).collect();
+        let mut it = GroupInterner::default();
+        assert_eq!(it.intern(None, "routes"), (0, true));
+        assert_eq!(it.intern(Some(""), "routes"), (1, true)); // not the same as no user
+        assert_eq!(it.intern(None, "models"), (2, true));
+        assert_eq!(it.intern(Some("a"), "b"), (3, true));
+        assert_eq!(it.intern(Some("ab"), ""), (4, true)); // no ambiguity across the boundary
+        for (i, n) in names.iter().enumerate() {
+            assert_eq!(it.intern(Some(n), "fitness"), (5 + i, true));
+        }
+        // Past several growths, every group is still found, and found again after another.
+        for (i, n) in names.iter().enumerate().rev() {
+            assert_eq!(it.intern(Some(n), "fitness"), (5 + i, false));
+            assert_eq!(it.intern(None, "routes"), (0, false));
+        }
+        assert_eq!(it.intern(Some(""), "routes"), (1, false));
+        assert_eq!(it.intern(Some("ab"), ""), (4, false));
+        assert_eq!(it.intern(Some("a"), "b"), (3, false));
+    }
+
+    #[test]
     fn usage_sums_per_user_type_and_bucket() {
         let inv = vec![
             obj("users/a/routes/1", 10, Some("a"), "routes"),
@@ -288,13 +441,34 @@ mod tests {
             obj("routes/anon", 3, None, "routes"),
         ];
         let u = usage(&inv);
-        assert_eq!(u.bucket, Tally { bytes: 126, files: 6 });
+        assert_eq!(
+            u.bucket,
+            Tally {
+                bytes: 126,
+                files: 6
+            }
+        );
         assert_eq!(u.users["a"].bytes, 22);
         assert_eq!(u.users["a"].files, 3);
-        assert_eq!(u.users["a"].by_type["routes"], Tally { bytes: 15, files: 2 });
-        assert_eq!(u.users["a"].by_type["fitness"], Tally { bytes: 7, files: 1 });
+        assert_eq!(
+            u.users["a"].by_type["routes"],
+            Tally {
+                bytes: 15,
+                files: 2
+            }
+        );
+        assert_eq!(
+            u.users["a"].by_type["fitness"],
+            Tally { bytes: 7, files: 1 }
+        );
         assert_eq!(u.users["b"].bytes, 1);
-        assert_eq!(u.global["models"], Tally { bytes: 100, files: 1 });
+        assert_eq!(
+            u.global["models"],
+            Tally {
+                bytes: 100,
+                files: 1
+            }
+        );
         assert_eq!(u.global["routes"], Tally { bytes: 3, files: 1 });
         assert_eq!(u.users.len(), 2);
         assert_eq!(usage(&[]), Usage::default());

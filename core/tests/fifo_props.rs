@@ -10,28 +10,30 @@ const USERS: [Option<&str>; 4] = [None, Some("alice"), Some("bob"), Some("carol"
 const TYPES: [&str; 4] = ["routes", "fitness", "models", "training_data"];
 
 fn inventory() -> impl Strategy<Value = Vec<ObjectInfo>> {
-    prop::collection::vec((0..4usize, 0..4usize, 0..30i64, 0..200u64, 0..50u32), 0..120).prop_map(
-        |rows| {
-            rows.into_iter()
-                .enumerate()
-                .map(|(i, (u, t, lm, size, name))| {
-                    let (user, data_type) = (USERS[u], TYPES[t]);
-                    let key = match user {
-                        Some(u) => format!("users/{u}/{data_type}/n{name:02}_{i}"),
-                        None => format!("{data_type}/n{name:02}_{i}"),
-                    };
-                    ObjectInfo {
-                        key,
-                        size,
-                        last_modified_ms: lm,
-                        sha256: None,
-                        user: user.map(str::to_owned),
-                        data_type: data_type.to_owned(),
-                    }
-                })
-                .collect()
-        },
+    prop::collection::vec(
+        (0..4usize, 0..4usize, 0..30i64, 0..200u64, 0..50u32),
+        0..120,
     )
+    .prop_map(|rows| {
+        rows.into_iter()
+            .enumerate()
+            .map(|(i, (u, t, lm, size, name))| {
+                let (user, data_type) = (USERS[u], TYPES[t]);
+                let key = match user {
+                    Some(u) => format!("users/{u}/{data_type}/n{name:02}_{i}"),
+                    None => format!("{data_type}/n{name:02}_{i}"),
+                };
+                ObjectInfo {
+                    key,
+                    size,
+                    last_modified_ms: lm,
+                    sha256: None,
+                    user: user.map(str::to_owned),
+                    data_type: data_type.to_owned(),
+                }
+            })
+            .collect()
+    })
 }
 
 fn policy() -> impl Strategy<Value = Policy> {
@@ -79,7 +81,9 @@ fn cap(members: &[&ObjectInfo], policy: &Policy, now: i64) -> usize {
             Some(age) => (now as i128) - (o.last_modified_ms as i128) >= age as i128,
         })
         .count();
-    (n / 2).min(n.saturating_sub(policy.min_files_to_keep)).min(old_enough)
+    (n / 2)
+        .min(n.saturating_sub(policy.min_files_to_keep))
+        .min(old_enough)
 }
 
 fn user_bytes(inv: &[ObjectInfo], user: &str) -> Tally {
@@ -98,14 +102,23 @@ fn check_common(
     now: i64,
 ) -> BTreeMap<GroupId, usize> {
     let deleted: HashSet<&str> = plan.deletions.iter().map(|d| d.key.as_str()).collect();
-    assert_eq!(deleted.len(), plan.deletions.len(), "a key is deleted twice");
+    assert_eq!(
+        deleted.len(),
+        plan.deletions.len(),
+        "a key is deleted twice"
+    );
     let mut counts = BTreeMap::new();
     for (id, members) in groups(inv) {
         let n = members.len();
-        let d = members.iter().filter(|o| deleted.contains(o.key.as_str())).count();
+        let d = members
+            .iter()
+            .filter(|o| deleted.contains(o.key.as_str()))
+            .count();
         // Oldest first: the deleted members are exactly the group's oldest d.
         assert!(
-            members[..d].iter().all(|o| deleted.contains(o.key.as_str())),
+            members[..d]
+                .iter()
+                .all(|o| deleted.contains(o.key.as_str())),
             "group {id:?} lost a file while an older one stayed"
         );
         assert!(d <= n / 2, "group {id:?} lost {d} of {n} files, over half");
@@ -133,7 +146,7 @@ fn check_common(
     for d in &plan.deletions {
         let o = by_key[d.key.as_str()];
         assert_eq!((d.size, d.last_modified_ms), (o.size, o.last_modified_ms));
-        let (ru, rt, rn) = match &d.reason {
+        let (ru, rt, rn) = match d.reason.as_ref() {
             Reason::UserQuota {
                 user,
                 data_type,
@@ -149,7 +162,12 @@ fn check_common(
         };
         assert_eq!((&ru, rt), (&o.user, &o.data_type));
         let id = (o.user.clone(), o.data_type.clone());
-        assert_eq!(*rn, inv.iter().filter(|x| (x.user.clone(), x.data_type.clone()) == id).count());
+        assert_eq!(
+            *rn,
+            inv.iter()
+                .filter(|x| (x.user.clone(), x.data_type.clone()) == id)
+                .count()
+        );
         assert!(!d.reason.to_string().is_empty());
     }
     // Byte accounting.
@@ -196,7 +214,7 @@ proptest! {
         let counts = check_common(&inv, &plan, &policy, now);
         // Only the user's own files, each for the user quota.
         for d in &plan.deletions {
-            let is_user_quota = matches!(&d.reason, Reason::UserQuota { user: u, .. } if u == user);
+            let is_user_quota = matches!(d.reason.as_ref(), Reason::UserQuota { user: u, .. } if u == user);
             prop_assert!(is_user_quota);
         }
         prop_assert_eq!(plan.usage_before.users.keys().collect::<Vec<_>>(), vec![user]);
@@ -235,7 +253,7 @@ proptest! {
             let user_reached = reached(&policy, before, limits.user_quota_bytes);
             any_reached |= user_reached;
             let quota: Vec<u64> = plan.deletions.iter()
-                .filter(|d| matches!(&d.reason, Reason::UserQuota { user: u, .. } if u == user))
+                .filter(|d| matches!(d.reason.as_ref(), Reason::UserQuota { user: u, .. } if u == user))
                 .map(|d| d.size)
                 .collect();
             if !user_reached {
@@ -260,7 +278,7 @@ proptest! {
             .filter(|(id, _)| id.0.is_some() || id.1 == "routes")
             .all(|(id, m)| counts[id] == cap(m, &policy, now));
         prop_assert!(!reached(&policy, plan.usage_after.bucket.bytes, limits.bucket_bytes) || capped);
-        if let Some(last) = plan.deletions.iter().rfind(|d| matches!(d.reason, Reason::BucketLimit { .. })) {
+        if let Some(last) = plan.deletions.iter().rfind(|d| matches!(*d.reason, Reason::BucketLimit { .. })) {
             prop_assert!(reached(&policy, plan.usage_after.bucket.bytes + last.size, limits.bucket_bytes));
         }
         // Every user with files is reported.
