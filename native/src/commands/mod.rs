@@ -2,6 +2,7 @@
 //! text for people or JSON for programs. Errors become messages that say what to do.
 
 mod data;
+mod migrate;
 mod output;
 mod status;
 
@@ -86,6 +87,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Delete(target) => data::delete(&cli, target, &out).await,
         Command::Token(args) => status::token(&cli, args, &out),
         Command::Presign(args) => status::presign(&cli, args, &out),
+        Command::Migrate(args) => migrate::migrate(&cli, args, &out).await,
         other => Err(CliError::Other(format!("`{other:?}` is not available yet"))),
     }
 }
