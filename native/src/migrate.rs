@@ -145,8 +145,12 @@ pub async fn migrate(
                 .into_iter()
                 .map(|o| object_info(&o.key, o.size, o.last_modified_ms as i64, None))
                 .collect();
-            // Bucket-wide usage for the limits: the cached inventory is enough.
-            let bucket = m.s3_inventory(false).await.map_err(survey_error)?;
+            // Bucket-wide usage for the limits: the cached inventory is enough for the other
+            // users; this user's part is the fresh listing.
+            let prefix = user_prefix(u);
+            let mut bucket = m.s3_inventory(false).await.map_err(survey_error)?;
+            bucket.retain(|o| !o.key.starts_with(&prefix));
+            bucket.extend(listed.iter().cloned());
             (listed, bucket)
         }
         None => {
@@ -180,10 +184,10 @@ pub async fn migrate(
     }
 
     let total_bytes: u64 = steps.iter().map(Step::upload_bytes).sum();
-    progress.set_style(bar_style());
+    progress.set_message(format!("0 B / {}", kompass_core::fifo::human_bytes(total_bytes)));
     progress.set_length(steps.len() as u64);
     progress.set_position(0);
-    progress.set_message(format!("0 B / {}", kompass_core::fifo::human_bytes(total_bytes)));
+    progress.set_style(bar_style());
     let transfers = Transfers::new(
         s3.clone(),
         m.local().root().to_path_buf(),
@@ -192,7 +196,8 @@ pub async fn migrate(
         total_bytes,
     );
     let outcomes =
-        bounded::for_each_bounded(steps, opts.concurrency, |step| transfers.clone().run(step)).await;
+        bounded::for_each_bounded(steps, opts.concurrency, |step| transfers.clone().run(step))
+            .await;
     progress.finish_and_clear();
 
     // Bookkeeping: the journal, the inventory cache, the request ledger.
@@ -323,11 +328,106 @@ fn tally_plan(report: &mut MigrationReport, steps: &[Step]) {
 }
 
 fn spinner_style() -> ProgressStyle {
-    ProgressStyle::with_template("{spinner} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner())
+    ProgressStyle::with_template("{spinner} {msg}")
+        .unwrap_or_else(|_| ProgressStyle::default_spinner())
 }
 
 fn bar_style() -> ProgressStyle {
     ProgressStyle::with_template("migrating [{bar:30}] {pos}/{len} files, {msg} ({eta} left)")
         .map(|s| s.progress_chars("=> "))
         .unwrap_or_else(|_| ProgressStyle::default_bar())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use kompass_core::key::ObjectKey;
+    use kompass_core::quota::{Limits, Refusal};
+
+    use super::*;
+
+    fn file(key: &str, size: u64) -> LocalFile {
+        LocalFile {
+            key: ObjectKey::from_s3_key(key).unwrap(),
+            s3_key: key.to_owned(),
+            path: PathBuf::from(key),
+            legacy: false,
+            size,
+            last_modified_ms: 0,
+            sha256: [0; 32],
+        }
+    }
+
+    fn upload(key: &str, size: u64) -> Step {
+        Step::Upload { file: file(key, size), overwrite: None }
+    }
+
+    fn limits() -> Limits {
+        Limits {
+            max_file_bytes: 50,
+            max_user_bytes: 100,
+            max_bucket_bytes: 1000,
+            cleanup_threshold_percent: 70,
+        }
+    }
+
+    fn refused(steps: &[Step]) -> Vec<(&str, &'static str)> {
+        steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Refused { file, refusal } => Some((
+                    file.s3_key.as_str(),
+                    match refusal {
+                        Refusal::FileTooLarge { .. } => "file",
+                        Refusal::UserQuotaExceeded { .. } => "user",
+                        Refusal::BucketFull { .. } => "bucket",
+                    },
+                )),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn admitted_uploads_count_against_the_quota_of_later_ones() {
+        let existing = vec![object_info("users/a/routes/old.json", 40, 0, None)];
+        let steps = vec![
+            upload("users/a/routes/1.json", 30),
+            upload("users/a/routes/2.json", 31), // 40 + 30 + 31 > 100
+            upload("users/a/routes/3.json", 30), // exactly 100
+            upload("users/b/routes/1.json", 50), // another user: own quota
+            upload("users/b/routes/2.json", 51), // over the file limit
+        ];
+        let out = admit_uploads(steps, &existing, &existing, &limits());
+        assert_eq!(
+            refused(&out),
+            vec![("users/a/routes/2.json", "user"), ("users/b/routes/2.json", "file")]
+        );
+        assert_eq!(out.len(), 5, "every file keeps its step, in order");
+        assert_eq!(out[2].file().s3_key, "users/a/routes/3.json");
+    }
+
+    #[test]
+    fn an_overwrite_is_credited_with_the_object_it_replaces() {
+        let remote = vec![object_info("users/a/routes/r.json", 50, 0, None)];
+        let bucket = vec![remote[0].clone(), object_info("users/a/routes/other.json", 45, 0, None)];
+        let over = Step::Upload {
+            file: file("users/a/routes/r.json", 50),
+            overwrite: Some(remote[0].clone()),
+        };
+        let out = admit_uploads(vec![over], &remote, &bucket, &limits());
+        assert!(refused(&out).is_empty(), "95 - 50 + 50 fits in 100");
+        let new = upload("users/a/routes/new.json", 10);
+        let out = admit_uploads(vec![new], &remote, &bucket, &limits());
+        assert_eq!(refused(&out), vec![("users/a/routes/new.json", "user")]);
+    }
+
+    #[test]
+    fn global_data_counts_only_against_the_bucket() {
+        let bucket = vec![object_info("models/big.bin", 960, 0, None)];
+        let steps = vec![upload("models/a.bin", 40), upload("routes/b.json", 1)];
+        let out = admit_uploads(steps, &[], &bucket, &limits());
+        assert_eq!(refused(&out), vec![("routes/b.json", "bucket")]);
+    }
 }

@@ -94,7 +94,12 @@ fn text(r: &MigrationReport) -> String {
             }
             more(&mut s, items.len());
         }
-    } else if r.summary.migrated + r.summary.skipped_identical + r.summary.conflicts + r.summary.failed == 0 {
+    } else if r.summary.migrated
+        + r.summary.skipped_identical
+        + r.summary.conflicts
+        + r.summary.failed
+        == 0
+    {
         s.push_str(&format!("nothing to migrate for {scope}: no local data files\n"));
     } else {
         s.push_str(&format!(
@@ -107,7 +112,10 @@ fn text(r: &MigrationReport) -> String {
             if r.keep_local { " (--keep-local)" } else { "" },
         ));
         if r.pending_synced > 0 {
-            s.push_str(&format!("  {} save(s) made during an S3 outage are now in S3\n", r.pending_synced));
+            s.push_str(&format!(
+                "  {} save(s) made during an S3 outage are now in S3\n",
+                r.pending_synced
+            ));
         }
     }
     if !r.conflict_keys.is_empty() {
@@ -138,7 +146,10 @@ fn text(r: &MigrationReport) -> String {
         more(&mut s, r.failures.len());
     }
     if !r.not_migrated.is_empty() {
-        s.push_str(&format!("{} path(s) in the data directory are not data and were left alone:\n", r.not_migrated.len()));
+        s.push_str(&format!(
+            "{} path(s) in the data directory are not data and were left alone:\n",
+            r.not_migrated.len()
+        ));
         for n in r.not_migrated.iter().take(SHOWN) {
             s.push_str(&format!("  {}: {}\n", n.path, n.reason));
         }

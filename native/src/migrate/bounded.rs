@@ -16,10 +16,10 @@ where
     let mut set = JoinSet::new();
     let mut out = Vec::with_capacity(items.len());
     for item in items {
-        if set.len() >= limit {
-            if let Some(done) = set.join_next().await {
-                out.push(unwrap_join(done));
-            }
+        if set.len() >= limit
+            && let Some(done) = set.join_next().await
+        {
+            out.push(unwrap_join(done));
         }
         set.spawn(job(item));
     }

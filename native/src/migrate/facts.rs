@@ -66,15 +66,17 @@ pub async fn local_files(
 ) -> Result<LocalFacts, LocalError> {
     let store = local.clone();
     let user_owned = user.cloned();
-    let inv = tokio::task::spawn_blocking(move || store.inventory())
-        .await
-        .map_err(join_panic)??;
+    let inv =
+        tokio::task::spawn_blocking(move || store.inventory()).await.map_err(join_panic)??;
     let not_migrated = if user_owned.is_some() {
         Vec::new()
     } else {
         inv.skipped
             .iter()
-            .map(|s| NotMigrated { path: s.path.display().to_string(), reason: s.reason.to_string() })
+            .map(|s| NotMigrated {
+                path: s.path.display().to_string(),
+                reason: s.reason.to_string(),
+            })
             .collect()
     };
     let entries: Vec<_> =
@@ -93,7 +95,9 @@ pub async fn local_files(
                     sha256: sha,
                 })),
                 Err(LocalError::NotFound { .. }) => Ok(None),
-                Err(LocalError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                Err(LocalError::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound =>
+                {
                     Ok(None)
                 }
                 Err(err) => Err(err),

@@ -41,7 +41,8 @@ pub async fn steps(
     let files: HashMap<&str, &LocalFile> = local.iter().map(|f| (f.s3_key.as_str(), f)).collect();
     let remotes: HashMap<&str, &ObjectInfo> = remote.iter().map(|o| (o.key.as_str(), o)).collect();
     let infos: HashMap<&str, &ObjectInfo> = infos.iter().map(|o| (o.key.as_str(), o)).collect();
-    let pending: HashMap<String, &PendingEntry> = pending.iter().map(|e| (e.key.s3_key(), e)).collect();
+    let pending: HashMap<String, &PendingEntry> =
+        pending.iter().map(|e| (e.key.s3_key(), e)).collect();
     let mut steps = Vec::with_capacity(plan.actions.len());
     for action in plan.actions {
         let key = action.key().to_owned();
@@ -69,10 +70,9 @@ pub async fn steps(
                 let remote = remote.expect("a conflict has a remote object");
                 match pending.get(&key) {
                     // Saved during an outage after S3's copy was written: the newer copy.
-                    Some(e) if remote.last_modified_ms <= e.recorded_at_ms as i64 => Step::Upload {
-                        file,
-                        overwrite: Some(remote),
-                    },
+                    Some(e) if remote.last_modified_ms <= e.recorded_at_ms as i64 => {
+                        Step::Upload { file, overwrite: Some(remote) }
+                    }
                     _ => Step::Conflict { file, remote, mismatch },
                 }
             }
@@ -111,9 +111,14 @@ pub fn planned_item(step: &Step) -> PlannedItem {
         Step::Refused { refusal, .. } => ("refused", Some(refusal.to_string())),
         Step::Unverified { .. } => ("unverified", Some(UNVERIFIED.into())),
     };
-    PlannedItem { key: f.s3_key.clone(), path: f.path.display().to_string(), size: f.size, action, reason }
+    PlannedItem {
+        key: f.s3_key.clone(),
+        path: f.path.display().to_string(),
+        size: f.size,
+        action,
+        reason,
+    }
 }
 
 /// Why an unverified file stays.
-pub const UNVERIFIED: &str =
-    "the S3 copy's checksum could not be learned, so the local copy is kept; re-run `kompass migrate`";
+pub const UNVERIFIED: &str = "the S3 copy's checksum could not be learned, so the local copy is kept; re-run `kompass migrate`";

@@ -156,7 +156,11 @@ fn upload_action(file: &LocalFile) -> Action {
 }
 
 /// The core's conflict action for a file and the S3 object's size and checksum.
-pub fn conflict_action(file: &LocalFile, remote_size: u64, remote_sha: Option<Sha256Digest>) -> Action {
+pub fn conflict_action(
+    file: &LocalFile,
+    remote_size: u64,
+    remote_sha: Option<Sha256Digest>,
+) -> Action {
     Action::Conflict {
         key: file.s3_key.clone(),
         mismatch: if remote_size == file.size { Mismatch::Checksum } else { Mismatch::Size },
@@ -229,11 +233,16 @@ impl Transfers {
     }
 
     async fn upload(&self, file: LocalFile, overwrite: bool) -> Outcome {
-        if let Some(why) = self.outage.lock().unwrap_or_else(|e| e.into_inner()).clone() {
-            return failed(&file, format!("not attempted: S3 became unreachable earlier in this run ({why})"));
-        }
-        let permits = u32::try_from(file.size.div_ceil(1024)).unwrap_or(u32::MAX).clamp(1, MEMORY_BUDGET_KIB);
+        let permits =
+            u32::try_from(file.size.div_ceil(1024)).unwrap_or(u32::MAX).clamp(1, MEMORY_BUDGET_KIB);
         let _memory = self.memory.clone().acquire_many_owned(permits).await.expect("never closed");
+        // Checked once this transfer may start: an outage while it waited stops it too.
+        if let Some(why) = self.outage.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+            return failed(
+                &file,
+                format!("not attempted: S3 became unreachable earlier in this run ({why})"),
+            );
+        }
         let bytes = match self.read(&file).await {
             Ok(b) => b,
             Err(why) => return failed(&file, why),
@@ -292,8 +301,11 @@ impl Transfers {
         let root = self.root.clone();
         let f = file.clone();
         let read = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, String> {
-            let Some((path, _)) = find_file(&root, &f.segments()).map_err(|e| e.to_string())? else {
-                return Err("the local file disappeared during the migration (deleted meanwhile?)".into());
+            let Some((path, _)) = find_file(&root, &f.segments()).map_err(|e| e.to_string())?
+            else {
+                return Err(
+                    "the local file disappeared during the migration (deleted meanwhile?)".into()
+                );
             };
             std::fs::read(&path).map_err(|e| format!("could not read {}: {e}", path.display()))
         })
