@@ -6,5 +6,6 @@ pub mod env;
 pub mod journal;
 pub mod manager;
 pub mod rider;
+pub mod migrate;
 pub mod state;
 pub mod store;

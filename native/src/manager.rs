@@ -322,6 +322,25 @@ impl Manager {
         Ok(())
     }
 
+    /// Records in the cache objects this process stored in bulk (one cache rewrite for all).
+    pub fn note_stored(&self, objects: &[(String, u64)]) -> Result<(), ManagerError> {
+        let Some(s3) = &self.s3 else { return Ok(()) };
+        if objects.is_empty() {
+            return Ok(());
+        }
+        let id = Self::bucket_id(s3);
+        let now = now_ms();
+        self.cache.update(|c| {
+            if c.bucket != id {
+                return;
+            }
+            for (k, size) in objects {
+                c.objects.insert(k.clone(), Cached { size: *size, last_modified_ms: now });
+            }
+        })?;
+        Ok(())
+    }
+
     /// The local data directory's inventory as core facts.
     pub fn local_inventory(&self) -> Result<Vec<ObjectInfo>, ManagerError> {
         let inv = self.local.inventory()?;

@@ -2,6 +2,7 @@
 //! text for people or JSON for programs. Errors become messages that say what to do.
 
 mod data;
+mod migrate;
 mod output;
 mod rider;
 mod scrub;
@@ -101,6 +102,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Presign(args) => status::presign(&cli, args, &out),
         Command::Scrub(args) => scrub::scrub(&cli, args, &out),
         Command::Rider(args) => rider::rider(&cli, args, &out).await,
+        Command::Migrate(args) => migrate::migrate(&cli, args, &out).await,
         other => Err(CliError::Other(format!("`{other:?}` is not available yet"))),
     }
 }
