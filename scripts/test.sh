@@ -18,3 +18,6 @@ cargo build -p kompass-core --target wasm32-unknown-unknown
 
 echo "== Rust tests (core, native, S3 against SeaweedFS)"
 cargo test --workspace --exclude kompass-wasm
+
+echo "== wasm layer (Node, Chromium) and edge presigner (workerd, Node)"
+bash scripts/test-wasm.sh

@@ -2,34 +2,32 @@
 
 use std::io::Write;
 
-use kompass_core::scrub::{self, PseudonymKey, ScrubReport};
+use kompass_core::scrub::{self, ScrubReport};
 
 use super::{CliError, Output, read_input};
 use crate::cli::{Cli, ScrubArgs};
 use crate::rider::{self, RiderError};
-
-/// The key id of the one-off key used when no pseudonym key is configured.
-pub const EPHEMERAL_KEY_ID: &str = "ephemeral";
 
 /// `kompass scrub`: the scrubbed document on stdout; with `--report`, the removed paths on
 /// stderr (or, with `--json`, `{"document": ..., "report": ...}` on stdout).
 pub fn scrub(cli: &Cli, args: &ScrubArgs, out: &Output) -> Result<(), CliError> {
     let config = crate::env::load(cli.data_dir.as_deref())?;
     let key = match rider::pseudonym_key(&config) {
-        Ok(k) => k,
-        // Scrubbing stores nothing, so it works without the key; the pseudonyms then link to
-        // nothing stored (and the anonymization block says so through its key id).
+        Ok(k) => Some(k),
+        // Scrubbing stores nothing, so it works without the key: ids are then dropped
+        // (the anonymization block says "pseudonym": "none").
         Err(RiderError::MissingKey(_)) => {
-            eprintln!(
-                "note: KOMPASS_PSEUDONYM_KEY is not set, so ids are pseudonymised with a one-off random key \
-                 (key id \"{EPHEMERAL_KEY_ID}\"); they will not match stored rider data"
-            );
-            ephemeral_key()?
+            eprintln!("note: KOMPASS_PSEUDONYM_KEY is not set, so athlete and activity ids are dropped, not pseudonymised");
+            None
         }
         Err(e) => return Err(e.into()),
     };
     let input = read_input(args.file.as_deref())?;
-    let scrubbed = scrub::scrub(&input, &key).map_err(RiderError::from)?;
+    let scrubbed = match &key {
+        Some(key) => scrub::scrub(&input, key),
+        None => scrub::scrub_keyless(&input),
+    }
+    .map_err(RiderError::from)?;
     let mut text = if args.report && out.is_json() {
         let report = serde_json::to_string(&scrubbed.report)
             .map_err(|e| CliError::Other(format!("could not encode the report as JSON: {e}")))?;
@@ -57,7 +55,7 @@ pub fn report_text(r: &ScrubReport) -> String {
         r.removed_count,
         if r.removed_count == 1 { "" } else { "s" },
         r.version,
-        r.key_id,
+        r.key_id.as_deref().unwrap_or("none: ids dropped"),
         r.activities_kept,
         if r.activities_kept == 1 { "y" } else { "ies" },
         r.activities_removed,
@@ -70,15 +68,4 @@ pub fn report_text(r: &ScrubReport) -> String {
         s.push('\n');
     }
     s
-}
-
-/// A pseudonym key with a random secret, used for this run only.
-fn ephemeral_key() -> Result<PseudonymKey, CliError> {
-    let mut secret = [0u8; 32];
-    getrandom::fill(&mut secret).map_err(|e| {
-        CliError::Other(format!(
-            "no pseudonym key is configured and the system gave no random bytes for a one-off key ({e}): set KOMPASS_PSEUDONYM_KEY"
-        ))
-    })?;
-    PseudonymKey::new(EPHEMERAL_KEY_ID, &secret).map_err(|e| CliError::Rider(RiderError::BadKey(e)))
 }
