@@ -14,6 +14,8 @@
 #   KOMPASS_S3_STATE  state directory (default ${TMPDIR:-/tmp}/kompass-s3-$KOMPASS_S3_PORT):
 #                     weed.pid, weed.log, env, data/
 #   KOMPASS_CACHE     where scripts/install.sh put SeaweedFS (default ~/.cache/kompass)
+#   KOMPASS_S3_KEEP_DATA=1  `start` keeps the objects in data/ (a restart after a crash, as the
+#                     reliability tests do after SIGKILL); otherwise `start` begins empty
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -78,7 +80,7 @@ start() {
     log "port $PORT already answers /healthz but was not started from $STATE: set KOMPASS_S3_PORT to a free port"
     exit 1
   fi
-  rm -rf "$STATE/data"
+  [ "${KOMPASS_S3_KEEP_DATA:-}" = 1 ] || rm -rf "$STATE/data"
   mkdir -p "$STATE/data"
   local p=$PORT
   # Every port explicit: the defaults (8888, 9333, 19333, ...) collide with other servers.
