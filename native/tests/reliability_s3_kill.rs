@@ -13,9 +13,11 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use kompass::store::s3::S3Store;
 use reliability_support::server::OwnServer;
-use reliability_support::{Rng, count_files_below, files_below, kompass, scale, seed, sha, show, skip_s3, store};
+use reliability_support::{
+    Rng, assert_nothing_lost, count_files_below, files_below, kompass, read_all, scale, seed, sha, show, skip_s3,
+    store,
+};
 
 /// The data set: `count` files over 8 users (routes and fitness) plus global models, 100 B to
 /// 16 KB of random bytes each. Returns S3 key → content.
@@ -107,7 +109,7 @@ fn migration_loses_nothing_when_the_s3_server_is_sigkilled() {
             report["failed"],
         ));
         // Nothing is lost at any point: every file is still local or in the bucket.
-        assert_nothing_lost(&server, &data, &source, &format!("after kill {kill}"));
+        assert_nothing_lost(&server.env, &[String::new()], &data, &source, &format!("after kill {kill}"));
     }
 
     // The server stays up now: one re-run finishes the job.
@@ -138,67 +140,3 @@ fn migration_loses_nothing_when_the_s3_server_is_sigkilled() {
     );
 }
 
-/// Every source file is either still in the data directory, intact, or in the bucket, intact
-/// (checked by GET and SHA-256 against the source).
-fn assert_nothing_lost(server: &OwnServer, data: &Path, source: &BTreeMap<String, Vec<u8>>, when: &str) {
-    let local: BTreeMap<String, Vec<u8>> = files_below(data)
-        .into_iter()
-        .map(|(rel, body)| {
-            let parts: Vec<&str> = rel.split('/').collect();
-            let key = kompass_core::key::ObjectKey::from_local_segments(&parts).unwrap().s3_key();
-            (key, body)
-        })
-        .collect();
-    let s3 = store(&server.env);
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-    let listed: BTreeMap<String, u64> =
-        rt.block_on(s3.list("")).unwrap().into_iter().map(|o| (o.key, o.size)).collect();
-    let mut lost = Vec::new();
-    let mut to_read = Vec::new();
-    for (key, body) in source {
-        if let Some(l) = local.get(key) {
-            assert_eq!(sha(l), sha(body), "{when}: local copy of {key} changed");
-        } else if !listed.contains_key(key) {
-            lost.push(key.clone());
-        }
-        // Whether or not a local copy is left, an object in the bucket must be whole.
-        if listed.contains_key(key) {
-            to_read.push((key.clone(), sha(body)));
-        }
-    }
-    assert!(lost.is_empty(), "{when}: {} files are neither local nor in S3: {:?}", lost.len(), &lost[..lost.len().min(10)]);
-    let bad = rt.block_on(read_all(&s3, to_read, when));
-    assert!(bad.is_empty(), "{when}: objects corrupt or unreadable in S3: {bad:#?}");
-}
-
-/// GETs every key (16 at a time) and compares its SHA-256; returns what differs or fails.
-/// Right after a restart SeaweedFS may answer 500 for a moment while its volumes load: a
-/// read is retried for up to 30 s (and each retry is logged) before it counts as failed.
-async fn read_all(s3: &S3Store, items: Vec<(String, [u8; 32])>, when: &str) -> Vec<String> {
-    let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(16));
-    let mut set = tokio::task::JoinSet::new();
-    for (key, want) in items {
-        let (s3, gate, when) = (s3.clone(), gate.clone(), when.to_owned());
-        set.spawn(async move {
-            let _permit = gate.acquire_owned().await.unwrap();
-            let started = Instant::now();
-            loop {
-                match s3.get(&key).await {
-                    Ok(got) if sha(&got) == want => return None,
-                    Ok(got) => return Some(format!("{key}: {} bytes of other content", got.len())),
-                    Err(e) if started.elapsed() < Duration::from_secs(30) => {
-                        eprintln!("{when}: GET {key} failed, retrying: {e}");
-                        tokio::time::sleep(Duration::from_millis(500)).await;
-                    }
-                    Err(e) => return Some(format!("{key}: {e}")),
-                }
-            }
-        });
-    }
-    let mut bad = Vec::new();
-    while let Some(r) = set.join_next().await {
-        bad.extend(r.unwrap());
-    }
-    bad.sort();
-    bad
-}

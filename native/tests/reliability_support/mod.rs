@@ -10,10 +10,11 @@
 pub mod proxy;
 pub mod server;
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use kompass::store::s3::{S3Options, S3Store};
 use kompass_core::presign::{Credentials, S3Target};
@@ -228,4 +229,105 @@ pub fn count_files_below(dir: &Path) -> usize {
         }
     }
     count
+}
+
+/// Every source file (S3 key → content) is still in the data directory, intact, or in the
+/// bucket, intact (GET and SHA-256 against the source); every object under `prefixes` that
+/// is a source key is whole, wherever else a copy is.
+pub fn assert_nothing_lost(
+    env: &S3Env,
+    prefixes: &[String],
+    data: &Path,
+    source: &BTreeMap<String, Vec<u8>>,
+    when: &str,
+) {
+    let local: BTreeMap<String, Vec<u8>> = files_below(data)
+        .into_iter()
+        .map(|(rel, body)| {
+            let parts: Vec<&str> = rel.split('/').collect();
+            let key = kompass_core::key::ObjectKey::from_local_segments(&parts).unwrap().s3_key();
+            (key, body)
+        })
+        .collect();
+    let s3 = store(env);
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let mut listed: BTreeMap<String, u64> = BTreeMap::new();
+    for p in prefixes {
+        listed.extend(rt.block_on(s3.list(p)).unwrap().into_iter().map(|o| (o.key, o.size)));
+    }
+    let mut lost = Vec::new();
+    let mut to_read = Vec::new();
+    for (key, body) in source {
+        if let Some(l) = local.get(key) {
+            assert_eq!(sha(l), sha(body), "{when}: local copy of {key} changed");
+        } else if !listed.contains_key(key) {
+            lost.push(key.clone());
+        }
+        // Whether or not a local copy is left, an object in the bucket must be whole.
+        if listed.contains_key(key) {
+            to_read.push((key.clone(), sha(body)));
+        }
+    }
+    assert!(lost.is_empty(), "{when}: {} files are neither local nor in S3: {:?}", lost.len(), &lost[..lost.len().min(10)]);
+    let bad = rt.block_on(read_all(&s3, to_read, when));
+    assert!(bad.is_empty(), "{when}: objects corrupt or unreadable in S3: {bad:#?}");
+}
+
+/// GETs every key (16 at a time) and compares its SHA-256; returns what differs or fails.
+/// Right after a restart SeaweedFS may answer 500 for a moment while its volumes load: a
+/// read is retried for up to 30 s (and each retry is logged) before it counts as failed.
+pub async fn read_all(s3: &S3Store, items: Vec<(String, [u8; 32])>, when: &str) -> Vec<String> {
+    let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(16));
+    let mut set = tokio::task::JoinSet::new();
+    for (key, want) in items {
+        let (s3, gate, when) = (s3.clone(), gate.clone(), when.to_owned());
+        set.spawn(async move {
+            let _permit = gate.acquire_owned().await.unwrap();
+            let started = Instant::now();
+            loop {
+                match s3.get(&key).await {
+                    Ok(got) if sha(&got) == want => return None,
+                    Ok(got) => return Some(format!("{key}: {} bytes of other content", got.len())),
+                    Err(e) if started.elapsed() < Duration::from_secs(30) => {
+                        eprintln!("{when}: GET {key} failed, retrying: {e}");
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
+                    Err(e) => return Some(format!("{key}: {e}")),
+                }
+            }
+        });
+    }
+    let mut bad = Vec::new();
+    while let Some(r) = set.join_next().await {
+        bad.extend(r.unwrap());
+    }
+    bad.sort();
+    bad
+}
+
+/// A configuration for an in-process [`kompass::manager::Manager`]: data in `data_dir`, S3 at
+/// `env` (or local only), plus `vars` (limits, cleanup settings).
+pub fn manager_config(
+    data_dir: &Path,
+    env: Option<&S3Env>,
+    vars: &[(&str, &str)],
+) -> kompass_core::config::Config {
+    let mut map = BTreeMap::new();
+    map.insert("DATA_DIRECTORY".to_owned(), data_dir.display().to_string());
+    if let Some(env) = env {
+        for (k, v) in [
+            ("S3_STORAGE_ENABLED", "true"),
+            ("AWS_ENDPOINT_URL", env.endpoint.as_str()),
+            ("AWS_REGION", env.region.as_str()),
+            ("AWS_S3_BUCKET", env.bucket.as_str()),
+            ("AWS_ACCESS_KEY_ID", env.access_key_id.as_str()),
+            ("AWS_SECRET_ACCESS_KEY", env.secret_access_key.as_str()),
+        ] {
+            map.insert(k.to_owned(), v.to_owned());
+        }
+    }
+    for (k, v) in vars {
+        map.insert((*k).to_owned(), (*v).to_owned());
+    }
+    kompass_core::config::Config::from_env_map(&map).unwrap_or_else(|e| panic!("test configuration: {e}"))
 }

@@ -1,11 +1,14 @@
 //! A fault-injecting TCP proxy on loopback, between kompass and the S3 server.
 //!
-//! Each accepted connection gets one fate, drawn from a seeded stream (connection n always
-//! draws the same fate for a seed): passed through untouched, delayed (every chunk held up to
-//! a bound), reset at once (RST before any byte), dropped (held silently for a bounded time,
-//! then reset), or cut: reset after a random number of bytes of the request (the server sees a
-//! half-sent body) or of the response (the server did the work, the client never hears). The
-//! proxy runs on its own runtime thread, so blocking test code cannot starve it.
+//! The proxy follows HTTP/1.1 request boundaries on each connection (heads and
+//! Content-Length bodies; kompass's client does not pipeline), and each request meets a fate
+//! drawn from a seeded stream (request r of connection n draws the same fate for a seed):
+//! passed through, delayed (request and answer held up to a bound), reset at once (RST
+//! before any byte of it), dropped (swallowed silently for a bounded time, then reset), or
+//! cut: reset after a random number of bytes of the request (the server sees a half-sent
+//! body) or of the answer (the server did the work, the client never hears). A reset ends
+//! the connection, as it would on a real network. The proxy runs on its own runtime thread,
+//! so blocking test code cannot starve it.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -39,6 +42,11 @@ pub struct FaultMix {
 }
 
 impl FaultMix {
+    /// Four requests in five are hit: retries often run out, so outcomes of every kind occur.
+    pub fn brutal() -> Self {
+        FaultMix { pass: 20, ..FaultMix::harsh() }
+    }
+
     /// Roughly half the connections are hit, in every way.
     pub fn harsh() -> Self {
         FaultMix {
@@ -54,7 +62,7 @@ impl FaultMix {
     }
 }
 
-/// What happened to one connection.
+/// What happens to one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Fate {
     Pass,
@@ -65,11 +73,13 @@ enum Fate {
     CutResponse(u64),
 }
 
-/// Connection counts by fate.
+/// Request counts by fate.
 #[derive(Debug, Default)]
 pub struct ProxyStats {
     /// Connections accepted.
     pub connections: AtomicU64,
+    /// Requests seen.
+    pub requests: AtomicU64,
     /// Passed through.
     pub passed: AtomicU64,
     /// Delayed.
@@ -84,12 +94,27 @@ pub struct ProxyStats {
     pub cut_response: AtomicU64,
 }
 
+impl ProxyStats {
+    fn count(&self, fate: Fate) {
+        let counter = match fate {
+            Fate::Pass => &self.passed,
+            Fate::Delay => &self.delayed,
+            Fate::Reset => &self.reset,
+            Fate::Drop(_) => &self.dropped,
+            Fate::CutRequest(_) => &self.cut_request,
+            Fate::CutResponse(_) => &self.cut_response,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 impl std::fmt::Display for ProxyStats {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
         write!(
             f,
-            "{} connections: {} passed, {} delayed, {} reset, {} dropped, {} cut in the request, {} cut in the response",
+            "{} requests on {} connections: {} passed, {} delayed, {} reset, {} dropped, {} cut in the request, {} cut in the response",
+            g(&self.requests),
             g(&self.connections),
             g(&self.passed),
             g(&self.delayed),
@@ -140,14 +165,10 @@ impl FaultProxy {
                     let mut n = 0u64;
                     loop {
                         let Ok((client, _)) = listener.accept().await else { continue };
-                        let mut rng = root.fork(n);
+                        let rng = root.fork(n);
                         n += 1;
                         s.connections.fetch_add(1, Ordering::Relaxed);
-                        let fate = if f.load(Ordering::Relaxed) { draw(&mut rng, &mix) } else { Fate::Pass };
-                        let stats = s.clone();
-                        tokio::spawn(async move {
-                            handle(client, upstream, fate, rng, mix, &stats).await;
-                        });
+                        tokio::spawn(handle(client, upstream, rng, mix, f.clone(), s.clone()));
                     }
                 };
                 tokio::select! {
@@ -200,6 +221,9 @@ fn draw(rng: &mut Rng, mix: &FaultMix) -> Fate {
         Fate::Drop(Duration::from_millis(rng.below(mix.max_stall.as_millis() as u64 + 1)))
     } else if pick(mix.cut_request) {
         Fate::CutRequest(cut_point(rng))
+    } else if rng.chance(0.6) {
+        // Most answers (to PUT, HEAD, DELETE) are a few hundred bytes of head.
+        Fate::CutResponse(rng.below(300))
     } else {
         Fate::CutResponse(cut_point(rng))
     }
@@ -214,66 +238,15 @@ fn cut_point(rng: &mut Rng) -> u64 {
     }
 }
 
-async fn handle(
-    client: TcpStream,
-    upstream: SocketAddr,
-    fate: Fate,
-    mut rng: Rng,
-    mix: FaultMix,
-    stats: &ProxyStats,
-) {
-    let counter = match fate {
-        Fate::Pass => &stats.passed,
-        Fate::Delay => &stats.delayed,
-        Fate::Reset => &stats.reset,
-        Fate::Drop(_) => &stats.dropped,
-        Fate::CutRequest(_) => &stats.cut_request,
-        Fate::CutResponse(_) => &stats.cut_response,
-    };
-    counter.fetch_add(1, Ordering::Relaxed);
-    // A zero linger makes every close of a faulted connection a reset, not an orderly FIN.
-    if fate != Fate::Pass && fate != Fate::Delay {
-        let _ = client.set_zero_linger();
-    }
-    match fate {
-        Fate::Reset => return,
-        Fate::Drop(hold) => {
-            // Read (and discard) what the client sends, answer nothing.
-            let mut client = client;
-            let mut sink = [0u8; 8192];
-            let _ = tokio::time::timeout(hold, async {
-                while let Ok(n) = client.read(&mut sink).await {
-                    if n == 0 {
-                        break;
-                    }
-                }
-            })
-            .await;
-            return;
-        }
-        _ => {}
-    }
+async fn handle(client: TcpStream, upstream: SocketAddr, rng: Rng, mix: FaultMix, faults_on: Arc<AtomicBool>, stats: Arc<ProxyStats>) {
     let Ok(server) = TcpStream::connect(upstream).await else { return };
-    if matches!(fate, Fate::CutRequest(_) | Fate::CutResponse(_)) {
-        let _ = server.set_zero_linger();
-    }
     let _ = client.set_nodelay(true);
     let _ = server.set_nodelay(true);
     let (cr, cw) = client.into_split();
     let (sr, sw) = server.into_split();
-    let delay = (fate == Fate::Delay).then_some(mix.max_delay);
-    let up_limit = match fate {
-        Fate::CutRequest(n) => Some(n),
-        _ => None,
-    };
-    let down_limit = match fate {
-        Fate::CutResponse(n) => Some(n),
-        _ => None,
-    };
-    let (r1, r2) = (rng.fork(1), rng.fork(2));
-    rng.next_u64();
-    let mut up = tokio::spawn(pump(cr, sw, up_limit, delay, r1));
-    let mut down = tokio::spawn(pump(sr, cw, down_limit, delay, r2));
+    let shared = Arc::new(Downstream::default());
+    let mut up = tokio::spawn(requests(cr, sw, rng, mix, faults_on, stats, shared.clone()));
+    let mut down = tokio::spawn(responses(sr, cw, shared));
     // When one direction is cut, the other is dropped at once: both sockets reset.
     tokio::select! {
         r = &mut up => {
@@ -291,15 +264,54 @@ enum Pumped {
     Cut,
 }
 
-async fn pump(
+/// What the request side tells the response side about the current exchange.
+#[derive(Debug)]
+struct Downstream {
+    /// Response bytes forwarded so far on this connection.
+    sent: AtomicU64,
+    /// Reset once `sent` reaches this (u64::MAX: never).
+    cut_at: AtomicU64,
+    /// Hold the next response chunk this many milliseconds.
+    delay_ms: AtomicU64,
+}
+
+impl Default for Downstream {
+    fn default() -> Self {
+        Downstream { sent: AtomicU64::new(0), cut_at: AtomicU64::new(u64::MAX), delay_ms: AtomicU64::new(0) }
+    }
+}
+
+/// Resets both sockets this task holds a half of (zero linger, then the halves drop).
+fn reset(a: &tokio::net::tcp::OwnedReadHalf, b: tokio::net::tcp::OwnedWriteHalf) -> Pumped {
+    let _ = a.as_ref().set_zero_linger();
+    let _ = b.as_ref().set_zero_linger();
+    b.forget();
+    Pumped::Cut
+}
+
+/// Where the client's byte stream is: between requests, in a request head (bytes so far), or
+/// in a body (bytes left).
+enum Parse {
+    Idle,
+    Head(Vec<u8>),
+    Body(u64),
+}
+
+/// Client → server, one HTTP/1.1 request at a time (kompass's client never pipelines), each
+/// meeting its own fate.
+async fn requests(
     mut from: tokio::net::tcp::OwnedReadHalf,
     mut to: tokio::net::tcp::OwnedWriteHalf,
-    limit: Option<u64>,
-    delay: Option<Duration>,
     mut rng: Rng,
+    mix: FaultMix,
+    faults_on: Arc<AtomicBool>,
+    stats: Arc<ProxyStats>,
+    down: Arc<Downstream>,
 ) -> Pumped {
     let mut buf = vec![0u8; 16 * 1024];
-    let mut sent = 0u64;
+    let mut state = Parse::Idle;
+    let mut fate = Fate::Pass;
+    let mut forwarded_in_request = 0u64;
     loop {
         let n = match from.read(&mut buf).await {
             Ok(0) | Err(_) => {
@@ -308,27 +320,124 @@ async fn pump(
             }
             Ok(n) => n,
         };
-        if let Some(d) = delay {
-            tokio::time::sleep(Duration::from_millis(rng.below(d.as_millis() as u64 + 1))).await;
-        }
         let mut chunk = &buf[..n];
-        let mut cut = false;
-        if let Some(limit) = limit {
-            let room = limit.saturating_sub(sent) as usize;
-            if chunk.len() >= room {
-                chunk = &chunk[..room];
-                cut = true;
+        while !chunk.is_empty() {
+            if matches!(state, Parse::Idle) {
+                // A new request: its fate.
+                fate = if faults_on.load(Ordering::Relaxed) { draw(&mut rng, &mix) } else { Fate::Pass };
+                stats.requests.fetch_add(1, Ordering::Relaxed);
+                stats.count(fate);
+                forwarded_in_request = 0;
+                state = Parse::Head(Vec::new());
+                match fate {
+                    Fate::Reset => return reset(&from, to),
+                    Fate::Drop(hold) => {
+                        // Swallow what the client sends, answer nothing, then reset.
+                        let _ = tokio::time::timeout(hold, async {
+                            while let Ok(n) = from.read(&mut buf).await {
+                                if n == 0 {
+                                    break;
+                                }
+                            }
+                        })
+                        .await;
+                        return reset(&from, to);
+                    }
+                    Fate::Delay => {
+                        tokio::time::sleep(Duration::from_millis(rng.below(mix.max_delay.as_millis() as u64 + 1))).await;
+                        down.delay_ms.store(rng.below(mix.max_delay.as_millis() as u64 + 1), Ordering::Relaxed);
+                    }
+                    Fate::CutResponse(k) => {
+                        down.cut_at.store(down.sent.load(Ordering::Relaxed) + k, Ordering::Relaxed);
+                    }
+                    Fate::Pass | Fate::CutRequest(_) => {}
+                }
+            }
+            // How much of the chunk belongs to this request.
+            let take = match &mut state {
+                Parse::Head(head) => {
+                    let before = head.len();
+                    head.extend_from_slice(chunk);
+                    match head.windows(4).position(|w| w == b"\r\n\r\n") {
+                        Some(end) => {
+                            let length = content_length(&head[..end]);
+                            let take = end + 4 - before;
+                            state = if length == 0 { Parse::Idle } else { Parse::Body(length) };
+                            take
+                        }
+                        None => chunk.len(),
+                    }
+                }
+                Parse::Body(left) => {
+                    let take = (*left).min(chunk.len() as u64);
+                    *left -= take;
+                    if *left == 0 {
+                        state = Parse::Idle;
+                    }
+                    take as usize
+                }
+                Parse::Idle => unreachable!("a request was just started"),
+            };
+            let (part, rest) = chunk.split_at(take);
+            chunk = rest;
+            let mut part = part;
+            let mut cut = false;
+            if let Fate::CutRequest(k) = fate {
+                let room = k.saturating_sub(forwarded_in_request) as usize;
+                if part.len() >= room {
+                    part = &part[..room];
+                    cut = true;
+                }
+            }
+            if to.write_all(part).await.is_err() {
+                return reset(&from, to);
+            }
+            forwarded_in_request += part.len() as u64;
+            if cut {
+                return reset(&from, to);
             }
         }
-        if to.write_all(chunk).await.is_err() {
-            to.forget();
-            return Pumped::Cut;
+    }
+}
+
+/// Server → client, delayed or cut where the request side said.
+async fn responses(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    down: Arc<Downstream>,
+) -> Pumped {
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => {
+                let _ = to.shutdown().await;
+                return Pumped::Eof;
+            }
+            Ok(n) => n,
+        };
+        let delay = down.delay_ms.swap(0, Ordering::Relaxed);
+        if delay > 0 {
+            tokio::time::sleep(Duration::from_millis(delay)).await;
         }
-        sent += chunk.len() as u64;
+        let sent = down.sent.load(Ordering::Relaxed);
+        let room = down.cut_at.load(Ordering::Relaxed).saturating_sub(sent);
+        let (part, cut) = if n as u64 >= room { (&buf[..room as usize], true) } else { (&buf[..n], false) };
+        if to.write_all(part).await.is_err() {
+            return reset(&from, to);
+        }
+        down.sent.fetch_add(part.len() as u64, Ordering::Relaxed);
         if cut {
-            // No FIN: the socket goes with a reset when the other direction is dropped.
-            to.forget();
-            return Pumped::Cut;
+            return reset(&from, to);
         }
     }
+}
+
+/// The Content-Length of a request head (0 when absent or unreadable).
+fn content_length(head: &[u8]) -> u64 {
+    String::from_utf8_lossy(head)
+        .split("\r\n")
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.trim().parse().ok())
+        .unwrap_or(0)
 }
