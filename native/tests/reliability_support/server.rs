@@ -102,6 +102,11 @@ impl OwnServer {
     /// reports healthy) and, when it holds objects, a GET of the first one (after a restart
     /// the volumes load a moment after the filer answers).
     fn wait_ready(&self, test: &str) {
+        // On a thread of its own: the caller may be inside an async runtime.
+        std::thread::scope(|s| s.spawn(|| self.wait_ready_blocking(test)).join().unwrap());
+    }
+
+    fn wait_ready_blocking(&self, test: &str) {
         let store = super::store(&self.env);
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let started = Instant::now();
