@@ -360,7 +360,12 @@ impl Manager {
         }
         let s3 = self.require_s3()?;
         // Cleanup runs before the PUT: the admission may depend on the room it makes.
-        self.delete_planned_s3(&cleaned).await?;
+        match self.delete_planned_s3(&cleaned).await {
+            Ok(()) => {}
+            // S3 went down after the inventory was cached: keep the data, as for a failed PUT.
+            Err(ManagerError::S3(e)) if e.is_outage() => return self.save_pending(key, bytes, &e),
+            Err(e) => return Err(e),
+        }
         let put = s3.put(&s3_key, bytes.to_vec(), sha256(bytes), PutMode::Overwrite).await;
         self.record_requests()?;
         match put {
