@@ -548,7 +548,16 @@ impl Manager {
             let prefix = kompass_core::key::type_prefix(owner, data_type);
             let listed = s3.list(&prefix).await;
             self.record_requests()?;
-            for m in listed? {
+            let listed = match listed {
+                Ok(l) => l,
+                // Like reads, a listing degrades to the local copies while S3 is down.
+                Err(e) if e.is_outage() => {
+                    tracing::warn!("S3 unreachable, listing local copies only: {e}");
+                    Vec::new()
+                }
+                Err(e) => return Err(e.into()),
+            };
+            for m in listed {
                 // Only direct children in the layout: `routes/{user}/x` style keys are skipped.
                 let Ok(k) = ObjectKey::from_s3_key(&m.key) else { continue };
                 if k.owner() != owner || k.data_type() != data_type {

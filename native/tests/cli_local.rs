@@ -35,7 +35,17 @@ fn save_list_load_delete_round_trip() {
     std::fs::write(&src, body).unwrap();
 
     let saved = k
-        .run(&["--json", "save", "--user", "alice", "--type", "routes", "--name", "ride.json", src.to_str().unwrap()])
+        .run(&[
+            "--json",
+            "save",
+            "--user",
+            "alice",
+            "--type",
+            "routes",
+            "--name",
+            "ride.json",
+            src.to_str().unwrap(),
+        ])
         .ok()
         .json();
     assert_eq!(saved["backend"], "local");
@@ -46,22 +56,31 @@ fn save_list_load_delete_round_trip() {
 
     // Standard input works too, and a second save of the same name replaces the content.
     let v2 = br#"{"route":"Col de la Madeleine","km":19.3}"#;
-    k.run_stdin(&["save", "--user", "alice", "--type", "routes", "--name", "ride.json", "-"], v2).ok();
+    k.run_stdin(&["save", "--user", "alice", "--type", "routes", "--name", "ride.json", "-"], v2)
+        .ok();
     assert_eq!(std::fs::read(k.data_dir().join("routes/alice/ride.json")).unwrap(), v2);
 
     let list = k.run(&["--json", "list", "--user", "alice", "--type", "routes"]).ok().json();
     assert_eq!(names(&list), ["ride.json"]);
     assert_eq!(list[0]["size"], v2.len());
 
-    let loaded = k.run(&["load", "--user", "alice", "--type", "routes", "--name", "ride.json"]).ok();
+    let loaded =
+        k.run(&["load", "--user", "alice", "--type", "routes", "--name", "ride.json"]).ok();
     assert_eq!(loaded.stdout, v2, "load prints the content unchanged");
 
-    let del = k.run(&["--json", "delete", "--user", "alice", "--type", "routes", "--name", "ride.json"]).ok().json();
+    let del = k
+        .run(&["--json", "delete", "--user", "alice", "--type", "routes", "--name", "ride.json"])
+        .ok()
+        .json();
     assert_eq!(del["key"], "users/alice/routes/ride.json");
     assert!(!k.data_dir().join("routes/alice/ride.json").exists());
-    assert_eq!(names(&k.run(&["--json", "list", "--user", "alice", "--type", "routes"]).ok().json()).len(), 0);
+    assert_eq!(
+        names(&k.run(&["--json", "list", "--user", "alice", "--type", "routes"]).ok().json()).len(),
+        0
+    );
 
-    let gone = k.run(&["load", "--user", "alice", "--type", "routes", "--name", "ride.json"]).code(4);
+    let gone =
+        k.run(&["load", "--user", "alice", "--type", "routes", "--name", "ride.json"]).code(4);
     assert!(gone.stderr.contains("users/alice/routes/ride.json"), "{}", gone.stderr);
     assert!(gone.stdout.is_empty());
     k.run(&["delete", "--user", "alice", "--type", "routes", "--name", "ride.json"]).code(4);
@@ -94,14 +113,26 @@ fn files_land_in_the_spec_local_layout() {
             "training_data/rides.csv",
         ]
     );
-    assert_eq!(std::fs::read(k.data_dir().join("models/power_model.bin")).unwrap(), b"models/power_model.bin");
+    assert_eq!(
+        std::fs::read(k.data_dir().join("models/power_model.bin")).unwrap(),
+        b"models/power_model.bin"
+    );
     // Nothing escapes the data directory.
     assert_eq!(files_under(k.root()).iter().filter(|f| !f.starts_with("saved_routes/")).count(), 0);
 
     // Global and user listings are separate scopes.
-    assert_eq!(names(&k.run(&["--json", "list", "--type", "routes"]).ok().json()), ["anonymous.json"]);
-    assert_eq!(names(&k.run(&["--json", "list", "--user", "alice", "--type", "routes"]).ok().json()), ["morning.json"]);
-    assert_eq!(names(&k.run(&["--json", "list", "--type", "models"]).ok().json()), ["power_model.bin"]);
+    assert_eq!(
+        names(&k.run(&["--json", "list", "--type", "routes"]).ok().json()),
+        ["anonymous.json"]
+    );
+    assert_eq!(
+        names(&k.run(&["--json", "list", "--user", "alice", "--type", "routes"]).ok().json()),
+        ["morning.json"]
+    );
+    assert_eq!(
+        names(&k.run(&["--json", "list", "--type", "models"]).ok().json()),
+        ["power_model.bin"]
+    );
 }
 
 #[test]
@@ -116,20 +147,29 @@ fn legacy_root_route_is_listed_and_loaded() {
     assert_eq!(names(&list), ["20240101_120000_my_route.json"]);
     assert_eq!(list[0]["key"], "routes/20240101_120000_my_route.json");
     assert_eq!(list[0]["backend"], "local");
-    let loaded = k.run(&["load", "--type", "routes", "--name", "20240101_120000_my_route.json"]).ok();
+    let loaded =
+        k.run(&["load", "--type", "routes", "--name", "20240101_120000_my_route.json"]).ok();
     assert_eq!(loaded.stdout, legacy);
     // A user does not see anonymous legacy routes.
-    assert_eq!(names(&k.run(&["--json", "list", "--user", "alice", "--type", "routes"]).ok().json()).len(), 0);
+    assert_eq!(
+        names(&k.run(&["--json", "list", "--user", "alice", "--type", "routes"]).ok().json()).len(),
+        0
+    );
 }
 
 #[test]
 fn oversize_is_refused_before_anything_is_written_or_deleted() {
     let mut k = Kompass::new();
     // A user over the cleanup threshold, so a cleanup would be due if the save got that far.
-    k.set("S3_MAX_USER_STORAGE_MB", "0.004").set("S3_MIN_FILES_TO_KEEP", "0").set("S3_AUTO_CLEANUP_ENABLED", "false");
+    k.set("S3_MAX_USER_STORAGE_MB", "0.004")
+        .set("S3_MIN_FILES_TO_KEEP", "0")
+        .set("S3_AUTO_CLEANUP_ENABLED", "false");
     for i in 0..3 {
-        k.run_stdin(&["save", "--user", "carol", "--type", "routes", "--name", &format!("r{i}.json"), "-"], &payload("r", 1000))
-            .ok();
+        k.run_stdin(
+            &["save", "--user", "carol", "--type", "routes", "--name", &format!("r{i}.json"), "-"],
+            &payload("r", 1000),
+        )
+        .ok();
     }
     let before = files_under(k.data_dir());
     assert_eq!(before.len(), 3);
@@ -137,7 +177,10 @@ fn oversize_is_refused_before_anything_is_written_or_deleted() {
     let big = payload("big", 5000);
     let r = k
         .with(&[("S3_MAX_FILE_SIZE_MB", "0.001"), ("S3_AUTO_CLEANUP_ENABLED", "true")])
-        .run_stdin(&["save", "--user", "carol", "--type", "routes", "--name", "big.json", "-"], &big)
+        .run_stdin(
+            &["save", "--user", "carol", "--type", "routes", "--name", "big.json", "-"],
+            &big,
+        )
         .code(3);
     assert!(r.stderr.contains("S3_MAX_FILE_SIZE_MB"), "the message names the limit: {}", r.stderr);
     assert!(r.stderr.contains("1048 bytes"), "the message gives the limit: {}", r.stderr);
@@ -149,7 +192,11 @@ fn oversize_is_refused_before_anything_is_written_or_deleted() {
 fn list_json_shape_newest_first() {
     let k = Kompass::new();
     for name in ["b-old.json", "a-new.json", "c-mid.json"] {
-        k.run_stdin(&["save", "--user", "dave", "--type", "routes", "--name", name, "-"], name.as_bytes()).ok();
+        k.run_stdin(
+            &["save", "--user", "dave", "--type", "routes", "--name", name, "-"],
+            name.as_bytes(),
+        )
+        .ok();
     }
     let dir = k.data_dir().join("routes/dave");
     set_mtime(&dir.join("b-old.json"), 1_700_000_000_000);
@@ -179,7 +226,8 @@ fn list_json_shape_newest_first() {
 #[test]
 fn bad_input_exits_2_and_touches_nothing_and_missing_exits_4() {
     let k = Kompass::new();
-    k.run_stdin(&["save", "--user", "erin", "--type", "routes", "--name", "keep.json", "-"], b"{}").ok();
+    k.run_stdin(&["save", "--user", "erin", "--type", "routes", "--name", "keep.json", "-"], b"{}")
+        .ok();
     let before = files_under(k.root());
 
     let bad_names = [
@@ -198,28 +246,40 @@ fn bad_input_exits_2_and_touches_nothing_and_missing_exits_4() {
         "tab\tname.json",
     ];
     for name in bad_names {
-        let r = k.run_stdin(&["save", "--user", "erin", "--type", "routes", "--name", name, "-"], b"{\"x\":1}").code(2);
+        let r = k
+            .run_stdin(
+                &["save", "--user", "erin", "--type", "routes", "--name", name, "-"],
+                b"{\"x\":1}",
+            )
+            .code(2);
         assert!(!r.stderr.is_empty(), "{name:?}: an explanation on stderr");
         assert!(r.stdout.is_empty(), "{name:?}: nothing claimed on stdout: {}", r.out());
         k.run(&["load", "--user", "erin", "--type", "routes", "--name", name]).code(2);
         k.run(&["delete", "--user", "erin", "--type", "routes", "--name", name]).code(2);
     }
     for user in ["../erin", "erin/../bob", "/root", "a\\b", "a\u{2215}b", ""] {
-        k.run_stdin(&["save", "--user", user, "--type", "routes", "--name", "x.json", "-"], b"{}").code(2);
+        k.run_stdin(&["save", "--user", user, "--type", "routes", "--name", "x.json", "-"], b"{}")
+            .code(2);
         k.run(&["list", "--user", user, "--type", "routes"]).code(2);
     }
-    k.run_stdin(&["save", "--user", "erin", "--type", "../routes", "--name", "x.json", "-"], b"{}").code(2);
-    k.run_stdin(&["save", "--user", "erin", "--type", "secrets", "--name", "x.json", "-"], b"{}").code(2);
+    k.run_stdin(&["save", "--user", "erin", "--type", "../routes", "--name", "x.json", "-"], b"{}")
+        .code(2);
+    k.run_stdin(&["save", "--user", "erin", "--type", "secrets", "--name", "x.json", "-"], b"{}")
+        .code(2);
     // Fitness data always belongs to a user.
     k.run_stdin(&["save", "--type", "fitness", "--name", "x.json", "-"], b"{}").code(2);
     assert_eq!(files_under(k.root()), before, "no file created anywhere");
 
     // Not found: 4, with the key in the message.
-    let r = k.run(&["load", "--user", "erin", "--type", "routes", "--name", "missing.json"]).code(4);
+    let r =
+        k.run(&["load", "--user", "erin", "--type", "routes", "--name", "missing.json"]).code(4);
     assert!(r.stderr.contains("users/erin/routes/missing.json"), "{}", r.stderr);
     k.run(&["delete", "--user", "erin", "--type", "routes", "--name", "missing.json"]).code(4);
     // An empty listing is not an error.
-    assert_eq!(k.run(&["--json", "list", "--user", "nobody", "--type", "routes"]).ok().json(), Value::Array(vec![]));
+    assert_eq!(
+        k.run(&["--json", "list", "--user", "nobody", "--type", "routes"]).ok().json(),
+        Value::Array(vec![])
+    );
     assert_eq!(files_under(k.root()), before);
 }
 
@@ -243,13 +303,19 @@ fn config_lists_every_problem_at_once_and_never_prints_secrets() {
     assert!(!json.all_output().contains(secret));
     let report = json.json();
     assert_eq!(report["valid"], false);
-    let vars: Vec<&str> =
-        report["problems"].as_array().unwrap().iter().map(|p| p["variable"].as_str().unwrap()).collect();
+    let vars: Vec<&str> = report["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["variable"].as_str().unwrap())
+        .collect();
     assert!(vars.contains(&"S3_CLEANUP_THRESHOLD_PERCENT"), "{report}");
     assert!(vars.contains(&"S3_MIN_FILES_TO_KEEP"), "{report}");
 
     // Any other command refuses the same configuration with exit 2, naming the problems.
-    let save = k.run_stdin(&["save", "--user", "u", "--type", "routes", "--name", "x.json", "-"], b"{}").code(2);
+    let save = k
+        .run_stdin(&["save", "--user", "u", "--type", "routes", "--name", "x.json", "-"], b"{}")
+        .code(2);
     assert!(save.stderr.contains("S3_CLEANUP_THRESHOLD_PERCENT"), "{}", save.stderr);
     assert!(!save.all_output().contains(secret));
     assert!(files_under(k.root()).is_empty());
@@ -282,17 +348,24 @@ fn twelve_routes(k: &Kompass, user: &str) -> Vec<String> {
 #[test]
 fn cleanup_plans_oldest_first_dry_run_deletes_nothing_and_execution_deletes_the_plan() {
     let mut k = Kompass::new();
-    k.set("S3_MAX_USER_STORAGE_MB", "1").set("S3_MIN_FILES_TO_KEEP", "5").set("S3_AUTO_CLEANUP_ENABLED", "false");
+    k.set("S3_MAX_USER_STORAGE_MB", "1")
+        .set("S3_MIN_FILES_TO_KEEP", "5")
+        .set("S3_AUTO_CLEANUP_ENABLED", "false");
     let by_age = twelve_routes(&k, "frank");
     // Another user's files are never part of frank's plan.
-    k.run_stdin(&["save", "--user", "grace", "--type", "routes", "--name", "g.json", "-"], &payload("g", 900 * KIB as usize))
-        .ok();
+    k.run_stdin(
+        &["save", "--user", "grace", "--type", "routes", "--name", "g.json", "-"],
+        &payload("g", 900 * KIB as usize),
+    )
+    .ok();
     let before = files_under(k.data_dir());
 
     let plan = k.run(&["--json", "cleanup", "--user", "frank", "--dry-run"]).ok().json();
     // 960 KiB must drop under 70 % of 1 MiB (716.8 KiB): four 80 KiB files, the oldest four.
-    let keys: Vec<&str> = plan["deletions"].as_array().unwrap().iter().map(|d| d["key"].as_str().unwrap()).collect();
-    let expected: Vec<String> = by_age[..4].iter().map(|n| format!("users/frank/routes/{n}")).collect();
+    let keys: Vec<&str> =
+        plan["deletions"].as_array().unwrap().iter().map(|d| d["key"].as_str().unwrap()).collect();
+    let expected: Vec<String> =
+        by_age[..4].iter().map(|n| format!("users/frank/routes/{n}")).collect();
     assert_eq!(keys, expected);
     assert_eq!(plan["bytes_freed"], 4 * 80 * KIB);
     assert_eq!(plan["usage_after"]["users"]["frank"]["bytes"], 8 * 80 * KIB);
@@ -333,13 +406,28 @@ fn quota_is_a_hard_limit_after_cleanup_locally() {
     k.set("S3_MAX_USER_STORAGE_MB", "1").set("S3_MIN_FILES_TO_KEEP", "5");
     for i in 0..6 {
         k.with(&[("S3_AUTO_CLEANUP_ENABLED", "false")])
-            .run_stdin(&["save", "--user", "hana", "--type", "routes", "--name", &format!("r{i}.json"), "-"], &payload("r", 100 * KIB as usize))
+            .run_stdin(
+                &[
+                    "save",
+                    "--user",
+                    "hana",
+                    "--type",
+                    "routes",
+                    "--name",
+                    &format!("r{i}.json"),
+                    "-",
+                ],
+                &payload("r", 100 * KIB as usize),
+            )
             .ok();
     }
     let before = files_under(k.data_dir());
     // 600 KiB + 700 KiB: cleanup could free two files (200 KiB), not enough for 1 MiB.
     let r = k
-        .run_stdin(&["save", "--user", "hana", "--type", "routes", "--name", "big.json", "-"], &payload("big", 700 * KIB as usize))
+        .run_stdin(
+            &["save", "--user", "hana", "--type", "routes", "--name", "big.json", "-"],
+            &payload("big", 700 * KIB as usize),
+        )
         .code(3);
     assert!(r.stderr.contains("S3_MAX_USER_STORAGE_MB"), "{}", r.stderr);
     assert_eq!(files_under(k.data_dir()), before, "nothing deleted, nothing written");
@@ -351,9 +439,16 @@ fn monitor_reports_usage_levels_and_a_bar_chart() {
     k.set("S3_MAX_USER_STORAGE_MB", "1").set("S3_AUTO_CLEANUP_ENABLED", "false");
     let users = [("u-normal", 100u64), ("u-cleanup", 750), ("u-warning", 850), ("u-critical", 950)];
     for (u, kib) in users {
-        k.run_stdin(&["save", "--user", u, "--type", "routes", "--name", "a.json", "-"], &payload(u, (kib - 50) as usize * 1024))
-            .ok();
-        k.run_stdin(&["save", "--user", u, "--type", "fitness", "--name", "f.json", "-"], &payload(u, 50 * 1024)).ok();
+        k.run_stdin(
+            &["save", "--user", u, "--type", "routes", "--name", "a.json", "-"],
+            &payload(u, (kib - 50) as usize * 1024),
+        )
+        .ok();
+        k.run_stdin(
+            &["save", "--user", u, "--type", "fitness", "--name", "f.json", "-"],
+            &payload(u, 50 * 1024),
+        )
+        .ok();
     }
     k.run_stdin(&["save", "--type", "models", "--name", "m.bin", "-"], &payload("m", 3000)).ok();
 
@@ -383,7 +478,11 @@ fn monitor_reports_usage_levels_and_a_bar_chart() {
     assert_eq!(m["requests"]["level"], "normal");
 
     let text = k.run(&["monitor"]).ok().out();
-    let line = text.lines().find(|l| l.starts_with("u-warning") && l.contains("total")).expect(&text);
-    assert!(line.contains("████████░░") && line.contains("83% of 1 MB") && line.contains("warning"), "{line}");
+    let line =
+        text.lines().find(|l| l.starts_with("u-warning") && l.contains("total")).expect(&text);
+    assert!(
+        line.contains("████████░░") && line.contains("83% of 1 MB") && line.contains("warning"),
+        "{line}"
+    );
     assert!(text.contains("pending sync: 0"), "{text}");
 }

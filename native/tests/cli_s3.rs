@@ -35,8 +35,14 @@ fn uid(tag: &str) -> String {
 
 /// The bucket, read directly: the independent path every assertion goes through.
 fn bucket(env: &S3Env) -> S3Store {
-    let target = S3Target::new(Some(env.endpoint.clone()), env.region.clone(), &env.bucket).unwrap();
-    S3Store::new(target, Credentials::new(&env.access_key_id, &env.secret_access_key), S3Options::default()).unwrap()
+    let target =
+        S3Target::new(Some(env.endpoint.clone()), env.region.clone(), &env.bucket).unwrap();
+    S3Store::new(
+        target,
+        Credentials::new(&env.access_key_id, &env.secret_access_key),
+        S3Options::default(),
+    )
+    .unwrap()
 }
 
 /// The keys under `prefix`, sorted.
@@ -117,14 +123,17 @@ async fn round_trip_per_user_and_global() {
     let u = uid("rt");
     let body = br#"{"route":"Alpe d'Huez","hairpins":21}"#;
 
-    let saved = k.run_stdin(&[&["--json"][..], &save_args(Some(&u), "routes", "ride.json")].concat(), body).ok().json();
+    let saved = k
+        .run_stdin(&[&["--json"][..], &save_args(Some(&u), "routes", "ride.json")].concat(), body)
+        .ok()
+        .json();
     let key = format!("users/{u}/routes/ride.json");
     assert_eq!(saved["backend"], "s3");
     assert_eq!(saved["key"], key.as_str());
     assert_eq!(saved["bytes"], body.len());
     assert!(saved.get("pending_sync").is_none_or(Value::is_null), "{saved}");
     // In the bucket, at the layout's key, with the exact bytes; and not left on local disk.
-    assert_eq!(keys(&s3, &format!("users/{u}/")).await, [key.clone()]);
+    assert_eq!(keys(&s3, &format!("users/{u}/")).await, std::slice::from_ref(&key));
     assert_eq!(s3.get(&key).await.unwrap(), body);
     assert!(files_under(k.data_dir()).is_empty(), "{:?}", files_under(k.data_dir()));
 
@@ -134,16 +143,25 @@ async fn round_trip_per_user_and_global() {
     assert_eq!(list[0]["key"], key.as_str());
     assert_eq!(list[0]["size"], body.len());
     assert!(list[0]["last_modified"].as_str().unwrap().ends_with('Z'));
-    assert_eq!(k.run(&["load", "--user", &u, "--type", "routes", "--name", "ride.json"]).ok().stdout, body);
+    assert_eq!(
+        k.run(&["load", "--user", &u, "--type", "routes", "--name", "ride.json"]).ok().stdout,
+        body
+    );
 
     // A second installation (a fresh data directory, no cache) sees the same.
     let other = kompass(&env);
-    assert_eq!(other.run(&["load", "--user", &u, "--type", "routes", "--name", "ride.json"]).ok().stdout, body);
+    assert_eq!(
+        other.run(&["load", "--user", &u, "--type", "routes", "--name", "ride.json"]).ok().stdout,
+        body
+    );
 
     // Global data: {type}/{name}.
     let model = format!("{u}-model.bin");
     let mbody = payload("model", 3000);
-    let saved = k.run_stdin(&[&["--json"][..], &save_args(None, "models", &model)].concat(), &mbody).ok().json();
+    let saved = k
+        .run_stdin(&[&["--json"][..], &save_args(None, "models", &model)].concat(), &mbody)
+        .ok()
+        .json();
     let mkey = format!("models/{model}");
     assert_eq!(saved["key"], mkey.as_str());
     assert_eq!(saved["backend"], "s3");
@@ -172,8 +190,14 @@ async fn users_cannot_see_or_touch_each_others_files() {
     k.run_stdin(&save_args(Some(&alice), "routes", "secret.json"), secret).ok();
     k.run_stdin(&save_args(Some(&bob), "routes", "own.json"), b"{}").ok();
 
-    assert_eq!(names(&k.run(&["--json", "list", "--user", &bob, "--type", "routes"]).ok().json()), ["own.json"]);
-    assert_eq!(names(&k.run(&["--json", "list", "--user", &alice, "--type", "routes"]).ok().json()), ["secret.json"]);
+    assert_eq!(
+        names(&k.run(&["--json", "list", "--user", &bob, "--type", "routes"]).ok().json()),
+        ["own.json"]
+    );
+    assert_eq!(
+        names(&k.run(&["--json", "list", "--user", &alice, "--type", "routes"]).ok().json()),
+        ["secret.json"]
+    );
     let r = k.run(&["load", "--user", &bob, "--type", "routes", "--name", "secret.json"]).code(4);
     assert!(r.stdout.is_empty());
     for sneaky in [
@@ -189,14 +213,19 @@ async fn users_cannot_see_or_touch_each_others_files() {
     k.run(&["delete", "--user", &bob, "--type", "routes", "--name", "secret.json"]).code(4);
 
     // The bucket: alice's file only under users/alice/, intact; bob's only under users/bob/.
-    assert_eq!(keys(&s3, &format!("users/{alice}/")).await, [format!("users/{alice}/routes/secret.json")]);
+    assert_eq!(
+        keys(&s3, &format!("users/{alice}/")).await,
+        [format!("users/{alice}/routes/secret.json")]
+    );
     assert_eq!(keys(&s3, &format!("users/{bob}/")).await, [format!("users/{bob}/routes/own.json")]);
     assert_eq!(s3.get(&format!("users/{alice}/routes/secret.json")).await.unwrap(), secret);
 }
 
 #[tokio::test]
 async fn traversal_names_are_rejected_and_create_nothing() {
-    let Some(env) = common::s3_env("traversal_names_are_rejected_and_create_nothing") else { return };
+    let Some(env) = common::s3_env("traversal_names_are_rejected_and_create_nothing") else {
+        return;
+    };
     let s3 = bucket(&env);
     let k = kompass(&env);
     let marker = uid("trav");
@@ -216,13 +245,23 @@ async fn traversal_names_are_rejected_and_create_nothing() {
         "..".to_owned(),
     ];
     for name in &names {
-        let r = k.run_stdin(&["--json", "save", "--user", "trav-user", "--type", "routes", "--name", name, "-"], b"{}").code(2);
+        let r = k
+            .run_stdin(
+                &["--json", "save", "--user", "trav-user", "--type", "routes", "--name", name, "-"],
+                b"{}",
+            )
+            .code(2);
         assert!(r.stdout.is_empty(), "{name:?}: nothing claimed: {}", r.out());
         assert!(r.stderr.contains("invalid"), "{name:?}: {}", r.stderr);
         // Global data too.
         k.run_stdin(&save_args(None, "models", name), b"{}").code(2);
     }
-    for user in [format!("../{marker}"), format!("{marker}/../x"), format!("/{marker}"), format!("{marker}\u{2215}x")] {
+    for user in [
+        format!("../{marker}"),
+        format!("{marker}/../x"),
+        format!("/{marker}"),
+        format!("{marker}\u{2215}x"),
+    ] {
         k.run_stdin(&save_args(Some(&user), "routes", &format!("{marker}.json")), b"{}").code(2);
     }
     // Nothing in the bucket carries the marker, and nothing was written on disk at all.
@@ -235,7 +274,10 @@ async fn traversal_names_are_rejected_and_create_nothing() {
 
 #[tokio::test]
 async fn oversize_is_refused_before_any_request_and_deletes_nothing() {
-    let Some(env) = common::s3_env("oversize_is_refused_before_any_request_and_deletes_nothing") else { return };
+    let Some(env) = common::s3_env("oversize_is_refused_before_any_request_and_deletes_nothing")
+    else {
+        return;
+    };
     let s3 = bucket(&env);
     let mut k = kompass(&env);
     let u = uid("big");
@@ -258,7 +300,11 @@ async fn oversize_is_refused_before_any_request_and_deletes_nothing() {
     assert!(r.stderr.contains("S3_MAX_FILE_SIZE_MB"), "names the limit: {}", r.stderr);
     assert!(r.stderr.contains("1048 bytes"), "gives the limit: {}", r.stderr);
     assert!(r.stdout.is_empty());
-    assert_eq!(keys(&s3, &format!("users/{u}/")).await, before, "nothing uploaded, nothing deleted");
+    assert_eq!(
+        keys(&s3, &format!("users/{u}/")).await,
+        before,
+        "nothing uploaded, nothing deleted"
+    );
 
     // With nothing listening at the endpoint the answer is the same: the check needs no
     // request (a request would have failed, and the save would have landed locally instead).
@@ -291,15 +337,30 @@ async fn fifo_cleanup_end_to_end() {
     // 60 + 60 + 720 = 840 KiB, 82 % of 1 MiB. The new routes' names sort first, so a plan
     // ordered by name instead of age would pick them.
     for i in 0..6 {
-        k.with(&no_auto).run_stdin(&save_args(Some(&u), "fitness", &format!("fit-{i:02}.json")), &payload("f", 10 * 1024)).ok();
+        k.with(&no_auto)
+            .run_stdin(
+                &save_args(Some(&u), "fitness", &format!("fit-{i:02}.json")),
+                &payload("f", 10 * 1024),
+            )
+            .ok();
     }
     for i in 0..6 {
-        k.with(&no_auto).run_stdin(&save_args(Some(&u), "routes", &format!("z-old-{i:02}.json")), &payload("o", 10 * 1024)).ok();
+        k.with(&no_auto)
+            .run_stdin(
+                &save_args(Some(&u), "routes", &format!("z-old-{i:02}.json")),
+                &payload("o", 10 * 1024),
+            )
+            .ok();
     }
     // S3 timestamps have one-second resolution.
     std::thread::sleep(Duration::from_millis(1100));
     for i in 0..6 {
-        k.with(&no_auto).run_stdin(&save_args(Some(&u), "routes", &format!("a-new-{i:02}.json")), &payload("n", 120 * 1024)).ok();
+        k.with(&no_auto)
+            .run_stdin(
+                &save_args(Some(&u), "routes", &format!("a-new-{i:02}.json")),
+                &payload("n", 120 * 1024),
+            )
+            .ok();
     }
     let all: BTreeSet<String> = (0..6).flat_map(|i| [fit(i), old(i), new(i)]).collect();
     assert_eq!(keys(&s3, &prefix).await, all.iter().cloned().collect::<Vec<_>>());
@@ -309,7 +370,8 @@ async fn fifo_cleanup_end_to_end() {
     // the threshold: the safety rules stop this cycle).
     let plan = k.run(&["--json", "cleanup", "--user", &u, "--dry-run"]).ok().json();
     let deletions = plan["deletions"].as_array().unwrap();
-    let planned: BTreeSet<String> = deletions.iter().map(|d| d["key"].as_str().unwrap().to_owned()).collect();
+    let planned: BTreeSet<String> =
+        deletions.iter().map(|d| d["key"].as_str().unwrap().to_owned()).collect();
     let expected: BTreeSet<String> = std::iter::once(fit(0)).chain((0..6).map(old)).collect();
     assert_eq!(planned, expected);
     let ms: Vec<i64> = deletions.iter().map(|d| d["last_modified_ms"].as_i64().unwrap()).collect();
@@ -322,7 +384,11 @@ async fn fifo_cleanup_end_to_end() {
         assert_eq!(d["reason"]["threshold_percent"], 70);
         assert_eq!(d["reason"]["limit_bytes"], 1024 * KIB);
         assert_eq!(d["reason"]["used_bytes"], 840 * KIB);
-        assert_eq!(d["reason"]["group_files"], if key.contains("/fitness/") { 6 } else { 12 }, "{d}");
+        assert_eq!(
+            d["reason"]["group_files"],
+            if key.contains("/fitness/") { 6 } else { 12 },
+            "{d}"
+        );
         assert_eq!(d["size"], 10 * KIB);
     }
     assert_eq!(plan["bytes_freed"], 70 * KIB);
@@ -348,7 +414,12 @@ async fn fifo_cleanup_end_to_end() {
     // The next cycle: routes has 6 files now and keeps 5, so one more goes (the oldest large
     // one), which brings the user to 650 KiB, under the threshold; fitness is at its minimum.
     let second = k.run(&["--json", "cleanup", "--user", &u]).ok().json();
-    let keys2: Vec<&str> = second["deletions"].as_array().unwrap().iter().map(|d| d["key"].as_str().unwrap()).collect();
+    let keys2: Vec<&str> = second["deletions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["key"].as_str().unwrap())
+        .collect();
     assert_eq!(keys2, [new(0)]);
     assert_eq!(second["usage_after"]["users"][&u]["bytes"], 650 * KIB);
     let third = k.run(&["--json", "cleanup", "--user", &u]).ok().json();
@@ -365,7 +436,10 @@ async fn fifo_cleanup_end_to_end() {
     // 120 KiB route (the upload makes routes 6 files): still over 1 MiB, so refused, and
     // nothing is deleted.
     let r = k
-        .run_stdin(&[&["--json"][..], &save_args(Some(&u), "routes", "huge.json")].concat(), &payload("h", 600 * 1024))
+        .run_stdin(
+            &[&["--json"][..], &save_args(Some(&u), "routes", "huge.json")].concat(),
+            &payload("h", 600 * 1024),
+        )
         .code(3);
     assert!(r.stderr.contains("S3_MAX_USER_STORAGE_MB"), "{}", r.stderr);
     assert!(r.stdout.is_empty());
@@ -373,11 +447,15 @@ async fn fifo_cleanup_end_to_end() {
 
     // One that fits after cleanup is stored, and the automatic cleanup removes the oldest.
     let ok = k
-        .run_stdin(&[&["--json"][..], &save_args(Some(&u), "routes", "b-latest.json")].concat(), &payload("l", 300 * 1024))
+        .run_stdin(
+            &[&["--json"][..], &save_args(Some(&u), "routes", "b-latest.json")].concat(),
+            &payload("l", 300 * 1024),
+        )
         .ok()
         .json();
     assert_eq!(ok["backend"], "s3");
-    let cleaned: Vec<&str> = ok["cleaned"].as_array().unwrap().iter().map(|d| d["key"].as_str().unwrap()).collect();
+    let cleaned: Vec<&str> =
+        ok["cleaned"].as_array().unwrap().iter().map(|d| d["key"].as_str().unwrap()).collect();
     assert_eq!(cleaned, [new(1)]);
     let after = keys(&s3, &prefix).await;
     assert!(after.contains(&format!("users/{u}/routes/b-latest.json")));
@@ -393,7 +471,10 @@ async fn outage_saves_locally_and_queues_for_sync() {
     let u = uid("outage");
     let body = br#"{"route":"saved during an outage"}"#;
 
-    let saved = k.run_stdin(&[&["--json"][..], &save_args(Some(&u), "routes", "a.json")].concat(), body).ok().json();
+    let saved = k
+        .run_stdin(&[&["--json"][..], &save_args(Some(&u), "routes", "a.json")].concat(), body)
+        .ok()
+        .json();
     assert_eq!(saved["backend"], "local");
     assert_eq!(saved["key"], format!("users/{u}/routes/a.json").as_str());
     assert!(saved["pending_sync"].is_string(), "the save reports that it waits for sync: {saved}");
@@ -410,8 +491,18 @@ async fn outage_saves_locally_and_queues_for_sync() {
     assert_eq!(pk, [format!("users/{u}/routes/a.json"), format!("users/{u}/routes/b.json")]);
     assert!(keys(&s3, &format!("users/{u}/")).await.is_empty(), "nothing reached the bucket");
 
-    // Still readable while S3 is down.
-    assert_eq!(k.run(&["load", "--user", &u, "--type", "routes", "--name", "a.json"]).ok().stdout, body);
+    // Still readable and listable while S3 is down, with a warning that S3 was not listed.
+    assert_eq!(
+        k.run(&["load", "--user", &u, "--type", "routes", "--name", "a.json"]).ok().stdout,
+        body
+    );
+    let list = k.run(&["--json", "list", "--user", &u, "--type", "routes"]).ok();
+    assert!(list.stderr.contains("unreachable"), "{}", list.stderr);
+    let list = list.json();
+    let mut listed = names(&list);
+    listed.sort();
+    assert_eq!(listed, ["a.json", "b.json"], "{list}");
+    assert!(list.as_array().unwrap().iter().all(|i| i["backend"] == "local"), "{list}");
     // Monitor shows the backlog, says S3 failed, and exits non-zero.
     let m = k.run(&["--json", "monitor"]);
     assert_ne!(m.code, 0);
@@ -426,15 +517,23 @@ async fn outage_saves_locally_and_queues_for_sync() {
 /// before it does. Either way the save lands locally and is queued, and nothing is lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outage_after_the_inventory_is_cached_still_saves_locally() {
-    let Some(env) = common::s3_env("outage_after_the_inventory_is_cached_still_saves_locally") else { return };
+    let Some(env) = common::s3_env("outage_after_the_inventory_is_cached_still_saves_locally")
+    else {
+        return;
+    };
     let s3 = bucket(&env);
     let proxy = Proxy::to(&env.endpoint).await;
     let mut k = kompass(&env);
-    k.set("AWS_ENDPOINT_URL", &proxy.url).set("S3_MAX_USER_STORAGE_MB", "1").set("S3_MIN_FILES_TO_KEEP", "5");
+    k.set("AWS_ENDPOINT_URL", &proxy.url)
+        .set("S3_MAX_USER_STORAGE_MB", "1")
+        .set("S3_MIN_FILES_TO_KEEP", "5");
     let u = uid("cached-outage");
     for i in 0..6 {
         k.with(&[("S3_AUTO_CLEANUP_ENABLED", "false")])
-            .run_stdin(&save_args(Some(&u), "routes", &format!("r{i}.json")), &payload("r", 100 * 1024))
+            .run_stdin(
+                &save_args(Some(&u), "routes", &format!("r{i}.json")),
+                &payload("r", 100 * 1024),
+            )
             .ok();
     }
     let before = keys(&s3, &format!("users/{u}/")).await;
@@ -442,21 +541,42 @@ async fn outage_after_the_inventory_is_cached_still_saves_locally() {
     proxy.shut_down().await;
 
     // 610 KiB: no cleanup due, so the PUT is the first request, and it fails.
-    let a = k.run_stdin(&[&["--json"][..], &save_args(Some(&u), "routes", "p1.json")].concat(), &payload("p1", 10 * 1024)).ok().json();
+    let a = k
+        .run_stdin(
+            &[&["--json"][..], &save_args(Some(&u), "routes", "p1.json")].concat(),
+            &payload("p1", 10 * 1024),
+        )
+        .ok()
+        .json();
     assert_eq!(a["backend"], "local", "{a}");
     assert!(a["pending_sync"].is_string(), "{a}");
     // 750 KiB (the cache does not know p1): cleanup is due first, and its DELETE fails.
-    let b = k.run_stdin(&[&["--json"][..], &save_args(Some(&u), "routes", "p2.json")].concat(), &payload("p2", 150 * 1024));
+    let b = k.run_stdin(
+        &[&["--json"][..], &save_args(Some(&u), "routes", "p2.json")].concat(),
+        &payload("p2", 150 * 1024),
+    );
     let b = b.ok().json();
     assert_eq!(b["backend"], "local", "{b}");
     assert!(b["pending_sync"].is_string(), "{b}");
 
-    assert_eq!(keys(&s3, &format!("users/{u}/")).await, before, "nothing reached or left the bucket");
-    let mut pending: Vec<String> =
-        Journal::open(k.data_dir()).unwrap().pending().unwrap().iter().map(|p| p.key.s3_key()).collect();
+    assert_eq!(
+        keys(&s3, &format!("users/{u}/")).await,
+        before,
+        "nothing reached or left the bucket"
+    );
+    let mut pending: Vec<String> = Journal::open(k.data_dir())
+        .unwrap()
+        .pending()
+        .unwrap()
+        .iter()
+        .map(|p| p.key.s3_key())
+        .collect();
     pending.sort();
     assert_eq!(pending, [format!("users/{u}/routes/p1.json"), format!("users/{u}/routes/p2.json")]);
-    assert_eq!(files_under(k.data_dir()), [format!("routes/{u}/p1.json"), format!("routes/{u}/p2.json")]);
+    assert_eq!(
+        files_under(k.data_dir()),
+        [format!("routes/{u}/p1.json"), format!("routes/{u}/p2.json")]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -507,7 +627,9 @@ async fn list_paginates_past_1000_objects() {
 
 #[tokio::test]
 async fn wrong_secret_is_a_clear_error_and_nothing_is_claimed() {
-    let Some(env) = common::s3_env("wrong_secret_is_a_clear_error_and_nothing_is_claimed") else { return };
+    let Some(env) = common::s3_env("wrong_secret_is_a_clear_error_and_nothing_is_claimed") else {
+        return;
+    };
     let s3 = bucket(&env);
     let mut k = kompass(&env);
     let canary = "wrong-secret-canary-8d1f0e2a7b";
@@ -523,7 +645,10 @@ async fn wrong_secret_is_a_clear_error_and_nothing_is_claimed() {
         assert_ne!(r.code, 0, "{r:?}");
         let all = r.all_output();
         assert!(r.stderr.contains("AWS_SECRET_ACCESS_KEY"), "names the setting: {}", r.stderr);
-        assert!(!all.contains(canary) && !all.contains(&env.secret_access_key), "no secret printed: {all}");
+        assert!(
+            !all.contains(canary) && !all.contains(&env.secret_access_key),
+            "no secret printed: {all}"
+        );
         assert!(!all.contains("saved"), "nothing claimed as saved: {all}");
         assert!(r.stdout.is_empty(), "{}", r.out());
     }
@@ -543,14 +668,21 @@ async fn wrong_secret_is_a_clear_error_and_nothing_is_claimed() {
     let r = cached.run_stdin(&save_args(Some(&u), "routes", "second.json"), b"{}");
     assert_ne!(r.code, 0, "{r:?}");
     assert!(r.stderr.contains("AWS_SECRET_ACCESS_KEY"), "names the setting: {}", r.stderr);
-    assert!(!r.all_output().contains(canary) && !r.all_output().contains("saved"), "{}", r.all_output());
+    assert!(
+        !r.all_output().contains(canary) && !r.all_output().contains("saved"),
+        "{}",
+        r.all_output()
+    );
     assert_eq!(keys(&s3, &format!("users/{u}/")).await, [format!("users/{u}/routes/first.json")]);
     assert!(files_under(cached.data_dir()).is_empty(), "not kept locally as if S3 were down");
 }
 
 #[tokio::test]
 async fn config_reports_the_access_problem_without_printing_secrets() {
-    let Some(env) = common::s3_env("config_reports_the_access_problem_without_printing_secrets") else { return };
+    let Some(env) = common::s3_env("config_reports_the_access_problem_without_printing_secrets")
+    else {
+        return;
+    };
     let mut k = kompass(&env);
 
     let good = k.run(&["--json", "config"]).ok();
@@ -581,13 +713,18 @@ async fn monitor_json_matches_what_was_saved() {
     let mut k = kompass(&env);
     k.set("S3_MAX_USER_STORAGE_MB", "1").set("S3_AUTO_CLEANUP_ENABLED", "false");
     let tag = uid("mon");
-    let users: Vec<(String, u64, &str)> = [(100u64, "normal"), (750, "cleanup"), (850, "warning"), (950, "critical")]
-        .into_iter()
-        .map(|(kib, level)| (format!("{tag}-{level}"), kib, level))
-        .collect();
+    let users: Vec<(String, u64, &str)> =
+        [(100u64, "normal"), (750, "cleanup"), (850, "warning"), (950, "critical")]
+            .into_iter()
+            .map(|(kib, level)| (format!("{tag}-{level}"), kib, level))
+            .collect();
     let mut saves = 0;
     for (u, kib, _) in &users {
-        k.run_stdin(&save_args(Some(u), "routes", "r.json"), &payload(u, (*kib as usize - 50) * 1024)).ok();
+        k.run_stdin(
+            &save_args(Some(u), "routes", "r.json"),
+            &payload(u, (*kib as usize - 50) * 1024),
+        )
+        .ok();
         k.run_stdin(&save_args(Some(u), "fitness", "f.json"), &payload(u, 50 * 1024)).ok();
         saves += 2;
     }
@@ -598,7 +735,8 @@ async fn monitor_json_matches_what_was_saved() {
     let mut ours = 0;
     for (u, kib, level) in &users {
         // The bucket, read directly, agrees with what monitor reports.
-        let listed: u64 = s3.list(&format!("users/{u}/")).await.unwrap().iter().map(|o| o.size).sum();
+        let listed: u64 =
+            s3.list(&format!("users/{u}/")).await.unwrap().iter().map(|o| o.size).sum();
         assert_eq!(listed, kib * KIB);
         let ur = &m["users"][u];
         assert_eq!(ur["bytes"], kib * KIB, "{u}: {ur}");
@@ -612,21 +750,31 @@ async fn monitor_json_matches_what_was_saved() {
     }
     assert!(m["bucket"]["bytes"].as_u64().unwrap() >= ours);
     assert_eq!(m["bucket"]["status"]["limit"], m["limits"]["bucket_bytes"]);
-    assert!(["normal", "cleanup", "warning", "critical"].contains(&m["bucket"]["level"].as_str().unwrap()));
+    assert!(
+        ["normal", "cleanup", "warning", "critical"]
+            .contains(&m["bucket"]["level"].as_str().unwrap())
+    );
     assert_eq!(m["level"], "critical");
     assert_eq!(m["pending_sync"], 0);
     assert_eq!(m["local"]["bucket"]["files"], 0, "everything went to S3");
     // One PUT per save, one LIST for the first save's inventory, one for monitor's (a page
     // or two each): not a LIST per save.
     let puts = m["requests"]["put_class"]["used"].as_u64().unwrap();
-    assert!((saves + 2..=saves + 6).contains(&puts), "PUT-class requests: {puts} for {saves} saves");
+    assert!(
+        (saves + 2..=saves + 6).contains(&puts),
+        "PUT-class requests: {puts} for {saves} saves"
+    );
     assert_eq!(m["requests"]["put_class"]["limit"], 2000);
     assert_eq!(m["requests"]["get_class"]["limit"], 20000);
     assert_eq!(m["requests"]["level"], "normal");
 
     let text = k.run(&["monitor"]).ok().out();
     let warn = &users[2].0;
-    let line = text.lines().find(|l| l.starts_with(warn.as_str()) && l.contains("total")).expect(&text);
-    assert!(line.contains("████████░░") && line.contains("83% of 1 MB") && line.contains("warning"), "{line}");
+    let line =
+        text.lines().find(|l| l.starts_with(warn.as_str()) && l.contains("total")).expect(&text);
+    assert!(
+        line.contains("████████░░") && line.contains("83% of 1 MB") && line.contains("warning"),
+        "{line}"
+    );
     assert!(text.contains("PUT-class"), "{text}");
 }

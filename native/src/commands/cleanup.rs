@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use super::output::human_bytes;
 use super::{CliError, Output, open_manager};
-use crate::cli::{Cli, CleanupArgs};
+use crate::cli::{CleanupArgs, Cli};
 use crate::manager::{Backend, Manager, ManagerError, now_ms, rfc3339_ms};
 
 /// Plans at least this long get a progress bar while they are carried out (on a terminal).
@@ -82,7 +82,11 @@ pub async fn cleanup(cli: &Cli, args: &CleanupArgs, out: &Output) -> Result<(), 
             let used = plan.usage_after.users.get(u.as_str()).map_or(0, |t| t.bytes);
             UsageStatus::new(used, limits.user_quota_bytes, policy.threshold_percent)
         }
-        None => UsageStatus::new(plan.usage_after.bucket.bytes, limits.bucket_bytes, policy.threshold_percent),
+        None => UsageStatus::new(
+            plan.usage_after.bucket.bytes,
+            limits.bucket_bytes,
+            policy.threshold_percent,
+        ),
     };
     let report = Report {
         deletions: plan
@@ -111,7 +115,12 @@ pub async fn cleanup(cli: &Cli, args: &CleanupArgs, out: &Output) -> Result<(), 
 }
 
 /// Deletes the plan's objects, in batches, with a progress bar for long plans on a terminal.
-async fn execute(m: &Manager, backend: Backend, plan: &CleanupPlan, out: &Output) -> Result<usize, CliError> {
+async fn execute(
+    m: &Manager,
+    backend: Backend,
+    plan: &CleanupPlan,
+    out: &Output,
+) -> Result<usize, CliError> {
     let bar = (!out.is_json()
         && plan.deletions.len() >= PROGRESS_MIN_DELETIONS
         && std::io::stderr().is_terminal())
@@ -147,7 +156,11 @@ async fn execute(m: &Manager, backend: Backend, plan: &CleanupPlan, out: &Output
     Ok(done)
 }
 
-async fn delete_batch(m: &Manager, backend: Backend, batch: &[Deletion]) -> Result<(), ManagerError> {
+async fn delete_batch(
+    m: &Manager,
+    backend: Backend,
+    batch: &[Deletion],
+) -> Result<(), ManagerError> {
     match backend {
         Backend::S3 => m.delete_planned_s3(batch).await,
         Backend::Local => m.delete_planned_local(batch),
@@ -198,7 +211,11 @@ fn text(r: &Report<'_>, m: &Manager) -> String {
     s.push_str(&format!("\nusage after: {}", describe_status(&r.status_after)));
     if r.user.is_none() {
         for (u, t) in &r.usage_after.users {
-            let st = UsageStatus::new(t.bytes, m.fifo_limits().user_quota_bytes, m.policy().threshold_percent);
+            let st = UsageStatus::new(
+                t.bytes,
+                m.fifo_limits().user_quota_bytes,
+                m.policy().threshold_percent,
+            );
             if st.cleanup_due {
                 s.push_str(&format!("\n  user {u}: {}", describe_status(&st)));
             }

@@ -133,13 +133,30 @@ fn build(
                 .into_iter()
                 .map(|(t, tally)| {
                     let percent = percent_used(tally.bytes, quota);
-                    (t, TypeUsage { bytes: tally.bytes, files: tally.files, percent_of_quota: percent })
+                    (
+                        t,
+                        TypeUsage {
+                            bytes: tally.bytes,
+                            files: tally.files,
+                            percent_of_quota: percent,
+                        },
+                    )
                 })
                 .collect();
-            (u, UserReport { bytes: uu.bytes, files: uu.files, by_type, status, level: status.level })
+            (
+                u,
+                UserReport {
+                    bytes: uu.bytes,
+                    files: uu.files,
+                    by_type,
+                    status,
+                    level: status.level,
+                },
+            )
         })
         .collect();
-    let bucket_status = UsageStatus::new(primary.bucket.bytes, cfg.limits.max_bucket_bytes, threshold);
+    let bucket_status =
+        UsageStatus::new(primary.bucket.bytes, cfg.limits.max_bucket_bytes, threshold);
     let requests = m.ledger()?.budget_level();
     let level = users
         .values()
@@ -214,7 +231,11 @@ fn text(r: &Report) -> String {
         s.push_str("\nno user data");
     }
     for (t, tally) in &r.global {
-        s.push_str(&format!("\nglobal {t:<13} {} ({} files)", human_bytes(tally.bytes), tally.files));
+        s.push_str(&format!(
+            "\nglobal {t:<13} {} ({} files)",
+            human_bytes(tally.bytes),
+            tally.files
+        ));
     }
     s.push_str(&format!(
         "\n{:<width$}  {:<13} {} {:>3.0}% of {}  {}  ({} files)",

@@ -145,7 +145,14 @@ impl Run {
     /// Asserts success and returns the run.
     #[track_caller]
     pub fn ok(self) -> Self {
-        assert_eq!(self.code, 0, "kompass {:?} failed:\nstdout: {}\nstderr: {}", self.args, self.out(), self.stderr);
+        assert_eq!(
+            self.code,
+            0,
+            "kompass {:?} failed:\nstdout: {}\nstderr: {}",
+            self.args,
+            self.out(),
+            self.stderr
+        );
         self
     }
 
@@ -153,7 +160,8 @@ impl Run {
     #[track_caller]
     pub fn code(self, expected: i32) -> Self {
         assert_eq!(
-            self.code, expected,
+            self.code,
+            expected,
             "kompass {:?}: expected exit {expected}\nstdout: {}\nstderr: {}",
             self.args,
             self.out(),
@@ -166,7 +174,12 @@ impl Run {
     #[track_caller]
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.stdout).unwrap_or_else(|e| {
-            panic!("kompass {:?}: stdout is not JSON ({e}):\n{}\nstderr: {}", self.args, self.out(), self.stderr)
+            panic!(
+                "kompass {:?}: stdout is not JSON ({e}):\n{}\nstderr: {}",
+                self.args,
+                self.out(),
+                self.stderr
+            )
         })
     }
 }
