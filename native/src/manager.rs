@@ -410,7 +410,12 @@ impl Manager {
         }
         let s3 = self.require_s3()?;
         // Cleanup runs before the PUT: the admission may depend on the room it makes.
-        self.delete_planned_s3(&cleaned).await?;
+        match self.delete_planned_s3(&cleaned).await {
+            Ok(()) => {}
+            // S3 went down after the inventory was cached: keep the data, as for a failed PUT.
+            Err(ManagerError::S3(e)) if e.is_outage() => return self.save_pending(key, bytes, &e, mode),
+            Err(e) => return Err(e),
+        }
         let put = s3.put(&s3_key, bytes.to_vec(), sha256(bytes), mode).await;
         self.record_requests()?;
         match put {
@@ -609,7 +614,16 @@ impl Manager {
             let prefix = kompass_core::key::type_prefix(owner, data_type);
             let listed = s3.list(&prefix).await;
             self.record_requests()?;
-            for m in listed? {
+            let listed = match listed {
+                Ok(l) => l,
+                // Like reads, a listing degrades to the local copies while S3 is down.
+                Err(e) if e.is_outage() => {
+                    tracing::warn!("S3 unreachable, listing local copies only: {e}");
+                    Vec::new()
+                }
+                Err(e) => return Err(e.into()),
+            };
+            for m in listed {
                 // Only direct children in the layout: `routes/{user}/x` style keys are skipped.
                 let Ok(k) = ObjectKey::from_s3_key(&m.key) else { continue };
                 if k.owner() != owner || k.data_type() != data_type {

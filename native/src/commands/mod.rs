@@ -1,8 +1,10 @@
 //! The CLI edge: each command gathers its inputs, calls the manager or the core, and prints
 //! text for people or JSON for programs. Errors become messages that say what to do.
 
+mod cleanup;
 mod data;
 mod migrate;
+mod monitor;
 mod output;
 mod rider;
 mod scrub;
@@ -93,6 +95,8 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     let out = Output::new(cli.json);
     match &cli.command {
         Command::Status => status::status(&cli, &out).await,
+        Command::Monitor => monitor::monitor(&cli, &out).await,
+        Command::Cleanup(args) => cleanup::cleanup(&cli, args, &out).await,
         Command::Config(args) => status::config(&cli, args, &out).await,
         Command::Save(args) => data::save(&cli, args, &out).await,
         Command::Load(target) => data::load(&cli, target).await,
