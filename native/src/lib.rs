@@ -5,5 +5,6 @@ pub mod commands;
 pub mod env;
 pub mod journal;
 pub mod manager;
+pub mod serve;
 pub mod state;
 pub mod store;

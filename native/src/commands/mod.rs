@@ -3,6 +3,7 @@
 
 mod data;
 mod output;
+mod serve;
 mod status;
 
 use std::io::Read;
@@ -86,6 +87,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Delete(target) => data::delete(&cli, target, &out).await,
         Command::Token(args) => status::token(&cli, args, &out),
         Command::Presign(args) => status::presign(&cli, args, &out),
+        Command::Serve(args) => serve::serve(&cli, args, &out).await,
         other => Err(CliError::Other(format!("`{other:?}` is not available yet"))),
     }
 }
