@@ -1,1 +1,28 @@
-//! TODO
+//! kompass-wasm: a thin wasm-bindgen layer over kompass-core for the browser page and the
+//! edge presigner. Each module binds one core concept; none holds logic the core lacks.
+//! JS function names are camelCase; the JSON shapes keep the core's (and the CLI's)
+//! snake_case field names and are typed in the generated `.d.ts`.
+
+mod cleanup;
+#[cfg(feature = "edge")]
+mod config;
+mod error;
+mod key;
+mod precheck;
+#[cfg(feature = "edge")]
+mod presign;
+mod scrub;
+mod time;
+#[cfg(feature = "edge")]
+mod token;
+
+pub use cleanup::plan_cleanup;
+#[cfg(feature = "edge")]
+pub use config::Config;
+pub use key::object_key;
+pub use precheck::precheck;
+#[cfg(feature = "edge")]
+pub use presign::{presign_get, presign_put};
+pub use scrub::scrub;
+#[cfg(feature = "edge")]
+pub use token::{mint_token, verify_token};

@@ -1,0 +1,107 @@
+//! PII scrub of rider data (a Strava export): the allow-list keeps what is known to be safe,
+//! drops everything else, and reports every removed path.
+//!
+//! The core pseudonymizes athlete and activity ids with a keyed HMAC and has no keyless mode
+//! yet, so `scrub` takes the pseudonym key. That key belongs to the server: a browser cannot
+//! call this until the core can scrub without one (dropping the ids), which the page needs.
+
+use kompass_core::scrub::{self, PseudonymKey};
+use serde::{Deserialize, Serialize};
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+
+use crate::error::{from_js, js_error, to_js};
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS_SCRUB: &str = r#"
+/** The pseudonym key: its id (e.g. "k1", KOMPASS_PSEUDONYM_KEY_ID) and secret (KOMPASS_PSEUDONYM_KEY). Server-side only. */
+export interface PseudonymKeyInput { key_id: string; secret: string }
+
+/** What a scrub removed and kept. */
+export interface ScrubReport {
+  version: string;
+  key_id: string;
+  /** The athlete's pseudonym, when the input held an athlete id. */
+  user_hash: string | null;
+  /** Every removed path, a JSON pointer into the input, in document order. */
+  removed: string[];
+  removed_count: number;
+  activities_kept: number;
+  activities_removed: number;
+  input_bytes: number;
+  output_bytes: number;
+}
+
+export interface Scrubbed {
+  /** The scrubbed document as compact JSON text: upload these exact bytes (numbers are kept byte for byte). */
+  document: string;
+  report: ScrubReport;
+}
+"#;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyInput {
+    key_id: String,
+    secret: String,
+}
+
+#[derive(Serialize)]
+struct Scrubbed<'a> {
+    document: &'a str,
+    report: &'a scrub::ScrubReport,
+}
+
+/// Removes PII from rider data and pseudonymizes its ids with `key`. `input` is the export as
+/// JSON text, its UTF-8 bytes (`Uint8Array` or `ArrayBuffer`), or a parsed object (written
+/// with `JSON.stringify` first). Throws a `ScrubError` when it is not a JSON document (nothing
+/// of the input is returned then) and a `PseudonymKeyError` for an unusable key.
+///
+/// ```js
+/// const { document, report } = scrub(await file.text(), { key_id: "k1", secret });
+/// report.removed;      // ["/basic_info/firstname", "/activities/0/start_latlng", ...]
+/// JSON.parse(document).basic_info.user_hash;   // "k1:…"
+/// ```
+#[wasm_bindgen(unchecked_return_type = "Scrubbed")]
+pub fn scrub(
+    #[wasm_bindgen(unchecked_param_type = "string | Uint8Array | ArrayBuffer | object")]
+    input: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "PseudonymKeyInput")] key: JsValue,
+) -> Result<JsValue, JsValue> {
+    let key: KeyInput = from_js("key", key)?;
+    let key = PseudonymKey::new(&key.key_id, key.secret.as_bytes())
+        .map_err(|e| js_error("PseudonymKeyError", e))?;
+    let bytes = input_bytes(input)?;
+    let scrubbed = scrub::scrub(&bytes, &key).map_err(|e| js_error("ScrubError", e))?;
+    to_js(&Scrubbed {
+        document: &scrubbed.document,
+        report: &scrubbed.report,
+    })
+}
+
+/// The input's UTF-8 bytes: text as is, bytes copied once, other values as `JSON.stringify`
+/// writes them.
+fn input_bytes(input: JsValue) -> Result<Vec<u8>, JsValue> {
+    if let Some(text) = input.as_string() {
+        return Ok(text.into_bytes());
+    }
+    if let Some(bytes) = input.dyn_ref::<js_sys::Uint8Array>() {
+        return Ok(bytes.to_vec());
+    }
+    if let Some(buffer) = input.dyn_ref::<js_sys::ArrayBuffer>() {
+        return Ok(js_sys::Uint8Array::new(buffer).to_vec());
+    }
+    if input.is_object() {
+        let text = js_sys::JSON::stringify(&input).map_err(|_| {
+            js_error(
+                "TypeError",
+                "input: the object cannot be written as JSON (a cycle or a BigInt?)",
+            )
+        })?;
+        return Ok(String::from(text).into_bytes());
+    }
+    Err(js_error(
+        "TypeError",
+        "input: pass the rider data as JSON text, a Uint8Array, an ArrayBuffer or an object",
+    ))
+}

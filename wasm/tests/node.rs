@@ -1,0 +1,3 @@
+//! The wasm layer's tests under Node (wasm-bindgen-test-runner's default).
+
+mod common;
