@@ -131,6 +131,12 @@ pub async fn serve(cli: &Cli, args: &ServeArgs, out: &Output) -> Result<(), CliE
                 "\n{SECRET_VAR} is not set: using an ephemeral secret for this session; tokens stop working when serve stops (set it, e.g. `openssl rand -hex 32`, to keep them)"
             ));
         }
+        if backend == Backend::S3 {
+            s.push_str(&format!(
+                "\nthe browser uploads straight to the bucket: its CORS configuration must allow PUT (any header) from {}",
+                started.url.trim_end_matches('/')
+            ));
+        }
         s.push_str(&format!(
             "\nopen the page signed in as {} (token valid until {}):\n{}",
             started.user, started.expires_at, started.page_url

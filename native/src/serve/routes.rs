@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::auth::User;
 use super::upload::Grant;
 use super::{ApiError, Shared, UPLOAD_EXPIRY_SECS, unix_now};
-use crate::manager::{Backend, Listed, ManagerError};
+use crate::manager::{Backend, ManagerError, rfc3339_ms};
 
 /// The data types a user may upload and list (`models` and `training_data` are global).
 const USER_TYPES: [DataType; 2] = [DataType::Routes, DataType::Fitness];
@@ -231,18 +231,44 @@ pub struct FilesQuery {
     pub data_type: Option<String>,
 }
 
-/// One stored file: the `list` JSON shape plus its data type.
+/// One stored file: the `list` JSON shape (`name`, `key`, `size`, `last_modified`,
+/// `backend`) plus its data type.
 #[derive(Debug, Serialize)]
 pub struct FileEntry {
     /// The data type.
     #[serde(rename = "type")]
     pub data_type: DataType,
-    /// The `list` fields.
-    #[serde(flatten)]
-    pub file: Listed,
+    /// The file name.
+    pub name: String,
+    /// The object key.
+    pub key: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Last modification, RFC 3339 UTC.
+    pub last_modified: String,
+    /// Where this copy is.
+    pub backend: Backend,
+    #[serde(skip)]
+    last_modified_ms: i64,
 }
 
-/// `GET /api/files[?type=T]`: the user's files, newest first.
+impl FileEntry {
+    fn new(key: &ObjectKey, size: u64, last_modified_ms: i64, backend: Backend) -> Self {
+        FileEntry {
+            data_type: key.data_type(),
+            name: key.name().to_string(),
+            key: key.s3_key(),
+            size,
+            last_modified: rfc3339_ms(last_modified_ms),
+            backend,
+            last_modified_ms,
+        }
+    }
+}
+
+/// `GET /api/files[?type=T]`: the user's files, the newest copy of each (local disk or S3),
+/// newest first. With S3 it costs one LIST of the user's prefix for all types at once (the
+/// free tier's PUT-class requests are scarce), not one per type.
 pub async fn files(
     State(app): State<Shared>,
     User(user): User,
@@ -262,15 +288,34 @@ pub async fn files(
             vec![t]
         }
     };
-    let mut out = Vec::new();
-    for t in types {
-        for file in app.manager.list(Some(&user), t).await? {
-            out.push(FileEntry { data_type: t, file });
+    let m = &app.manager;
+    let mut by_key: BTreeMap<String, FileEntry> = BTreeMap::new();
+    for t in &types {
+        for e in m.local().list(Some(&user), *t).map_err(ManagerError::from)? {
+            let f = FileEntry::new(&e.key, e.size, e.last_modified_ms as i64, Backend::Local);
+            by_key.insert(f.key.clone(), f);
         }
     }
-    // Newest first across types (RFC 3339 UTC strings of one format sort by time).
+    if let Some(s3) = m.s3() {
+        let listed = s3.list(&kompass_core::key::user_prefix(&user)).await;
+        m.record_requests()?;
+        for o in listed.map_err(ManagerError::from)? {
+            // Only keys of the layout, of this user and the asked types.
+            let Ok(k) = ObjectKey::from_s3_key(&o.key) else { continue };
+            if k.owner() != Some(&user) || !types.contains(&k.data_type()) {
+                continue;
+            }
+            let ms = o.last_modified_ms as i64;
+            // A local copy newer than S3's (a save queued for sync) is the one to show.
+            if by_key.get(&o.key).is_some_and(|l| l.last_modified_ms > ms) {
+                continue;
+            }
+            by_key.insert(o.key.clone(), FileEntry::new(&k, o.size, ms, Backend::S3));
+        }
+    }
+    let mut out: Vec<FileEntry> = by_key.into_values().collect();
     out.sort_by(|a, b| {
-        b.file.last_modified.cmp(&a.file.last_modified).then_with(|| a.file.name.cmp(&b.file.name))
+        b.last_modified_ms.cmp(&a.last_modified_ms).then_with(|| a.name.cmp(&b.name))
     });
     Ok(Json(out))
 }
