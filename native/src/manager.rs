@@ -102,6 +102,15 @@ pub struct SaveOutcome {
     pub pending_sync: Option<String>,
 }
 
+/// The answer to [`Manager::precheck`]: the upload is admitted.
+#[derive(Debug, Clone, Serialize)]
+pub struct Precheck {
+    /// Where a save would land now.
+    pub backend: Backend,
+    /// Older files FIFO cleanup removes to make room, oldest first (run before the upload).
+    pub cleanup: Vec<Deletion>,
+}
+
 /// One stored file in a listing (the `list` JSON shape).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Listed {
@@ -431,6 +440,35 @@ impl Manager {
             Err(S3Error::PreconditionFailed { key }) => Err(ManagerError::Exists { key, where_: Backend::S3 }),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Admission without storing: where an upload of `size` bytes to `key` would go and the
+    /// cleanup to run first. For uploads that bypass [`Manager::save`] (a presigned browser
+    /// PUT straight to S3); the same limits, inventory and plan as a save.
+    pub async fn precheck(&self, key: &ObjectKey, size: u64) -> Result<Precheck, ManagerError> {
+        if size > self.config.limits.max_file_bytes {
+            return Err(ManagerError::Refused(Refusal::FileTooLarge {
+                size,
+                limit: self.config.limits.max_file_bytes,
+            }));
+        }
+        let (backend, inventory) = match &self.s3 {
+            Some(_) => match self.s3_inventory(false).await {
+                Ok(inv) => (Backend::S3, inv),
+                // A save now would land locally and be queued: check against local disk.
+                Err(ManagerError::S3(e)) if e.is_outage() => (Backend::Local, self.local_inventory()?),
+                Err(e) => return Err(e),
+            },
+            None => (Backend::Local, self.local_inventory()?),
+        };
+        let cleanup = self.admit(key, size, &inventory)?.map(|p| p.deletions).unwrap_or_default();
+        Ok(Precheck { backend, cleanup })
+    }
+
+    /// Counts an S3 upload this installation granted but did not send itself (a presigned
+    /// PUT) in the cached inventory, so the next admission sees it before the cache refreshes.
+    pub fn record_granted_put(&self, key: &ObjectKey, size: u64) -> Result<(), ManagerError> {
+        self.cache_apply(Some((&key.s3_key(), size)), &[])
     }
 
     /// Decides admission against `inventory`, returning the cleanup plan to run first (if any).

@@ -8,6 +8,7 @@ mod monitor;
 mod output;
 mod rider;
 mod scrub;
+mod serve;
 mod status;
 
 use std::io::Read;
@@ -107,6 +108,6 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Scrub(args) => scrub::scrub(&cli, args, &out),
         Command::Rider(args) => rider::rider(&cli, args, &out).await,
         Command::Migrate(args) => migrate::migrate(&cli, args, &out).await,
-        other => Err(CliError::Other(format!("`{other:?}` is not available yet"))),
+        Command::Serve(args) => serve::serve(&cli, args, &out).await,
     }
 }
