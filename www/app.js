@@ -5,14 +5,13 @@
 // The token comes from the URL fragment (`#token=...`, never sent to a server, removed from
 // the address bar at once) or from the token field, and lives in sessionStorage (this tab).
 //
-// Pseudonyms: the core replaces athlete and activity ids with HMAC pseudonyms and needs a
-// key. The server's pseudonym key (KOMPASS_PSEUDONYM_KEY) must never reach a browser, so
-// the page scrubs with an ephemeral key made here, per page load, and never sent anywhere:
-// the pseudonyms in an upload cannot be reversed or linked to another upload. The stored
-// files are found through the token's user (the key prefix), not through the pseudonym.
+// Ids: on a server the core replaces athlete and activity ids with keyed HMAC pseudonyms.
+// That key (KOMPASS_PSEUDONYM_KEY) must never reach a browser, so the page scrubs without
+// one and the ids are dropped. The stored files are found through the token's user (the key
+// prefix), not through a pseudonym.
 
 import { groupRemoved, keptFields } from './paths.js';
-import { sha256Hex, toHex } from './sha256.js';
+import { sha256Hex } from './sha256.js';
 
 const TOKEN_KEY = 'kompass-token';
 const $ = (id) => document.getElementById(id);
@@ -27,12 +26,6 @@ const state = {
   scrubbed: null, // { bytes: Uint8Array, sha256: hex, report }
   wasmReady: false,
   busy: false,
-};
-
-// An ephemeral pseudonym key: 32 random bytes, for this page load only.
-const pageKey = {
-  key_id: 'page-ephemeral',
-  secret: toHex(crypto.getRandomValues(new Uint8Array(32))),
 };
 
 /* ---------- formatting ---------- */
@@ -165,7 +158,7 @@ async function loadFile(file) {
   let original;
   try {
     input = new Uint8Array(await file.arrayBuffer());
-    const result = wasm.scrub(input, pageKey);
+    const result = wasm.scrub(input); // keyless: ids are dropped
     try {
       original = JSON.parse(new TextDecoder().decode(input));
     } catch {
@@ -202,7 +195,7 @@ function showReview(file, original, { document: doc, report }) {
     `${file.name}: ${humanBytes(r.input_bytes)} read, ${humanBytes(r.output_bytes)} kept; ` +
     `${r.removed_count} fields removed.` +
     (kept.length ? ` ${kept.join('')}.` : '') +
-    (r.user_hash ? ' The athlete id is replaced by a pseudonym made with a key that only this page load knew.' : '');
+    ' Athlete and activity ids are dropped, not sent.';
 
   const removedBody = $('removed').tBodies[0];
   removedBody.replaceChildren();

@@ -54,12 +54,14 @@ export function assertScrubbed(text) {
   for (const s of PII) assert.ok(!text.includes(s), `stored data contains ${JSON.stringify(s)}:\n${text}`);
   const doc = JSON.parse(text);
   assert.equal(doc.anonymization.pii_removed, true);
-  assert.equal(doc.anonymization.key_id, 'page-ephemeral', 'scrubbed with the page key, not the server key');
+  assert.equal(doc.anonymization.key_id, null, 'scrubbed without a key: the server key never reaches the page');
+  assert.equal(doc.anonymization.pseudonym, 'none');
   assert.equal(doc.activities.length, 2);
   assert.equal(doc.activities[0].average_watts, 187.6, 'performance data is kept');
   assert.deepEqual(doc.activities[0].streams.watts.data, [180, 195, 210]);
   assert.equal(doc.basic_info.ftp, 242);
-  assert.match(doc.basic_info.user_hash, /^page-ephemeral:[0-9a-f]{64}$/);
+  assert.equal(doc.basic_info.user_hash, undefined, 'ids are dropped, not pseudonymized, in the page');
+  assert.equal(doc.basic_info.id, undefined);
 }
 
 /** A fresh temporary directory. */
