@@ -13,7 +13,6 @@ use kompass_core::config::Config;
 use kompass_core::fifo::{self, CleanupPlan, Deletion, Policy};
 use kompass_core::inventory::ObjectInfo;
 use kompass_core::key::{DataType, KeyError, ObjectKey, UserId};
-use kompass_core::presign::{Credentials, S3Target};
 use kompass_core::quota::{self, Freeable, Refusal, RequestKind, RequestLedger, UploadRequest, Verdict};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -166,16 +165,8 @@ impl Manager {
         let dir = std::path::PathBuf::from(&config.data_directory);
         let s3 = match &config.s3 {
             Some(c) => {
-                let target =
-                    S3Target::new(c.endpoint.as_ref().map(|e| e.url()), &c.region, &c.bucket)
-                        .map_err(S3Error::from)?;
-                let mut creds = Credentials::new(
-                    &c.credentials.access_key_id,
-                    c.credentials.secret_access_key.expose(),
-                );
-                if let Some(t) = &c.credentials.session_token {
-                    creds = creds.with_session_token(t.expose());
-                }
+                let target = c.target().map_err(S3Error::from)?;
+                let creds = c.signing_credentials();
                 Some(S3Store::new(target, creds, options)?)
             }
             None => None,

@@ -67,14 +67,7 @@ impl App {
     /// Wires storage, the server secret (at least 32 bytes) and the page directory together.
     pub fn new(manager: Manager, secret: &[u8], www: PathBuf) -> Self {
         let s3 = manager.config().s3.as_ref().zip(manager.s3()).map(|(cfg, store)| {
-            let mut credentials = Credentials::new(
-                &cfg.credentials.access_key_id,
-                cfg.credentials.secret_access_key.expose(),
-            );
-            if let Some(t) = &cfg.credentials.session_token {
-                credentials = credentials.with_session_token(t.expose());
-            }
-            S3Signing { target: store.target().clone(), credentials }
+            S3Signing { target: store.target().clone(), credentials: cfg.signing_credentials() }
         });
         App { manager, secret: secret.to_vec(), s3, www, admission: tokio::sync::Mutex::new(()) }
     }
