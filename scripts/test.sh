@@ -21,3 +21,6 @@ cargo test --workspace --exclude kompass-wasm
 
 echo "== wasm layer (Node, Chromium) and edge presigner (workerd, Node)"
 bash scripts/test-wasm.sh
+
+echo "== kompass serve and the page in headless Chromium (local storage, then S3)"
+bash scripts/test-e2e.sh

@@ -176,6 +176,26 @@ pub struct S3Config {
 }
 
 impl S3Config {
+    /// The bucket's address, for requests and signatures.
+    pub fn target(&self) -> Result<crate::presign::S3Target, crate::presign::TargetError> {
+        crate::presign::S3Target::new(
+            self.endpoint.as_ref().map(|e| e.url()),
+            &self.region,
+            &self.bucket,
+        )
+    }
+
+    /// The credentials in the form the signer takes.
+    pub fn signing_credentials(&self) -> crate::presign::Credentials {
+        let c = &self.credentials;
+        let creds =
+            crate::presign::Credentials::new(&c.access_key_id, c.secret_access_key.expose());
+        match &c.session_token {
+            Some(t) => creds.with_session_token(t.expose()),
+            None => creds,
+        }
+    }
+
     /// Path-style with a custom endpoint, virtual-hosted on AWS.
     pub fn addressing(&self) -> Addressing {
         if self.endpoint.is_some() {

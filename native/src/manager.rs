@@ -13,7 +13,6 @@ use kompass_core::config::Config;
 use kompass_core::fifo::{self, CleanupPlan, Deletion, Policy};
 use kompass_core::inventory::ObjectInfo;
 use kompass_core::key::{DataType, KeyError, ObjectKey, UserId};
-use kompass_core::presign::{Credentials, S3Target};
 use kompass_core::quota::{self, Freeable, Refusal, RequestKind, RequestLedger, UploadRequest, Verdict};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -102,6 +101,15 @@ pub struct SaveOutcome {
     pub pending_sync: Option<String>,
 }
 
+/// The answer to [`Manager::precheck`]: the upload is admitted.
+#[derive(Debug, Clone, Serialize)]
+pub struct Precheck {
+    /// Where a save would land now.
+    pub backend: Backend,
+    /// Older files FIFO cleanup removes to make room, oldest first (run before the upload).
+    pub cleanup: Vec<Deletion>,
+}
+
 /// One stored file in a listing (the `list` JSON shape).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Listed {
@@ -157,16 +165,8 @@ impl Manager {
         let dir = std::path::PathBuf::from(&config.data_directory);
         let s3 = match &config.s3 {
             Some(c) => {
-                let target =
-                    S3Target::new(c.endpoint.as_ref().map(|e| e.url()), &c.region, &c.bucket)
-                        .map_err(S3Error::from)?;
-                let mut creds = Credentials::new(
-                    &c.credentials.access_key_id,
-                    c.credentials.secret_access_key.expose(),
-                );
-                if let Some(t) = &c.credentials.session_token {
-                    creds = creds.with_session_token(t.expose());
-                }
+                let target = c.target().map_err(S3Error::from)?;
+                let creds = c.signing_credentials();
                 Some(S3Store::new(target, creds, options)?)
             }
             None => None,
@@ -410,7 +410,12 @@ impl Manager {
         }
         let s3 = self.require_s3()?;
         // Cleanup runs before the PUT: the admission may depend on the room it makes.
-        self.delete_planned_s3(&cleaned).await?;
+        match self.delete_planned_s3(&cleaned).await {
+            Ok(()) => {}
+            // S3 went down after the inventory was cached: keep the data, as for a failed PUT.
+            Err(ManagerError::S3(e)) if e.is_outage() => return self.save_pending(key, bytes, &e, mode),
+            Err(e) => return Err(e),
+        }
         let put = s3.put(&s3_key, bytes.to_vec(), sha256(bytes), mode).await;
         self.record_requests()?;
         match put {
@@ -426,6 +431,35 @@ impl Manager {
             Err(S3Error::PreconditionFailed { key }) => Err(ManagerError::Exists { key, where_: Backend::S3 }),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Admission without storing: where an upload of `size` bytes to `key` would go and the
+    /// cleanup to run first. For uploads that bypass [`Manager::save`] (a presigned browser
+    /// PUT straight to S3); the same limits, inventory and plan as a save.
+    pub async fn precheck(&self, key: &ObjectKey, size: u64) -> Result<Precheck, ManagerError> {
+        if size > self.config.limits.max_file_bytes {
+            return Err(ManagerError::Refused(Refusal::FileTooLarge {
+                size,
+                limit: self.config.limits.max_file_bytes,
+            }));
+        }
+        let (backend, inventory) = match &self.s3 {
+            Some(_) => match self.s3_inventory(false).await {
+                Ok(inv) => (Backend::S3, inv),
+                // A save now would land locally and be queued: check against local disk.
+                Err(ManagerError::S3(e)) if e.is_outage() => (Backend::Local, self.local_inventory()?),
+                Err(e) => return Err(e),
+            },
+            None => (Backend::Local, self.local_inventory()?),
+        };
+        let cleanup = self.admit(key, size, &inventory)?.map(|p| p.deletions).unwrap_or_default();
+        Ok(Precheck { backend, cleanup })
+    }
+
+    /// Counts an S3 upload this installation granted but did not send itself (a presigned
+    /// PUT) in the cached inventory, so the next admission sees it before the cache refreshes.
+    pub fn record_granted_put(&self, key: &ObjectKey, size: u64) -> Result<(), ManagerError> {
+        self.cache_apply(Some((&key.s3_key(), size)), &[])
     }
 
     /// Decides admission against `inventory`, returning the cleanup plan to run first (if any).
@@ -609,7 +643,16 @@ impl Manager {
             let prefix = kompass_core::key::type_prefix(owner, data_type);
             let listed = s3.list(&prefix).await;
             self.record_requests()?;
-            for m in listed? {
+            let listed = match listed {
+                Ok(l) => l,
+                // Like reads, a listing degrades to the local copies while S3 is down.
+                Err(e) if e.is_outage() => {
+                    tracing::warn!("S3 unreachable, listing local copies only: {e}");
+                    Vec::new()
+                }
+                Err(e) => return Err(e.into()),
+            };
+            for m in listed {
                 // Only direct children in the layout: `routes/{user}/x` style keys are skipped.
                 let Ok(k) = ObjectKey::from_s3_key(&m.key) else { continue };
                 if k.owner() != owner || k.data_type() != data_type {

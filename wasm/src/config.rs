@@ -139,17 +139,7 @@ impl Config {
                 "S3 storage is not enabled: set S3_STORAGE_ENABLED=true with AWS_S3_BUCKET, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
             )
         })?;
-        let target = S3Target::new(
-            s3.endpoint.as_ref().map(|e| e.url()),
-            &s3.region,
-            &s3.bucket,
-        )
-        .map_err(|e| js_error("ConfigError", e))?;
-        let c = &s3.credentials;
-        let mut creds = Credentials::new(&c.access_key_id, c.secret_access_key.expose());
-        if let Some(token) = &c.session_token {
-            creds = creds.with_session_token(token.expose());
-        }
-        Ok((target, creds))
+        let target = s3.target().map_err(|e| js_error("ConfigError", e))?;
+        Ok((target, s3.signing_credentials()))
     }
 }

@@ -1,11 +1,14 @@
 //! The CLI edge: each command gathers its inputs, calls the manager or the core, and prints
 //! text for people or JSON for programs. Errors become messages that say what to do.
 
+mod cleanup;
 mod data;
 mod migrate;
+mod monitor;
 mod output;
 mod rider;
 mod scrub;
+mod serve;
 mod status;
 
 use std::io::Read;
@@ -95,6 +98,8 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     let out = Output::new(cli.json);
     match &cli.command {
         Command::Status => status::status(&cli, &out).await,
+        Command::Monitor => monitor::monitor(&cli, &out).await,
+        Command::Cleanup(args) => cleanup::cleanup(&cli, args, &out).await,
         Command::Config(args) => status::config(&cli, args, &out).await,
         Command::Save(args) => data::save(&cli, args, &out).await,
         Command::Load(target) => data::load(&cli, target).await,
@@ -105,6 +110,6 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Scrub(args) => scrub::scrub(&cli, args, &out),
         Command::Rider(args) => rider::rider(&cli, args, &out).await,
         Command::Migrate(args) => migrate::migrate(&cli, args, &out).await,
-        other => Err(CliError::Other(format!("`{other:?}` is not available yet"))),
+        Command::Serve(args) => serve::serve(&cli, args, &out).await,
     }
 }

@@ -213,13 +213,7 @@ pub fn presign(cli: &Cli, args: &PresignArgs, out: &Output) -> Result<(), CliErr
     }
     let s3 = m.require_s3()?;
     let cfg = m.config().s3.as_ref().ok_or(ManagerError::S3Disabled)?;
-    let mut creds = kompass_core::presign::Credentials::new(
-        &cfg.credentials.access_key_id,
-        cfg.credentials.secret_access_key.expose(),
-    );
-    if let Some(t) = &cfg.credentials.session_token {
-        creds = creds.with_session_token(t.expose());
-    }
+    let creds = cfg.signing_credentials();
     let signed = presign_put(
         s3.target(),
         &key.s3_key(),

@@ -1,0 +1,268 @@
+//! `kompass serve`: the browser page (www/ with its wasm package) and the API it calls.
+//!
+//! API (JSON; every route but the upload needs `Authorization: Bearer TOKEN`, a token from
+//! `kompass token`; the user always comes from the token, never from the path or the body):
+//! - `POST /api/presign {type, name, size, sha256}`: admission (file size limit, quota, FIFO
+//!   cleanup), then an upload URL bound to `users/{user}/{type}/{name}`, the exact size, the
+//!   exact SHA-256 and an expiry. With S3 enabled it is a SigV4 presigned S3 URL (the browser
+//!   PUTs straight to the bucket); otherwise it is this server's `PUT /api/upload/{grant}`.
+//! - `PUT /api/upload/{grant}`: the local twin of a presigned URL. The grant is an HMAC-signed
+//!   capability (see [`upload`]); the body must have the granted length and SHA-256.
+//! - `GET /api/usage`: the user's usage per data type against the quota, with alert levels.
+//! - `GET /api/files[?type=routes|fitness]`: the user's stored files, newest first.
+//!
+//! The server stores exactly the bytes whose SHA-256 was granted. It does not scrub them:
+//! the page scrubs rider data in wasm on the device, so PII never leaves it, and the grant
+//! makes sure the bytes stored are the bytes the page scrubbed and hashed.
+
+pub mod auth;
+pub mod routes;
+pub mod upload;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use kompass_core::presign::{Credentials, S3Target};
+use kompass_core::quota::Refusal;
+use serde_json::json;
+use tower_http::services::ServeDir;
+
+use crate::manager::{Manager, ManagerError};
+
+/// How long an upload URL (presigned or granted) stays valid.
+pub const UPLOAD_EXPIRY_SECS: u64 = 900;
+
+/// The signing facts for presigned S3 URLs.
+#[derive(Debug, Clone)]
+pub struct S3Signing {
+    /// The bucket.
+    pub target: S3Target,
+    /// The credentials that sign.
+    pub credentials: Credentials,
+}
+
+/// Everything a request handler needs; shared by all requests.
+pub struct App {
+    /// Storage.
+    pub manager: Manager,
+    /// The secret that verifies API tokens and signs upload grants.
+    secret: Vec<u8>,
+    /// S3 signing, when S3 is enabled.
+    pub s3: Option<S3Signing>,
+    /// The page's directory.
+    pub www: PathBuf,
+    /// Admission and the save or grant that follows it run one at a time, so two uploads
+    /// cannot both pass a quota that only one of them fits.
+    pub admission: tokio::sync::Mutex<()>,
+}
+
+impl App {
+    /// Wires storage, the server secret (at least 32 bytes) and the page directory together.
+    pub fn new(manager: Manager, secret: &[u8], www: PathBuf) -> Self {
+        let s3 = manager.config().s3.as_ref().zip(manager.s3()).map(|(cfg, store)| {
+            S3Signing { target: store.target().clone(), credentials: cfg.signing_credentials() }
+        });
+        App { manager, secret: secret.to_vec(), s3, www, admission: tokio::sync::Mutex::new(()) }
+    }
+
+    /// The server secret.
+    pub(crate) fn secret(&self) -> &[u8] {
+        &self.secret
+    }
+}
+
+/// The shared application state.
+pub type Shared = Arc<App>;
+
+/// The current time in unix seconds.
+pub fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// An API failure: an HTTP status and a JSON body `{"error": message, "code": ..., ...}`.
+#[derive(Debug)]
+pub struct ApiError {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// A stable machine-readable code.
+    pub code: &'static str,
+    /// What is wrong and what to do, for people.
+    pub message: String,
+    /// Extra fields merged into the body (e.g. the refusal's numbers).
+    pub detail: Option<serde_json::Value>,
+}
+
+impl ApiError {
+    /// An error without extra fields.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError { status, code, message: message.into(), detail: None }
+    }
+
+    /// A 400 for input that cannot be used.
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+}
+
+impl From<ManagerError> for ApiError {
+    fn from(e: ManagerError) -> Self {
+        let message = e.to_string();
+        match e {
+            ManagerError::Key(_) => ApiError::bad_request("invalid_key", message),
+            ManagerError::Refused(r) => {
+                let status = match r {
+                    Refusal::FileTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+                    _ => StatusCode::INSUFFICIENT_STORAGE,
+                };
+                ApiError {
+                    status,
+                    code: "refused",
+                    message,
+                    detail: Some(
+                        json!({ "refusal": serde_json::to_value(&r).unwrap_or_default() }),
+                    ),
+                }
+            }
+            ManagerError::NotFound { .. } => {
+                ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+            }
+            ManagerError::S3(ref s) if s.is_outage() => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable", message)
+            }
+            ManagerError::S3(_) => ApiError::new(StatusCode::BAD_GATEWAY, "storage_error", message),
+            _ => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "storage_error", message),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if self.status.is_server_error() {
+            tracing::error!("{} {}: {}", self.status.as_u16(), self.code, self.message);
+        }
+        let mut body = json!({ "error": self.message, "code": self.code });
+        if let (Some(serde_json::Value::Object(extra)), Some(obj)) =
+            (self.detail, body.as_object_mut())
+        {
+            obj.extend(extra);
+        }
+        let mut res = (self.status, axum::Json(body)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            res.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(r#"Bearer realm="kompass", error="invalid_token""#),
+            );
+        }
+        res
+    }
+}
+
+/// Where the page is: `KOMPASS_WWW_DIR`, else `www/` in the working directory, else the
+/// repository's `www/` next to this crate (a development build run from anywhere).
+pub fn find_www(configured: Option<&str>) -> Result<PathBuf, String> {
+    let candidates: Vec<PathBuf> = match configured {
+        Some(dir) => vec![PathBuf::from(dir)],
+        None => vec![PathBuf::from("www"), Path::new(env!("CARGO_MANIFEST_DIR")).join("../www")],
+    };
+    candidates.iter().find(|d| d.join("index.html").is_file()).cloned().ok_or_else(|| {
+        format!(
+            "cannot find the page (no index.html in {}): run kompass serve from the repository root or set KOMPASS_WWW_DIR to the www directory",
+            candidates.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(" or ")
+        )
+    })
+}
+
+/// `scheme://host[:port]` of a URL, for the page's Content-Security-Policy.
+fn origin_of(url: &str) -> Option<&str> {
+    let rest_at = url.find("://")? + 3;
+    let end = url[rest_at..].find('/').map_or(url.len(), |i| rest_at + i);
+    Some(&url[..end])
+}
+
+/// The page's Content-Security-Policy: its own scripts and wasm, API calls to itself, and
+/// uploads to the bucket when S3 is enabled. Nothing inline, no framing.
+fn content_security_policy(app: &App) -> String {
+    let s3 = app.s3.as_ref().map(|s| s.target.bucket_url());
+    let connect = match s3.as_deref().and_then(origin_of) {
+        Some(origin) => format!("'self' {origin}"),
+        None => "'self'".to_owned(),
+    };
+    format!(
+        "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data:; \
+         connect-src {connect}; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    )
+}
+
+/// Security headers on every answer; API answers are never cached. Logs each request
+/// without the upload grant (a bearer capability until it expires).
+async fn headers(State(app): State<Shared>, req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let api = path.starts_with("/api/");
+    let shown =
+        if path.starts_with("/api/upload/") { "/api/upload/{grant}" } else { path.as_str() };
+    let shown = shown.to_owned();
+    let mut res = next.run(req).await;
+    tracing::info!("{method} {shown} {}", res.status().as_u16());
+    let h = res.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&content_security_policy(&app)) {
+        h.insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if api {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    } else {
+        // The page and its wasm change with every build: revalidate instead of guessing.
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    }
+    res
+}
+
+/// Unknown API routes answer JSON, not the page.
+async fn api_not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "no_such_route",
+        "no such API route: see the API list in the README",
+    )
+}
+
+/// The whole application: API routes, then the page's static files.
+pub fn router(app: Shared) -> Router {
+    let api = Router::new()
+        .route("/presign", post(routes::presign))
+        .route("/usage", get(routes::usage))
+        .route("/files", get(routes::files))
+        // The upload reads its body itself, bounded by the granted size.
+        .route("/upload/{grant}", put(upload::upload).layer(DefaultBodyLimit::disable()))
+        .fallback(api_not_found);
+    Router::new()
+        .nest("/api", api)
+        .fallback_service(ServeDir::new(&app.www).append_index_html_on_directories(true))
+        .layer(middleware::from_fn_with_state(app.clone(), headers))
+        .with_state(app)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::origin_of;
+
+    #[test]
+    fn origins() {
+        assert_eq!(origin_of("http://127.0.0.1:8333/kompass-test"), Some("http://127.0.0.1:8333"));
+        assert_eq!(
+            origin_of("https://b.s3.us-east-1.amazonaws.com"),
+            Some("https://b.s3.us-east-1.amazonaws.com")
+        );
+        assert_eq!(origin_of("no scheme"), None);
+    }
+}

@@ -1,0 +1,321 @@
+//! The JSON API: presign (admission, then an upload URL), usage, files.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use kompass_core::fifo::Deletion;
+use kompass_core::inventory::{ObjectInfo, Sha256Digest};
+use kompass_core::key::{DataType, ObjectKey};
+use kompass_core::quota::{Limits, Usage, UsageStatus, alert_level, percent_used};
+use serde::{Deserialize, Serialize};
+
+use super::auth::User;
+use super::upload::Grant;
+use super::{ApiError, Shared, UPLOAD_EXPIRY_SECS, unix_now};
+use crate::manager::{Backend, ManagerError, rfc3339_ms};
+
+/// The data types a user may upload and list (`models` and `training_data` are global).
+const USER_TYPES: [DataType; 2] = [DataType::Routes, DataType::Fitness];
+
+/// `POST /api/presign` body. There is no user field: the user is the token's.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PresignRequest {
+    /// `routes` or `fitness`.
+    #[serde(rename = "type")]
+    pub data_type: String,
+    /// The file name.
+    pub name: String,
+    /// The exact size in bytes.
+    pub size: u64,
+    /// The SHA-256 of the bytes, hex.
+    pub sha256: String,
+}
+
+/// `POST /api/presign` answer: the `presign` JSON shape plus where the upload lands.
+#[derive(Debug, Serialize)]
+pub struct PresignAnswer {
+    /// Where to PUT: an S3 URL, or this server's `/api/upload/{grant}` (relative).
+    pub url: String,
+    /// Always `PUT`.
+    pub method: &'static str,
+    /// Headers to send with exactly these values (a browser sets `content-length` itself).
+    pub headers: BTreeMap<String, String>,
+    /// The object key.
+    pub key: String,
+    /// When the URL stops working, RFC 3339 UTC.
+    pub expires_at: String,
+    /// Where the upload lands.
+    pub backend: Backend,
+    /// Older files cleanup removed (S3) or will remove on saving (local) to make room.
+    pub cleanup: Vec<Deletion>,
+}
+
+fn json_rejection(e: JsonRejection) -> ApiError {
+    ApiError::bad_request(
+        "bad_request",
+        format!(
+            "{}; send JSON {{\"type\", \"name\", \"size\", \"sha256\"}} (the user comes from the token)",
+            e.body_text()
+        ),
+    )
+}
+
+/// `POST /api/presign`.
+pub async fn presign(
+    State(app): State<Shared>,
+    User(user): User,
+    body: Result<Json<PresignRequest>, JsonRejection>,
+) -> Result<Json<PresignAnswer>, ApiError> {
+    let Json(req) = body.map_err(json_rejection)?;
+    let key = ObjectKey::parse_parts(Some(user.as_str()), &req.data_type, &req.name)
+        .map_err(ManagerError::Key)?;
+    let sha = Sha256Digest::from_hex(&req.sha256)
+        .map_err(|e| ApiError::bad_request("bad_sha256", e.to_string()))?;
+    let expires_at = unix_now() + UPLOAD_EXPIRY_SECS;
+
+    let _admission = app.admission.lock().await;
+    let check = app.manager.precheck(&key, req.size).await?;
+    let s3_key = key.s3_key();
+    let mut headers = BTreeMap::new();
+    headers.insert("content-length".to_owned(), req.size.to_string());
+    headers.insert("x-amz-checksum-sha256".to_owned(), sha.to_base64());
+    match (check.backend, &app.s3) {
+        (Backend::S3, Some(s3)) => {
+            // The browser's PUT bypasses the manager: make room now, and count the upload in
+            // the cached inventory so the next admission sees it.
+            app.manager.delete_planned_s3(&check.cleanup).await?;
+            app.manager.record_granted_put(&key, req.size)?;
+            let signed = kompass_core::presign::presign_put(
+                &s3.target,
+                &s3_key,
+                req.size,
+                sha.0,
+                &s3.credentials,
+                SystemTime::now(),
+                Duration::from_secs(UPLOAD_EXPIRY_SECS),
+                None,
+            )
+            .map_err(|e| {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "presign_failed", e.to_string())
+            })?;
+            Ok(Json(PresignAnswer {
+                url: signed.url,
+                method: "PUT",
+                headers: signed.headers,
+                key: s3_key,
+                expires_at: signed.expires_at,
+                backend: Backend::S3,
+                cleanup: check.cleanup,
+            }))
+        }
+        // Local storage (or S3 unreachable: the save then lands locally and is queued).
+        _ => {
+            let grant = Grant { key: s3_key.clone(), size: req.size, sha256: sha.0, expires_at };
+            Ok(Json(PresignAnswer {
+                url: format!("/api/upload/{}", grant.sign(app.secret())),
+                method: "PUT",
+                headers,
+                key: s3_key,
+                expires_at: kompass_core::presign::rfc3339_utc(expires_at),
+                backend: Backend::Local,
+                cleanup: check.cleanup,
+            }))
+        }
+    }
+}
+
+/// Bytes and files of one data type.
+#[derive(Debug, Serialize)]
+pub struct TypeUsage {
+    /// The data type.
+    #[serde(rename = "type")]
+    pub data_type: DataType,
+    /// Bytes stored.
+    pub bytes: u64,
+    /// Files stored.
+    pub files: usize,
+    /// Percent of the user quota.
+    pub percent: f64,
+    /// Alert level of these bytes against the quota.
+    pub level: kompass_core::quota::AlertLevel,
+}
+
+/// `GET /api/usage` answer.
+#[derive(Debug, Serialize)]
+pub struct UsageAnswer {
+    /// The token's user.
+    pub user: String,
+    /// Which backend these numbers describe (where uploads go).
+    pub backend: Backend,
+    /// The limits (the page's wasm precheck takes them as they are).
+    pub limits: Limits,
+    /// Whether FIFO cleanup may free room for an upload over the quota.
+    pub auto_cleanup: bool,
+    /// Usage before the next upload (the page's wasm precheck takes it as it is).
+    pub usage: Usage,
+    /// The user's total against the quota.
+    pub quota: UsageStatus,
+    /// Per data type.
+    pub types: Vec<TypeUsage>,
+    /// Set when S3 could not be reached and the numbers are local disk's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// `GET /api/usage`.
+pub async fn usage(
+    State(app): State<Shared>,
+    User(user): User,
+) -> Result<Json<UsageAnswer>, ApiError> {
+    let m = &app.manager;
+    let (backend, inventory, note): (Backend, Vec<ObjectInfo>, Option<String>) = match m.s3() {
+        Some(_) => match m.s3_inventory(false).await {
+            Ok(inv) => (Backend::S3, inv, None),
+            Err(ManagerError::S3(e)) if e.is_outage() => (
+                Backend::Local,
+                m.local_inventory()?,
+                Some(format!("S3 is unreachable, showing local storage: {e}")),
+            ),
+            Err(e) => return Err(e.into()),
+        },
+        None => (Backend::Local, m.local_inventory()?, None),
+    };
+    let limits = m.config().limits;
+    let mine = |o: &&ObjectInfo| o.user.as_deref() == Some(user.as_str());
+    let usage = Usage {
+        user_bytes: inventory.iter().filter(mine).map(|o| o.size).sum(),
+        bucket_bytes: inventory.iter().map(|o| o.size).sum(),
+    };
+    let types = USER_TYPES
+        .iter()
+        .map(|t| {
+            let of_type: Vec<&ObjectInfo> =
+                inventory.iter().filter(mine).filter(|o| o.data_type == t.as_str()).collect();
+            let bytes = of_type.iter().map(|o| o.size).sum();
+            TypeUsage {
+                data_type: *t,
+                bytes,
+                files: of_type.len(),
+                percent: percent_used(bytes, limits.max_user_bytes),
+                level: alert_level(bytes, limits.max_user_bytes, limits.cleanup_threshold_percent),
+            }
+        })
+        .collect();
+    Ok(Json(UsageAnswer {
+        user: user.to_string(),
+        backend,
+        limits,
+        auto_cleanup: m.config().auto_cleanup,
+        usage,
+        quota: UsageStatus::new(
+            usage.user_bytes,
+            limits.max_user_bytes,
+            limits.cleanup_threshold_percent,
+        ),
+        types,
+        note,
+    }))
+}
+
+/// `GET /api/files` query.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilesQuery {
+    /// `routes` or `fitness`; both when absent.
+    #[serde(rename = "type")]
+    pub data_type: Option<String>,
+}
+
+/// One stored file: the `list` JSON shape (`name`, `key`, `size`, `last_modified`,
+/// `backend`) plus its data type.
+#[derive(Debug, Serialize)]
+pub struct FileEntry {
+    /// The data type.
+    #[serde(rename = "type")]
+    pub data_type: DataType,
+    /// The file name.
+    pub name: String,
+    /// The object key.
+    pub key: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Last modification, RFC 3339 UTC.
+    pub last_modified: String,
+    /// Where this copy is.
+    pub backend: Backend,
+    #[serde(skip)]
+    last_modified_ms: i64,
+}
+
+impl FileEntry {
+    fn new(key: &ObjectKey, size: u64, last_modified_ms: i64, backend: Backend) -> Self {
+        FileEntry {
+            data_type: key.data_type(),
+            name: key.name().to_string(),
+            key: key.s3_key(),
+            size,
+            last_modified: rfc3339_ms(last_modified_ms),
+            backend,
+            last_modified_ms,
+        }
+    }
+}
+
+/// `GET /api/files[?type=T]`: the user's files, the newest copy of each (local disk or S3),
+/// newest first. With S3 it costs one LIST of the user's prefix for all types at once (the
+/// free tier's PUT-class requests are scarce), not one per type.
+pub async fn files(
+    State(app): State<Shared>,
+    User(user): User,
+    query: Result<Query<FilesQuery>, QueryRejection>,
+) -> Result<Json<Vec<FileEntry>>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::bad_request("bad_request", e.body_text()))?;
+    let types: Vec<DataType> = match q.data_type.as_deref() {
+        None | Some("") => USER_TYPES.to_vec(),
+        Some(t) => {
+            let t: DataType = t.parse().map_err(ManagerError::Key)?;
+            if !t.allows_user() {
+                return Err(ApiError::bad_request(
+                    "global_type",
+                    format!("{t} data is global, not a user's: ask for type routes or fitness"),
+                ));
+            }
+            vec![t]
+        }
+    };
+    let m = &app.manager;
+    let mut by_key: BTreeMap<String, FileEntry> = BTreeMap::new();
+    for t in &types {
+        for e in m.local().list(Some(&user), *t).map_err(ManagerError::from)? {
+            let f = FileEntry::new(&e.key, e.size, e.last_modified_ms as i64, Backend::Local);
+            by_key.insert(f.key.clone(), f);
+        }
+    }
+    if let Some(s3) = m.s3() {
+        let listed = s3.list(&kompass_core::key::user_prefix(&user)).await;
+        m.record_requests()?;
+        for o in listed.map_err(ManagerError::from)? {
+            // Only keys of the layout, of this user and the asked types.
+            let Ok(k) = ObjectKey::from_s3_key(&o.key) else { continue };
+            if k.owner() != Some(&user) || !types.contains(&k.data_type()) {
+                continue;
+            }
+            let ms = o.last_modified_ms as i64;
+            // A local copy newer than S3's (a save queued for sync) is the one to show.
+            if by_key.get(&o.key).is_some_and(|l| l.last_modified_ms > ms) {
+                continue;
+            }
+            by_key.insert(o.key.clone(), FileEntry::new(&k, o.size, ms, Backend::S3));
+        }
+    }
+    let mut out: Vec<FileEntry> = by_key.into_values().collect();
+    out.sort_by(|a, b| {
+        b.last_modified_ms.cmp(&a.last_modified_ms).then_with(|| a.name.cmp(&b.name))
+    });
+    Ok(Json(out))
+}

@@ -1,0 +1,272 @@
+//! The server's own upload endpoint, used when S3 is disabled: the local twin of a presigned
+//! PUT, with the same guarantees (expiry, exact size, exact SHA-256, the user's prefix).
+//!
+//! A grant is `base64url(payload JSON) "." base64url(HMAC-SHA256)`, no padding, signed with
+//! the server secret under its own context string (so an API token is never a grant, nor a
+//! grant a token). The payload is `{"v":1,"key":KEY,"size":N,"sha256":HEX,"exp":UNIX}`. The
+//! key was built from the token's user when the grant was issued; it is checked again here.
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::IntoResponse;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, KeyInit as _, Mac as _};
+use kompass_core::inventory::Sha256Digest;
+use kompass_core::key::ObjectKey;
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use thiserror::Error;
+
+use super::{ApiError, Shared, unix_now};
+use crate::manager::sha256;
+
+/// Domain separation for the grant MAC.
+const CONTEXT: &[u8] = b"kompass-upload-grant.v1.";
+/// The payload format version.
+const VERSION: u8 = 1;
+/// Longer grants are rejected before any decoding.
+const MAX_GRANT_LEN: usize = 2048;
+
+/// One granted upload: these exact bytes, to this key, until then.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    /// The object key (`users/{user}/{type}/{name}`).
+    pub key: String,
+    /// The exact size in bytes.
+    pub size: u64,
+    /// The exact SHA-256 of the bytes.
+    pub sha256: [u8; 32],
+    /// Unix seconds at which the grant stops being valid.
+    pub expires_at: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Payload {
+    v: u8,
+    key: String,
+    size: u64,
+    sha256: String,
+    exp: u64,
+}
+
+/// Why a grant was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum GrantError {
+    /// Not a grant of this format.
+    #[error("the upload URL is malformed ({0}): ask for a new one with POST /api/presign")]
+    Malformed(&'static str),
+    /// The MAC does not match: altered, or signed with another secret.
+    #[error(
+        "the upload URL's signature does not match (altered, or issued by another server): ask for a new one with POST /api/presign"
+    )]
+    BadSignature,
+    /// The grant was valid until `expired_at`.
+    #[error("the upload URL expired at {}: ask for a new one with POST /api/presign", kompass_core::presign::rfc3339_utc(*.expired_at))]
+    Expired {
+        /// When it expired, unix seconds.
+        expired_at: u64,
+    },
+}
+
+fn mac(secret: &[u8], encoded_payload: &str) -> Hmac<Sha256> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes a key of any length");
+    mac.update(CONTEXT);
+    mac.update(encoded_payload.as_bytes());
+    mac
+}
+
+impl Grant {
+    /// Signs the grant with `secret` (the server secret).
+    pub fn sign(&self, secret: &[u8]) -> String {
+        let payload = Payload {
+            v: VERSION,
+            key: self.key.clone(),
+            size: self.size,
+            sha256: hex::encode(self.sha256),
+            exp: self.expires_at,
+        };
+        let json = serde_json::to_vec(&payload).expect("strings and integers serialise");
+        let encoded = URL_SAFE_NO_PAD.encode(json);
+        let tag = mac(secret, &encoded).finalize().into_bytes();
+        format!("{encoded}.{}", URL_SAFE_NO_PAD.encode(tag))
+    }
+
+    /// Verifies a signed grant at `now_unix`: the MAC (constant time), then the expiry.
+    pub fn verify(signed: &str, secret: &[u8], now_unix: u64) -> Result<Grant, GrantError> {
+        if signed.is_empty() || signed.len() > MAX_GRANT_LEN {
+            return Err(GrantError::Malformed("empty or too long"));
+        }
+        let (encoded, encoded_tag) =
+            signed.split_once('.').ok_or(GrantError::Malformed("not two dot-separated parts"))?;
+        let tag = URL_SAFE_NO_PAD
+            .decode(encoded_tag)
+            .map_err(|_| GrantError::Malformed("signature is not base64url"))?;
+        if tag.len() != 32 {
+            return Err(GrantError::Malformed("signature is not 32 bytes"));
+        }
+        mac(secret, encoded).verify_slice(&tag).map_err(|_| GrantError::BadSignature)?;
+        let json = URL_SAFE_NO_PAD
+            .decode(encoded)
+            .map_err(|_| GrantError::Malformed("payload is not base64url"))?;
+        let p: Payload = serde_json::from_slice(&json)
+            .map_err(|_| GrantError::Malformed("payload is not JSON"))?;
+        if p.v != VERSION {
+            return Err(GrantError::Malformed("unsupported version"));
+        }
+        let sha =
+            Sha256Digest::from_hex(&p.sha256).map_err(|_| GrantError::Malformed("bad digest"))?;
+        if now_unix >= p.exp {
+            return Err(GrantError::Expired { expired_at: p.exp });
+        }
+        Ok(Grant { key: p.key, size: p.size, sha256: sha.0, expires_at: p.exp })
+    }
+}
+
+fn forbidden(e: GrantError) -> ApiError {
+    let code = match e {
+        GrantError::Expired { .. } => "grant_expired",
+        _ => "grant_invalid",
+    };
+    ApiError::new(StatusCode::FORBIDDEN, code, e.to_string())
+}
+
+/// `PUT /api/upload/{grant}`: stores the body under the granted key when it is exactly the
+/// granted bytes; the save runs admission (limits, quota, cleanup) again.
+pub async fn upload(
+    State(app): State<Shared>,
+    Path(signed): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<impl IntoResponse, ApiError> {
+    let grant = Grant::verify(&signed, app.secret(), unix_now()).map_err(forbidden)?;
+    // Only user data is ever granted; a key outside `users/{user}/` means a forged payload.
+    let key = ObjectKey::from_s3_key(&grant.key)
+        .ok()
+        .filter(|k| k.owner().is_some())
+        .ok_or_else(|| forbidden(GrantError::Malformed("not a user key")))?;
+
+    let length = headers
+        .get(header::CONTENT_LENGTH)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::LENGTH_REQUIRED,
+                "length_required",
+                format!(
+                    "send Content-Length: {} (the granted size); chunked uploads are not accepted",
+                    grant.size
+                ),
+            )
+        })?
+        .to_str()
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .ok_or_else(|| ApiError::bad_request("size_mismatch", "Content-Length is not a number"))?;
+    if length != grant.size {
+        return Err(ApiError::bad_request(
+            "size_mismatch",
+            format!(
+                "the body is {length} bytes but the upload URL was granted for exactly {}: presign the bytes you send",
+                grant.size
+            ),
+        ));
+    }
+    if let Some(claimed) = headers.get("x-amz-checksum-sha256") {
+        let claimed = claimed.to_str().ok().and_then(|v| Sha256Digest::from_base64(v.trim()).ok());
+        if claimed.map(|d| d.0) != Some(grant.sha256) {
+            return Err(ApiError::bad_request(
+                "checksum_mismatch",
+                "x-amz-checksum-sha256 differs from the granted SHA-256: send the header the presign answer gave",
+            ));
+        }
+    }
+    let limit = usize::try_from(grant.size).unwrap_or(usize::MAX);
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|e| {
+        ApiError::bad_request(
+            "size_mismatch",
+            format!("could not read exactly {} bytes of body: {e}", grant.size),
+        )
+    })?;
+    if bytes.len() as u64 != grant.size {
+        return Err(ApiError::bad_request(
+            "size_mismatch",
+            format!("received {} bytes, granted {}", bytes.len(), grant.size),
+        ));
+    }
+    if sha256(&bytes) != grant.sha256 {
+        return Err(ApiError::bad_request(
+            "sha256_mismatch",
+            "the body's SHA-256 differs from the granted one: upload exactly the bytes that were presigned",
+        ));
+    }
+    let _admission = app.admission.lock().await;
+    let saved = app.manager.save(&key, &bytes).await?;
+    Ok((StatusCode::CREATED, axum::Json(saved)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
+    const NOW: u64 = 1_800_000_000;
+
+    fn grant() -> Grant {
+        Grant {
+            key: "users/alice/fitness/a.json".into(),
+            size: 12,
+            sha256: [7; 32],
+            expires_at: NOW + 60,
+        }
+    }
+
+    #[test]
+    fn round_trip_and_expiry() {
+        let signed = grant().sign(SECRET);
+        assert_eq!(Grant::verify(&signed, SECRET, NOW), Ok(grant()));
+        assert_eq!(
+            Grant::verify(&signed, SECRET, NOW + 60),
+            Err(GrantError::Expired { expired_at: NOW + 60 })
+        );
+    }
+
+    #[test]
+    fn any_change_is_refused() {
+        let signed = grant().sign(SECRET);
+        assert_eq!(
+            Grant::verify(&signed, b"fedcba9876543210fedcba9876543210", NOW),
+            Err(GrantError::BadSignature)
+        );
+        let (payload, tag) = signed.split_once('.').unwrap();
+        for forged in [
+            Grant { key: "users/bob/fitness/a.json".into(), ..grant() },
+            Grant { size: 13, ..grant() },
+            Grant { sha256: [8; 32], ..grant() },
+            Grant { expires_at: NOW + 6000, ..grant() },
+        ] {
+            let other = forged.sign(b"another secret, also 32 bytes...");
+            let (forged_payload, _) = other.split_once('.').unwrap();
+            assert_eq!(
+                Grant::verify(&format!("{forged_payload}.{tag}"), SECRET, NOW),
+                Err(GrantError::BadSignature)
+            );
+        }
+        for i in 0..signed.len() {
+            let mut altered = signed.clone().into_bytes();
+            altered[i] = if altered[i] == b'A' { b'B' } else { b'A' };
+            let altered = String::from_utf8(altered).unwrap();
+            assert!(Grant::verify(&altered, SECRET, NOW).is_err(), "{altered}");
+        }
+        assert!(matches!(Grant::verify(payload, SECRET, NOW), Err(GrantError::Malformed(_))));
+    }
+
+    #[test]
+    fn a_token_is_not_a_grant() {
+        let token = kompass_core::token::mint("alice", NOW + 60, SECRET);
+        assert_eq!(Grant::verify(&token, SECRET, NOW), Err(GrantError::BadSignature));
+        let signed = grant().sign(SECRET);
+        assert!(kompass_core::token::verify(&signed, SECRET, NOW).is_err());
+    }
+}

@@ -1,0 +1,684 @@
+//! `kompass serve` end to end through HTTP: the real binary on a free port with a temp data
+//! directory. Checks go through an independent path (the file system, or the bucket listed
+//! by the S3 store), never only through the API's own answers.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use kompass::serve::upload::Grant;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+const SECRET: &str = "4f1c0e8a9b2d3c4e5f60718293a4b5c6d7e8f90112233445566778899aabbccd";
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+}
+
+fn sha_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+fn token(user: &str) -> String {
+    kompass_core::token::mint(user, unix_now() + 600, SECRET.as_bytes())
+}
+
+/// A running `kompass serve`, stopped on drop.
+struct Server {
+    child: Child,
+    base: String,
+    page_url: String,
+    data: PathBuf,
+    _dir: tempfile::TempDir,
+    client: reqwest::Client,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the binary in a temp dir (so no `.env` is read) with exactly `vars`, PATH and HOME.
+fn start(vars: &[(&str, &str)]) -> Result<Server, String> {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let www = Path::new(env!("CARGO_MANIFEST_DIR")).join("../www");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kompass"));
+    cmd.args(["serve", "--addr", "127.0.0.1:0"])
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATA_DIRECTORY", &data)
+        .env("KOMPASS_WWW_DIR", &www)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("the kompass binary starts");
+    let stdout = child.stdout.take().unwrap();
+    // Drained all along, so a chatty server never blocks on a full pipe.
+    let mut stderr = child.stderr.take().unwrap();
+    let stderr = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+        text
+    });
+    let mut printed = String::new();
+    let mut page_url = None;
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        printed.push_str(&line);
+        printed.push('\n');
+        if line.starts_with("http://") && line.contains("/#token=") {
+            page_url = Some(line);
+            break;
+        }
+    }
+    let Some(page_url) = page_url else {
+        let status = child.wait().unwrap();
+        let err = stderr.join().unwrap();
+        return Err(format!("serve exited ({status}) without a page URL:\n{printed}\n{err}"));
+    };
+    let base = page_url.split("/#").next().unwrap().to_owned();
+    Ok(Server { child, base, page_url, data, _dir: dir, client: reqwest::Client::new() })
+}
+
+fn local_server() -> Server {
+    start(&[("KOMPASS_SERVER_SECRET", SECRET)]).unwrap()
+}
+
+/// An answer: status and JSON body (Null when the body is not JSON).
+struct Answer {
+    status: u16,
+    body: Value,
+    www_authenticate: Option<String>,
+}
+
+impl Server {
+    async fn send(&self, req: reqwest::RequestBuilder) -> Answer {
+        let res = req.send().await.expect("the server answers");
+        let status = res.status().as_u16();
+        let www_authenticate =
+            res.headers().get("www-authenticate").map(|v| v.to_str().unwrap().to_owned());
+        let bytes = res.bytes().await.unwrap();
+        Answer {
+            status,
+            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+            www_authenticate,
+        }
+    }
+
+    async fn get(&self, path: &str, token: Option<&str>) -> Answer {
+        let mut req = self.client.get(format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        self.send(req).await
+    }
+
+    async fn presign(&self, token: &str, body: Value) -> Answer {
+        let req = self
+            .client
+            .post(format!("{}/api/presign", self.base))
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .body(body.to_string());
+        self.send(req).await
+    }
+
+    /// Presigns `bytes` as `type`/`name` and returns the answer's body (asserting 200).
+    async fn grant(&self, token: &str, data_type: &str, name: &str, bytes: &[u8]) -> Value {
+        let a = self
+            .presign(
+                token,
+                json!({"type": data_type, "name": name, "size": bytes.len(), "sha256": sha_hex(bytes)}),
+            )
+            .await;
+        assert_eq!(a.status, 200, "{}", a.body);
+        a.body
+    }
+
+    /// PUTs `bytes` to a (relative or absolute) upload URL with the given headers.
+    async fn put(&self, url: &str, bytes: &[u8], headers: &[(&str, &str)]) -> Answer {
+        let url = if url.starts_with('/') { format!("{}{url}", self.base) } else { url.to_owned() };
+        let mut req = self.client.put(url).body(bytes.to_vec());
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        self.send(req).await
+    }
+
+    /// Presigns and uploads `bytes`; returns the key.
+    async fn upload(&self, token: &str, data_type: &str, name: &str, bytes: &[u8]) -> String {
+        let g = self.grant(token, data_type, name, bytes).await;
+        let a = self.put(g["url"].as_str().unwrap(), bytes, &[]).await;
+        assert_eq!(a.status, 201, "{}", a.body);
+        g["key"].as_str().unwrap().to_owned()
+    }
+
+    fn stored(&self, data_type: &str, user: &str, name: &str) -> Option<Vec<u8>> {
+        std::fs::read(self.data.join(data_type).join(user).join(name)).ok()
+    }
+
+    fn stored_names(&self, data_type: &str, user: &str) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.data.join(data_type).join(user))
+            .map(|d| d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect())
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+}
+
+fn grant_of(url: &str) -> &str {
+    url.strip_prefix("/api/upload/").expect("a local upload URL")
+}
+
+// ------------------------------------------------------------------------------ auth
+
+#[tokio::test]
+async fn every_api_route_needs_a_valid_bearer_token() {
+    let s = local_server();
+    let other_secret = "0000000000000000000000000000000000000000000000000000000000000000";
+    let cases: Vec<(&str, Option<String>, &str)> = vec![
+        ("no header", None, "sign in"),
+        ("garbage", Some("Bearer not-a-token".into()), "malformed"),
+        (
+            "other secret",
+            Some(format!(
+                "Bearer {}",
+                kompass_core::token::mint("alice", unix_now() + 600, other_secret.as_bytes())
+            )),
+            "signature",
+        ),
+        (
+            "expired",
+            Some(format!(
+                "Bearer {}",
+                kompass_core::token::mint("alice", unix_now() - 1, SECRET.as_bytes())
+            )),
+            "expired",
+        ),
+        ("basic scheme", Some(format!("Basic {}", token("alice"))), "Bearer TOKEN"),
+        (
+            "bad user id",
+            Some(format!(
+                "Bearer {}",
+                kompass_core::token::mint("../bob", unix_now() + 600, SECRET.as_bytes())
+            )),
+            "unusable user",
+        ),
+    ];
+    for (what, header, says) in &cases {
+        for (method, path) in
+            [("GET", "/api/usage"), ("GET", "/api/files"), ("POST", "/api/presign")]
+        {
+            let mut req = match method {
+                "GET" => s.client.get(format!("{}{path}", s.base)),
+                _ => s
+                    .client
+                    .post(format!("{}{path}", s.base))
+                    .header("content-type", "application/json")
+                    .body(json!({"type": "fitness", "name": "a.json", "size": 1, "sha256": sha_hex(b"x")}).to_string()),
+            };
+            if let Some(h) = header {
+                req = req.header("authorization", h);
+            }
+            let a = s.send(req).await;
+            assert_eq!(a.status, 401, "{what} {method} {path}: {}", a.body);
+            assert_eq!(a.body["code"], "unauthorized");
+            let msg = a.body["error"].as_str().unwrap();
+            assert!(msg.contains(says), "{what}: {msg}");
+            assert!(a.www_authenticate.as_deref().unwrap().starts_with("Bearer"), "{what}");
+        }
+    }
+    // Nothing was granted, so nothing was stored.
+    assert!(!s.data.join("fitness").exists());
+    // The same routes answer with a valid token.
+    assert_eq!(s.get("/api/usage", Some(&token("alice"))).await.status, 200);
+}
+
+#[tokio::test]
+async fn the_user_comes_from_the_token_only() {
+    let s = local_server();
+    let alice = token("alice");
+    let bob = token("bob");
+    // A body that names a user (or anything else unknown) is refused, not ignored.
+    let a = s
+        .presign(&alice, json!({"type": "fitness", "name": "a.json", "size": 2, "sha256": sha_hex(b"{}"), "user": "bob"}))
+        .await;
+    assert_eq!(a.status, 400, "{}", a.body);
+    assert!(a.body["error"].as_str().unwrap().contains("user"), "{}", a.body);
+    // Names that would leave the user's prefix are refused.
+    for name in ["../bob/a.json", "..", "a/b.json", "a\\b.json", "a\u{2215}b.json", ""] {
+        let a = s
+            .presign(
+                &alice,
+                json!({"type": "fitness", "name": name, "size": 2, "sha256": sha_hex(b"{}")}),
+            )
+            .await;
+        assert_eq!(a.status, 400, "{name:?}: {}", a.body);
+        assert_eq!(a.body["code"], "invalid_key", "{name:?}");
+    }
+    // Global data types are not a user's to write.
+    for t in ["models", "training_data", "nonsense"] {
+        let a = s
+            .presign(
+                &alice,
+                json!({"type": t, "name": "m.bin", "size": 2, "sha256": sha_hex(b"{}")}),
+            )
+            .await;
+        assert_eq!(a.status, 400, "{t}: {}", a.body);
+    }
+    // A query naming a user is refused too.
+    assert_eq!(s.get("/api/files?user=bob", Some(&alice)).await.status, 400);
+
+    let key = s.upload(&alice, "fitness", "a.json", b"{\"alice\":1}").await;
+    assert_eq!(key, "users/alice/fitness/a.json");
+    assert_eq!(s.stored("fitness", "alice", "a.json").as_deref(), Some(&b"{\"alice\":1}"[..]));
+    assert!(!s.data.join("fitness").join("bob").exists());
+
+    // Bob sees none of it.
+    let files = s.get("/api/files", Some(&bob)).await;
+    assert_eq!(files.body, json!([]));
+    let usage = s.get("/api/usage", Some(&bob)).await;
+    assert_eq!(usage.body["user"], "bob");
+    assert_eq!(usage.body["usage"]["user_bytes"], 0);
+    assert_eq!(usage.body["usage"]["bucket_bytes"], 11, "the bucket total counts alice's bytes");
+    let files = s.get("/api/files", Some(&alice)).await;
+    assert_eq!(files.body.as_array().unwrap().len(), 1);
+}
+
+// ---------------------------------------------------------------------------- upload
+
+#[tokio::test]
+async fn the_upload_endpoint_takes_exactly_the_granted_bytes() {
+    let s = local_server();
+    let alice = token("alice");
+    let bytes = br#"{"activities":[{"distance":1000.5}]}"#;
+    let g = s.grant(&alice, "fitness", "exact.json", bytes).await;
+    assert_eq!(g["backend"], "local");
+    assert_eq!(g["method"], "PUT");
+    assert_eq!(g["key"], "users/alice/fitness/exact.json");
+    assert_eq!(g["headers"]["content-length"], bytes.len().to_string());
+    let url = g["url"].as_str().unwrap();
+    let checksum = g["headers"]["x-amz-checksum-sha256"].as_str().unwrap();
+
+    // A body of another size.
+    let mut longer = bytes.to_vec();
+    longer.push(b' ');
+    let a = s.put(url, &longer, &[]).await;
+    assert_eq!((a.status, a.body["code"].as_str()), (400, Some("size_mismatch")), "{}", a.body);
+    let a = s.put(url, &bytes[1..], &[]).await;
+    assert_eq!((a.status, a.body["code"].as_str()), (400, Some("size_mismatch")), "{}", a.body);
+    // Same size, other bytes (e.g. the unscrubbed document).
+    let mut other = bytes.to_vec();
+    other[20] ^= 1;
+    let a = s.put(url, &other, &[]).await;
+    assert_eq!((a.status, a.body["code"].as_str()), (400, Some("sha256_mismatch")), "{}", a.body);
+    // The right bytes with a checksum header for other bytes.
+    let wrong_checksum = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&other));
+    let a = s.put(url, bytes, &[("x-amz-checksum-sha256", &wrong_checksum)]).await;
+    assert_eq!((a.status, a.body["code"].as_str()), (400, Some("checksum_mismatch")), "{}", a.body);
+
+    // An expired grant (signed with the server's own secret, so only the expiry is wrong).
+    let expired = Grant {
+        key: "users/alice/fitness/exact.json".into(),
+        size: bytes.len() as u64,
+        sha256: Sha256::digest(bytes).into(),
+        expires_at: unix_now() - 1,
+    };
+    let a = s.put(&format!("/api/upload/{}", expired.sign(SECRET.as_bytes())), bytes, &[]).await;
+    assert_eq!((a.status, a.body["code"].as_str()), (403, Some("grant_expired")), "{}", a.body);
+
+    // Tampered grants: another user's key under the old signature, a changed signature, a
+    // grant from another secret.
+    let (payload, tag) = grant_of(url).split_once('.').unwrap();
+    let mut claims: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    claims["key"] = json!("users/bob/fitness/exact.json");
+    let forged = format!("{}.{tag}", URL_SAFE_NO_PAD.encode(claims.to_string()));
+    let mut flipped = tag.to_owned().into_bytes();
+    flipped[5] = if flipped[5] == b'A' { b'B' } else { b'A' };
+    let flipped = format!("{payload}.{}", String::from_utf8(flipped).unwrap());
+    let foreign = Grant { expires_at: unix_now() + 600, ..expired.clone() }
+        .sign(b"another secret, long enough to be used...");
+    for (what, g) in [
+        ("forged key", forged),
+        ("flipped signature", flipped),
+        ("other secret", foreign),
+        ("garbage", "xyz".into()),
+    ] {
+        let a = s.put(&format!("/api/upload/{g}"), bytes, &[]).await;
+        assert_eq!(
+            (a.status, a.body["code"].as_str()),
+            (403, Some("grant_invalid")),
+            "{what}: {}",
+            a.body
+        );
+    }
+
+    // No Content-Length (chunked): refused before reading.
+    assert_eq!(raw_chunked_put(&s.base, url, bytes).await, 411);
+
+    // None of that stored anything, for alice or bob.
+    assert_eq!(s.stored_names("fitness", "alice"), Vec::<String>::new());
+    assert_eq!(s.stored_names("fitness", "bob"), Vec::<String>::new());
+
+    // The exact bytes, with the headers the answer gave, are stored as they are.
+    let a = s.put(url, bytes, &[("x-amz-checksum-sha256", checksum)]).await;
+    assert_eq!(a.status, 201, "{}", a.body);
+    assert_eq!(a.body["backend"], "local");
+    assert_eq!(a.body["key"], "users/alice/fitness/exact.json");
+    assert_eq!(a.body["bytes"], bytes.len());
+    assert_eq!(s.stored("fitness", "alice", "exact.json").as_deref(), Some(&bytes[..]));
+}
+
+/// A PUT with `Transfer-Encoding: chunked` and no Content-Length; returns the status.
+async fn raw_chunked_put(base: &str, path: &str, body: &[u8]) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = base.strip_prefix("http://").unwrap();
+    let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
+    let mut req = format!(
+        "PUT {path} HTTP/1.1\r\nhost: {host}\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n{:x}\r\n",
+        body.len()
+    )
+    .into_bytes();
+    req.extend_from_slice(body);
+    req.extend_from_slice(b"\r\n0\r\n\r\n");
+    stream.write_all(&req).await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    let text = String::from_utf8_lossy(&answer);
+    text.split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {text}"))
+}
+
+// ---------------------------------------------------------------------------- limits
+
+#[tokio::test]
+async fn limits_are_enforced_at_presign_and_again_at_upload() {
+    // 1 MiB per file; a 20 000-byte quota; no cleanup, so the quota is a hard limit.
+    let s = start(&[
+        ("KOMPASS_SERVER_SECRET", SECRET),
+        ("S3_MAX_FILE_SIZE_MB", "1"),
+        ("S3_MAX_USER_STORAGE_MB", "0.019073486328125"),
+        ("S3_AUTO_CLEANUP_ENABLED", "false"),
+    ])
+    .unwrap();
+    let alice = token("alice");
+    let usage = s.get("/api/usage", Some(&alice)).await.body;
+    assert_eq!(usage["limits"]["max_file_bytes"], 1 << 20);
+    assert_eq!(usage["limits"]["max_user_bytes"], 20_000);
+    assert_eq!(usage["auto_cleanup"], false);
+
+    let a = s
+        .presign(&alice, json!({"type": "fitness", "name": "big.json", "size": (1 << 20) + 1, "sha256": sha_hex(b"x")}))
+        .await;
+    assert_eq!(a.status, 413, "{}", a.body);
+    assert_eq!(a.body["refusal"]["reason"], "file_too_large");
+
+    // Two grants that each fit, but not together: the second upload is refused at save time.
+    let first = vec![b'a'; 12_000];
+    let second = vec![b'b'; 12_000];
+    let g1 = s.grant(&alice, "routes", "one.json", &first).await;
+    let g2 = s.grant(&alice, "routes", "two.json", &second).await;
+    assert_eq!(s.put(g1["url"].as_str().unwrap(), &first, &[]).await.status, 201);
+    let a = s.put(g2["url"].as_str().unwrap(), &second, &[]).await;
+    assert_eq!(a.status, 507, "{}", a.body);
+    assert_eq!(a.body["refusal"]["reason"], "user_quota_exceeded");
+    assert_eq!(s.stored_names("routes", "alice"), vec!["one.json".to_owned()]);
+    // And a new presign over the quota is refused before any URL is handed out.
+    let a = s
+        .presign(
+            &alice,
+            json!({"type": "routes", "name": "three.json", "size": 9_000, "sha256": sha_hex(b"x")}),
+        )
+        .await;
+    assert_eq!(a.status, 507, "{}", a.body);
+    assert_eq!(a.body["refusal"]["user"], "alice");
+    // Another user's quota is their own.
+    assert_eq!(
+        s.presign(
+            &token("bob"),
+            json!({"type": "routes", "name": "three.json", "size": 9_000, "sha256": sha_hex(b"x")})
+        )
+        .await
+        .status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn cleanup_makes_room_oldest_first_when_enabled() {
+    // A 3 000-byte quota, cleanup at 70 %, keep 1 file: the third 1 000-byte upload removes
+    // the oldest file first.
+    let s = start(&[
+        ("KOMPASS_SERVER_SECRET", SECRET),
+        ("S3_MAX_USER_STORAGE_MB", "0.00286102294921875"),
+        ("S3_MIN_FILES_TO_KEEP", "1"),
+    ])
+    .unwrap();
+    let alice = token("alice");
+    for name in ["r1.json", "r2.json"] {
+        s.upload(&alice, "routes", name, &[b'x'; 1000]).await;
+        // Distinct modification times, so "oldest" is well defined.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+    }
+    let g = s.grant(&alice, "routes", "r3.json", &[b'y'; 1000]).await;
+    let planned: Vec<&str> =
+        g["cleanup"].as_array().unwrap().iter().map(|d| d["key"].as_str().unwrap()).collect();
+    assert_eq!(planned, ["users/alice/routes/r1.json"], "{g}");
+    assert_eq!(s.put(g["url"].as_str().unwrap(), &[b'y'; 1000], &[]).await.status, 201);
+    assert_eq!(s.stored_names("routes", "alice"), ["r2.json", "r3.json"]);
+}
+
+// ------------------------------------------------------------------- files and usage
+
+#[tokio::test]
+async fn files_and_usage_have_their_documented_shapes() {
+    let s = local_server();
+    let alice = token("alice");
+    let usage = s.get("/api/usage", Some(&alice)).await;
+    assert_eq!(usage.status, 200);
+    assert_eq!(usage.body["quota"]["used"], 0);
+    assert_eq!(usage.body["quota"]["level"], "normal");
+
+    s.upload(&alice, "routes", "route.json", b"[1,2,3]").await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    s.upload(&alice, "fitness", "fitness_data_20260101_120000.json", b"{\"a\":1}").await;
+
+    let files = s.get("/api/files", Some(&alice)).await;
+    assert_eq!(files.status, 200);
+    let list = files.body.as_array().unwrap();
+    assert_eq!(list.len(), 2);
+    for f in list {
+        let mut fields: Vec<&str> = f.as_object().unwrap().keys().map(String::as_str).collect();
+        fields.sort();
+        assert_eq!(fields, ["backend", "key", "last_modified", "name", "size", "type"], "{f}");
+        assert_eq!(f["backend"], "local");
+        assert!(f["last_modified"].as_str().unwrap().ends_with('Z'));
+    }
+    // Newest first.
+    assert_eq!(list[0]["name"], "fitness_data_20260101_120000.json");
+    assert_eq!(list[0]["type"], "fitness");
+    assert_eq!(list[0]["key"], "users/alice/fitness/fitness_data_20260101_120000.json");
+    assert_eq!(list[0]["size"], 7);
+    assert_eq!(list[1]["name"], "route.json");
+    assert_eq!(list[1]["type"], "routes");
+
+    let routes = s.get("/api/files?type=routes", Some(&alice)).await.body;
+    assert_eq!(routes.as_array().unwrap().len(), 1);
+    assert_eq!(routes[0]["name"], "route.json");
+    for bad in ["models", "training_data", "bogus"] {
+        let a = s.get(&format!("/api/files?type={bad}"), Some(&alice)).await;
+        assert_eq!(a.status, 400, "{bad}: {}", a.body);
+    }
+
+    let u = s.get("/api/usage", Some(&alice)).await.body;
+    assert_eq!(u["user"], "alice");
+    assert_eq!(u["backend"], "local");
+    assert_eq!(u["usage"], json!({"user_bytes": 14, "bucket_bytes": 14}));
+    assert_eq!(u["quota"]["used"], 14);
+    assert_eq!(u["quota"]["limit"], 100 << 20);
+    assert_eq!(u["quota"]["level"], "normal");
+    assert_eq!(u["quota"]["cleanup_due"], false);
+    assert_eq!(u["limits"]["cleanup_threshold_percent"], 70);
+    let types = u["types"].as_array().unwrap();
+    assert_eq!(types.len(), 2);
+    assert_eq!(
+        types[0],
+        json!({"type": "routes", "bytes": 7, "files": 1, "percent": 7.0 * 100.0 / (100u64 << 20) as f64, "level": "normal"})
+    );
+    assert_eq!(types[1]["type"], "fitness");
+    assert_eq!(types[1]["files"], 1);
+}
+
+#[tokio::test]
+async fn usage_levels_follow_the_quota() {
+    // A 10 000-byte quota: 8 500 bytes is "warning" (80 %), 9 500 "critical" (90 %).
+    let s = start(&[
+        ("KOMPASS_SERVER_SECRET", SECRET),
+        ("S3_MAX_USER_STORAGE_MB", "0.0095367431640625"),
+        ("S3_AUTO_CLEANUP_ENABLED", "false"),
+    ])
+    .unwrap();
+    let alice = token("alice");
+    s.upload(&alice, "fitness", "a.json", &[b'1'; 8500]).await;
+    let u = s.get("/api/usage", Some(&alice)).await.body;
+    assert_eq!(u["quota"]["level"], "warning", "{u}");
+    assert_eq!(u["types"][1]["level"], "warning");
+    assert_eq!(u["types"][0]["level"], "normal");
+    s.upload(&alice, "routes", "b.json", &[b'2'; 1000]).await;
+    let u = s.get("/api/usage", Some(&alice)).await.body;
+    assert_eq!(u["quota"]["level"], "critical", "{u}");
+    assert_eq!(u["types"][1]["level"], "warning", "fitness alone is still at 85 %");
+}
+
+// ----------------------------------------------------------------- start-up and page
+
+#[tokio::test]
+async fn start_up_prints_a_sign_in_link_for_the_dev_user() {
+    let s = local_server();
+    let (base, tok) = s.page_url.split_once("/#token=").unwrap();
+    assert!(base.starts_with("http://127.0.0.1:"), "{base}");
+    let claims = kompass_core::token::verify(tok, SECRET.as_bytes(), unix_now()).unwrap();
+    assert_eq!(claims.user, "dev-rider");
+    assert!(claims.expires_at > unix_now() + 3600);
+    assert_eq!(s.get("/api/usage", Some(tok)).await.body["user"], "dev-rider");
+
+    // The page, with its security headers; unknown API routes answer JSON.
+    let res = s.client.get(format!("{}/", s.base)).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let csp = res.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(res.text().await.unwrap().contains("<title>KOMpass"));
+    let a = s.get("/api/nope", Some(tok)).await;
+    assert_eq!((a.status, a.body["code"].as_str()), (404, Some("no_such_route")));
+    assert_eq!(s.get("/api/usage", Some(tok)).await.status, 200);
+}
+
+#[tokio::test]
+async fn without_a_secret_local_serve_uses_an_ephemeral_one() {
+    let s = start(&[]).unwrap();
+    let tok = s.page_url.split_once("/#token=").unwrap().1;
+    // Its own link works; a token minted with any fixed secret does not.
+    assert_eq!(s.get("/api/usage", Some(tok)).await.status, 200);
+    assert_eq!(s.get("/api/usage", Some(&token("dev-rider"))).await.status, 401);
+}
+
+#[test]
+fn without_a_secret_s3_serve_refuses_to_start() {
+    let err = match start(&[
+        ("S3_STORAGE_ENABLED", "true"),
+        ("AWS_S3_BUCKET", "kompass-bucket"),
+        ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+        ("AWS_SECRET_ACCESS_KEY", "secret"),
+        ("AWS_ENDPOINT_URL", &format!("http://127.0.0.1:{}", common::closed_port())),
+    ]) {
+        Ok(_) => panic!("serve started without KOMPASS_SERVER_SECRET while S3 is enabled"),
+        Err(e) => e,
+    };
+    assert!(
+        err.contains("exit status: 2") && err.contains("KOMPASS_SERVER_SECRET is not set"),
+        "{err}"
+    );
+}
+
+// ------------------------------------------------------------------------------- S3
+
+#[tokio::test]
+async fn with_s3_the_url_is_presigned_for_the_users_prefix_and_counted_at_once() {
+    let Some(env) =
+        common::s3_env("with_s3_the_url_is_presigned_for_the_users_prefix_and_counted_at_once")
+    else {
+        return;
+    };
+    let user = format!("serve-it-{}-{}", std::process::id(), unix_now());
+    let s = start(&[
+        ("KOMPASS_SERVER_SECRET", SECRET),
+        ("S3_STORAGE_ENABLED", "true"),
+        ("AWS_ENDPOINT_URL", &env.endpoint),
+        ("AWS_REGION", &env.region),
+        ("AWS_S3_BUCKET", &env.bucket),
+        ("AWS_ACCESS_KEY_ID", &env.access_key_id),
+        ("AWS_SECRET_ACCESS_KEY", &env.secret_access_key),
+    ])
+    .unwrap();
+    let tok = token(&user);
+    let before = s.get("/api/usage", Some(&tok)).await.body;
+    assert_eq!(before["backend"], "s3");
+    let bytes = br#"{"activities":[{"moving_time":3600}]}"#;
+    let g = s.grant(&tok, "fitness", "direct.json", bytes).await;
+    assert_eq!(g["backend"], "s3");
+    assert_eq!(g["key"], format!("users/{user}/fitness/direct.json"));
+    let url = g["url"].as_str().unwrap();
+    assert!(
+        url.starts_with(&format!(
+            "{}/{}/users/{user}/fitness/direct.json?",
+            env.endpoint, env.bucket
+        )),
+        "{url}"
+    );
+    assert!(url.contains("X-Amz-Signature="));
+
+    // The granted upload counts before it happens: the next admission sees it.
+    let counted = s.get("/api/usage", Some(&tok)).await.body;
+    assert_eq!(counted["usage"]["user_bytes"], bytes.len(), "{counted}");
+    assert_eq!(counted["types"][1]["files"], 1);
+
+    // The PUT goes straight to S3 and lands under the user's prefix.
+    let checksum = g["headers"]["x-amz-checksum-sha256"].as_str().unwrap();
+    let a = s.put(url, bytes, &[("x-amz-checksum-sha256", checksum)]).await;
+    assert_eq!(a.status, 200);
+    let target = kompass_core::presign::S3Target::new(
+        Some(env.endpoint.clone()),
+        env.region.clone(),
+        &env.bucket,
+    )
+    .unwrap();
+    let store = kompass::store::s3::S3Store::new(
+        target,
+        kompass_core::presign::Credentials::new(&env.access_key_id, &env.secret_access_key),
+        Default::default(),
+    )
+    .unwrap();
+    assert_eq!(store.get(&format!("users/{user}/fitness/direct.json")).await.unwrap(), bytes);
+    let files = s.get("/api/files?type=fitness", Some(&tok)).await.body;
+    assert_eq!(files[0]["backend"], "s3", "{files}");
+    assert_eq!(files[0]["size"], bytes.len());
+    // Nothing landed locally.
+    assert!(s.stored_names("fitness", &user).is_empty());
+    store.delete(&format!("users/{user}/fitness/direct.json")).await.unwrap();
+}

@@ -1,0 +1,489 @@
+// The KOMpass upload page: sign in with an API token, scrub a Strava export in wasm on this
+// device, show what was removed and kept, precheck the quota, upload the scrubbed bytes
+// through a presigned URL with progress, and show the stored files and usage.
+//
+// The token comes from the URL fragment (`#token=...`, never sent to a server, removed from
+// the address bar at once) or from the token field, and lives in sessionStorage (this tab).
+//
+// Ids: on a server the core replaces athlete and activity ids with keyed HMAC pseudonyms.
+// That key (KOMPASS_PSEUDONYM_KEY) must never reach a browser, so the page scrubs without
+// one and the ids are dropped. The stored files are found through the token's user (the key
+// prefix), not through a pseudonym.
+
+import { groupRemoved, keptFields } from './paths.js';
+import { sha256Hex } from './sha256.js';
+
+const TOKEN_KEY = 'kompass-token';
+const $ = (id) => document.getElementById(id);
+
+// The wasm module (loaded in main, so that a missing build is reported on the page).
+let wasm = null;
+
+const state = {
+  token: null,
+  user: null,
+  usage: null,
+  scrubbed: null, // { bytes: Uint8Array, sha256: hex, report }
+  wasmReady: false,
+  busy: false,
+};
+
+/* ---------- formatting ---------- */
+
+function humanBytes(n) {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  let v = n;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i += 1;
+  }
+  return i === 0 ? `${n} B` : `${v.toFixed(v < 10 ? 2 : 1)} ${units[i]}`;
+}
+
+function percent(p) {
+  return `${p < 0.1 && p > 0 ? p.toFixed(3) : p.toFixed(1)} %`;
+}
+
+function setText(id, text, kind) {
+  const el = $(id);
+  el.textContent = text;
+  el.classList.remove('ok', 'warn', 'error');
+  if (kind) el.classList.add(kind);
+}
+
+function cell(text, className) {
+  const td = document.createElement('td');
+  td.textContent = text;
+  if (className) td.className = className;
+  return td;
+}
+
+/* ---------- API ---------- */
+
+class ApiError extends Error {
+  constructor(status, body) {
+    super(body && body.error ? body.error : `the server answered ${status}`);
+    this.status = status;
+    this.body = body;
+  }
+}
+
+async function api(path, options = {}) {
+  const headers = { ...(options.headers || {}), Authorization: `Bearer ${state.token}` };
+  if (options.json !== undefined) headers['Content-Type'] = 'application/json';
+  const res = await fetch(path, {
+    method: options.method || 'GET',
+    headers,
+    body: options.json !== undefined ? JSON.stringify(options.json) : undefined,
+    cache: 'no-store',
+  });
+  const text = await res.text();
+  let body = null;
+  try {
+    body = text ? JSON.parse(text) : null;
+  } catch {
+    body = { error: text };
+  }
+  if (!res.ok) {
+    if (res.status === 401) signedOut(body && body.error);
+    throw new ApiError(res.status, body);
+  }
+  return body;
+}
+
+/* ---------- sign in ---------- */
+
+function tokenFromFragment() {
+  const params = new URLSearchParams(location.hash.slice(1));
+  const token = params.get('token');
+  if (token) {
+    // Out of the address bar, the history and any bookmark at once.
+    history.replaceState(null, '', location.pathname + location.search);
+  }
+  return token;
+}
+
+async function signIn(token) {
+  state.token = token.trim();
+  setText('signin-status', 'Checking the token…');
+  try {
+    const usage = await api('/api/usage');
+    sessionStorage.setItem(TOKEN_KEY, state.token);
+    state.user = usage.user;
+    setText('signin-status', `Signed in as ${usage.user}.`, 'ok');
+    $('signout').hidden = false;
+    $('token').value = '';
+    $('storage').hidden = false;
+    showUsage(usage);
+    await refreshFiles();
+  } catch (e) {
+    if (!(e instanceof ApiError && e.status === 401)) {
+      setText('signin-status', `Could not check the token: ${e.message}`, 'error');
+    }
+  }
+  updatePrecheck();
+}
+
+function signedOut(reason) {
+  sessionStorage.removeItem(TOKEN_KEY);
+  state.token = null;
+  state.user = null;
+  state.usage = null;
+  $('signout').hidden = true;
+  $('storage').hidden = true;
+  setText(
+    'signin-status',
+    reason ? `Not signed in: ${reason}` : 'Not signed in: paste a token from `kompass token --user U`.',
+    reason ? 'error' : undefined,
+  );
+  updatePrecheck();
+}
+
+/* ---------- load and scrub ---------- */
+
+async function loadFile(file) {
+  if (!file) return;
+  if (!state.wasmReady) {
+    setText('load-status', 'The scrubber is not loaded, so nothing can be read: see the message above.', 'error');
+    return;
+  }
+  state.scrubbed = null;
+  $('review').hidden = true;
+  $('send').hidden = true;
+  setText('upload-status', '');
+  $('progress').value = 0;
+  setText('load-status', `Scrubbing ${file.name} (${humanBytes(file.size)}) on this device…`);
+  let input;
+  let original;
+  try {
+    input = new Uint8Array(await file.arrayBuffer());
+    const result = wasm.scrub(input); // keyless: ids are dropped
+    try {
+      original = JSON.parse(new TextDecoder().decode(input));
+    } catch {
+      original = undefined; // the scrubber accepted it; descriptions are then left out
+    }
+    const bytes = new TextEncoder().encode(result.document);
+    state.scrubbed = {
+      bytes,
+      sha256: await sha256Hex(bytes),
+      report: result.report,
+      document: result.document,
+    };
+    showReview(file, original, result);
+    setText(
+      'load-status',
+      `${file.name}: ${result.report.removed_count} fields removed, ${humanBytes(bytes.length)} left to upload.`,
+      'ok',
+    );
+  } catch (e) {
+    setText('load-status', `${file.name} could not be scrubbed: ${e.message}`, 'error');
+    return;
+  }
+  $('send').hidden = false;
+  updatePrecheck();
+}
+
+function showReview(file, original, { document: doc, report }) {
+  const r = report;
+  const kept = [];
+  if (r.activities_kept || r.activities_removed) {
+    kept.push(`${r.activities_kept} activities kept` + (r.activities_removed ? `, ${r.activities_removed} removed` : ''));
+  }
+  $('scrub-summary').textContent =
+    `${file.name}: ${humanBytes(r.input_bytes)} read, ${humanBytes(r.output_bytes)} kept; ` +
+    `${r.removed_count} fields removed.` +
+    (kept.length ? ` ${kept.join('')}.` : '') +
+    ' Athlete and activity ids are dropped, not sent.';
+
+  const removedBody = $('removed').tBodies[0];
+  removedBody.replaceChildren();
+  for (const g of groupRemoved(original, r.removed)) {
+    const tr = document.createElement('tr');
+    tr.append(cell(g.pattern || '(the whole document)', 'path'), cell(String(g.count), 'num'), cell([...g.held].join('; ')));
+    removedBody.append(tr);
+  }
+  if (!r.removed.length) {
+    const tr = document.createElement('tr');
+    tr.append(cell('nothing: the file holds only fields known to be safe'));
+    removedBody.append(tr);
+  }
+
+  const list = $('removed-list');
+  list.replaceChildren();
+  const LIMIT = 2000;
+  for (const p of r.removed.slice(0, LIMIT)) {
+    const li = document.createElement('li');
+    li.textContent = p;
+    list.append(li);
+  }
+  if (r.removed.length > LIMIT) {
+    const li = document.createElement('li');
+    li.textContent = `… and ${r.removed.length - LIMIT} more`;
+    list.append(li);
+  }
+
+  const keptBody = $('kept').tBodies[0];
+  keptBody.replaceChildren();
+  for (const k of keptFields(JSON.parse(doc))) {
+    const tr = document.createElement('tr');
+    tr.append(cell(k.pattern, 'path'), cell(String(k.count), 'num'));
+    keptBody.append(tr);
+  }
+  const PREVIEW = 20000;
+  const pretty = JSON.stringify(JSON.parse(doc), null, 2);
+  $('preview').textContent = pretty.length > PREVIEW ? pretty.slice(0, PREVIEW) + '\n…' : pretty;
+  $('review').hidden = false;
+}
+
+/* ---------- precheck ---------- */
+
+function updatePrecheck() {
+  const button = $('upload');
+  const s = state.scrubbed;
+  button.disabled = true;
+  if (!s) return;
+  if (!state.token || !state.usage) {
+    setText('precheck', 'Sign in to upload.', 'warn');
+    return;
+  }
+  let v;
+  try {
+    v = wasm.precheck({ size: s.bytes.length, user: state.user }, state.usage.usage, state.usage.limits, undefined);
+  } catch (e) {
+    setText('precheck', `Precheck failed: ${e.message}`, 'error');
+    return;
+  }
+  const size = humanBytes(s.bytes.length);
+  if (v.admitted && v.verdict === 'admit') {
+    setText('precheck', `Precheck: ${size} fits within your quota.`, 'ok');
+  } else if (v.admitted) {
+    setText('precheck', `Precheck: ${size} fits; older files will be cleaned up (oldest first) to stay under the cleanup threshold.`, 'warn');
+  } else if (v.reason !== 'file_too_large' && state.usage.auto_cleanup) {
+    // The server may free room by FIFO cleanup of older files; it decides.
+    setText('precheck', `Precheck: ${v.message} The server may still make room by removing your oldest files.`, 'warn');
+  } else {
+    setText('precheck', `Precheck: ${v.message}`, 'error');
+    return;
+  }
+  button.disabled = state.busy;
+}
+
+/* ---------- upload ---------- */
+
+function fitnessName(now = new Date()) {
+  const p = (n) => String(n).padStart(2, '0');
+  return (
+    `fitness_data_${now.getUTCFullYear()}${p(now.getUTCMonth() + 1)}${p(now.getUTCDate())}_` +
+    `${p(now.getUTCHours())}${p(now.getUTCMinutes())}${p(now.getUTCSeconds())}.json`
+  );
+}
+
+function failureText(xhr) {
+  const text = xhr.responseText || '';
+  try {
+    const body = JSON.parse(text);
+    if (body && body.error) return body.error;
+  } catch {
+    /* not JSON: S3 answers XML */
+  }
+  const m = /<Message>([^<]*)<\/Message>/.exec(text);
+  const code = /<Code>([^<]*)<\/Code>/.exec(text);
+  if (m || code) return `${code ? code[1] + ': ' : ''}${m ? m[1] : ''}`;
+  return `the upload answered ${xhr.status} ${xhr.statusText}`;
+}
+
+// XMLHttpRequest, not fetch: only XHR reports upload progress. The browser sets
+// Content-Length itself from the body (and refuses to be told), which is the exact size the
+// URL was signed for.
+function put(answer, bytes, onProgress) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open(answer.method, answer.url);
+    for (const [name, value] of Object.entries(answer.headers || {})) {
+      if (name === 'content-length' || name === 'host') continue;
+      xhr.setRequestHeader(name, value);
+    }
+    xhr.upload.onprogress = (e) => {
+      if (e.lengthComputable) onProgress(e.loaded, e.total);
+    };
+    xhr.onload = () => (xhr.status >= 200 && xhr.status < 300 ? resolve(xhr) : reject(new Error(failureText(xhr))));
+    xhr.onerror = () => {
+      const target = new URL(answer.url, location.href);
+      const cors = target.origin !== location.origin ? ' (a bucket needs a CORS rule that allows PUT from this page)' : '';
+      reject(new Error(`the upload could not reach ${target.origin}${cors}`));
+    };
+    xhr.send(bytes);
+  });
+}
+
+async function upload() {
+  const s = state.scrubbed;
+  if (!s || state.busy) return;
+  state.busy = true;
+  $('upload').disabled = true;
+  $('progress').value = 0;
+  const name = fitnessName();
+  try {
+    setText('upload-status', 'Asking for an upload URL…');
+    const answer = await api('/api/presign', {
+      method: 'POST',
+      json: { type: 'fitness', name, size: s.bytes.length, sha256: s.sha256 },
+    });
+    const where = answer.backend === 's3' ? 'S3' : 'the server';
+    setText('upload-status', `Uploading ${humanBytes(s.bytes.length)} to ${where}…`);
+    await put(answer, s.bytes, (loaded, total) => {
+      $('progress').value = Math.round((loaded / total) * 100);
+    });
+    $('progress').value = 100;
+    const cleaned = answer.cleanup && answer.cleanup.length ? ` ${answer.cleanup.length} older file(s) were cleaned up to make room.` : '';
+    setText('upload-status', `Uploaded ${answer.key} (${humanBytes(s.bytes.length)}) to ${answer.backend === 's3' ? 'S3' : 'local storage'}.${cleaned}`, 'ok');
+    await refreshStorage();
+  } catch (e) {
+    setText('upload-status', `Upload failed: ${e.message}`, 'error');
+  } finally {
+    state.busy = false;
+    updatePrecheck();
+  }
+}
+
+/* ---------- storage: usage and files ---------- */
+
+const LEVEL_TEXT = { normal: 'normal', cleanup: 'cleanup due', warning: 'warning (80 %)', critical: 'critical (90 %)' };
+
+function usageRow(label, bytes, limit, pct, level, marks) {
+  const row = document.createElement('div');
+  row.className = 'usage-row';
+  const name = document.createElement('span');
+  name.className = 'usage-label';
+  name.textContent = label;
+  const bar = document.createElement('div');
+  bar.className = 'bar';
+  bar.setAttribute('role', 'img');
+  const summary = `${humanBytes(bytes)} of ${humanBytes(limit)}, ${percent(pct)}, ${LEVEL_TEXT[level] || level}`;
+  bar.setAttribute('aria-label', `${label}: ${summary}`);
+  const fill = document.createElement('div');
+  fill.className = `fill level-${level}`;
+  fill.style.width = `${Math.min(100, pct)}%`;
+  if (bytes > 0) fill.style.minWidth = '2px';
+  bar.append(fill);
+  for (const m of marks) {
+    const mark = document.createElement('div');
+    mark.className = 'mark';
+    mark.style.left = `${m}%`;
+    bar.append(mark);
+  }
+  const text = document.createElement('span');
+  text.className = 'usage-text';
+  text.textContent = summary;
+  row.append(name, bar, text);
+  row.dataset.level = level;
+  return row;
+}
+
+function showUsage(u) {
+  state.usage = u;
+  const box = $('usage');
+  box.replaceChildren();
+  const marks = [u.limits.cleanup_threshold_percent, 80, 90];
+  const heading = document.createElement('p');
+  heading.textContent =
+    `Quota ${humanBytes(u.limits.max_user_bytes)} per user, files up to ${humanBytes(u.limits.max_file_bytes)}; ` +
+    `stored in ${u.backend === 's3' ? 'S3' : 'local storage'}. Marks: cleanup at ${u.limits.cleanup_threshold_percent} %, warning at 80 %, critical at 90 %.`;
+  box.append(heading);
+  for (const t of u.types) {
+    const row = usageRow(`${t.type} (${t.files} file${t.files === 1 ? '' : 's'})`, t.bytes, u.limits.max_user_bytes, t.percent, t.level, marks);
+    row.dataset.type = t.type;
+    box.append(row);
+  }
+  const total = usageRow('total', u.quota.used, u.quota.limit, u.quota.percent, u.quota.level, marks);
+  total.dataset.type = 'total';
+  box.append(total);
+  if (u.note) {
+    const note = document.createElement('p');
+    note.className = 'warn';
+    note.textContent = u.note;
+    box.append(note);
+  }
+}
+
+async function refreshFiles() {
+  const files = await api('/api/files');
+  const body = $('files').tBodies[0];
+  body.replaceChildren();
+  if (!files.length) {
+    const tr = document.createElement('tr');
+    const td = cell('No files stored yet.');
+    td.colSpan = 5;
+    tr.append(td);
+    body.append(tr);
+  }
+  for (const f of files) {
+    const tr = document.createElement('tr');
+    const when = cell(new Date(f.last_modified).toLocaleString());
+    when.title = f.last_modified;
+    tr.append(cell(f.name, 'path'), cell(f.type), cell(humanBytes(f.size), 'num'), when, cell(f.backend === 's3' ? 'S3' : 'local'));
+    body.append(tr);
+  }
+}
+
+async function refreshStorage() {
+  try {
+    showUsage(await api('/api/usage'));
+    await refreshFiles();
+  } catch (e) {
+    if (!(e instanceof ApiError && e.status === 401)) {
+      setText('signin-status', `Could not load your storage: ${e.message}`, 'error');
+    }
+  }
+}
+
+/* ---------- wiring ---------- */
+
+function wire() {
+  $('token-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const t = $('token').value.trim();
+    if (t) signIn(t);
+  });
+  $('signout').addEventListener('click', () => signedOut());
+  $('file').addEventListener('change', (e) => loadFile(e.target.files[0]));
+  $('upload').addEventListener('click', upload);
+  $('refresh').addEventListener('click', refreshStorage);
+
+  const zone = $('dropzone');
+  // A file dropped anywhere else must not make the browser navigate away to it.
+  for (const type of ['dragover', 'drop']) window.addEventListener(type, (e) => e.preventDefault());
+  zone.addEventListener('dragenter', () => zone.classList.add('over'));
+  zone.addEventListener('dragover', (e) => {
+    e.preventDefault();
+    e.dataTransfer.dropEffect = 'copy';
+    zone.classList.add('over');
+  });
+  zone.addEventListener('dragleave', () => zone.classList.remove('over'));
+  zone.addEventListener('drop', (e) => {
+    e.preventDefault();
+    zone.classList.remove('over');
+    const file = e.dataTransfer.files[0];
+    if (file) loadFile(file);
+  });
+}
+
+async function main() {
+  wire();
+  try {
+    wasm = await import('./pkg/kompass_wasm.js');
+    await wasm.default();
+    state.wasmReady = true;
+  } catch (e) {
+    setText('load-status', `The scrubber (wasm) could not load: ${e.message}. Run scripts/build-wasm.sh and reload.`, 'error');
+    $('file').disabled = true;
+  }
+  const token = tokenFromFragment() || sessionStorage.getItem(TOKEN_KEY);
+  if (token) await signIn(token);
+  else signedOut();
+  document.body.dataset.ready = 'true';
+}
+
+main();
