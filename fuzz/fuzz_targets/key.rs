@@ -15,7 +15,8 @@ fuzz_target!(|data: &[u8]| {
         check(&k);
     }
     // Up to three parts separated by 0xFF (never in UTF-8): [user,] type, name.
-    let parts: Vec<String> = data.split(|b| *b == 0xFF).map(|p| String::from_utf8_lossy(p).into_owned()).collect();
+    let parts: Vec<String> =
+        data.split(|b| *b == 0xFF).map(|p| String::from_utf8_lossy(p).into_owned()).collect();
     let key = match parts.as_slice() {
         [dt, name] => ObjectKey::parse_parts(None, dt, name),
         [user, dt, name, ..] => ObjectKey::parse_parts(Some(user), dt, name),
@@ -62,7 +63,9 @@ fn check(k: &ObjectKey) {
     let s3 = k.s3_key();
     match k.owner() {
         Some(u) => assert!(s3.starts_with(&format!("users/{u}/{}/", k.data_type()))),
-        None => assert!(s3.starts_with(&format!("{}/", k.data_type())) && !s3.starts_with("users/")),
+        None => {
+            assert!(s3.starts_with(&format!("{}/", k.data_type())) && !s3.starts_with("users/"))
+        }
     }
     let levels = if k.owner().is_some() { 3 } else { 1 };
     assert_eq!(s3.matches('/').count(), levels, "no part adds a level");
@@ -73,8 +76,10 @@ fn segment_ok(s: &str) {
     assert!(!s.is_empty() && s != "." && s != "..", "segment {s:?}");
     for c in s.chars() {
         assert!(
-            !matches!(c, '/' | '\\' | '\0' | '\u{2215}' | '\u{2044}' | '\u{FF0F}' | '\u{29F8}' | '\u{FF3C}')
-                && !c.is_control(),
+            !matches!(
+                c,
+                '/' | '\\' | '\0' | '\u{2215}' | '\u{2044}' | '\u{FF0F}' | '\u{29F8}' | '\u{FF3C}'
+            ) && !c.is_control(),
             "segment {s:?} holds {c:?}"
         );
     }

@@ -10,12 +10,46 @@ use serde_json::Value;
 
 /// Keys that must never be in a scrubbed document (`athlete` only at the top level).
 const FORBIDDEN: &[&str] = &[
-    "id", "name", "description", "private_note", "bio", "firstname", "lastname", "username",
-    "email", "profile", "profile_medium", "city", "state", "country", "location_city",
-    "location_state", "location_country", "start_latlng", "end_latlng", "latlng", "map",
-    "polyline", "summary_polyline", "timezone", "utc_offset", "start_date_local", "device_name",
-    "external_id", "upload_id", "upload_id_str", "embed_token", "photos", "gear", "gear_id",
-    "segment_efforts", "best_efforts", "laps", "altitude", "created_at", "updated_at",
+    "id",
+    "name",
+    "description",
+    "private_note",
+    "bio",
+    "firstname",
+    "lastname",
+    "username",
+    "email",
+    "profile",
+    "profile_medium",
+    "city",
+    "state",
+    "country",
+    "location_city",
+    "location_state",
+    "location_country",
+    "start_latlng",
+    "end_latlng",
+    "latlng",
+    "map",
+    "polyline",
+    "summary_polyline",
+    "timezone",
+    "utc_offset",
+    "start_date_local",
+    "device_name",
+    "external_id",
+    "upload_id",
+    "upload_id_str",
+    "embed_token",
+    "photos",
+    "gear",
+    "gear_id",
+    "segment_efforts",
+    "best_efforts",
+    "laps",
+    "altitude",
+    "created_at",
+    "updated_at",
 ];
 
 const KEY_ID: &str = "fz1";
@@ -24,19 +58,28 @@ fuzz_target!(|data: &[u8]| {
     let key = PseudonymKey::new(KEY_ID, b"fuzzing-secret-0123456789abcdef").unwrap();
     let keyed = scrub(data, &key);
     let keyless = scrub_keyless(data);
-    assert_eq!(keyed.is_ok(), keyless.is_ok(), "keyed and keyless disagree on whether this is rider data");
+    assert_eq!(
+        keyed.is_ok(),
+        keyless.is_ok(),
+        "keyed and keyless disagree on whether this is rider data"
+    );
     for (out, with_key) in [(keyed, true), (keyless, false)] {
         let Ok(s) = out else { continue };
         assert_eq!(s.report.removed_count, s.report.removed.len());
         assert_eq!(s.report.output_bytes, s.document.len());
         let doc: Value = serde_json::from_str(&s.document).expect("the scrubbed document is JSON");
         let obj = doc.as_object().expect("the scrubbed document is an object");
-        let anon = obj.get("anonymization").and_then(Value::as_object).expect("an anonymization block");
+        let anon =
+            obj.get("anonymization").and_then(Value::as_object).expect("an anonymization block");
         assert_eq!(anon.get("pii_removed"), Some(&Value::Bool(true)));
         check(&doc, 0, with_key);
         // Scrubbing a scrubbed document changes nothing.
-        let again = if with_key { scrub(s.document.as_bytes(), &key) } else { scrub_keyless(s.document.as_bytes()) }
-            .expect("a scrubbed document scrubs again");
+        let again = if with_key {
+            scrub(s.document.as_bytes(), &key)
+        } else {
+            scrub_keyless(s.document.as_bytes())
+        }
+        .expect("a scrubbed document scrubs again");
         assert_eq!(again.document, s.document, "scrubbing is idempotent");
     }
 });
@@ -46,7 +89,10 @@ fn check(v: &Value, depth: usize, with_key: bool) {
         Value::Object(map) => {
             for (k, child) in map {
                 let top_athlete = depth == 0 && k == "athlete";
-                assert!(top_athlete || !FORBIDDEN.contains(&k.as_str()), "identifying key {k:?} kept");
+                assert!(
+                    top_athlete || !FORBIDDEN.contains(&k.as_str()),
+                    "identifying key {k:?} kept"
+                );
                 if depth == 0 && k == "anonymization" {
                     continue;
                 }
@@ -54,7 +100,10 @@ fn check(v: &Value, depth: usize, with_key: bool) {
             }
         }
         Value::Array(items) => items.iter().for_each(|i| check(i, depth + 1, with_key)),
-        Value::String(s) => assert!(harmless(s, with_key), "a string that may be free text or an id was kept: {s:?}"),
+        Value::String(s) => assert!(
+            harmless(s, with_key),
+            "a string that may be free text or an id was kept: {s:?}"
+        ),
         _ => {}
     }
 }
@@ -71,6 +120,7 @@ fn harmless(s: &str, with_key: bool) -> bool {
         && s.strip_prefix(KEY_ID)
             .and_then(|r| r.strip_prefix(':'))
             .is_some_and(|h| h.len() == 64 && h.bytes().all(|c| c.is_ascii_hexdigit()));
-    let word = !s.is_empty() && s.len() <= 40 && s.bytes().all(|c| c.is_ascii_alphabetic() || c == b'_');
+    let word =
+        !s.is_empty() && s.len() <= 40 && s.bytes().all(|c| c.is_ascii_alphabetic() || c == b'_');
     timestamp || pseudonym || word
 }

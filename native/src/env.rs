@@ -45,7 +45,9 @@ fn environment() -> Result<Vec<(String, String)>, EnvError> {
         let Ok(name) = name.into_string() else { continue };
         match value.into_string() {
             Ok(value) => out.push((name, value)),
-            Err(_) if vars::ALL.contains(&name.as_str()) => return Err(EnvError::NotUnicode { name }),
+            Err(_) if vars::ALL.contains(&name.as_str()) => {
+                return Err(EnvError::NotUnicode { name });
+            }
             Err(_) => {}
         }
     }

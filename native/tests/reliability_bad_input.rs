@@ -97,13 +97,51 @@ impl Case {
 /// Names that must be refused wherever a file name is taken. `{t}` is the run's token.
 fn bad_names(t: &str) -> Vec<String> {
     let mut v: Vec<String> = [
-        "", ".", "..", "../x.json", "x/..", "../../../../../../../../tmp/kompass-escape-{t}",
-        "/tmp/kompass-escape-{t}", "a/b.json", "a\\b.json", "..\\..\\kompass-escape-{t}",
-        "C:\\kompass-escape-{t}", "C:kompass-escape-{t}", "a:b", "a*b", "a?b", "a<b", "a>b", "a|b", "a\"b",
-        " lead.json", "trail.json ", ".hidden", "dot.", "CON", "nul.json", "COM1.txt", "lpt9",
-        "Aux.tar.gz", "a\u{1}b", "a\u{7f}b", "a\nb", "a\rb", "a\tb", "a\u{1b}[31mred", "a\u{200B}b",
-        "a\u{202E}nosj.exe", "a\u{FEFF}b", "a\u{2028}b", "a\u{2215}b", "a\u{FF0F}b", "a\u{2044}b",
-        "a\u{29F8}b", "a\u{FF3C}b", "a\u{2216}b", "a\u{00AD}b",
+        "",
+        ".",
+        "..",
+        "../x.json",
+        "x/..",
+        "../../../../../../../../tmp/kompass-escape-{t}",
+        "/tmp/kompass-escape-{t}",
+        "a/b.json",
+        "a\\b.json",
+        "..\\..\\kompass-escape-{t}",
+        "C:\\kompass-escape-{t}",
+        "C:kompass-escape-{t}",
+        "a:b",
+        "a*b",
+        "a?b",
+        "a<b",
+        "a>b",
+        "a|b",
+        "a\"b",
+        " lead.json",
+        "trail.json ",
+        ".hidden",
+        "dot.",
+        "CON",
+        "nul.json",
+        "COM1.txt",
+        "lpt9",
+        "Aux.tar.gz",
+        "a\u{1}b",
+        "a\u{7f}b",
+        "a\nb",
+        "a\rb",
+        "a\tb",
+        "a\u{1b}[31mred",
+        "a\u{200B}b",
+        "a\u{202E}nosj.exe",
+        "a\u{FEFF}b",
+        "a\u{2028}b",
+        "a\u{2215}b",
+        "a\u{FF0F}b",
+        "a\u{2044}b",
+        "a\u{29F8}b",
+        "a\u{FF3C}b",
+        "a\u{2216}b",
+        "a\u{00AD}b",
     ]
     .iter()
     .map(|s| s.replace("{t}", t))
@@ -117,9 +155,31 @@ fn bad_names(t: &str) -> Vec<String> {
 /// User ids that must be refused.
 fn bad_users(t: &str) -> Vec<String> {
     let mut v: Vec<String> = [
-        ".", "..", "../u{t}", "u{t}/../..", "a/b", "a\\b", "ü{t}", "a b", "a\tb", "a\nb", "a:b", "a*b",
-        "%2e%2e", "a%2fb", "CON", "nul", ".u{t}", "u{t}.", "u{t}\u{202E}", "u{t}\u{200B}",
-        "u{t}\u{FF0F}x", "users/u{t}", "u{t}#", "u{t}?x=1", "u{t}&",
+        ".",
+        "..",
+        "../u{t}",
+        "u{t}/../..",
+        "a/b",
+        "a\\b",
+        "ü{t}",
+        "a b",
+        "a\tb",
+        "a\nb",
+        "a:b",
+        "a*b",
+        "%2e%2e",
+        "a%2fb",
+        "CON",
+        "nul",
+        ".u{t}",
+        "u{t}.",
+        "u{t}\u{202E}",
+        "u{t}\u{200B}",
+        "u{t}\u{FF0F}x",
+        "users/u{t}",
+        "u{t}#",
+        "u{t}?x=1",
+        "u{t}&",
     ]
     .iter()
     .map(|s| s.replace("{t}", t))
@@ -130,16 +190,40 @@ fn bad_users(t: &str) -> Vec<String> {
 
 /// Data types that must be refused.
 const BAD_TYPES: &[&str] = &[
-    "", "route", "Routes", "ROUTES", "routes/", "routes/../fitness", "../routes", "users", "fitness ",
-    " routes", "training-data", "model", "routes\u{200B}", "ルート",
+    "",
+    "route",
+    "Routes",
+    "ROUTES",
+    "routes/",
+    "routes/../fitness",
+    "../routes",
+    "users",
+    "fitness ",
+    " routes",
+    "training-data",
+    "model",
+    "routes\u{200B}",
+    "ルート",
 ];
 
 /// Names that are odd but valid: saved exactly under the layout's key, nowhere else.
 fn odd_valid_names(t: &str) -> Vec<String> {
     [
-        "café-{t}.json", "ride 1 {t}.json", "%2e%2e%2f{t}", "%2F..%2F{t}", "a..b-{t}.json", "日本語-{t}.json",
-        "🚴-{t}.json", "$(touch pwned-{t})", "`touch pwned-{t}`", ";rm -rf ~;{t}", "{t}&x=1",
-        "{t}#frag", "{t}+plus", "{t}'quote", "{t}~tilde=1",
+        "café-{t}.json",
+        "ride 1 {t}.json",
+        "%2e%2e%2f{t}",
+        "%2F..%2F{t}",
+        "a..b-{t}.json",
+        "日本語-{t}.json",
+        "🚴-{t}.json",
+        "$(touch pwned-{t})",
+        "`touch pwned-{t}`",
+        ";rm -rf ~;{t}",
+        "{t}&x=1",
+        "{t}#frag",
+        "{t}+plus",
+        "{t}'quote",
+        "{t}~tilde=1",
     ]
     .iter()
     .map(|s| s.replace("{t}", t))
@@ -158,54 +242,146 @@ fn corpus(t: &str, home: &Path) -> Vec<Case> {
     for name in bad_names(t) {
         let shown = name.escape_debug().to_string();
         cases.push(
-            Case::new(format!("save --name {shown:.80}"), &["save", "--user", &user, "--type", "routes", "--name", &name, "-"])
-                .stdin("{}")
-                .s3(),
+            Case::new(
+                format!("save --name {shown:.80}"),
+                &["save", "--user", &user, "--type", "routes", "--name", &name, "-"],
+            )
+            .stdin("{}")
+            .s3(),
         );
-        cases.push(Case::new(format!("load --name {shown:.80}"), &["load", "--user", &user, "--type", "routes", "--name", &name]).s3());
-        cases.push(Case::new(format!("delete --name {shown:.80}"), &["delete", "--user", &user, "--type", "routes", "--name", &name]).s3());
         cases.push(
             Case::new(
-                format!("presign --name {shown:.80}"),
-                &["presign", "--user", &user, "--type", "routes", "--name", &name, "--size", "2", "--sha256", &"0".repeat(64)],
+                format!("load --name {shown:.80}"),
+                &["load", "--user", &user, "--type", "routes", "--name", &name],
             )
             .s3(),
         );
-        cases.push(Case::new(format!("global save --name {shown:.80}"), &["save", "--type", "models", "--name", &name, "-"]).stdin("x").s3());
+        cases.push(
+            Case::new(
+                format!("delete --name {shown:.80}"),
+                &["delete", "--user", &user, "--type", "routes", "--name", &name],
+            )
+            .s3(),
+        );
+        cases.push(
+            Case::new(
+                format!("presign --name {shown:.80}"),
+                &[
+                    "presign",
+                    "--user",
+                    &user,
+                    "--type",
+                    "routes",
+                    "--name",
+                    &name,
+                    "--size",
+                    "2",
+                    "--sha256",
+                    &"0".repeat(64),
+                ],
+            )
+            .s3(),
+        );
+        cases.push(
+            Case::new(
+                format!("global save --name {shown:.80}"),
+                &["save", "--type", "models", "--name", &name, "-"],
+            )
+            .stdin("x")
+            .s3(),
+        );
     }
     // User ids.
     for u in bad_users(t) {
         let shown = u.escape_debug().to_string();
         cases.push(
-            Case::new(format!("save --user {shown:.80}"), &["save", "--user", &u, "--type", "routes", "--name", "a.json", "-"])
-                .stdin("{}")
-                .s3(),
+            Case::new(
+                format!("save --user {shown:.80}"),
+                &["save", "--user", &u, "--type", "routes", "--name", "a.json", "-"],
+            )
+            .stdin("{}")
+            .s3(),
         );
-        cases.push(Case::new(format!("list --user {shown:.80}"), &["list", "--user", &u, "--type", "routes"]).s3());
-        cases.push(Case::new(format!("migrate --user {shown:.80}"), &["migrate", "--user", &u, "--dry-run"]).s3());
-        cases.push(Case::new(format!("token --user {shown:.80}"), &["token", "--user", &u]).env("KOMPASS_SERVER_SECRET", "0123456789abcdef0123456789abcdef"));
+        cases.push(
+            Case::new(
+                format!("list --user {shown:.80}"),
+                &["list", "--user", &u, "--type", "routes"],
+            )
+            .s3(),
+        );
+        cases.push(
+            Case::new(
+                format!("migrate --user {shown:.80}"),
+                &["migrate", "--user", &u, "--dry-run"],
+            )
+            .s3(),
+        );
+        cases.push(
+            Case::new(format!("token --user {shown:.80}"), &["token", "--user", &u])
+                .env("KOMPASS_SERVER_SECRET", "0123456789abcdef0123456789abcdef"),
+        );
     }
     // Data types, and types in the wrong scope.
     for dt in BAD_TYPES {
-        cases.push(Case::new(format!("save --type {dt:?}"), &["save", "--user", &user, "--type", dt, "--name", "a.json", "-"]).stdin("{}").s3());
-        cases.push(Case::new(format!("list --type {dt:?}"), &["list", "--user", &user, "--type", dt]).s3());
+        cases.push(
+            Case::new(
+                format!("save --type {dt:?}"),
+                &["save", "--user", &user, "--type", dt, "--name", "a.json", "-"],
+            )
+            .stdin("{}")
+            .s3(),
+        );
+        cases.push(
+            Case::new(format!("list --type {dt:?}"), &["list", "--user", &user, "--type", dt]).s3(),
+        );
     }
-    cases.push(Case::new("fitness without a user", &["save", "--type", "fitness", "--name", "a.json", "-"]).stdin("{}").s3());
-    cases.push(Case::new("models with a user", &["save", "--user", &user, "--type", "models", "--name", "a.bin", "-"]).stdin("x").s3());
-    cases.push(Case::new("training_data with a user", &["list", "--user", &user, "--type", "training_data"]).s3());
+    cases.push(
+        Case::new(
+            "fitness without a user",
+            &["save", "--type", "fitness", "--name", "a.json", "-"],
+        )
+        .stdin("{}")
+        .s3(),
+    );
+    cases.push(
+        Case::new(
+            "models with a user",
+            &["save", "--user", &user, "--type", "models", "--name", "a.bin", "-"],
+        )
+        .stdin("x")
+        .s3(),
+    );
+    cases.push(
+        Case::new(
+            "training_data with a user",
+            &["list", "--user", &user, "--type", "training_data"],
+        )
+        .s3(),
+    );
 
     // Encodings: arguments that are not UTF-8.
     for (flag, which) in [("--name", 6), ("--user", 2), ("--type", 4)] {
         let mut args: Vec<OsString> =
-            ["save", "--user", &user, "--type", "routes", "--name", "a.json", "-"].iter().map(|s| os(s)).collect();
+            ["save", "--user", &user, "--type", "routes", "--name", "a.json", "-"]
+                .iter()
+                .map(|s| os(s))
+                .collect();
         args[which] = OsString::from_vec(b"a\xff\xfe/../b".to_vec());
         cases.push(Case::os_args(format!("{flag} not UTF-8"), args).stdin("{}").s3());
         let mut overlong: Vec<OsString> =
-            ["save", "--user", &user, "--type", "routes", "--name", "a.json", "-"].iter().map(|s| os(s)).collect();
+            ["save", "--user", &user, "--type", "routes", "--name", "a.json", "-"]
+                .iter()
+                .map(|s| os(s))
+                .collect();
         overlong[which] = OsString::from_vec(b"a\xc0\xaf\xc0\xafb".to_vec()); // overlong "/"
-        cases.push(Case::os_args(format!("{flag} with overlong UTF-8 slashes"), overlong).stdin("{}").s3());
+        cases.push(
+            Case::os_args(format!("{flag} with overlong UTF-8 slashes"), overlong).stdin("{}").s3(),
+        );
     }
-    cases.push(Case::os_args("a file argument that is not UTF-8 and missing", vec![os("scrub"), OsString::from_vec(b"/nonexistent/\xff".to_vec())]));
+    cases.push(Case::os_args(
+        "a file argument that is not UTF-8 and missing",
+        vec![os("scrub"), OsString::from_vec(b"/nonexistent/\xff".to_vec())],
+    ));
 
     // Rider data and scrub: not JSON, not UTF-8, not a document, unreadable.
     let rider_key = ("KOMPASS_PSEUDONYM_KEY", "0123456789abcdef0123456789abcdef");
@@ -238,7 +414,13 @@ fn corpus(t: &str, home: &Path) -> Vec<Case> {
     ];
     for (what, body) in &bad_json {
         cases.push(Case::new(format!("scrub {what}"), &["scrub", "-"]).stdin(body.clone()));
-        cases.push(Case::new(format!("scrub --report {what} (file)"), &["--json", "scrub", "--report", "in.json"]).file("in.json", body.clone()));
+        cases.push(
+            Case::new(
+                format!("scrub --report {what} (file)"),
+                &["--json", "scrub", "--report", "in.json"],
+            )
+            .file("in.json", body.clone()),
+        );
         cases.push(
             Case::new(format!("rider save {what}"), &["rider", "save", "--user", &user, "in.json"])
                 .file("in.json", body.clone())
@@ -246,43 +428,112 @@ fn corpus(t: &str, home: &Path) -> Vec<Case> {
                 .s3(),
         );
     }
-    cases.push(Case::new("rider save without a pseudonym key", &["rider", "save", "--user", &user, "in.json"]).file("in.json", "{}").s3());
     cases.push(
-        Case::new("rider save with a short pseudonym key", &["rider", "save", "--user", &user, "in.json"])
-            .file("in.json", "{}")
-            .env("KOMPASS_PSEUDONYM_KEY", "short")
-            .s3(),
+        Case::new(
+            "rider save without a pseudonym key",
+            &["rider", "save", "--user", &user, "in.json"],
+        )
+        .file("in.json", "{}")
+        .s3(),
     );
-    cases.push(Case::new("rider save of a missing file", &["rider", "save", "--user", &user, "missing.json"]).env(rider_key.0, rider_key.1));
-    cases.push(Case::new("rider save of a directory", &["rider", "save", "--user", &user, "."]).env(rider_key.0, rider_key.1));
-    cases.push(Case::new("save of a missing file", &["save", "--user", &user, "--type", "routes", "--name", "a.json", "missing.json"]));
-    cases.push(Case::new("save of a directory", &["save", "--user", &user, "--type", "routes", "--name", "a.json", "."]));
-    cases.push(Case::new("scrub of /dev/null-like empty file", &["scrub", "empty.json"]).file("empty.json", ""));
-    cases.push(Case::new("rider load with a traversal name", &["rider", "load", "--user", &user, "--name", "../../x"]).s3());
+    cases.push(
+        Case::new(
+            "rider save with a short pseudonym key",
+            &["rider", "save", "--user", &user, "in.json"],
+        )
+        .file("in.json", "{}")
+        .env("KOMPASS_PSEUDONYM_KEY", "short")
+        .s3(),
+    );
+    cases.push(
+        Case::new(
+            "rider save of a missing file",
+            &["rider", "save", "--user", &user, "missing.json"],
+        )
+        .env(rider_key.0, rider_key.1),
+    );
+    cases.push(
+        Case::new("rider save of a directory", &["rider", "save", "--user", &user, "."])
+            .env(rider_key.0, rider_key.1),
+    );
+    cases.push(Case::new(
+        "save of a missing file",
+        &["save", "--user", &user, "--type", "routes", "--name", "a.json", "missing.json"],
+    ));
+    cases.push(Case::new(
+        "save of a directory",
+        &["save", "--user", &user, "--type", "routes", "--name", "a.json", "."],
+    ));
+    cases.push(
+        Case::new("scrub of /dev/null-like empty file", &["scrub", "empty.json"])
+            .file("empty.json", ""),
+    );
+    cases.push(
+        Case::new(
+            "rider load with a traversal name",
+            &["rider", "load", "--user", &user, "--name", "../../x"],
+        )
+        .s3(),
+    );
 
     // Sizes and limits.
     cases.push(
-        Case::new("save over the file size limit (stdin)", &["save", "--user", &user, "--type", "routes", "--name", "big.json", "-"])
-            .stdin(vec![b'x'; 1024 * 1024 + 1])
-            .env("S3_MAX_FILE_SIZE_MB", "1")
-            .codes(REFUSED)
-            .s3(),
+        Case::new(
+            "save over the file size limit (stdin)",
+            &["save", "--user", &user, "--type", "routes", "--name", "big.json", "-"],
+        )
+        .stdin(vec![b'x'; 1024 * 1024 + 1])
+        .env("S3_MAX_FILE_SIZE_MB", "1")
+        .codes(REFUSED)
+        .s3(),
     );
     cases.push(
-        Case::new("save of 51 MB at the default 50 MB limit", &["save", "--user", &user, "--type", "routes", "--name", "big2.json", "-"])
-            .stdin(vec![b'y'; 51 * 1024 * 1024])
-            .codes(REFUSED)
-            .s3(),
+        Case::new(
+            "save of 51 MB at the default 50 MB limit",
+            &["save", "--user", &user, "--type", "routes", "--name", "big2.json", "-"],
+        )
+        .stdin(vec![b'y'; 51 * 1024 * 1024])
+        .codes(REFUSED)
+        .s3(),
     );
     cases.push(
-        Case::new("presign over the file size limit", &["presign", "--user", &user, "--type", "routes", "--name", "a.json", "--size", "52428801", "--sha256", &"a".repeat(64)])
-            .codes(REFUSED)
-            .s3(),
+        Case::new(
+            "presign over the file size limit",
+            &[
+                "presign",
+                "--user",
+                &user,
+                "--type",
+                "routes",
+                "--name",
+                "a.json",
+                "--size",
+                "52428801",
+                "--sha256",
+                &"a".repeat(64),
+            ],
+        )
+        .codes(REFUSED)
+        .s3(),
     );
     let presign = |what: &str, size: &str, sha: &str, expires: &str| {
         Case::new(
             format!("presign {what}"),
-            &["presign", "--user", &user, "--type", "routes", "--name", "a.json", "--size", size, "--sha256", sha, "--expires", expires],
+            &[
+                "presign",
+                "--user",
+                &user,
+                "--type",
+                "routes",
+                "--name",
+                "a.json",
+                "--size",
+                size,
+                "--sha256",
+                sha,
+                "--expires",
+                expires,
+            ],
         )
         .s3()
     };
@@ -303,17 +554,50 @@ fn corpus(t: &str, home: &Path) -> Vec<Case> {
     ] {
         cases.push(presign(what, size, sha, expires));
     }
-    cases.push(Case::new("migrate --concurrency 0", &["migrate", "--concurrency", "0", "--dry-run"]).s3());
-    cases.push(Case::new("migrate --concurrency 100000", &["migrate", "--concurrency", "100000", "--dry-run"]).s3());
+    cases.push(
+        Case::new("migrate --concurrency 0", &["migrate", "--concurrency", "0", "--dry-run"]).s3(),
+    );
+    cases.push(
+        Case::new(
+            "migrate --concurrency 100000",
+            &["migrate", "--concurrency", "100000", "--dry-run"],
+        )
+        .s3(),
+    );
     cases.push(Case::new("migrate --concurrency -1", &["migrate", "--concurrency", "-1"]).s3());
-    cases.push(Case::new("token --expires 0", &["token", "--user", &user, "--expires", "0"]).env("KOMPASS_SERVER_SECRET", "0123456789abcdef0123456789abcdef"));
+    cases.push(
+        Case::new("token --expires 0", &["token", "--user", &user, "--expires", "0"])
+            .env("KOMPASS_SERVER_SECRET", "0123456789abcdef0123456789abcdef"),
+    );
     cases.push(Case::new("token without a server secret", &["token", "--user", &user]));
-    cases.push(Case::new("token with a short server secret", &["token", "--user", &user]).env("KOMPASS_SERVER_SECRET", "short"));
+    cases.push(
+        Case::new("token with a short server secret", &["token", "--user", &user])
+            .env("KOMPASS_SERVER_SECRET", "short"),
+    );
 
     // Not found.
-    cases.push(Case::new("load of a missing file", &["load", "--user", &user, "--type", "routes", "--name", "missing.json"]).codes(NOT_FOUND).s3());
-    cases.push(Case::new("delete of a missing file", &["delete", "--user", &user, "--type", "routes", "--name", "missing.json"]).codes(NOT_FOUND).s3());
-    cases.push(Case::new("rider load with no data", &["rider", "load", "--user", &user]).codes(NOT_FOUND).env(rider_key.0, rider_key.1).s3());
+    cases.push(
+        Case::new(
+            "load of a missing file",
+            &["load", "--user", &user, "--type", "routes", "--name", "missing.json"],
+        )
+        .codes(NOT_FOUND)
+        .s3(),
+    );
+    cases.push(
+        Case::new(
+            "delete of a missing file",
+            &["delete", "--user", &user, "--type", "routes", "--name", "missing.json"],
+        )
+        .codes(NOT_FOUND)
+        .s3(),
+    );
+    cases.push(
+        Case::new("rider load with no data", &["rider", "load", "--user", &user])
+            .codes(NOT_FOUND)
+            .env(rider_key.0, rider_key.1)
+            .s3(),
+    );
 
     // The command line itself.
     for (what, args) in [
@@ -357,7 +641,14 @@ fn corpus(t: &str, home: &Path) -> Vec<Case> {
         ("AWS_REGION", "us east 1"),
         ("AWS_REGION", "us-east-1/../x"),
     ] {
-        cases.push(Case::new(format!("config {var}={value:?}"), &["--json", "list", "--user", &user, "--type", "routes"]).env(var, value).s3());
+        cases.push(
+            Case::new(
+                format!("config {var}={value:?}"),
+                &["--json", "list", "--user", &user, "--type", "routes"],
+            )
+            .env(var, value)
+            .s3(),
+        );
     }
     cases.push(
         Case::os_args("config AWS_REGION not UTF-8", ["status"].iter().map(|s| os(s)).collect())
@@ -370,60 +661,106 @@ fn corpus(t: &str, home: &Path) -> Vec<Case> {
             .env("SOME_OTHER_TOOL", OsString::from_vec(b"\xff\xfe".to_vec()))
             .codes(OK),
     );
-    cases.push(Case::new(".env with a malformed line", &["status"]).file(".env", "S3_STORAGE_ENABLED=false\nthis is not an assignment\n"));
-    cases.push(Case::new(".env not UTF-8", &["status"]).file(".env", b"DATA_DIRECTORY=\xff\xfe\n".to_vec()));
-    cases.push(Case::new(".env with a bad value", &["status"]).file(".env", "S3_MIN_FILES_TO_KEEP=lots\n"));
-    cases.push(Case::new(".env unterminated quote", &["status"]).file(".env", "AWS_REGION=\"us-east-1\n"));
-    cases.push(Case::new("rider save of non-JSON standard input", &["rider", "save", "--user", &user, "-"]).stdin("not json").env(rider_key.0, rider_key.1));
+    cases.push(
+        Case::new(".env with a malformed line", &["status"])
+            .file(".env", "S3_STORAGE_ENABLED=false\nthis is not an assignment\n"),
+    );
+    cases.push(
+        Case::new(".env not UTF-8", &["status"])
+            .file(".env", b"DATA_DIRECTORY=\xff\xfe\n".to_vec()),
+    );
+    cases.push(
+        Case::new(".env with a bad value", &["status"]).file(".env", "S3_MIN_FILES_TO_KEEP=lots\n"),
+    );
+    cases.push(
+        Case::new(".env unterminated quote", &["status"]).file(".env", "AWS_REGION=\"us-east-1\n"),
+    );
+    cases.push(
+        Case::new(
+            "rider save of non-JSON standard input",
+            &["rider", "save", "--user", &user, "-"],
+        )
+        .stdin("not json")
+        .env(rider_key.0, rider_key.1),
+    );
 
     // A tampered data directory (the environment, not the input).
     let outside = home.join("outside");
-    let mut linked = Case::new("save through a symlinked user folder", &["save", "--user", &user, "--type", "routes", "--name", "a.json", "-"])
-        .stdin("{}")
-        .codes(ENVIRONMENT);
+    let mut linked = Case::new(
+        "save through a symlinked user folder",
+        &["save", "--user", &user, "--type", "routes", "--name", "a.json", "-"],
+    )
+    .stdin("{}")
+    .codes(ENVIRONMENT);
     linked.symlink = Some((format!("data/routes/{user}"), outside.clone()));
     cases.push(linked);
-    let mut linked_type = Case::new("save through a symlinked type folder", &["save", "--type", "models", "--name", "m.bin", "-"])
-        .stdin("x")
-        .codes(ENVIRONMENT);
+    let mut linked_type = Case::new(
+        "save through a symlinked type folder",
+        &["save", "--type", "models", "--name", "m.bin", "-"],
+    )
+    .stdin("x")
+    .codes(ENVIRONMENT);
     linked_type.symlink = Some(("data/models".to_owned(), outside.clone()));
     cases.push(linked_type);
-    let mut linked_file = Case::new("save over a symlinked file", &["save", "--user", &user, "--type", "routes", "--name", "l.json", "-"])
-        .stdin("{}")
-        .codes(ENVIRONMENT);
+    let mut linked_file = Case::new(
+        "save over a symlinked file",
+        &["save", "--user", &user, "--type", "routes", "--name", "l.json", "-"],
+    )
+    .stdin("{}")
+    .codes(ENVIRONMENT);
     linked_file.symlink = Some((format!("data/routes/{user}/l.json"), outside.join("target.json")));
     cases.push(linked_file);
-    let mut linked_state = Case::new("a symlinked state directory", &["save", "--user", &user, "--type", "routes", "--name", "s.json", "-"])
-        .stdin("{}")
-        .codes(&[0, 1, 2]);
+    let mut linked_state = Case::new(
+        "a symlinked state directory",
+        &["save", "--user", &user, "--type", "routes", "--name", "s.json", "-"],
+    )
+    .stdin("{}")
+    .codes(&[0, 1, 2]);
     linked_state.symlink = Some(("data/.kompass".to_owned(), outside.clone()));
     cases.push(linked_state);
     cases.push(
-        Case::new("the data directory is a file", &["save", "--user", &user, "--type", "routes", "--name", "a.json", "-"])
-            .stdin("{}")
-            .file("data", "not a directory")
-            .codes(ENVIRONMENT),
+        Case::new(
+            "the data directory is a file",
+            &["save", "--user", &user, "--type", "routes", "--name", "a.json", "-"],
+        )
+        .stdin("{}")
+        .file("data", "not a directory")
+        .codes(ENVIRONMENT),
     );
     // A reader that went away: a quiet end or a plain failure with a message, never a panic.
-    let mut closed = Case::new("stdout closed before the JSON is written", &["--json", "scrub", "-"]).stdin("{}").codes(&[0, 1]);
+    let mut closed =
+        Case::new("stdout closed before the JSON is written", &["--json", "scrub", "-"])
+            .stdin("{}")
+            .codes(&[0, 1]);
     closed.closed_stdout = true;
     cases.push(closed);
-    let mut closed_list = Case::new("stdout closed for a listing", &["--json", "list", "--user", &user, "--type", "routes"]).codes(&[0, 1]).s3();
+    let mut closed_list = Case::new(
+        "stdout closed for a listing",
+        &["--json", "list", "--user", &user, "--type", "routes"],
+    )
+    .codes(&[0, 1])
+    .s3();
     closed_list.closed_stdout = true;
     cases.push(closed_list);
 
     // Odd but valid names: saved exactly under the layout's key.
     for name in odd_valid_names(t) {
-        let mut c = Case::new(format!("odd but valid name {name:?}"), &["--json", "save", "--user", &user, "--type", "routes", "--name", &name, "-"])
-            .stdin(format!("{{\"name\": {:?}}}", name))
-            .codes(OK)
-            .s3();
+        let mut c = Case::new(
+            format!("odd but valid name {name:?}"),
+            &["--json", "save", "--user", &user, "--type", "routes", "--name", &name, "-"],
+        )
+        .stdin(format!("{{\"name\": {:?}}}", name))
+        .codes(OK)
+        .s3();
         c.creates = Some(format!("users/{user}/routes/{name}"));
         cases.push(c);
     }
-    let mut long = Case::new("a 255-byte name (local)", &["--json", "save", "--user", &user, "--type", "routes", "--name", &"n".repeat(255), "-"])
-        .stdin("{}")
-        .codes(OK);
+    let mut long = Case::new(
+        "a 255-byte name (local)",
+        &["--json", "save", "--user", &user, "--type", "routes", "--name", &"n".repeat(255), "-"],
+    )
+    .stdin("{}")
+    .codes(OK);
     long.creates = Some(format!("routes/{user}/{}", "n".repeat(255)));
     cases.push(long);
     cases
@@ -448,7 +785,13 @@ fn files(dir: &Path) -> BTreeSet<PathBuf> {
 }
 
 /// Runs one case in its own directory; returns the problems found.
-fn run_case(case: &Case, root: &Path, n: usize, env: Option<&S3Env>, outside: &Path) -> Vec<String> {
+fn run_case(
+    case: &Case,
+    root: &Path,
+    n: usize,
+    env: Option<&S3Env>,
+    outside: &Path,
+) -> Vec<String> {
     let dir = root.join(format!("case-{n}"));
     std::fs::create_dir_all(&dir).unwrap();
     for (rel, body) in &case.files {
@@ -584,7 +927,9 @@ fn the_cli_refuses_bad_input_clearly_without_panics_or_escapes() {
         if let Ok(rd) = std::fs::read_dir(&p) {
             for e in rd.flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();
-                if name.contains(&format!("kompass-escape-{t}")) || name.contains(&format!("pwned-{t}")) {
+                if name.contains(&format!("kompass-escape-{t}"))
+                    || name.contains(&format!("pwned-{t}"))
+                {
                     problems.push(format!("escape: {} exists", e.path().display()));
                 }
             }
@@ -594,7 +939,8 @@ fn the_cli_refuses_bad_input_clearly_without_panics_or_escapes() {
     // The bucket: keys of this run only where the odd-but-valid names say, each holding its body.
     let mut checked_keys = 0;
     if let Some(env) = &env {
-        let expected: BTreeSet<String> = cases.iter().filter(|c| c.s3).filter_map(|c| c.creates.clone()).collect();
+        let expected: BTreeSet<String> =
+            cases.iter().filter(|c| c.s3).filter_map(|c| c.creates.clone()).collect();
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let s3 = store(env);
         let all = rt.block_on(s3.list("")).unwrap();
@@ -614,7 +960,12 @@ fn the_cli_refuses_bad_input_clearly_without_panics_or_escapes() {
         }
     }
 
-    assert!(problems.is_empty(), "{} problems in {total} cases:\n{}", problems.len(), problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "{} problems in {total} cases:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
     let rejected = cases.iter().filter(|c| !c.codes.contains(&0)).count();
     eprintln!(
         "RESULT bad-input CLI: {total} cases ({rejected} must be refused, {} valid or environment cases) in {:.0?}: 0 panics, 0 signals, every refusal with its exit status and a message, 0 files outside the data directory, 0 escapes; {checked_keys} keys of this run in the bucket, all expected and whole",

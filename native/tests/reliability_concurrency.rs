@@ -118,12 +118,21 @@ async fn concurrent_writers_lose_nothing_and_keep_min_keep_and_the_quota_bound()
             for i in 0..per_writer {
                 // Mostly small files; some large enough that five of them pass the quota, so
                 // min-keep binds and some saves are refused.
-                let size = if rng.chance(0.15) { rng.range(MAX_SIZE * 2, BIG_SIZE) } else { rng.range(MIN_SIZE, MAX_SIZE) } as usize;
+                let size = if rng.chance(0.15) {
+                    rng.range(MAX_SIZE * 2, BIG_SIZE)
+                } else {
+                    rng.range(MIN_SIZE, MAX_SIZE)
+                } as usize;
                 let body = rng.bytes(size);
-                let key = ObjectKey::parse_parts(Some(&user), "routes", &format!("w{w}-{i}.json")).unwrap();
+                let key = ObjectKey::parse_parts(Some(&user), "routes", &format!("w{w}-{i}.json"))
+                    .unwrap();
                 let saved = match m.save(&key, &body).await {
                     Ok(o) => {
-                        assert_eq!(o.backend, Backend::S3, "{key}: S3 is up, so saves go there: {o:?}");
+                        assert_eq!(
+                            o.backend,
+                            Backend::S3,
+                            "{key}: S3 is up, so saves go there: {o:?}"
+                        );
                         Saved::Ok { cleaned: o.cleaned.into_iter().map(|d| d.key).collect() }
                     }
                     Err(ManagerError::Refused(_)) => Saved::Refused,
@@ -170,10 +179,18 @@ async fn concurrent_writers_lose_nothing_and_keep_min_keep_and_the_quota_bound()
     // No lost write.
     let lost: Vec<&String> = saves
         .iter()
-        .filter(|(k, (_, s))| matches!(s, Saved::Ok { .. }) && !present.contains_key(*k) && !cleaned.contains(k.as_str()))
+        .filter(|(k, (_, s))| {
+            matches!(s, Saved::Ok { .. })
+                && !present.contains_key(*k)
+                && !cleaned.contains(k.as_str())
+        })
         .map(|(k, _)| k)
         .collect();
-    assert!(lost.is_empty(), "{} lost writes (reported saved, not in the bucket, in no reported cleanup plan): {lost:?}", lost.len());
+    assert!(
+        lost.is_empty(),
+        "{} lost writes (reported saved, not in the bucket, in no reported cleanup plan): {lost:?}",
+        lost.len()
+    );
     // Nothing else: every object is a successful save of this run, whole; planned deletions happened.
     for k in present.keys() {
         assert!(
@@ -182,9 +199,13 @@ async fn concurrent_writers_lose_nothing_and_keep_min_keep_and_the_quota_bound()
         );
     }
     for k in &cleaned {
-        assert!(!present.contains_key(*k), "{k} was reported cleaned up but is still in the bucket");
+        assert!(
+            !present.contains_key(*k),
+            "{k} was reported cleaned up but is still in the bucket"
+        );
     }
-    let bad = read_all(&s3, present.keys().map(|k| (k.clone(), sha(&saves[k].0))).collect(), TEST).await;
+    let bad =
+        read_all(&s3, present.keys().map(|k| (k.clone(), sha(&saves[k].0))).collect(), TEST).await;
     assert!(bad.is_empty(), "{bad:#?}");
 
     // Min-keep and the quota bound, once quiet.
@@ -199,20 +220,35 @@ async fn concurrent_writers_lose_nothing_and_keep_min_keep_and_the_quota_bound()
             .iter()
             .filter(|(k, _)| k.starts_with(&prefix))
             .fold((0usize, 0u64), |(c, b), (_, s)| (c + 1, b + s));
-        let succeeded = saves.iter().filter(|(k, (_, s))| k.starts_with(&prefix) && matches!(s, Saved::Ok { .. })).count();
+        let succeeded = saves
+            .iter()
+            .filter(|(k, (_, s))| k.starts_with(&prefix) && matches!(s, Saved::Ok { .. }))
+            .count();
         assert!(
             count >= MIN_KEEP.min(succeeded),
             "{u}: {count} files left of {succeeded} saved: cleanup broke min-keep ({MIN_KEEP})"
         );
-        assert!(usage <= bound, "{u}: {usage} bytes stored, over the bound {bound} (quota {QUOTA} + {} × {largest})", writers_per_user - 1);
+        assert!(
+            usage <= bound,
+            "{u}: {usage} bytes stored, over the bound {bound} (quota {QUOTA} + {} × {largest})",
+            writers_per_user - 1
+        );
         worst_usage = worst_usage.max(usage);
         fewest = fewest.min(count);
     }
 
     // The shared ledger counted every request of every writer: no update was lost.
     let ledger = Manager::open(config.clone()).unwrap().ledger().unwrap();
-    assert_eq!(ledger.count(RequestClass::PutClass), put_class, "PUT-class requests in the shared ledger");
-    assert_eq!(ledger.count(RequestClass::GetClass), get_class, "GET-class requests in the shared ledger");
+    assert_eq!(
+        ledger.count(RequestClass::PutClass),
+        put_class,
+        "PUT-class requests in the shared ledger"
+    );
+    assert_eq!(
+        ledger.count(RequestClass::GetClass),
+        get_class,
+        "GET-class requests in the shared ledger"
+    );
 
     eprintln!(
         "RESULT concurrency: {WRITERS} writers x {per_writer} saves over {USERS} users (quota {QUOTA} B, cleanup threshold 100 %, min-keep {MIN_KEEP}, files {MIN_SIZE}-{MAX_SIZE} B and some up to {BIG_SIZE} B) in {elapsed:.0?}: {ok} saved, {refused} refused by the quota, {} cleaned up by reported plans, 0 lost writes; fewest files per user at the end {fewest} (>= {MIN_KEEP}); largest usage at the end {worst_usage} B, bound {bound} B (overshoot {} B); sampled while running ({samples} listings, not snapshots): max usage {max_sampled} B, fewest files {}; ledger {put_class} PUT-class + {get_class} GET-class requests, none lost",

@@ -94,14 +94,24 @@ fn a_killed_writer_leaves_the_old_or_the_new_file_never_a_torn_one() {
             mid_write += 1;
         }
         // The leftovers are invisible: a read and a listing see the one file.
-        let load = kompass(dir.path(), None, &[], &["load", "--user", "crash-rider", "--type", "routes", "--name", "big.json"])
-            .output()
-            .unwrap();
+        let load = kompass(
+            dir.path(),
+            None,
+            &[],
+            &["load", "--user", "crash-rider", "--type", "routes", "--name", "big.json"],
+        )
+        .output()
+        .unwrap();
         assert!(load.status.success(), "{}", show(&load));
         assert!(load.stdout == got, "kill {v}: load returns the stored file");
-        let list = kompass(dir.path(), None, &[], &["--json", "list", "--user", "crash-rider", "--type", "routes"])
-            .output()
-            .unwrap();
+        let list = kompass(
+            dir.path(),
+            None,
+            &[],
+            &["--json", "list", "--user", "crash-rider", "--type", "routes"],
+        )
+        .output()
+        .unwrap();
         let listed = json(&list);
         assert_eq!(listed.as_array().map(Vec::len), Some(1), "kill {v}: one file listed: {listed}");
         assert_eq!(listed[0]["size"], SIZE, "kill {v}");
@@ -109,11 +119,15 @@ fn a_killed_writer_leaves_the_old_or_the_new_file_never_a_torn_one() {
         // Every 10 kills (and at the end), sweeping removes the leftovers, and only them.
         if v % 10 == 0 || v == kills as u64 {
             let leftovers = temp_files(&data);
-            let swept = LocalStore::new(&data).sweep_temp_files(Duration::ZERO, SystemTime::now()).unwrap();
+            let swept =
+                LocalStore::new(&data).sweep_temp_files(Duration::ZERO, SystemTime::now()).unwrap();
             assert_eq!(swept.len(), leftovers.len(), "kill {v}: every leftover is swept");
             assert!(temp_files(&data).is_empty());
             let got = LocalStore::new(&data).get(&key).unwrap();
-            assert!(got == current_body, "kill {v}: the swept directory holds the last complete version ({current})");
+            assert!(
+                got == current_body,
+                "kill {v}: the swept directory holds the last complete version ({current})"
+            );
             total_leftovers += swept.len();
         }
     }

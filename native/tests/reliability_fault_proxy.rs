@@ -52,7 +52,9 @@ async fn saves_through_a_faulty_network_land_whole_or_fail_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let via_proxy = common::S3Env { endpoint: proxy.url.clone(), ..env.clone() };
-    let m = Arc::new(Manager::open_with(manager_config(&data, Some(&via_proxy), &[]), options()).unwrap());
+    let m = Arc::new(
+        Manager::open_with(manager_config(&data, Some(&via_proxy), &[]), options()).unwrap(),
+    );
 
     // 4 writers at once, each key saved once with its own content (10 B to 64 KB, so cuts
     // land in headers and in bodies).
@@ -75,7 +77,10 @@ async fn saves_through_a_faulty_network_land_whole_or_fail_cleanly() {
             let mut out = Vec::new();
             for (key, body) in job {
                 let r = m.save(&key, &body).await;
-                out.push((key.s3_key(), r.map(|o| (o.backend, o.pending_sync.is_some())).map_err(|e| e.to_string())));
+                out.push((
+                    key.s3_key(),
+                    r.map(|o| (o.backend, o.pending_sync.is_some())).map_err(|e| e.to_string()),
+                ));
             }
             out
         });
@@ -100,13 +105,23 @@ async fn saves_through_a_faulty_network_land_whole_or_fail_cleanly() {
         match r {
             Ok((Backend::S3, _)) => {
                 tally.s3 += 1;
-                assert!(present.contains_key(key), "{key}: saved to S3 (reported success) but not in the bucket");
+                assert!(
+                    present.contains_key(key),
+                    "{key}: saved to S3 (reported success) but not in the bucket"
+                );
             }
             Ok((Backend::Local, pending)) => {
                 tally.pending += 1;
-                assert!(pending, "{key}: landed locally although S3 is configured, without being queued");
+                assert!(
+                    pending,
+                    "{key}: landed locally although S3 is configured, without being queued"
+                );
                 let k = ObjectKey::from_s3_key(key).unwrap();
-                assert_eq!(m.local().get(&k).map(|b| sha(&b)).ok(), Some(sha(&plan[key])), "{key}: the local copy");
+                assert_eq!(
+                    m.local().get(&k).map(|b| sha(&b)).ok(),
+                    Some(sha(&plan[key])),
+                    "{key}: the local copy"
+                );
             }
             Err(e) => tally.failed.push(format!("{key}: {e}")),
         }
@@ -116,10 +131,14 @@ async fn saves_through_a_faulty_network_land_whole_or_fail_cleanly() {
     for key in present.keys() {
         assert!(plan.contains_key(key), "{key} is in the bucket but was never saved");
     }
-    let bad = read_all(&s3, present.keys().map(|k| (k.clone(), sha(&plan[k]))).collect(), TEST).await;
+    let bad =
+        read_all(&s3, present.keys().map(|k| (k.clone(), sha(&plan[k]))).collect(), TEST).await;
     assert!(bad.is_empty(), "objects with partial or other content: {bad:#?}");
     let pending_journal = m.journal().pending().unwrap().len();
-    assert_eq!(pending_journal, tally.pending, "every save that landed locally is in the pending-sync journal");
+    assert_eq!(
+        pending_journal, tally.pending,
+        "every save that landed locally is in the pending-sync journal"
+    );
 
     // The outage is over: a migration (no proxy) replays the journal, and nothing is lost.
     let out = kompass(dir.path(), Some(&env), &[], &["--json", "migrate"]).output().unwrap();
@@ -179,18 +198,29 @@ fn migration_through_a_faulty_network_completes_or_fails_per_file() {
             .map(|i| &users[(run + i) % users.len()])
             .find(|u| left.iter().any(|(rel, _)| rel.contains(&format!("/{u}/"))))
             .expect("files are left");
-        let out = kompass(dir.path(), Some(&via_proxy), &[], &["--json", "migrate", "--user", user]).output().unwrap();
+        let out =
+            kompass(dir.path(), Some(&via_proxy), &[], &["--json", "migrate", "--user", user])
+                .output()
+                .unwrap();
         let code = out.status.code();
         assert!(matches!(code, Some(0 | 1)), "run {run}: not a clean outcome: {}", show(&out));
         if code == Some(1) && out.stdout.is_empty() {
             // The survey itself failed (LIST or HEAD): nothing was moved; the message says so.
             let err = String::from_utf8_lossy(&out.stderr);
-            assert!(err.contains("nothing was migrated") || err.contains("error:"), "run {run}: {}", show(&out));
+            assert!(
+                err.contains("nothing was migrated") || err.contains("error:"),
+                "run {run}: {}",
+                show(&out)
+            );
             runs.push("survey failed".to_owned());
         } else {
-            let r: serde_json::Value = serde_json::from_slice(&out.stdout)
-                .unwrap_or_else(|e| panic!("run {run}: the report is not JSON ({e}): {}", show(&out)));
-            assert_eq!(r["conflicts"], 0, "run {run}: a cut connection must not look like other content: {r}");
+            let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+                panic!("run {run}: the report is not JSON ({e}): {}", show(&out))
+            });
+            assert_eq!(
+                r["conflicts"], 0,
+                "run {run}: a cut connection must not look like other content: {r}"
+            );
             runs.push(format!("migrated {} failed {}", r["migrated"], r["failed"]));
         }
         assert_nothing_lost(&env, &prefixes, &data, &source, &format!("after faulty run {run}"));
@@ -204,7 +234,8 @@ fn migration_through_a_faulty_network_completes_or_fails_per_file() {
     if !done {
         // The network heals: one more run must finish the job.
         proxy.set_faults(false);
-        let out = kompass(dir.path(), Some(&via_proxy), &[], &["--json", "migrate"]).output().unwrap();
+        let out =
+            kompass(dir.path(), Some(&via_proxy), &[], &["--json", "migrate"]).output().unwrap();
         assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     }
     assert!(files_below(&data).is_empty(), "every local copy goes once verified in S3");
@@ -215,8 +246,13 @@ fn migration_through_a_faulty_network_completes_or_fails_per_file() {
         listed.extend(rt.block_on(s3.list(p)).unwrap().into_iter().map(|o| o.key));
     }
     listed.sort();
-    assert_eq!(listed, source.keys().cloned().collect::<Vec<_>>(), "exactly the data set is in the bucket");
-    let bad = rt.block_on(read_all(&s3, source.iter().map(|(k, b)| (k.clone(), sha(b))).collect(), TEST));
+    assert_eq!(
+        listed,
+        source.keys().cloned().collect::<Vec<_>>(),
+        "exactly the data set is in the bucket"
+    );
+    let bad =
+        rt.block_on(read_all(&s3, source.iter().map(|(k, b)| (k.clone(), sha(b))).collect(), TEST));
     assert!(bad.is_empty(), "{bad:#?}");
     eprintln!("runs: {runs:?}");
     eprintln!(

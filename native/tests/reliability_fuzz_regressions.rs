@@ -31,12 +31,25 @@ fn check_scrub(name: &str, input: &[u8]) {
     let key = PseudonymKey::new("fz1", b"fuzzing-secret-0123456789abcdef").unwrap();
     for out in [scrub(input, &key), scrub_keyless(input)] {
         let Ok(s) = out else { continue };
-        let doc: Value = s.to_value().unwrap_or_else(|e| panic!("{name}: the scrubbed document does not read back: {e}"));
+        let doc: Value = s
+            .to_value()
+            .unwrap_or_else(|e| panic!("{name}: the scrubbed document does not read back: {e}"));
         assert!(doc.is_object(), "{name}");
-        let again = if s.report.key_id.is_some() { scrub(s.document.as_bytes(), &key) } else { scrub_keyless(s.document.as_bytes()) };
+        let again = if s.report.key_id.is_some() {
+            scrub(s.document.as_bytes(), &key)
+        } else {
+            scrub_keyless(s.document.as_bytes())
+        };
         assert_eq!(again.unwrap().document, s.document, "{name}: scrubbing is idempotent");
         let text = s.document.as_str();
-        for k in ["\"id\":", "\"name\":", "\"firstname\":", "\"polyline\":", "\"start_latlng\":", "\"city\":"] {
+        for k in [
+            "\"id\":",
+            "\"name\":",
+            "\"firstname\":",
+            "\"polyline\":",
+            "\"start_latlng\":",
+            "\"city\":",
+        ] {
             assert!(!text.contains(k), "{name}: {k} kept");
         }
     }
@@ -45,7 +58,10 @@ fn check_scrub(name: &str, input: &[u8]) {
 #[test]
 fn scrub_findings_read_back_and_stay_scrubbed() {
     let found = regressions("scrub");
-    assert!(found.iter().any(|(n, _)| n.starts_with("number-out-of-range")), "the finding's input is kept");
+    assert!(
+        found.iter().any(|(n, _)| n.starts_with("number-out-of-range")),
+        "the finding's input is kept"
+    );
     for (name, input) in &found {
         check_scrub(name, input);
     }
@@ -70,13 +86,25 @@ fn numbers_beyond_a_double_are_dropped_and_the_rest_is_stored() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("in.json"), doc).unwrap();
     let key = [("KOMPASS_PSEUDONYM_KEY", "0123456789abcdef0123456789abcdef")];
-    let save = kompass(dir.path(), None, &key, &["--json", "rider", "save", "--user", "fz-rider", "in.json"]).output().unwrap();
+    let save = kompass(
+        dir.path(),
+        None,
+        &key,
+        &["--json", "rider", "save", "--user", "fz-rider", "in.json"],
+    )
+    .output()
+    .unwrap();
     assert!(save.status.success(), "{}", show(&save));
-    let history = kompass(dir.path(), None, &key, &["--json", "rider", "history", "--user", "fz-rider"]).output().unwrap();
+    let history =
+        kompass(dir.path(), None, &key, &["--json", "rider", "history", "--user", "fz-rider"])
+            .output()
+            .unwrap();
     assert!(history.status.success(), "{}", show(&history));
-    let load = kompass(dir.path(), None, &key, &["rider", "load", "--user", "fz-rider"]).output().unwrap();
+    let load =
+        kompass(dir.path(), None, &key, &["rider", "load", "--user", "fz-rider"]).output().unwrap();
     assert!(load.status.success(), "{}", show(&load));
-    let stored: Value = serde_json::from_slice(&load.stdout).expect("the stored document reads back");
+    let stored: Value =
+        serde_json::from_slice(&load.stdout).expect("the stored document reads back");
     assert!(stored["athlete"].get("weight").is_none());
 }
 
@@ -89,7 +117,10 @@ fn key_findings_round_trip_and_stay_in_their_prefix() {
         if let Ok(k) = ObjectKey::from_s3_key(&text) {
             assert_eq!(k.s3_key(), text, "{name}");
             for s in k.local_segments() {
-                assert!(!s.is_empty() && s != "." && s != ".." && !s.contains(['/', '\\', '\0']), "{name}: {s:?}");
+                assert!(
+                    !s.is_empty() && s != "." && s != ".." && !s.contains(['/', '\\', '\0']),
+                    "{name}: {s:?}"
+                );
             }
         }
     }

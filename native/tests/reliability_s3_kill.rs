@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use reliability_support::server::OwnServer;
 use reliability_support::{
-    Rng, assert_nothing_lost, count_files_below, files_below, kompass, read_all, scale, seed, sha, show, skip_s3,
-    store,
+    Rng, assert_nothing_lost, count_files_below, files_below, kompass, read_all, scale, seed, sha,
+    show, skip_s3, store,
 };
 
 /// The data set: `count` files over 8 users (routes and fitness) plus global models, 100 B to
@@ -97,10 +97,18 @@ fn migration_loses_nothing_when_the_s3_server_is_sigkilled() {
         // A killed server is an outage: a clean failure (1) or, if the kill came after the
         // last transfer, success (0). Never a panic (101) or a signal.
         let code = out.status.code();
-        assert!(matches!(code, Some(0 | 1)), "kill {kill}: migrate did not fail cleanly: {}", show(&out));
-        let report: serde_json::Value = serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("kill {kill}: the report is not JSON ({e}): {}", show(&out)));
-        assert_eq!(report["conflicts"], 0, "kill {kill}: a restarted server must not look different: {report}");
+        assert!(
+            matches!(code, Some(0 | 1)),
+            "kill {kill}: migrate did not fail cleanly: {}",
+            show(&out)
+        );
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!("kill {kill}: the report is not JSON ({e}): {}", show(&out))
+        });
+        assert_eq!(
+            report["conflicts"], 0,
+            "kill {kill}: a restarted server must not look different: {report}"
+        );
         let left_after = count_files_below(&data);
         log.push(format!(
             "kill {kill}: at {moved_at_kill} files moved ({}), exit {code:?}, migrated {} failed {}, local files {left_before} -> {left_after}",
@@ -109,7 +117,13 @@ fn migration_loses_nothing_when_the_s3_server_is_sigkilled() {
             report["failed"],
         ));
         // Nothing is lost at any point: every file is still local or in the bucket.
-        assert_nothing_lost(&server.env, &[String::new()], &data, &source, &format!("after kill {kill}"));
+        assert_nothing_lost(
+            &server.env,
+            &[String::new()],
+            &data,
+            &source,
+            &format!("after kill {kill}"),
+        );
     }
 
     // The server stays up now: one re-run finishes the job.
@@ -118,15 +132,27 @@ fn migration_loses_nothing_when_the_s3_server_is_sigkilled() {
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["failed"], 0, "{report}");
     assert_eq!(report["conflicts"], 0, "{report}");
-    assert!(files_below(&data).is_empty(), "every local copy goes once verified in S3: {:?}", count_files_below(&data));
+    assert!(
+        files_below(&data).is_empty(),
+        "every local copy goes once verified in S3: {:?}",
+        count_files_below(&data)
+    );
 
     // Independent check: the bucket holds exactly the 2,000 files, each byte for byte.
     let s3 = store(&server.env);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let listed = rt.block_on(s3.list("")).unwrap();
     let keys: Vec<&str> = listed.iter().map(|o| o.key.as_str()).collect();
-    assert_eq!(keys, source.keys().map(String::as_str).collect::<Vec<_>>(), "the bucket holds exactly the data set");
-    let corrupt = rt.block_on(read_all(&s3, source.iter().map(|(k, b)| (k.clone(), sha(b))).collect(), "at the end"));
+    assert_eq!(
+        keys,
+        source.keys().map(String::as_str).collect::<Vec<_>>(),
+        "the bucket holds exactly the data set"
+    );
+    let corrupt = rt.block_on(read_all(
+        &s3,
+        source.iter().map(|(k, b)| (k.clone(), sha(b))).collect(),
+        "at the end",
+    ));
     assert!(corrupt.is_empty(), "objects lost or corrupted: {corrupt:#?}");
     for l in &log {
         eprintln!("{l}");
@@ -139,4 +165,3 @@ fn migration_loses_nothing_when_the_s3_server_is_sigkilled() {
         started.elapsed()
     );
 }
-

@@ -116,14 +116,21 @@ pub fn sha(bytes: &[u8]) -> [u8; 32] {
 pub fn token() -> String {
     static SEQ: AtomicUsize = AtomicUsize::new(0);
     let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
-    format!("{}-{}-{}", std::process::id(), nanos % 1_000_000_000_000, SEQ.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{}-{}-{}",
+        std::process::id(),
+        nanos % 1_000_000_000_000,
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// A store on `env` that checks results independently of kompass's own manager.
 pub fn store(env: &S3Env) -> S3Store {
-    let target = S3Target::new(Some(env.endpoint.clone()), env.region.clone(), &env.bucket).unwrap();
+    let target =
+        S3Target::new(Some(env.endpoint.clone()), env.region.clone(), &env.bucket).unwrap();
     let opts = S3Options { retry_base_delay: Duration::from_millis(5), ..S3Options::default() };
-    S3Store::new(target, Credentials::new(&env.access_key_id, &env.secret_access_key), opts).unwrap()
+    S3Store::new(target, Credentials::new(&env.access_key_id, &env.secret_access_key), opts)
+        .unwrap()
 }
 
 /// `kompass --data-dir {dir}/data ARGS` run in `dir`, with nothing from the caller's
@@ -268,7 +275,12 @@ pub fn assert_nothing_lost(
             to_read.push((key.clone(), sha(body)));
         }
     }
-    assert!(lost.is_empty(), "{when}: {} files are neither local nor in S3: {:?}", lost.len(), &lost[..lost.len().min(10)]);
+    assert!(
+        lost.is_empty(),
+        "{when}: {} files are neither local nor in S3: {:?}",
+        lost.len(),
+        &lost[..lost.len().min(10)]
+    );
     let bad = rt.block_on(read_all(&s3, to_read, when));
     assert!(bad.is_empty(), "{when}: objects corrupt or unreadable in S3: {bad:#?}");
 }
@@ -329,5 +341,6 @@ pub fn manager_config(
     for (k, v) in vars {
         map.insert((*k).to_owned(), (*v).to_owned());
     }
-    kompass_core::config::Config::from_env_map(&map).unwrap_or_else(|e| panic!("test configuration: {e}"))
+    kompass_core::config::Config::from_env_map(&map)
+        .unwrap_or_else(|e| panic!("test configuration: {e}"))
 }

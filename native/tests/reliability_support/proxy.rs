@@ -238,7 +238,14 @@ fn cut_point(rng: &mut Rng) -> u64 {
     }
 }
 
-async fn handle(client: TcpStream, upstream: SocketAddr, rng: Rng, mix: FaultMix, faults_on: Arc<AtomicBool>, stats: Arc<ProxyStats>) {
+async fn handle(
+    client: TcpStream,
+    upstream: SocketAddr,
+    rng: Rng,
+    mix: FaultMix,
+    faults_on: Arc<AtomicBool>,
+    stats: Arc<ProxyStats>,
+) {
     let Ok(server) = TcpStream::connect(upstream).await else { return };
     let _ = client.set_nodelay(true);
     let _ = server.set_nodelay(true);
@@ -277,7 +284,11 @@ struct Downstream {
 
 impl Default for Downstream {
     fn default() -> Self {
-        Downstream { sent: AtomicU64::new(0), cut_at: AtomicU64::new(u64::MAX), delay_ms: AtomicU64::new(0) }
+        Downstream {
+            sent: AtomicU64::new(0),
+            cut_at: AtomicU64::new(u64::MAX),
+            delay_ms: AtomicU64::new(0),
+        }
     }
 }
 
@@ -324,7 +335,11 @@ async fn requests(
         while !chunk.is_empty() {
             if matches!(state, Parse::Idle) {
                 // A new request: its fate.
-                fate = if faults_on.load(Ordering::Relaxed) { draw(&mut rng, &mix) } else { Fate::Pass };
+                fate = if faults_on.load(Ordering::Relaxed) {
+                    draw(&mut rng, &mix)
+                } else {
+                    Fate::Pass
+                };
                 stats.requests.fetch_add(1, Ordering::Relaxed);
                 stats.count(fate);
                 forwarded_in_request = 0;
@@ -344,8 +359,14 @@ async fn requests(
                         return reset(&from, to);
                     }
                     Fate::Delay => {
-                        tokio::time::sleep(Duration::from_millis(rng.below(mix.max_delay.as_millis() as u64 + 1))).await;
-                        down.delay_ms.store(rng.below(mix.max_delay.as_millis() as u64 + 1), Ordering::Relaxed);
+                        tokio::time::sleep(Duration::from_millis(
+                            rng.below(mix.max_delay.as_millis() as u64 + 1),
+                        ))
+                        .await;
+                        down.delay_ms.store(
+                            rng.below(mix.max_delay.as_millis() as u64 + 1),
+                            Ordering::Relaxed,
+                        );
                     }
                     Fate::CutResponse(k) => {
                         down.cut_at.store(down.sent.load(Ordering::Relaxed) + k, Ordering::Relaxed);
@@ -421,7 +442,8 @@ async fn responses(
         }
         let sent = down.sent.load(Ordering::Relaxed);
         let room = down.cut_at.load(Ordering::Relaxed).saturating_sub(sent);
-        let (part, cut) = if n as u64 >= room { (&buf[..room as usize], true) } else { (&buf[..n], false) };
+        let (part, cut) =
+            if n as u64 >= room { (&buf[..room as usize], true) } else { (&buf[..n], false) };
         if to.write_all(part).await.is_err() {
             return reset(&from, to);
         }

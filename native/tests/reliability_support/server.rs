@@ -121,7 +121,10 @@ impl OwnServer {
             match rt.block_on(attempt) {
                 Ok(()) => return,
                 Err(e) if started.elapsed() > Duration::from_secs(60) => {
-                    panic!("{test}: the test S3 server on port {} never became ready: {e}", self.port)
+                    panic!(
+                        "{test}: the test S3 server on port {} never became ready: {e}",
+                        self.port
+                    )
                 }
                 Err(_) => std::thread::sleep(Duration::from_millis(100)),
             }
@@ -141,7 +144,11 @@ impl OwnServer {
         assert!(status.success(), "kill -9 {pid} failed");
         let started = Instant::now();
         while listening(self.port) {
-            assert!(started.elapsed() < Duration::from_secs(20), "port {} still open after SIGKILL", self.port);
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "port {} still open after SIGKILL",
+                self.port
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
