@@ -94,7 +94,7 @@ if [ "$FUZZ_SECS" -gt 0 ]; then
   fi
 fi
 
-grep -hE '^(RESULT|SKIPPED)' "$LOG" > "$OUT/summary.txt" || true
+grep -ohE '(RESULT|SKIPPED) .*' "$LOG" > "$OUT/summary.txt" || true
 log "summary: $OUT/summary.txt"
 cat "$OUT/summary.txt"
 [ "$status" -eq 0 ] && [ "$fuzz_status" -eq 0 ]

@@ -21,9 +21,13 @@ use reliability_support::{
 
 /// The data set: `count` files over 8 users (routes and fitness) plus global models, 100 B to
 /// 16 KB of random bytes each. Returns S3 key → content.
-fn write_data_set(data: &Path, count: usize, rng: &mut Rng) -> BTreeMap<String, Vec<u8>> {
+fn write_data_set(
+    data: &Path,
+    range: std::ops::Range<usize>,
+    rng: &mut Rng,
+) -> BTreeMap<String, Vec<u8>> {
     let mut out = BTreeMap::new();
-    for i in 0..count {
+    for i in range {
         let size = rng.range(100, 16_000) as usize;
         let body = rng.bytes(size);
         let (rel, key) = match i % 10 {
@@ -54,17 +58,29 @@ fn migration_loses_nothing_when_the_s3_server_is_sigkilled() {
     let server = OwnServer::start(TEST);
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let source = write_data_set(&data, count, &mut rng);
+    let mut source = write_data_set(&data, 0..count, &mut rng);
+    let mut refilled = 0;
     let started = Instant::now();
 
     let mut log = Vec::new();
     for kill in 0..kills {
+        // A run can outlive a short outage (its retries span the restart) and finish the
+        // job; then the next kill gets a fresh batch, so that every kill hits a migration.
+        if count_files_below(&data) == 0 {
+            let batch = count / kills;
+            source.extend(write_data_set(&data, source.len()..source.len() + batch, &mut rng));
+            refilled += batch;
+        }
         let left_before = count_files_below(&data);
         // Spread the kills over what is left: on average this run gets 1/(kills left + 1) of it.
         let share = left_before / (kills - kill + 1);
-        let kill_after_files = rng.below(2 * share as u64 + 1) as usize;
+        // One kill in five lands in the run's first moments (hashing, listing, HEADs).
+        let kill_after_files =
+            if rng.chance(0.2) { 0 } else { rng.range(1, 2 * share as u64 + 1) as usize };
         let early_ms = rng.below(400);
-        let restart_at_once = rng.chance(0.5);
+        // Restarting at once lets the run's retries meet the new server; an early kill always
+        // restarts after the run, so that it fails its survey or first transfers.
+        let restart_at_once = kill_after_files > 0 && rng.chance(0.5);
 
         let mut child = kompass(dir.path(), Some(&server.env), &[], &["--json", "migrate"])
             .stdout(Stdio::piped())
@@ -102,19 +118,30 @@ fn migration_loses_nothing_when_the_s3_server_is_sigkilled() {
             "kill {kill}: migrate did not fail cleanly: {}",
             show(&out)
         );
-        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!("kill {kill}: the report is not JSON ({e}): {}", show(&out))
-        });
-        assert_eq!(
-            report["conflicts"], 0,
-            "kill {kill}: a restarted server must not look different: {report}"
-        );
+        let outcome = if out.stdout.is_empty() {
+            // Killed before the plan: the survey failed, nothing moved, and it says so.
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                code == Some(1) && err.contains("nothing was migrated"),
+                "kill {kill}: no report and no survey failure: {}",
+                show(&out)
+            );
+            "the survey failed, nothing moved".to_owned()
+        } else {
+            let report: serde_json::Value =
+                serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+                    panic!("kill {kill}: the report is not JSON ({e}): {}", show(&out))
+                });
+            assert_eq!(
+                report["conflicts"], 0,
+                "kill {kill}: a restarted server must not look different: {report}"
+            );
+            format!("migrated {} failed {}", report["migrated"], report["failed"])
+        };
         let left_after = count_files_below(&data);
         log.push(format!(
-            "kill {kill}: at {moved_at_kill} files moved ({}), exit {code:?}, migrated {} failed {}, local files {left_before} -> {left_after}",
+            "kill {kill}: at {moved_at_kill} files moved ({}), exit {code:?}, {outcome}, local files {left_before} -> {left_after}",
             if restart_at_once { "restarted during the run" } else { "restarted after the run" },
-            report["migrated"],
-            report["failed"],
         ));
         // Nothing is lost at any point: every file is still local or in the bucket.
         assert_nothing_lost(
@@ -158,7 +185,7 @@ fn migration_loses_nothing_when_the_s3_server_is_sigkilled() {
         eprintln!("{l}");
     }
     eprintln!(
-        "RESULT s3-kill: {kills} SIGKILLs during a migration of {count} files; final run migrated {} and skipped {} identical; 0 lost, 0 corrupted ({} objects verified by GET + SHA-256) in {:.0?}",
+        "RESULT s3-kill: {kills} SIGKILLs during a migration of {count} files (+{refilled} written after a run outlived its outage); final run migrated {} and skipped {} identical; 0 lost, 0 corrupted ({} objects verified by GET + SHA-256) in {:.0?}",
         report["migrated"],
         report["skipped_identical"],
         source.len(),
