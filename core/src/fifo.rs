@@ -495,13 +495,22 @@ impl<'a> Index<'a> {
             c.1 += o.size;
             of_object.push(g as u32);
         }
-        let mut next = Vec::with_capacity(groups.len());
+        // Lay the groups out in their canonical order, (user, data type), which is also the
+        // order the phases visit them in: later passes then walk memory forwards.
+        let mut order: Vec<usize> = (0..groups.len()).collect();
+        order.sort_unstable_by(|&a, &b| {
+            let (a, b) = (&groups[a], &groups[b]);
+            (a.user, a.data_type).cmp(&(b.user, b.data_type))
+        });
+        let mut next = vec![0; groups.len()];
         let mut total = 0;
-        for (grp, &(len, bytes)) in groups.iter_mut().zip(&counts) {
+        for &g in &order {
+            let (len, bytes) = counts[g];
+            let grp = &mut groups[g];
             grp.start = total;
             grp.len = len;
             grp.bytes = bytes;
-            next.push(total);
+            next[g] = total;
             total += len;
         }
         let mut members = match objects.first() {
@@ -515,7 +524,7 @@ impl<'a> Index<'a> {
                 *at += 1;
             }
         }
-        groups.sort_unstable_by(|a, b| (a.user, a.data_type).cmp(&(b.user, b.data_type)));
+        groups.sort_unstable_by_key(|g| g.start);
         let cutoff = policy
             .min_age_ms
             .map(|age| i128::from(now_ms) - i128::from(age));

@@ -221,12 +221,14 @@ pub fn usage(objects: &[ObjectInfo]) -> Usage {
 /// Grouping a million objects is bound by memory, not arithmetic: with ~20k groups a general
 /// hash map (owned keys, 24-byte entries, a separate allocation per key) no longer fits in a
 /// core's L2 cache and every lookup misses two or three times. This table keeps the hot data
-/// compact: 16-byte slots holding the hash, and all group names in one byte arena. Equality
-/// is always checked on the names, so a hash collision costs time, never a wrong group.
+/// compact: 8-byte slots holding part of the hash, and all group names in one byte arena.
+/// Equality is always checked on the names, so a hash collision costs time, never a wrong group.
 #[derive(Default)]
 pub(crate) struct GroupInterner<'a> {
-    /// Open addressing, linear probing: (hash, group id + 1), id 0 meaning empty.
-    slots: Vec<(u64, u32)>,
+    /// Open addressing, linear probing: (high half of the hash, group id + 1), id 0 is empty.
+    slots: Vec<(u32, u32)>,
+    /// Per group: its full hash, read only when the table grows.
+    hashes: Vec<u64>,
     /// Per group: its encoded name's range in `arena`.
     spans: Vec<(u32, u32)>,
     arena: Vec<u8>,
@@ -261,6 +263,7 @@ impl<'a> GroupInterner<'a> {
         }
         let mask = self.slots.len() - 1;
         let mut i = slot_of(hash, mask);
+        let tag = (hash >> 32) as u32;
         let found = loop {
             match self.slots[i] {
                 (_, 0) => {
@@ -273,10 +276,11 @@ impl<'a> GroupInterner<'a> {
                         u32::try_from(span.1).expect("group names under 4 GiB"),
                     );
                     self.spans.push(span);
-                    self.slots[i] = (hash, u32::try_from(g + 1).expect("fewer than 2^32 groups"));
+                    self.hashes.push(hash);
+                    self.slots[i] = (tag, u32::try_from(g + 1).expect("fewer than 2^32 groups"));
                     break (g, true);
                 }
-                (h, id) if h == hash => {
+                (t, id) if t == tag => {
                     let g = id as usize - 1;
                     let (start, end) = self.spans[g];
                     if self.arena[start as usize..end as usize] == self.buf[..] {
@@ -295,19 +299,19 @@ impl<'a> GroupInterner<'a> {
     fn grow(&mut self) {
         let cap = (self.slots.len() * 2).max(64);
         let mask = cap - 1;
-        let mut slots = vec![(0u64, 0u32); cap];
-        for &(hash, id) in self.slots.iter().filter(|s| s.1 != 0) {
+        let mut slots = vec![(0u32, 0u32); cap];
+        for (g, &hash) in self.hashes.iter().enumerate() {
             let mut i = slot_of(hash, mask);
             while slots[i].1 != 0 {
                 i = (i + 1) & mask;
             }
-            slots[i] = (hash, id);
+            slots[i] = ((hash >> 32) as u32, (g + 1) as u32);
         }
         self.slots = slots;
     }
 }
 
-/// The slot for a hash (its bits are well mixed, see `fx_hash`).
+/// The slot for a hash: its low bits (well mixed, see `fx_hash`); slots keep the high half.
 fn slot_of(hash: u64, mask: usize) -> usize {
     hash as usize & mask
 }
