@@ -7,7 +7,10 @@ Usage: criterion.py scrub|fifo
   `serde_json::Value`) of the same bytes, for the generated corpus of 1, 100 and 5,000
   activities. Goal: scrub ≤ 1.5× the round trip.
 - fifo (core/benches/fifo.rs): cleanup plans over 10k, 100k and 1M-object inventories.
-  Goal: under 1 s at 1M, and time(1M) / time(100k) ≤ 12.
+  Goal: under 1 s at 1M, and time(1M) / time(100k) ≤ 12. Criterion measures one size after
+  the other, minutes apart, so on a shared machine the ratio also carries the change in load;
+  core/benches/fifo_scaling.rs measures the ratio again with the two sizes alternating. The
+  goal counts as met only when both ratios are within it.
 
 Figures are criterion's median estimates (estimates.json under $CARGO_TARGET_DIR/criterion).
 """
@@ -94,11 +97,18 @@ def fifo():
     ratios = {f: round(by[1_000_000][f]["median_ns"] / by[100_000][f]["median_ns"], 2)
               for f in FIFO_FUNCTIONS}
     plans = [l for l in stderr.splitlines() if l.startswith("fifo n=")]
+    scaling_cmd = ["cargo", "bench", "-q", "-p", "kompass-core", "--bench", "fifo_scaling"]
+    common.log(" ".join(scaling_cmd))
+    p = subprocess.run(scaling_cmd, cwd=common.ROOT, capture_output=True, text=True, check=True)
+    interleaved = {d["order"]: d for d in (json.loads(l) for l in p.stdout.splitlines() if l.startswith("{"))}
     worst_1m = max(by[1_000_000]["plan_bucket"]["median_ns"], by[1_000_000]["plan_bucket_listing"]["median_ns"])
+    worst_interleaved = max(d["ratio_cpu"] for d in interleaved.values())
     result = {"command": cmd, "load_1min_before": round(load, 2), "sizes": sizes,
               "ratio_1m_over_100k": ratios, "plans": plans,
+              "interleaved": interleaved, "interleaved_command": " ".join(scaling_cmd),
               "goal": "plan under 1 s at 1M objects; time(1M)/time(100k) <= 12",
-              "met": worst_1m < 1e9 and ratios["plan_bucket"] <= 12 and ratios["plan_bucket_listing"] <= 12}
+              "met": worst_1m < 1e9 and ratios["plan_bucket"] <= 12 and ratios["plan_bucket_listing"] <= 12
+              and worst_interleaved <= 12}
     common.write_result("fifo", result)
 
 
