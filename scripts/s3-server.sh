@@ -16,6 +16,8 @@
 #   KOMPASS_CACHE     where scripts/install.sh put SeaweedFS (default ~/.cache/kompass)
 #   KOMPASS_S3_METRICS_PORT  optional: serve SeaweedFS's Prometheus metrics on this port
 #                     (http://127.0.0.1:PORT/metrics: S3 requests by type), for benchmarks
+#   KOMPASS_S3_KEEP_DATA=1  `start` keeps the objects in data/ (a restart after a crash, as the
+#                     reliability tests do after SIGKILL); otherwise `start` begins empty
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -80,7 +82,7 @@ start() {
     log "port $PORT already answers /healthz but was not started from $STATE: set KOMPASS_S3_PORT to a free port"
     exit 1
   fi
-  rm -rf "$STATE/data"
+  [ "${KOMPASS_S3_KEEP_DATA:-}" = 1 ] || rm -rf "$STATE/data"
   mkdir -p "$STATE/data"
   local p=$PORT
   local extra=()

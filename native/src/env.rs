@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use kompass_core::config::{Config, ConfigErrors, DotenvError, merge_env, parse_dotenv};
+use kompass_core::config::{Config, ConfigErrors, DotenvError, merge_env, parse_dotenv, vars};
 use thiserror::Error;
 
 /// Why the configuration could not be read.
@@ -29,6 +29,29 @@ pub enum EnvError {
     /// The values are invalid.
     #[error("the configuration has problems:\n{0}")]
     Config(#[from] ConfigErrors),
+    /// A variable kompass reads holds bytes that are not UTF-8 text.
+    #[error("the environment variable {name} is not valid UTF-8 text: set it to a UTF-8 value")]
+    NotUnicode {
+        /// The variable.
+        name: String,
+    },
+}
+
+/// The process environment as text. Other programs' variables that are not UTF-8 are none of
+/// our business and are skipped (`std::env::vars` would panic on them); one of ours is an error.
+fn environment() -> Result<Vec<(String, String)>, EnvError> {
+    let mut out = Vec::new();
+    for (name, value) in std::env::vars_os() {
+        let Ok(name) = name.into_string() else { continue };
+        match value.into_string() {
+            Ok(value) => out.push((name, value)),
+            Err(_) if vars::ALL.contains(&name.as_str()) => {
+                return Err(EnvError::NotUnicode { name });
+            }
+            Err(_) => {}
+        }
+    }
+    Ok(out)
 }
 
 /// The merged variables: `.env` from `dir`, the process environment, and a data-dir override.
@@ -40,7 +63,7 @@ pub fn variables(dir: &Path, data_dir: Option<&Path>) -> Result<BTreeMap<String,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
         Err(source) => return Err(EnvError::DotenvIo { path: path.display().to_string(), source }),
     };
-    let mut vars = merge_env(dotenv, std::env::vars());
+    let mut vars = merge_env(dotenv, environment()?);
     if let Some(d) = data_dir {
         vars.insert("DATA_DIRECTORY".into(), d.display().to_string());
     }

@@ -63,7 +63,12 @@ impl Leaf {
             return true;
         }
         match self {
-            Leaf::Number => matches!(raw.as_bytes().first(), Some(b'-' | b'0'..=b'9')),
+            // A number too large for a double (`1e999`) is valid JSON text, but serde_json and
+            // most readers refuse it, so a stored document holding one could not be read back.
+            Leaf::Number => {
+                matches!(raw.as_bytes().first(), Some(b'-' | b'0'..=b'9'))
+                    && raw.parse::<f64>().is_ok_and(f64::is_finite)
+            }
             Leaf::Bool => raw == "true" || raw == "false",
             Leaf::Enum(values) => {
                 plain_string(raw).is_some_and(|s| values.binary_search(&s).is_ok())
@@ -664,6 +669,9 @@ mod tests {
     fn leaves_accept_only_their_shape() {
         assert!(Leaf::Number.accepts("-1.5e3") && Leaf::Number.accepts("null"));
         assert!(!Leaf::Number.accepts("\"200\"") && !Leaf::Number.accepts("true"));
+        // Found by fuzzing: out of a double's range, so unreadable once stored.
+        assert!(!Leaf::Number.accepts("1e999") && !Leaf::Number.accepts("-1e400"));
+        assert!(Leaf::Number.accepts("1e-400") && Leaf::Number.accepts("18446744073709551616"));
         assert!(Leaf::Bool.accepts("false") && !Leaf::Bool.accepts("0"));
         let sport = Leaf::Enum(SPORTS);
         assert!(sport.accepts("\"Ride\"") && !sport.accepts("\"John's Ride\""));

@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use kompass_core::key::{DataType, ObjectKey, UserId};
+use kompass_core::key::{DataType, FileName, ObjectKey, UserId};
 
 use super::output::human_bytes;
 use super::{CliError, Output, open_manager, read_input};
@@ -51,6 +51,10 @@ pub async fn load(cli: &Cli, t: &Target) -> Result<(), CliError> {
 pub async fn list(cli: &Cli, args: &ListArgs, out: &Output) -> Result<(), CliError> {
     let owner = args.user.as_deref().map(UserId::new).transpose().map_err(ManagerError::Key)?;
     let dt: DataType = args.data_type.parse().map_err(ManagerError::Key)?;
+    // The scope rule (fitness belongs to a user; models and training_data to nobody) is the
+    // core's: checked here so a wrong pair is bad input (exit 2), not a storage failure.
+    let probe = FileName::new("scope-check").map_err(ManagerError::Key)?;
+    ObjectKey::new(owner.clone(), dt, probe).map_err(ManagerError::Key)?;
     let m = open_manager(cli)?;
     let items = m.list(owner.as_ref(), dt).await?;
     out.print(&items, || {

@@ -55,7 +55,9 @@ impl CliError {
     pub fn exit_code(&self) -> i32 {
         match self {
             CliError::Usage(_) | CliError::Manager(ManagerError::Key(_)) => 2,
-            CliError::Env(EnvError::Config(_) | EnvError::Dotenv { .. }) => 2,
+            // An input file that cannot be read (missing, a directory, not permitted) is bad input.
+            CliError::Input { .. } => 2,
+            CliError::Env(_) => 2,
             CliError::Manager(ManagerError::Refused(_)) => 3,
             CliError::Manager(ManagerError::NotFound { .. }) => 4,
             CliError::Rider(

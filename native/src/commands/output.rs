@@ -23,15 +23,27 @@ impl Output {
     pub fn print<T: Serialize>(&self, value: &T, text: impl FnOnce() -> String) {
         if self.json {
             match serde_json::to_string_pretty(value) {
-                Ok(s) => println!("{s}"),
+                Ok(s) => write_stdout(&s),
                 Err(e) => eprintln!("error: could not encode the result as JSON: {e}"),
             }
         } else {
             let t = text();
             if !t.is_empty() {
-                println!("{}", t.trim_end());
+                write_stdout(t.trim_end());
             }
         }
+    }
+}
+
+/// Writes a line to standard output. A reader that went away (`kompass list | head -1`) is
+/// not worth a panic (which `println!` would be) nor a message; other failures are reported.
+pub fn write_stdout(line: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = writeln!(out, "{line}").and_then(|()| out.flush())
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        eprintln!("error: could not write to standard output: {e}");
     }
 }
 

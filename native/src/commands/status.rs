@@ -171,7 +171,7 @@ pub async fn config(cli: &Cli, args: &ConfigArgs, out: &Output) -> Result<(), Cl
             s
         });
     } else if let Some(c) = &report.config {
-        println!("{c}");
+        super::output::write_stdout(&c.to_string());
     }
     match failure {
         Some(e) => Err(e),
@@ -187,7 +187,8 @@ fn unix_now() -> u64 {
 pub fn token(cli: &Cli, args: &TokenArgs, out: &Output) -> Result<(), CliError> {
     let user = kompass_core::key::UserId::new(&args.user).map_err(ManagerError::Key)?;
     let cfg = crate::env::load(cli.data_dir.as_deref())?;
-    let secret = cfg.server_secret().map_err(|e| CliError::Other(e.to_string()))?;
+    // A missing or weak secret is a configuration problem (exit 2), like any other.
+    let secret = cfg.server_secret().map_err(|e| CliError::Usage(e.to_string()))?;
     if args.expires == 0 {
         return Err(CliError::Usage("--expires must be at least 1 second".into()));
     }
