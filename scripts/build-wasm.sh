@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds kompass-wasm twice:
 #   www/pkg/        the page's module: scrub, precheck, planCleanup, objectKey
-#                   (cargo --no-default-features: no signer, no secrets, half the size)
+#                   (cargo --no-default-features: no signer, no secrets, half the size;
+#                   profile wasm-page and wasm-opt -O3: built for scrub speed, see Cargo.toml)
 #   wasm/edge/pkg/  the edge presigner's module: all of it (feature `edge`: Config,
 #                   presignPut/presignGet, verifyToken/mintToken)
 #
@@ -27,16 +28,16 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 over=0
 
-# build DEST CARGO-FEATURE-ARGS...
+# build DEST PROFILE WASM-OPT-LEVEL CARGO-FEATURE-ARGS...
 build() {
-  local dest=$1; shift
-  log "cargo build -p kompass-wasm $* (wasm32, profile wasm-release) → $dest"
-  cargo build -p kompass-wasm --target wasm32-unknown-unknown --profile wasm-release "$@"
+  local dest=$1 profile=$2 level=$3; shift 3
+  log "cargo build -p kompass-wasm $* (wasm32, profile $profile, wasm-opt $level) → $dest"
+  cargo build -p kompass-wasm --target wasm32-unknown-unknown --profile "$profile" "$@"
   local out="$work/$(basename "$dest")"
   mkdir -p "$out"
-  wasm-bindgen "$CARGO_TARGET_DIR/wasm32-unknown-unknown/wasm-release/kompass_wasm.wasm" \
+  wasm-bindgen "$CARGO_TARGET_DIR/wasm32-unknown-unknown/$profile/kompass_wasm.wasm" \
     --out-dir "$out" --target web --remove-name-section --remove-producers-section
-  "$WASM_OPT" -Oz "$out/kompass_wasm_bg.wasm" -o "$out/opt.wasm"
+  "$WASM_OPT" "$level" "$out/kompass_wasm_bg.wasm" -o "$out/opt.wasm"
   mv "$out/opt.wasm" "$out/kompass_wasm_bg.wasm"
   rm -rf "$dest" && mkdir -p "$dest"
   cp "$out"/kompass_wasm.js "$out"/kompass_wasm.d.ts "$out"/kompass_wasm_bg.wasm "$dest"/
@@ -52,6 +53,6 @@ build() {
   fi
 }
 
-build www/pkg --no-default-features
-build wasm/edge/pkg
+build www/pkg wasm-page -O3 --no-default-features
+build wasm/edge/pkg wasm-release -Oz
 exit $over

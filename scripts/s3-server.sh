@@ -14,6 +14,8 @@
 #   KOMPASS_S3_STATE  state directory (default ${TMPDIR:-/tmp}/kompass-s3-$KOMPASS_S3_PORT):
 #                     weed.pid, weed.log, env, data/
 #   KOMPASS_CACHE     where scripts/install.sh put SeaweedFS (default ~/.cache/kompass)
+#   KOMPASS_S3_METRICS_PORT  optional: serve SeaweedFS's Prometheus metrics on this port
+#                     (http://127.0.0.1:PORT/metrics: S3 requests by type), for benchmarks
 #   KOMPASS_S3_KEEP_DATA=1  `start` keeps the objects in data/ (a restart after a crash, as the
 #                     reliability tests do after SIGKILL); otherwise `start` begins empty
 set -euo pipefail
@@ -83,6 +85,10 @@ start() {
   [ "${KOMPASS_S3_KEEP_DATA:-}" = 1 ] || rm -rf "$STATE/data"
   mkdir -p "$STATE/data"
   local p=$PORT
+  local extra=()
+  if [ -n "${KOMPASS_S3_METRICS_PORT:-}" ]; then
+    extra+=(-metricsIp=127.0.0.1 -metricsPort="$KOMPASS_S3_METRICS_PORT")
+  fi
   # Every port explicit: the defaults (8888, 9333, 19333, ...) collide with other servers.
   "$WEED" mini -dir="$STATE/data" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
     -s3.config="$IDENTITIES" -bucket="$BUCKET" \
@@ -91,7 +97,7 @@ start() {
     -volume.port=$((p + 3)) -volume.port.grpc=$((p + 4)) \
     -filer.port=$((p + 5)) -filer.port.grpc=$((p + 6)) \
     -s3.port.grpc=$((p + 7)) -admin.port=$((p + 8)) -admin.port.grpc=$((p + 9)) \
-    > "$STATE/weed.log" 2>&1 &
+    "${extra[@]}" > "$STATE/weed.log" 2>&1 &
   echo $! > "$STATE/weed.pid"
   for _ in $(seq 1 150); do
     healthy && break

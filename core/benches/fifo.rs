@@ -81,6 +81,21 @@ fn listing_order(mut inv: Vec<ObjectInfo>) -> Vec<ObjectInfo> {
         .collect()
 }
 
+/// Reads every field a plan reads, touching each string's heap bytes once.
+fn scan(inv: &[ObjectInfo]) -> u64 {
+    let first = |s: &str| s.as_bytes().first().copied().unwrap_or(0) as u64;
+    inv.iter()
+        .map(|o| {
+            o.size
+                ^ o.last_modified_ms as u64
+                ^ first(&o.key)
+                ^ o.key.as_bytes().last().copied().unwrap_or(0) as u64
+                ^ o.user.as_deref().map_or(0, first)
+                ^ first(&o.data_type)
+        })
+        .fold(0, u64::wrapping_add)
+}
+
 fn bench(c: &mut Criterion) {
     let policy = Policy::default();
     let now = 1_700_000_000_000 + 400 * 24 * 3600 * 1000;
@@ -116,6 +131,12 @@ fn bench(c: &mut Criterion) {
         });
         group.bench_with_input(BenchmarkId::new("usage", n), &inv, |b, inv| {
             b.iter(|| usage(black_box(inv)))
+        });
+        // The floor: one pass that reads what any plan must read of every object (its size,
+        // age and the bytes of its key, user and data type), and decides nothing. How this
+        // scales from 100k to 1M is the memory system's part of the plans' scaling.
+        group.bench_with_input(BenchmarkId::new("scan", n), &inv, |b, inv| {
+            b.iter(|| scan(black_box(inv)))
         });
     }
     group.finish();

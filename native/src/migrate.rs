@@ -198,6 +198,10 @@ pub async fn migrate(
     let outcomes =
         bounded::for_each_bounded(steps, opts.concurrency, |step| transfers.clone().run(step))
             .await;
+    if let Err(why) = transfers.sync_removals().await {
+        // Harmless for the data: a removal that does not survive a crash is redone next run.
+        tracing::warn!("could not flush the removal of migrated local copies to disk: {why}");
+    }
     progress.finish_and_clear();
 
     // Bookkeeping: the journal, the inventory cache, the request ledger.

@@ -282,9 +282,11 @@ async fn the_user_comes_from_the_token_only() {
     // A query naming a user is refused too.
     assert_eq!(s.get("/api/files?user=bob", Some(&alice)).await.status, 400);
 
-    let key = s.upload(&alice, "fitness", "a.json", b"{\"alice\":1}").await;
+    // Rider data must be scrubbed to be accepted: a minimal scrubbed document.
+    let doc = br#"{"activities":[{"distance":1}]}"#;
+    let key = s.upload(&alice, "fitness", "a.json", doc).await;
     assert_eq!(key, "users/alice/fitness/a.json");
-    assert_eq!(s.stored("fitness", "alice", "a.json").as_deref(), Some(&b"{\"alice\":1}"[..]));
+    assert_eq!(s.stored("fitness", "alice", "a.json").as_deref(), Some(&doc[..]));
     assert!(!s.data.join("fitness").join("bob").exists());
 
     // Bob sees none of it.
@@ -293,7 +295,7 @@ async fn the_user_comes_from_the_token_only() {
     let usage = s.get("/api/usage", Some(&bob)).await;
     assert_eq!(usage.body["user"], "bob");
     assert_eq!(usage.body["usage"]["user_bytes"], 0);
-    assert_eq!(usage.body["usage"]["bucket_bytes"], 11, "the bucket total counts alice's bytes");
+    assert_eq!(usage.body["usage"]["bucket_bytes"], doc.len(), "the bucket total counts alice's bytes");
     let files = s.get("/api/files", Some(&alice)).await;
     assert_eq!(files.body.as_array().unwrap().len(), 1);
 }
@@ -497,7 +499,8 @@ async fn files_and_usage_have_their_documented_shapes() {
 
     s.upload(&alice, "routes", "route.json", b"[1,2,3]").await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    s.upload(&alice, "fitness", "fitness_data_20260101_120000.json", b"{\"a\":1}").await;
+    let doc = br#"{"activities":[]}"#;
+    s.upload(&alice, "fitness", "fitness_data_20260101_120000.json", doc).await;
 
     let files = s.get("/api/files", Some(&alice)).await;
     assert_eq!(files.status, 200);
@@ -514,7 +517,7 @@ async fn files_and_usage_have_their_documented_shapes() {
     assert_eq!(list[0]["name"], "fitness_data_20260101_120000.json");
     assert_eq!(list[0]["type"], "fitness");
     assert_eq!(list[0]["key"], "users/alice/fitness/fitness_data_20260101_120000.json");
-    assert_eq!(list[0]["size"], 7);
+    assert_eq!(list[0]["size"], doc.len());
     assert_eq!(list[1]["name"], "route.json");
     assert_eq!(list[1]["type"], "routes");
 
@@ -529,8 +532,9 @@ async fn files_and_usage_have_their_documented_shapes() {
     let u = s.get("/api/usage", Some(&alice)).await.body;
     assert_eq!(u["user"], "alice");
     assert_eq!(u["backend"], "local");
-    assert_eq!(u["usage"], json!({"user_bytes": 14, "bucket_bytes": 14}));
-    assert_eq!(u["quota"]["used"], 14);
+    let used = b"[1,2,3]".len() + doc.len();
+    assert_eq!(u["usage"], json!({"user_bytes": used, "bucket_bytes": used}));
+    assert_eq!(u["quota"]["used"], used);
     assert_eq!(u["quota"]["limit"], 100 << 20);
     assert_eq!(u["quota"]["level"], "normal");
     assert_eq!(u["quota"]["cleanup_due"], false);
@@ -555,7 +559,10 @@ async fn usage_levels_follow_the_quota() {
     ])
     .unwrap();
     let alice = token("alice");
-    s.upload(&alice, "fitness", "a.json", &[b'1'; 8500]).await;
+    // A scrubbed rider document padded with JSON white space to 8 500 bytes.
+    let doc = format!("{{\"activities\":[]}}{}", " ".repeat(8500 - 17));
+    assert_eq!(doc.len(), 8500);
+    s.upload(&alice, "fitness", "a.json", doc.as_bytes()).await;
     let u = s.get("/api/usage", Some(&alice)).await.body;
     assert_eq!(u["quota"]["level"], "warning", "{u}");
     assert_eq!(u["types"][1]["level"], "warning");
@@ -681,4 +688,26 @@ async fn with_s3_the_url_is_presigned_for_the_users_prefix_and_counted_at_once()
     // Nothing landed locally.
     assert!(s.stored_names("fitness", &user).is_empty());
     store.delete(&format!("users/{user}/fitness/direct.json")).await.unwrap();
+}
+
+#[tokio::test]
+async fn rider_data_that_is_not_scrubbed_is_refused_at_upload() {
+    let s = local_server();
+    let alice = token("alice");
+    let raw = br#"{"basic_info":{"id":123456789,"firstname":"John"},"activities":[{"distance":1000.5,"start_latlng":[37.7749,-122.4194]}]}"#;
+    let g = s.grant(&alice, "fitness", "raw.json", raw).await;
+    let a = s.put(g["url"].as_str().unwrap(), raw, &[]).await;
+    assert_eq!((a.status, a.body["code"].as_str()), (400, Some("not_scrubbed")), "{}", a.body);
+    let message = a.body["error"].as_str().unwrap_or_default();
+    assert!(message.contains("/basic_info/firstname"), "{message}");
+    assert!(s.stored("fitness", "alice", "raw.json").is_none());
+    // Not JSON at all is refused the same way; routes are not rider data and pass.
+    let g = s.grant(&alice, "fitness", "junk.json", b"not json").await;
+    let a = s.put(g["url"].as_str().unwrap(), b"not json", &[]).await;
+    assert_eq!((a.status, a.body["code"].as_str()), (400, Some("not_scrubbed")), "{}", a.body);
+    s.upload(&alice, "routes", "route.json", raw).await;
+    // The scrubbed document goes through.
+    let clean = kompass_core::scrub::scrub_keyless(raw).unwrap().document;
+    s.upload(&alice, "fitness", "clean.json", clean.as_bytes()).await;
+    assert_eq!(s.stored("fitness", "alice", "clean.json").unwrap(), clean.as_bytes());
 }

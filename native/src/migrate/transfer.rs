@@ -1,6 +1,7 @@
 //! Carrying out a migration plan, one file per task: upload (create-only, or overwrite for a
 //! pending save), verify size and SHA-256 in S3, and only then remove the local copy.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -182,6 +183,9 @@ pub struct Transfers {
     progress: ProgressBar,
     total_bytes: u64,
     done_bytes: AtomicU64,
+    /// Directories that local copies were removed from, flushed once at the end of the run
+    /// ([`Transfers::sync_removals`]) rather than once per file.
+    removed_from: Mutex<BTreeSet<PathBuf>>,
 }
 
 impl Transfers {
@@ -202,6 +206,7 @@ impl Transfers {
             progress,
             total_bytes,
             done_bytes: AtomicU64::new(0),
+            removed_from: Mutex::new(BTreeSet::new()),
         })
     }
 
@@ -325,17 +330,40 @@ impl Transfers {
         }
         let root = self.root.clone();
         let f = file.clone();
-        tokio::task::spawn_blocking(move || remove_if_unchanged(&root, &f))
+        let (fate, dir) = tokio::task::spawn_blocking(move || remove_if_unchanged(&root, &f))
             .await
-            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
+        if let Some(dir) = dir {
+            self.removed_from.lock().unwrap_or_else(|e| e.into_inner()).insert(dir);
+        }
+        Ok(fate)
+    }
+
+    /// Flushes the removals of this run to disk, one fsync per directory. A removal lost to a
+    /// crash before this is harmless: the next run finds the file identical in S3 and removes
+    /// it again. Flushing each removal as it happened cost one fsync per file (about a third
+    /// of the wall time of migrating 10,000 small files).
+    pub async fn sync_removals(&self) -> Result<(), String> {
+        let dirs =
+            std::mem::take(&mut *self.removed_from.lock().unwrap_or_else(|e| e.into_inner()));
+        tokio::task::spawn_blocking(move || {
+            dirs.iter().try_for_each(|dir| sync_dir(dir).map_err(|e| e.to_string()))
+        })
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
     }
 }
 
 const CHANGED: &str = "the local file changed during the migration, so it is kept as the newer copy; re-run `kompass migrate`";
 
-fn remove_if_unchanged(root: &std::path::Path, f: &LocalFile) -> Result<LocalFate, String> {
+/// Removes the file if it still holds the verified bytes; with the directory it was removed
+/// from, for [`Transfers::sync_removals`].
+fn remove_if_unchanged(
+    root: &std::path::Path,
+    f: &LocalFile,
+) -> Result<(LocalFate, Option<PathBuf>), String> {
     let Some((path, meta)) = find_file(root, &f.segments()).map_err(|e| e.to_string())? else {
-        return Ok(LocalFate::Gone);
+        return Ok((LocalFate::Gone, None));
     };
     if meta.len() != f.size {
         return Err(CHANGED.into());
@@ -344,13 +372,13 @@ fn remove_if_unchanged(root: &std::path::Path, f: &LocalFile) -> Result<LocalFat
         Ok(sha) if sha == f.sha256 => {}
         Ok(_) => return Err(CHANGED.into()),
         Err(LocalError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-            return Ok(LocalFate::Gone);
+            return Ok((LocalFate::Gone, None));
         }
         Err(e) => return Err(e.to_string()),
     }
     match std::fs::remove_file(&path) {
         Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(LocalFate::Gone),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((LocalFate::Gone, None)),
         Err(e) => {
             return Err(format!(
                 "uploaded and verified, but could not remove the local copy {}: {e}; remove it by hand or re-run `kompass migrate`",
@@ -358,10 +386,7 @@ fn remove_if_unchanged(root: &std::path::Path, f: &LocalFile) -> Result<LocalFat
             ));
         }
     }
-    if let Some(dir) = path.parent() {
-        sync_dir(dir).map_err(|e| e.to_string())?;
-    }
-    Ok(LocalFate::Removed)
+    Ok((LocalFate::Removed, path.parent().map(PathBuf::from)))
 }
 
 fn same(meta: &ObjectMeta, file: &LocalFile) -> bool {

@@ -14,7 +14,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, KeyInit as _, Mac as _};
 use kompass_core::inventory::Sha256Digest;
-use kompass_core::key::ObjectKey;
+use kompass_core::key::{DataType, ObjectKey};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use thiserror::Error;
@@ -200,6 +200,23 @@ pub async fn upload(
             "sha256_mismatch",
             "the body's SHA-256 differs from the granted one: upload exactly the bytes that were presigned",
         ));
+    }
+    // Rider data must arrive scrubbed (the page scrubs it on the device). Fail closed against
+    // a client that skipped that: refuse anything the scrubber would still remove.
+    if key.data_type() == DataType::Fitness {
+        let leftover = match kompass_core::scrub::scrub_keyless(&bytes) {
+            Ok(s) => s.report.removed.into_iter().filter(|p| p != "/anonymization").collect(),
+            Err(e) => vec![e.to_string()],
+        };
+        if !leftover.is_empty() {
+            return Err(ApiError::bad_request(
+                "not_scrubbed",
+                format!(
+                    "rider data must be scrubbed before upload; the scrubber would still remove {}: scrub it first (the page does)",
+                    leftover.join(", ")
+                ),
+            ));
+        }
     }
     let _admission = app.admission.lock().await;
     let saved = app.manager.save(&key, &bytes).await?;

@@ -1,0 +1,95 @@
+#!/usr/bin/env python3
+"""Scrub through the wasm package under Node against native scrub, same bytes, same run.
+
+Native: core/benches/scrub_timing.rs (release, `cargo bench`) writes the corpus
+(kompass_core::scrub::corpus::generate(n, 42) for n = 1, 100, 5000) and times
+kompass_core::scrub::scrub on it. wasm: bench/wasm/scrub.mjs loads www/pkg (the page's module
+from scripts/build-wasm.sh) with initSync and times its scrub(text, key) export on the same
+files: the text goes in as a JS string and the result comes back as a JS object (document
+string and report), as a caller sees it. Both use the same iteration scheme (see either file).
+
+The two sides alternate for 3 rounds (native, wasm, native, ...), so a change in the machine's
+load hits both; per size the reported ratio is the median of the per-round ratios. Times are
+taken on the wall clock and as the process's CPU time (user + system); the goal is judged on
+the second, which on a shared machine leaves out waiting for a CPU (on an idle machine the two
+agree, but for Node's helper threads, which count against wasm). Both are recorded.
+
+Goal: wasm ≤ 2.5× native. Run through bench/run.sh (it builds the wasm package first).
+"""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402
+
+ROUNDS = int(os.environ.get("BENCH_WASM_ROUNDS", 3))
+SIZES = os.environ.get("BENCH_WASM_SIZES", "1,100,5000")
+PKG = common.ROOT / "www" / "pkg"
+
+
+def lines(out):
+    return {d["activities"]: d for d in (json.loads(l) for l in out.splitlines() if l.startswith("{"))}
+
+
+def main():
+    if not (PKG / "kompass_wasm_bg.wasm").exists():
+        sys.exit(f"no wasm package at {PKG}: run scripts/build-wasm.sh (bench/run.sh does)")
+    corpus = common.out_dir() / "corpus"
+    native_cmd = ["cargo", "bench", "-q", "-p", "kompass-core", "--features", "corpus",
+                  "--bench", "scrub_timing", "--", "--out", str(corpus), "--sizes", SIZES]
+    wasm_cmd = ["node", str(common.ROOT / "bench" / "wasm" / "scrub.mjs"), str(PKG), str(corpus), SIZES]
+    rounds = []
+    for r in range(ROUNDS):
+        load = common.loadavg()[0]
+        native = lines(subprocess.run(native_cmd, cwd=common.ROOT, check=True, capture_output=True, text=True).stdout)
+        wasm = lines(subprocess.run(wasm_cmd, cwd=common.ROOT, check=True, capture_output=True, text=True).stdout)
+        for n, w in wasm.items():
+            if w["output_bytes"] != native[n]["output_bytes"] or w["input_bytes"] != native[n]["input_bytes"]:
+                sys.exit(f"wasm and native disagree on the corpus of {n}: {w} vs {native[n]}")
+        rounds.append({"native": native, "wasm": wasm, "load_1min_before": round(load, 2)})
+        common.log(f"wasm round {r + 1}: " + ", ".join(
+            f"{n}: {wasm[n]['cpu_median_ns'] / native[n]['cpu_median_ns']:.2f}x on CPU, "
+            f"{wasm[n]['median_ns'] / native[n]['median_ns']:.2f}x wall" for n in sorted(native)))
+    sizes = sorted(rounds[0]["native"])
+    per_size = []
+    for n in sizes:
+        def med(side, field):
+            return common.median([rd[side][n][field] for rd in rounds])
+        cpu = [rd["wasm"][n]["cpu_median_ns"] / rd["native"][n]["cpu_median_ns"] for rd in rounds]
+        wall = [rd["wasm"][n]["median_ns"] / rd["native"][n]["median_ns"] for rd in rounds]
+        per_size.append({
+            "activities": n,
+            "input_bytes": rounds[0]["native"][n]["input_bytes"],
+            "native_cpu_ns": med("native", "cpu_median_ns"),
+            "wasm_cpu_ns": med("wasm", "cpu_median_ns"),
+            "native_wall_ns": med("native", "median_ns"),
+            "wasm_wall_ns": med("wasm", "median_ns"),
+            "ratios_cpu": [round(x, 3) for x in cpu],
+            "ratios_wall": [round(x, 3) for x in wall],
+            "ratio": round(common.median(cpu), 3),
+            "ratio_wall": round(common.median(wall), 3),
+        })
+    node = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
+    wasm_bytes = (PKG / "kompass_wasm_bg.wasm").stat().st_size
+    result = {
+        "sizes": per_size,
+        "rounds": ROUNDS,
+        "node": node,
+        "wasm_module_bytes": wasm_bytes,
+        "native_command": " ".join(native_cmd[:9]) + " -- --out CORPUS_DIR",
+        "wasm_command": "node bench/wasm/scrub.mjs www/pkg CORPUS_DIR",
+        "goal": "wasm <= 2.5x native (process CPU time)",
+        "met": all(s["ratio"] <= 2.5 for s in per_size),
+        "raw": [{"load_1min_before": rd["load_1min_before"],
+                 "native": list(rd["native"].values()), "wasm": list(rd["wasm"].values())} for rd in rounds],
+    }
+    common.write_result("wasm", result)
+    print(json.dumps({"ratios": {s["activities"]: s["ratio"] for s in per_size}, "met": result["met"]}))
+
+
+if __name__ == "__main__":
+    main()

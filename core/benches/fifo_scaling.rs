@@ -1,0 +1,191 @@
+//! How cleanup planning scales from 100k to 1M objects, measured so that a shared machine's
+//! changing load hits both sizes alike: the sizes alternate within each of 11 rounds (criterion,
+//! in `fifo.rs`, measures one size after the other, minutes apart), and each plan's time is
+//! taken on the wall clock and as the process's CPU time (which leaves out waiting for a CPU).
+//!
+//! `cargo bench -p kompass-core --bench fifo_scaling` prints one JSON line per input order
+//! (`random`, as `fifo.rs`'s `plan_bucket`; `listing`, as its `plan_bucket_listing`) with the
+//! median time per plan at each size and the ratios. Goal: time(1M) / time(100k) ≤ 12.
+//!
+//! The inventories are `fifo.rs`'s (same generator, same seed, same limits): keep them in step.
+//!
+//! For a profiler: `--once N` plans once over N objects (random order) and exits, e.g.
+//! `valgrind --tool=callgrind --cache-sim=yes --toggle-collect='kompass_core::fifo::plan_bucket*'
+//! target/release/deps/fifo_scaling-HASH --once 1000000`.
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use kompass_core::fifo::{Limits, Policy, plan_bucket};
+use kompass_core::inventory::ObjectInfo;
+
+const ROUNDS: usize = 11;
+/// Plans per timed batch at 100k, so that a batch takes about as long as one plan at 1M.
+const SMALL_BATCH: usize = 10;
+
+/// xorshift64: a fixed seed gives the same inventory on every run.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// `fifo.rs`'s inventory: ~100 files per user, 5% global data, random order.
+fn inventory(n: usize) -> Vec<ObjectInfo> {
+    let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
+    let users = (n / 100).max(1) as u64;
+    const YEAR_MS: u64 = 365 * 24 * 3600 * 1000;
+    const T0: i64 = 1_700_000_000_000;
+    (0..n)
+        .map(|i| {
+            let size = 1024 + rng.below(2 * 1024 * 1024);
+            let last_modified_ms = T0 + rng.below(YEAR_MS) as i64;
+            let (user, data_type) = if rng.below(100) < 5 {
+                let t = ["models", "training_data", "routes"][rng.below(3) as usize];
+                (None, t)
+            } else {
+                let t = if rng.below(10) < 7 { "routes" } else { "fitness" };
+                (Some(format!("u{:06}", rng.below(users))), t)
+            };
+            let key = match &user {
+                Some(u) => format!("users/{u}/{data_type}/f{i:08}.json"),
+                None => format!("{data_type}/f{i:08}.json"),
+            };
+            ObjectInfo {
+                key,
+                size,
+                last_modified_ms,
+                sha256: None,
+                user,
+                data_type: data_type.to_owned(),
+            }
+        })
+        .collect()
+}
+
+/// The same objects in key order, each string freshly allocated in that order.
+fn listing_order(mut inv: Vec<ObjectInfo>) -> Vec<ObjectInfo> {
+    inv.sort_by(|a, b| a.key.cmp(&b.key));
+    inv.iter()
+        .map(|o| ObjectInfo {
+            key: o.key.as_str().to_owned(),
+            user: o.user.as_deref().map(str::to_owned),
+            data_type: o.data_type.as_str().to_owned(),
+            ..*o
+        })
+        .collect()
+}
+
+/// The process's CPU time so far (user + system), in ns: POSIX
+/// `clock_gettime(CLOCK_PROCESS_CPUTIME_ID)` (std has no CPU clock).
+#[cfg(all(target_os = "linux", target_pointer_width = "64"))]
+fn cpu_ns() -> u64 {
+    #[repr(C)]
+    struct Timespec {
+        tv_sec: i64,
+        tv_nsec: i64,
+    }
+    const CLOCK_PROCESS_CPUTIME_ID: i32 = 2;
+    unsafe extern "C" {
+        fn clock_gettime(clock: i32, ts: *mut Timespec) -> i32;
+    }
+    let mut ts = Timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid, writable timespec (two 64-bit fields on 64-bit Linux).
+    let rc = unsafe { clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_PROCESS_CPUTIME_ID) failed");
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// Elsewhere the CPU-time figures are 0 and only the wall-clock ones count.
+#[cfg(not(all(target_os = "linux", target_pointer_width = "64")))]
+fn cpu_ns() -> u64 {
+    0
+}
+
+/// One input: its objects and the limits `fifo.rs` gives that size.
+struct Case {
+    objects: Vec<ObjectInfo>,
+    limits: Limits,
+}
+
+impl Case {
+    fn new(objects: Vec<ObjectInfo>) -> Self {
+        let total: u64 = objects.iter().map(|o| o.size).sum();
+        let limits = Limits { user_quota_bytes: 100 * 1024 * 1024, bucket_bytes: total / 2 };
+        Case { objects, limits }
+    }
+
+    /// Wall-clock and CPU ns per plan over a batch of `batch` plans (each dropped, as in
+    /// criterion's `iter`).
+    fn time(&self, policy: &Policy, now: i64, batch: usize) -> (f64, f64) {
+        let c = cpu_ns();
+        let t = Instant::now();
+        for _ in 0..batch {
+            drop(black_box(
+                plan_bucket(black_box(&self.objects), policy, &self.limits, now).unwrap(),
+            ));
+        }
+        let wall = t.elapsed().as_secs_f64() * 1e9;
+        let cpu = cpu_ns().saturating_sub(c) as f64;
+        (wall / batch as f64, cpu / batch as f64)
+    }
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
+fn main() {
+    let policy = Policy::default();
+    let now = 1_700_000_000_000 + 400 * 24 * 3600 * 1000;
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--once") {
+        let n = args.get(i + 1).and_then(|n| n.parse().ok()).expect("--once takes an object count");
+        let case = Case::new(inventory(n));
+        let (wall, _) = case.time(&policy, now, 1);
+        eprintln!("one plan over {n} objects: {:.1} ms", wall / 1e6);
+        return;
+    }
+    for order in ["random", "listing"] {
+        let make = |n| {
+            let inv = inventory(n);
+            Case::new(if order == "listing" { listing_order(inv) } else { inv })
+        };
+        let (small, large) = (make(100_000), make(1_000_000));
+        // Warm-up: the allocator and the caches.
+        small.time(&policy, now, SMALL_BATCH);
+        large.time(&policy, now, 1);
+        let (mut sw, mut sc, mut lw, mut lc, mut rw, mut rc) =
+            (vec![], vec![], vec![], vec![], vec![], vec![]);
+        for _ in 0..ROUNDS {
+            let (w1, c1) = small.time(&policy, now, SMALL_BATCH);
+            let (w2, c2) = large.time(&policy, now, 1);
+            sw.push(w1);
+            sc.push(c1);
+            lw.push(w2);
+            lc.push(c2);
+            rw.push(w2 / w1);
+            rc.push(c2 / c1);
+        }
+        let (sw, sc, lw, lc) = (median(sw), median(sc), median(lw), median(lc));
+        println!(
+            "{{\"order\":\"{order}\",\"rounds\":{ROUNDS},\"wall_ns_100k\":{sw:.0},\"wall_ns_1m\":{lw:.0},\"cpu_ns_100k\":{sc:.0},\"cpu_ns_1m\":{lc:.0},\"ratio_cpu\":{:.3},\"ratio_wall\":{:.3},\"ratio_cpu_per_round_median\":{:.3},\"ratio_wall_per_round_median\":{:.3}}}",
+            lc / sc,
+            lw / sw,
+            median(rc),
+            median(rw)
+        );
+    }
+}
