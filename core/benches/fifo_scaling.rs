@@ -5,11 +5,14 @@
 //!
 //! `cargo bench -p kompass-core --bench fifo_scaling` prints one JSON line per input order
 //! (`random`, as `fifo.rs`'s `plan_bucket`; `listing`, as its `plan_bucket_listing`) with the
-//! median time per plan at each size and the ratios. Goal: time(1M) / time(100k) ≤ 12.
+//! median time per plan at each size and the ratios, and one for `fifo.rs`'s `scan` floor (a
+//! pass that reads what a plan reads and decides nothing) measured the same way. Goal:
+//! time(1M) / time(100k) ≤ 12.
 //!
 //! The inventories are `fifo.rs`'s (same generator, same seed, same limits): keep them in step.
 //!
-//! For a profiler: `--once N` plans once over N objects (random order) and exits, e.g.
+//! For a profiler: `--once N [TIMES]` plans over N objects (random order) once (or TIMES
+//! times) and exits, e.g.
 //! `valgrind --tool=callgrind --cache-sim=yes --toggle-collect='kompass_core::fifo::plan_bucket*'
 //! target/release/deps/fifo_scaling-HASH --once 1000000`.
 
@@ -126,20 +129,60 @@ impl Case {
         Case { objects, limits }
     }
 
-    /// Wall-clock and CPU ns per plan over a batch of `batch` plans (each dropped, as in
-    /// criterion's `iter`).
-    fn time(&self, policy: &Policy, now: i64, batch: usize) -> (f64, f64) {
+    /// Wall-clock and CPU ns per run over a batch of `batch` runs of `job` (each result
+    /// dropped, as in criterion's `iter`).
+    fn time<R>(&self, batch: usize, job: impl Fn(&Case) -> R) -> (f64, f64) {
         let c = cpu_ns();
         let t = Instant::now();
         for _ in 0..batch {
-            drop(black_box(
-                plan_bucket(black_box(&self.objects), policy, &self.limits, now).unwrap(),
-            ));
+            drop(black_box(job(black_box(self))));
         }
         let wall = t.elapsed().as_secs_f64() * 1e9;
         let cpu = cpu_ns().saturating_sub(c) as f64;
         (wall / batch as f64, cpu / batch as f64)
     }
+}
+
+/// `fifo.rs`'s floor: reads every field a plan reads, touching each string's heap bytes once.
+fn scan(inv: &[ObjectInfo]) -> u64 {
+    let first = |s: &str| s.as_bytes().first().copied().unwrap_or(0) as u64;
+    inv.iter()
+        .map(|o| {
+            o.size
+                ^ o.last_modified_ms as u64
+                ^ first(&o.key)
+                ^ o.key.as_bytes().last().copied().unwrap_or(0) as u64
+                ^ o.user.as_deref().map_or(0, first)
+                ^ first(&o.data_type)
+        })
+        .fold(0, u64::wrapping_add)
+}
+
+/// Times `job` at both sizes, alternating for [`ROUNDS`] rounds, and prints the JSON line.
+fn compare<R>(label: &str, small: &Case, large: &Case, job: impl Fn(&Case) -> R) {
+    // Warm-up: the allocator and the caches.
+    small.time(SMALL_BATCH, &job);
+    large.time(1, &job);
+    let (mut sw, mut sc, mut lw, mut lc, mut rw, mut rc) =
+        (vec![], vec![], vec![], vec![], vec![], vec![]);
+    for _ in 0..ROUNDS {
+        let (w1, c1) = small.time(SMALL_BATCH, &job);
+        let (w2, c2) = large.time(1, &job);
+        sw.push(w1);
+        sc.push(c1);
+        lw.push(w2);
+        lc.push(c2);
+        rw.push(w2 / w1);
+        rc.push(c2 / c1);
+    }
+    let (sw, sc, lw, lc) = (median(sw), median(sc), median(lw), median(lc));
+    println!(
+        "{{\"order\":\"{label}\",\"rounds\":{ROUNDS},\"wall_ns_100k\":{sw:.0},\"wall_ns_1m\":{lw:.0},\"cpu_ns_100k\":{sc:.0},\"cpu_ns_1m\":{lc:.0},\"ratio_cpu\":{:.3},\"ratio_wall\":{:.3},\"ratio_cpu_per_round_median\":{:.3},\"ratio_wall_per_round_median\":{:.3}}}",
+        lc / sc,
+        lw / sw,
+        median(rc),
+        median(rw)
+    );
 }
 
 fn median(mut xs: Vec<f64>) -> f64 {
@@ -153,9 +196,11 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--once") {
         let n = args.get(i + 1).and_then(|n| n.parse().ok()).expect("--once takes an object count");
+        let times = args.get(i + 2).and_then(|n| n.parse().ok()).unwrap_or(1);
         let case = Case::new(inventory(n));
-        let (wall, _) = case.time(&policy, now, 1);
-        eprintln!("one plan over {n} objects: {:.1} ms", wall / 1e6);
+        let (wall, _) =
+            case.time(times, |c| plan_bucket(&c.objects, &policy, &c.limits, now).unwrap());
+        eprintln!("{times} plan(s) over {n} objects: {:.1} ms each", wall / 1e6);
         return;
     }
     for order in ["random", "listing"] {
@@ -164,28 +209,11 @@ fn main() {
             Case::new(if order == "listing" { listing_order(inv) } else { inv })
         };
         let (small, large) = (make(100_000), make(1_000_000));
-        // Warm-up: the allocator and the caches.
-        small.time(&policy, now, SMALL_BATCH);
-        large.time(&policy, now, 1);
-        let (mut sw, mut sc, mut lw, mut lc, mut rw, mut rc) =
-            (vec![], vec![], vec![], vec![], vec![], vec![]);
-        for _ in 0..ROUNDS {
-            let (w1, c1) = small.time(&policy, now, SMALL_BATCH);
-            let (w2, c2) = large.time(&policy, now, 1);
-            sw.push(w1);
-            sc.push(c1);
-            lw.push(w2);
-            lc.push(c2);
-            rw.push(w2 / w1);
-            rc.push(c2 / c1);
+        compare(order, &small, &large, |c| {
+            plan_bucket(&c.objects, &policy, &c.limits, now).unwrap()
+        });
+        if order == "random" {
+            compare("scan", &small, &large, |c| scan(&c.objects));
         }
-        let (sw, sc, lw, lc) = (median(sw), median(sc), median(lw), median(lc));
-        println!(
-            "{{\"order\":\"{order}\",\"rounds\":{ROUNDS},\"wall_ns_100k\":{sw:.0},\"wall_ns_1m\":{lw:.0},\"cpu_ns_100k\":{sc:.0},\"cpu_ns_1m\":{lc:.0},\"ratio_cpu\":{:.3},\"ratio_wall\":{:.3},\"ratio_cpu_per_round_median\":{:.3},\"ratio_wall_per_round_median\":{:.3}}}",
-            lc / sc,
-            lw / sw,
-            median(rc),
-            median(rw)
-        );
     }
 }
