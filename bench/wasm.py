@@ -14,6 +14,9 @@ taken on the wall clock and as the process's CPU time (user + system); the goal 
 the second, which on a shared machine leaves out waiting for a CPU (on an idle machine the two
 agree, but for Node's helper threads, which count against wasm). Both are recorded.
 
+Both modes are measured: keyed (ids pseudonymised, as server-side JS would call it) and
+keyless (ids dropped, as the page calls it: the browser never holds the key).
+
 Goal: wasm ≤ 2.5× native. Run through bench/run.sh (it builds the wasm package first).
 """
 import json
@@ -35,6 +38,9 @@ def lines(out):
     return {d["activities"]: d for d in (json.loads(l) for l in out.splitlines() if l.startswith("{"))}
 
 
+MODES = ("keyed", "keyless")
+
+
 def main():
     if not (PKG / "kompass_wasm_bg.wasm").exists():
         sys.exit(f"no wasm package at {PKG}: run scripts/build-wasm.sh (bench/run.sh does)")
@@ -45,34 +51,42 @@ def main():
     rounds = []
     for r in range(ROUNDS):
         load = common.loadavg()[0]
-        native = lines(subprocess.run(native_cmd, cwd=common.ROOT, check=True, capture_output=True, text=True).stdout)
-        wasm = lines(subprocess.run(wasm_cmd, cwd=common.ROOT, check=True, capture_output=True, text=True).stdout)
-        for n, w in wasm.items():
-            if w["output_bytes"] != native[n]["output_bytes"] or w["input_bytes"] != native[n]["input_bytes"]:
-                sys.exit(f"wasm and native disagree on the corpus of {n}: {w} vs {native[n]}")
-        rounds.append({"native": native, "wasm": wasm, "load_1min_before": round(load, 2)})
-        common.log(f"wasm round {r + 1}: " + ", ".join(
-            f"{n}: {wasm[n]['cpu_median_ns'] / native[n]['cpu_median_ns']:.2f}x on CPU, "
-            f"{wasm[n]['median_ns'] / native[n]['median_ns']:.2f}x wall" for n in sorted(native)))
-    sizes = sorted(rounds[0]["native"])
+        rd = {"load_1min_before": round(load, 2)}
+        for mode in MODES:
+            extra_native = ["--keyless"] if mode == "keyless" else []
+            extra_wasm = ["keyless"] if mode == "keyless" else []
+            native = lines(subprocess.run(native_cmd + extra_native, cwd=common.ROOT, check=True,
+                                          capture_output=True, text=True).stdout)
+            wasm = lines(subprocess.run(wasm_cmd + extra_wasm, cwd=common.ROOT, check=True,
+                                        capture_output=True, text=True).stdout)
+            for n, w in wasm.items():
+                if w["output_bytes"] != native[n]["output_bytes"] or w["input_bytes"] != native[n]["input_bytes"]:
+                    sys.exit(f"wasm and native disagree on the corpus of {n} ({mode}): {w} vs {native[n]}")
+            rd[mode] = {"native": native, "wasm": wasm}
+            common.log(f"wasm round {r + 1}, {mode}: " + ", ".join(
+                f"{n}: {wasm[n]['cpu_median_ns'] / native[n]['cpu_median_ns']:.2f}x on CPU, "
+                f"{wasm[n]['median_ns'] / native[n]['median_ns']:.2f}x wall" for n in sorted(native)))
+        rounds.append(rd)
     per_size = []
-    for n in sizes:
-        def med(side, field):
-            return common.median([rd[side][n][field] for rd in rounds])
-        cpu = [rd["wasm"][n]["cpu_median_ns"] / rd["native"][n]["cpu_median_ns"] for rd in rounds]
-        wall = [rd["wasm"][n]["median_ns"] / rd["native"][n]["median_ns"] for rd in rounds]
-        per_size.append({
-            "activities": n,
-            "input_bytes": rounds[0]["native"][n]["input_bytes"],
-            "native_cpu_ns": med("native", "cpu_median_ns"),
-            "wasm_cpu_ns": med("wasm", "cpu_median_ns"),
-            "native_wall_ns": med("native", "median_ns"),
-            "wasm_wall_ns": med("wasm", "median_ns"),
-            "ratios_cpu": [round(x, 3) for x in cpu],
-            "ratios_wall": [round(x, 3) for x in wall],
-            "ratio": round(common.median(cpu), 3),
-            "ratio_wall": round(common.median(wall), 3),
-        })
+    for mode in MODES:
+        for n in sorted(rounds[0][mode]["native"]):
+            def med(side, field):
+                return common.median([rd[mode][side][n][field] for rd in rounds])
+            cpu = [rd[mode]["wasm"][n]["cpu_median_ns"] / rd[mode]["native"][n]["cpu_median_ns"] for rd in rounds]
+            wall = [rd[mode]["wasm"][n]["median_ns"] / rd[mode]["native"][n]["median_ns"] for rd in rounds]
+            per_size.append({
+                "mode": mode,
+                "activities": n,
+                "input_bytes": rounds[0][mode]["native"][n]["input_bytes"],
+                "native_cpu_ns": med("native", "cpu_median_ns"),
+                "wasm_cpu_ns": med("wasm", "cpu_median_ns"),
+                "native_wall_ns": med("native", "median_ns"),
+                "wasm_wall_ns": med("wasm", "median_ns"),
+                "ratios_cpu": [round(x, 3) for x in cpu],
+                "ratios_wall": [round(x, 3) for x in wall],
+                "ratio": round(common.median(cpu), 3),
+                "ratio_wall": round(common.median(wall), 3),
+            })
     node = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
     wasm_bytes = (PKG / "kompass_wasm_bg.wasm").stat().st_size
     result = {
@@ -80,15 +94,15 @@ def main():
         "rounds": ROUNDS,
         "node": node,
         "wasm_module_bytes": wasm_bytes,
-        "native_command": " ".join(native_cmd[:9]) + " -- --out CORPUS_DIR",
-        "wasm_command": "node bench/wasm/scrub.mjs www/pkg CORPUS_DIR",
-        "goal": "wasm <= 2.5x native (process CPU time)",
+        "native_command": " ".join(native_cmd[:9]) + " -- --out CORPUS_DIR [--keyless]",
+        "wasm_command": "node bench/wasm/scrub.mjs www/pkg CORPUS_DIR 1,100,5000 [keyless]",
+        "goal": "wasm <= 2.5x native (process CPU time), keyed and keyless",
         "met": all(s["ratio"] <= 2.5 for s in per_size),
-        "raw": [{"load_1min_before": rd["load_1min_before"],
-                 "native": list(rd["native"].values()), "wasm": list(rd["wasm"].values())} for rd in rounds],
+        "raw": rounds,
     }
     common.write_result("wasm", result)
-    print(json.dumps({"ratios": {s["activities"]: s["ratio"] for s in per_size}, "met": result["met"]}))
+    print(json.dumps({"ratios": {f"{s['mode']} {s['activities']}": s["ratio"] for s in per_size},
+                      "met": result["met"]}))
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@
 // Node's threads, so the engine's compiler and GC threads count too), which leaves out time
 // spent waiting for a CPU on a shared machine.
 //
-// Usage: node bench/wasm/scrub.mjs PKG_DIR CORPUS_DIR [SIZES]   (SIZES: 1,100,5000)
+// Usage: node bench/wasm/scrub.mjs PKG_DIR CORPUS_DIR [SIZES] [keyless]   (SIZES: 1,100,5000)
+// With `keyless`, scrub(text) without a key, as the page calls it (ids dropped).
 // Prints one JSON line per size, like the native side, plus the document's length so the
 // caller can check that both produced the same output.
 import { readFileSync } from 'node:fs';
@@ -21,7 +22,8 @@ const SAMPLES = 21;
 // The key the native side uses too.
 const KEY = { key_id: 'k1', secret: 'bench-secret-0123456789' };
 
-const [pkgArg, corpusArg, sizesArg = '1,100,5000'] = process.argv.slice(2);
+const [pkgArg, corpusArg, sizesArg = '1,100,5000', modeArg = 'keyed'] = process.argv.slice(2);
+const key = modeArg === 'keyless' ? undefined : KEY;
 if (!pkgArg || !corpusArg) {
   console.error('usage: node bench/wasm/scrub.mjs PKG_DIR CORPUS_DIR [SIZES]');
   process.exit(2);
@@ -65,11 +67,12 @@ function measure(run) {
 let sink = 0;
 for (const n of sizesArg.split(',').map(Number)) {
   const text = readFileSync(join(corpusArg, `corpus-${n}.json`), 'utf8');
-  const first = mod.scrub(text, KEY);
+  const first = mod.scrub(text, key);
   const { median, min, cpuMedian, cpuMin, batch } = measure(() => {
-    sink += mod.scrub(text, KEY).document.length;
+    sink += mod.scrub(text, key).document.length;
   });
   console.log(JSON.stringify({
+    mode: key ? 'keyed' : 'keyless',
     activities: n,
     input_bytes: Buffer.byteLength(text),
     output_bytes: Buffer.byteLength(first.document),

@@ -4,7 +4,7 @@
 //!
 //! `cargo bench -p kompass-core --features corpus --bench scrub_timing -- --out DIR`
 //! writes `DIR/corpus-{n}.json` (n = 1, 100, 5000; `--sizes 1,100` for others) and prints one
-//! JSON line per size: `{"activities", "input_bytes", "output_bytes", "median_ns", "min_ns",
+//! JSON line per size (`--keyless`: the keyless scrub, as the browser runs it, ids dropped): `{"activities", "input_bytes", "output_bytes", "median_ns", "min_ns",
 //! "cpu_median_ns", "cpu_min_ns", "samples", "batch"}`. Criterion is not used here because the
 //! Node side cannot use it: the scheme below is simple enough to write twice, identically.
 //!
@@ -20,7 +20,7 @@ use std::hint::black_box;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use kompass_core::scrub::{PseudonymKey, corpus, scrub};
+use kompass_core::scrub::{PseudonymKey, corpus, scrub, scrub_keyless};
 
 const WARM_UP: Duration = Duration::from_millis(200);
 const MIN_WARM_UP_RUNS: u32 = 3;
@@ -36,15 +36,18 @@ const SEED: u64 = 42;
 struct Args {
     out: Option<PathBuf>,
     sizes: Vec<usize>,
+    keyless: bool,
 }
 
 fn args() -> Args {
     let mut out = None;
     let mut sizes = vec![1, 100, 5000];
+    let mut keyless = false;
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
             "--out" => out = it.next().map(PathBuf::from),
+            "--keyless" => keyless = true,
             "--sizes" => {
                 sizes = it
                     .next()
@@ -61,7 +64,7 @@ fn args() -> Args {
             _ => {}
         }
     }
-    Args { out, sizes }
+    Args { out, sizes, keyless }
 }
 
 /// The process's CPU time so far (user + system), in ns. std has no CPU clock, and this one
@@ -135,6 +138,11 @@ fn measure(mut run: impl FnMut()) -> Measured {
 fn main() {
     let args = args();
     let key = PseudonymKey::new(KEY_ID, SECRET).expect("the bench key is valid");
+    let run = |input: &[u8]| match args.keyless {
+        false => scrub(input, &key),
+        true => scrub_keyless(input),
+    };
+    let mode = if args.keyless { "keyless" } else { "keyed" };
     if let Some(dir) = &args.out {
         std::fs::create_dir_all(dir)
             .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
@@ -146,12 +154,12 @@ fn main() {
             std::fs::write(&path, &input)
                 .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
         }
-        let output_bytes = scrub(input.as_bytes(), &key).expect("the corpus scrubs").document.len();
+        let output_bytes = run(input.as_bytes()).expect("the corpus scrubs").document.len();
         let m = measure(|| {
-            black_box(scrub(black_box(input.as_bytes()), &key).expect("the corpus scrubs"));
+            black_box(run(black_box(input.as_bytes())).expect("the corpus scrubs"));
         });
         println!(
-            "{{\"activities\":{n},\"input_bytes\":{},\"output_bytes\":{output_bytes},\"median_ns\":{:.0},\"min_ns\":{:.0},\"cpu_median_ns\":{:.0},\"cpu_min_ns\":{:.0},\"samples\":{SAMPLES},\"batch\":{}}}",
+            "{{\"mode\":\"{mode}\",\"activities\":{n},\"input_bytes\":{},\"output_bytes\":{output_bytes},\"median_ns\":{:.0},\"min_ns\":{:.0},\"cpu_median_ns\":{:.0},\"cpu_min_ns\":{:.0},\"samples\":{SAMPLES},\"batch\":{}}}",
             input.len(),
             m.median,
             m.min,
