@@ -58,6 +58,12 @@ pub enum DigestError {
 }
 
 impl Sha256Digest {
+    /// The SHA-256 of `bytes` (the page hashes what it uploads with this, through wasm).
+    pub fn of(bytes: &[u8]) -> Self {
+        use sha2::Digest as _;
+        Sha256Digest(sha2::Sha256::digest(bytes).into())
+    }
+
     /// The digest as 64 lowercase hex characters.
     pub fn to_hex(&self) -> String {
         hex::encode(self.0)

@@ -12,5 +12,6 @@ pub mod key;
 pub mod migrate;
 pub mod presign;
 pub mod quota;
+pub mod rider;
 pub mod scrub;
 pub mod token;

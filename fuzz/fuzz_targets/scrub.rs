@@ -4,53 +4,13 @@
 //! pseudonyms, enumeration words and the anonymization block's own values.
 #![no_main]
 
-use kompass_core::scrub::{PseudonymKey, scrub, scrub_keyless};
+use kompass_core::scrub::{POLICY, PseudonymKey, PseudonymRule, scrub, scrub_incoming, scrub_keyless};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 
-/// Keys that must never be in a scrubbed document (`athlete` only at the top level).
-const FORBIDDEN: &[&str] = &[
-    "id",
-    "name",
-    "description",
-    "private_note",
-    "bio",
-    "firstname",
-    "lastname",
-    "username",
-    "email",
-    "profile",
-    "profile_medium",
-    "city",
-    "state",
-    "country",
-    "location_city",
-    "location_state",
-    "location_country",
-    "start_latlng",
-    "end_latlng",
-    "latlng",
-    "map",
-    "polyline",
-    "summary_polyline",
-    "timezone",
-    "utc_offset",
-    "start_date_local",
-    "device_name",
-    "external_id",
-    "upload_id",
-    "upload_id_str",
-    "embed_token",
-    "photos",
-    "gear",
-    "gear_id",
-    "segment_efforts",
-    "best_efforts",
-    "laps",
-    "altitude",
-    "created_at",
-    "updated_at",
-];
+/// Keys that must never be in a scrubbed document (`athlete` only at the top level): the
+/// core's policy, not a copy of it.
+const FORBIDDEN: &[&str] = POLICY.forbidden_keys;
 
 const KEY_ID: &str = "fz1";
 
@@ -81,6 +41,16 @@ fuzz_target!(|data: &[u8]| {
         }
         .expect("a scrubbed document scrubs again");
         assert_eq!(again.document, s.document, "scrubbing is idempotent");
+    }
+    // The server's scrub of data from outside: the user's pseudonym and no other, and a
+    // document that the stored-data scrub (the audit) leaves as it is.
+    if let Ok(s) = scrub_incoming(data, &key, "fuzz-user") {
+        let doc: Value = serde_json::from_str(&s.document).expect("the scrubbed document is JSON");
+        check(&doc, 0, true);
+        let mine = key.user_pseudonym("fuzz-user");
+        assert_eq!(s.report.user_hash.as_deref(), Some(mine.as_str()));
+        let again = scrub(s.document.as_bytes(), &key).expect("a scrubbed document scrubs again");
+        assert_eq!(again.document, s.document, "the audit leaves server-stored data as it is");
     }
 });
 
@@ -116,10 +86,8 @@ fn harmless(s: &str, with_key: bool) -> bool {
         && b[..4].iter().all(u8::is_ascii_digit)
         && b[4] == b'-'
         && b[10] == b'T';
-    let pseudonym = with_key
-        && s.strip_prefix(KEY_ID)
-            .and_then(|r| r.strip_prefix(':'))
-            .is_some_and(|h| h.len() == 64 && h.bytes().all(|c| c.is_ascii_hexdigit()));
+    // The policy's rule: a pseudonym only under the configured key id, none without a key.
+    let pseudonym = with_key && PseudonymRule::KeepUnder(KEY_ID).keeps(s);
     let word =
         !s.is_empty() && s.len() <= 40 && s.bytes().all(|c| c.is_ascii_alphabetic() || c == b'_');
     timestamp || pseudonym || word

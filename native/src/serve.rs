@@ -6,16 +6,21 @@
 //!   cleanup), then an upload URL bound to `users/{user}/{type}/{name}`, the exact size, the
 //!   exact SHA-256 and an expiry. With S3 enabled it is a SigV4 presigned S3 URL (the browser
 //!   PUTs straight to the bucket); otherwise it is this server's `PUT /api/upload/{grant}`.
+//!   Routes only: type `fitness` is refused (`rider_route`), on every backend.
+//! - `POST /api/rider` (body: the rider document, scrubbed on the device): the server scrubs
+//!   it again with the pseudonym key and stores it as `fitness_data_{timestamp}.json` (see
+//!   [`rider`]).
 //! - `PUT /api/upload/{grant}`: the local twin of a presigned URL. The grant is an HMAC-signed
 //!   capability (see [`upload`]); the body must have the granted length and SHA-256.
 //! - `GET /api/usage`: the user's usage per data type against the quota, with alert levels.
 //! - `GET /api/files[?type=routes|fitness]`: the user's stored files, newest first.
 //!
-//! The server stores exactly the bytes whose SHA-256 was granted. It does not scrub them:
-//! the page scrubs rider data in wasm on the device, so PII never leaves it, and the grant
-//! makes sure the bytes stored are the bytes the page scrubbed and hashed.
+//! Uploads through a URL store exactly the bytes whose SHA-256 was granted, unscrubbed, so
+//! they are for routes only. Rider data is stored only by the server, scrubbed with the
+//! pseudonym key ([`kompass_core::scrub::POLICY`] says so for every path).
 
 pub mod auth;
+pub mod rider;
 pub mod routes;
 pub mod upload;
 
@@ -240,6 +245,8 @@ async fn api_not_found() -> ApiError {
 pub fn router(app: Shared) -> Router {
     let api = Router::new()
         .route("/presign", post(routes::presign))
+        // Reads its body itself, bounded by the file size limit.
+        .route("/rider", post(rider::save).layer(DefaultBodyLimit::disable()))
         .route("/usage", get(routes::usage))
         .route("/files", get(routes::files))
         // The upload reads its body itself, bounded by the granted size.

@@ -16,6 +16,13 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 const SECRET: &str = "4f1c0e8a9b2d3c4e5f60718293a4b5c6d7e8f90112233445566778899aabbccd";
+/// The pseudonym key every test server gets (rider data is stored only with one).
+const PSEUDONYM_KEY: &str = "serve-test-pseudonym-key-0123456789";
+const PSEUDONYM_KEY_ID: &str = "ks1";
+
+fn pseudonym_key() -> kompass_core::scrub::PseudonymKey {
+    kompass_core::scrub::PseudonymKey::new(PSEUDONYM_KEY_ID, PSEUDONYM_KEY.as_bytes()).unwrap()
+}
 
 fn unix_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
@@ -58,6 +65,8 @@ fn start(vars: &[(&str, &str)]) -> Result<Server, String> {
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("DATA_DIRECTORY", &data)
         .env("KOMPASS_WWW_DIR", &www)
+        .env("KOMPASS_PSEUDONYM_KEY", PSEUDONYM_KEY)
+        .env("KOMPASS_PSEUDONYM_KEY_ID", PSEUDONYM_KEY_ID)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -166,6 +175,20 @@ impl Server {
         g["key"].as_str().unwrap().to_owned()
     }
 
+    /// `POST /api/rider` with `bytes` (and, when given, the `x-kompass-sha256` header).
+    async fn rider(&self, token: &str, bytes: &[u8], sha256: Option<&str>) -> Answer {
+        let mut req = self
+            .client
+            .post(format!("{}/api/rider", self.base))
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .body(bytes.to_vec());
+        if let Some(h) = sha256 {
+            req = req.header("x-kompass-sha256", h);
+        }
+        self.send(req).await
+    }
+
     fn stored(&self, data_type: &str, user: &str, name: &str) -> Option<Vec<u8>> {
         std::fs::read(self.data.join(data_type).join(user).join(name)).ok()
     }
@@ -220,7 +243,7 @@ async fn every_api_route_needs_a_valid_bearer_token() {
     ];
     for (what, header, says) in &cases {
         for (method, path) in
-            [("GET", "/api/usage"), ("GET", "/api/files"), ("POST", "/api/presign")]
+            [("GET", "/api/usage"), ("GET", "/api/files"), ("POST", "/api/presign"), ("POST", "/api/rider")]
         {
             let mut req = match method {
                 "GET" => s.client.get(format!("{}{path}", s.base)),
@@ -282,12 +305,12 @@ async fn the_user_comes_from_the_token_only() {
     // A query naming a user is refused too.
     assert_eq!(s.get("/api/files?user=bob", Some(&alice)).await.status, 400);
 
-    // Rider data must be scrubbed to be accepted: a minimal scrubbed document.
+    // A route of alice's lands under alice's prefix only.
     let doc = br#"{"activities":[{"distance":1}]}"#;
-    let key = s.upload(&alice, "fitness", "a.json", doc).await;
-    assert_eq!(key, "users/alice/fitness/a.json");
-    assert_eq!(s.stored("fitness", "alice", "a.json").as_deref(), Some(&doc[..]));
-    assert!(!s.data.join("fitness").join("bob").exists());
+    let key = s.upload(&alice, "routes", "a.json", doc).await;
+    assert_eq!(key, "users/alice/routes/a.json");
+    assert_eq!(s.stored("routes", "alice", "a.json").as_deref(), Some(&doc[..]));
+    assert!(!s.data.join("routes").join("bob").exists());
 
     // Bob sees none of it.
     let files = s.get("/api/files", Some(&bob)).await;
@@ -307,10 +330,10 @@ async fn the_upload_endpoint_takes_exactly_the_granted_bytes() {
     let s = local_server();
     let alice = token("alice");
     let bytes = br#"{"activities":[{"distance":1000.5}]}"#;
-    let g = s.grant(&alice, "fitness", "exact.json", bytes).await;
+    let g = s.grant(&alice, "routes", "exact.json", bytes).await;
     assert_eq!(g["backend"], "local");
     assert_eq!(g["method"], "PUT");
-    assert_eq!(g["key"], "users/alice/fitness/exact.json");
+    assert_eq!(g["key"], "users/alice/routes/exact.json");
     assert_eq!(g["headers"]["content-length"], bytes.len().to_string());
     let url = g["url"].as_str().unwrap();
     let checksum = g["headers"]["x-amz-checksum-sha256"].as_str().unwrap();
@@ -334,7 +357,7 @@ async fn the_upload_endpoint_takes_exactly_the_granted_bytes() {
 
     // An expired grant (signed with the server's own secret, so only the expiry is wrong).
     let expired = Grant {
-        key: "users/alice/fitness/exact.json".into(),
+        key: "users/alice/routes/exact.json".into(),
         size: bytes.len() as u64,
         sha256: Sha256::digest(bytes).into(),
         expires_at: unix_now() - 1,
@@ -347,7 +370,7 @@ async fn the_upload_endpoint_takes_exactly_the_granted_bytes() {
     let (payload, tag) = grant_of(url).split_once('.').unwrap();
     let mut claims: Value =
         serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
-    claims["key"] = json!("users/bob/fitness/exact.json");
+    claims["key"] = json!("users/bob/routes/exact.json");
     let forged = format!("{}.{tag}", URL_SAFE_NO_PAD.encode(claims.to_string()));
     let mut flipped = tag.to_owned().into_bytes();
     flipped[5] = if flipped[5] == b'A' { b'B' } else { b'A' };
@@ -373,16 +396,16 @@ async fn the_upload_endpoint_takes_exactly_the_granted_bytes() {
     assert_eq!(raw_chunked_put(&s.base, url, bytes).await, 411);
 
     // None of that stored anything, for alice or bob.
-    assert_eq!(s.stored_names("fitness", "alice"), Vec::<String>::new());
-    assert_eq!(s.stored_names("fitness", "bob"), Vec::<String>::new());
+    assert_eq!(s.stored_names("routes", "alice"), Vec::<String>::new());
+    assert_eq!(s.stored_names("routes", "bob"), Vec::<String>::new());
 
     // The exact bytes, with the headers the answer gave, are stored as they are.
     let a = s.put(url, bytes, &[("x-amz-checksum-sha256", checksum)]).await;
     assert_eq!(a.status, 201, "{}", a.body);
     assert_eq!(a.body["backend"], "local");
-    assert_eq!(a.body["key"], "users/alice/fitness/exact.json");
+    assert_eq!(a.body["key"], "users/alice/routes/exact.json");
     assert_eq!(a.body["bytes"], bytes.len());
-    assert_eq!(s.stored("fitness", "alice", "exact.json").as_deref(), Some(&bytes[..]));
+    assert_eq!(s.stored("routes", "alice", "exact.json").as_deref(), Some(&bytes[..]));
 }
 
 /// A PUT with `Transfer-Encoding: chunked` and no Content-Length; returns the status.
@@ -426,7 +449,7 @@ async fn limits_are_enforced_at_presign_and_again_at_upload() {
     assert_eq!(usage["auto_cleanup"], false);
 
     let a = s
-        .presign(&alice, json!({"type": "fitness", "name": "big.json", "size": (1 << 20) + 1, "sha256": sha_hex(b"x")}))
+        .presign(&alice, json!({"type": "routes", "name": "big.json", "size": (1 << 20) + 1, "sha256": sha_hex(b"x")}))
         .await;
     assert_eq!(a.status, 413, "{}", a.body);
     assert_eq!(a.body["refusal"]["reason"], "file_too_large");
@@ -499,8 +522,11 @@ async fn files_and_usage_have_their_documented_shapes() {
 
     s.upload(&alice, "routes", "route.json", b"[1,2,3]").await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let doc = br#"{"activities":[]}"#;
-    s.upload(&alice, "fitness", "fitness_data_20260101_120000.json", doc).await;
+    // Rider data goes through the server's rider route, which names it.
+    let a = s.rider(&alice, br#"{"activities":[]}"#, None).await;
+    assert_eq!(a.status, 201, "{}", a.body);
+    let name = a.body["name"].as_str().unwrap().to_owned();
+    let doc = s.stored("fitness", "alice", &name).unwrap();
 
     let files = s.get("/api/files", Some(&alice)).await;
     assert_eq!(files.status, 200);
@@ -514,9 +540,10 @@ async fn files_and_usage_have_their_documented_shapes() {
         assert!(f["last_modified"].as_str().unwrap().ends_with('Z'));
     }
     // Newest first.
-    assert_eq!(list[0]["name"], "fitness_data_20260101_120000.json");
+    assert!(name.starts_with("fitness_data_"), "{name}");
+    assert_eq!(list[0]["name"], name.as_str());
     assert_eq!(list[0]["type"], "fitness");
-    assert_eq!(list[0]["key"], "users/alice/fitness/fitness_data_20260101_120000.json");
+    assert_eq!(list[0]["key"], format!("users/alice/fitness/{name}"));
     assert_eq!(list[0]["size"], doc.len());
     assert_eq!(list[1]["name"], "route.json");
     assert_eq!(list[1]["type"], "routes");
@@ -559,10 +586,19 @@ async fn usage_levels_follow_the_quota() {
     ])
     .unwrap();
     let alice = token("alice");
-    // A scrubbed rider document padded with JSON white space to 8 500 bytes.
-    let doc = format!("{{\"activities\":[]}}{}", " ".repeat(8500 - 17));
-    assert_eq!(doc.len(), 8500);
-    s.upload(&alice, "fitness", "a.json", doc.as_bytes()).await;
+    // A rider document whose stored (server-scrubbed) form is exactly 8 500 bytes: the
+    // distance's (fraction) digits are kept byte for byte, so their count sets the size.
+    let doc = |digits: usize| format!("{{\"activities\":[{{\"distance\":1.0{}}}]}}", "0".repeat(digits));
+    let stored_len = |d: usize| {
+        kompass_core::scrub::scrub_incoming(doc(d).as_bytes(), &pseudonym_key(), "alice")
+            .unwrap()
+            .document
+            .len()
+    };
+    let digits = 8500 - stored_len(0);
+    assert_eq!(stored_len(digits), 8500);
+    let a = s.rider(&alice, doc(digits).as_bytes(), None).await;
+    assert_eq!((a.status, &a.body["bytes"]), (201, &json!(8500)), "{}", a.body);
     let u = s.get("/api/usage", Some(&alice)).await.body;
     assert_eq!(u["quota"]["level"], "warning", "{u}");
     assert_eq!(u["types"][1]["level"], "warning");
@@ -647,13 +683,13 @@ async fn with_s3_the_url_is_presigned_for_the_users_prefix_and_counted_at_once()
     let before = s.get("/api/usage", Some(&tok)).await.body;
     assert_eq!(before["backend"], "s3");
     let bytes = br#"{"activities":[{"moving_time":3600}]}"#;
-    let g = s.grant(&tok, "fitness", "direct.json", bytes).await;
+    let g = s.grant(&tok, "routes", "direct.json", bytes).await;
     assert_eq!(g["backend"], "s3");
-    assert_eq!(g["key"], format!("users/{user}/fitness/direct.json"));
+    assert_eq!(g["key"], format!("users/{user}/routes/direct.json"));
     let url = g["url"].as_str().unwrap();
     assert!(
         url.starts_with(&format!(
-            "{}/{}/users/{user}/fitness/direct.json?",
+            "{}/{}/users/{user}/routes/direct.json?",
             env.endpoint, env.bucket
         )),
         "{url}"
@@ -663,7 +699,7 @@ async fn with_s3_the_url_is_presigned_for_the_users_prefix_and_counted_at_once()
     // The granted upload counts before it happens: the next admission sees it.
     let counted = s.get("/api/usage", Some(&tok)).await.body;
     assert_eq!(counted["usage"]["user_bytes"], bytes.len(), "{counted}");
-    assert_eq!(counted["types"][1]["files"], 1);
+    assert_eq!(counted["types"][0]["files"], 1);
 
     // The PUT goes straight to S3 and lands under the user's prefix.
     let checksum = g["headers"]["x-amz-checksum-sha256"].as_str().unwrap();
@@ -681,33 +717,196 @@ async fn with_s3_the_url_is_presigned_for_the_users_prefix_and_counted_at_once()
         Default::default(),
     )
     .unwrap();
-    assert_eq!(store.get(&format!("users/{user}/fitness/direct.json")).await.unwrap(), bytes);
-    let files = s.get("/api/files?type=fitness", Some(&tok)).await.body;
+    assert_eq!(store.get(&format!("users/{user}/routes/direct.json")).await.unwrap(), bytes);
+    let files = s.get("/api/files?type=routes", Some(&tok)).await.body;
     assert_eq!(files[0]["backend"], "s3", "{files}");
     assert_eq!(files[0]["size"], bytes.len());
     // Nothing landed locally.
-    assert!(s.stored_names("fitness", &user).is_empty());
-    store.delete(&format!("users/{user}/fitness/direct.json")).await.unwrap();
+    assert!(s.stored_names("routes", &user).is_empty());
+    store.delete(&format!("users/{user}/routes/direct.json")).await.unwrap();
+}
+
+// ------------------------------------------------------------------ rider data (policy)
+
+/// A raw export as an attacker would send it: names, place, GPS, account metadata, and
+/// pseudonym-shaped values smuggling free text or an unkeyed hash of the athlete id.
+fn smuggling_export() -> Vec<u8> {
+    let unkeyed = sha_hex(b"12345678");
+    json!({
+        "basic_info": {
+            "id": 12345678, "firstname": "John", "lastname": "Doe", "city": "London",
+            "sex": "M", "weight": 72.5, "ftp": 250,
+            "measurement_preference": "meters",
+            "user_hash": format!("Jane.Doe_SW1A-2AA_born-1984-02-03:{unkeyed}")
+        },
+        "activities": [
+            {"id": 9001, "name": "Morning commute", "distance": 1000.5,
+             "start_latlng": [51.5007, -0.1246],
+             "activity_hash": format!("Home-51.5007N-0.1246W:{unkeyed}")},
+            {"distance": 2.0, "activity_hash": format!("{PSEUDONYM_KEY_ID}:{unkeyed}")}
+        ]
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// Checks a stored rider document: no PII, no smuggled pseudonym, the token user's keyed
+/// user_hash, and the metrics kept.
+fn assert_stored_scrubbed(stored: &[u8], user: &str) {
+    let text = String::from_utf8(stored.to_vec()).unwrap();
+    for leak in [
+        "John", "Doe", "London", "Morning", "51.5007", "start_latlng", "measurement_preference",
+        "Jane", "Home-51", "firstname", "12345678", &sha_hex(b"12345678"),
+    ] {
+        assert!(!text.contains(leak), "{leak} stored: {text}");
+    }
+    let doc: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(doc["basic_info"]["user_hash"], json!(pseudonym_key().user_pseudonym(user)), "{doc}");
+    assert_eq!(doc["basic_info"]["ftp"], 250);
+    assert_eq!(doc["activities"][0]["distance"], 1000.5);
+    assert_eq!(
+        doc["activities"][0]["activity_hash"],
+        json!(pseudonym_key().activity_pseudonym(9001))
+    );
+    assert!(doc["activities"][1].get("activity_hash").is_none(), "{doc}");
+    assert_eq!(doc["anonymization"]["key_id"], PSEUDONYM_KEY_ID);
+    assert_eq!(doc["anonymization"]["pii_removed"], true);
+}
+
+fn assert_spec_name(name: &str) {
+    let stamp = name.strip_prefix("fitness_data_").and_then(|r| r.strip_suffix(".json")).unwrap_or("");
+    let ok = stamp.len() == 15
+        && stamp.as_bytes()[8] == b'_'
+        && stamp.bytes().enumerate().all(|(i, b)| i == 8 || b.is_ascii_digit());
+    assert!(ok, "not the spec's fitness_data_{{timestamp}}.json: {name}");
 }
 
 #[tokio::test]
-async fn rider_data_that_is_not_scrubbed_is_refused_at_upload() {
+async fn rider_data_gets_no_upload_url_and_is_stored_scrubbed_by_the_rider_route() {
     let s = local_server();
     let alice = token("alice");
-    let raw = br#"{"basic_info":{"id":123456789,"firstname":"John"},"activities":[{"distance":1000.5,"start_latlng":[37.7749,-122.4194]}]}"#;
-    let g = s.grant(&alice, "fitness", "raw.json", raw).await;
-    let a = s.put(g["url"].as_str().unwrap(), raw, &[]).await;
-    assert_eq!((a.status, a.body["code"].as_str()), (400, Some("not_scrubbed")), "{}", a.body);
-    let message = a.body["error"].as_str().unwrap_or_default();
-    assert!(message.contains("/basic_info/firstname"), "{message}");
-    assert!(s.stored("fitness", "alice", "raw.json").is_none());
-    // Not JSON at all is refused the same way; routes are not rider data and pass.
-    let g = s.grant(&alice, "fitness", "junk.json", b"not json").await;
-    let a = s.put(g["url"].as_str().unwrap(), b"not json", &[]).await;
-    assert_eq!((a.status, a.body["code"].as_str()), (400, Some("not_scrubbed")), "{}", a.body);
-    s.upload(&alice, "routes", "route.json", raw).await;
-    // The scrubbed document goes through.
-    let clean = kompass_core::scrub::scrub_keyless(raw).unwrap().document;
-    s.upload(&alice, "fitness", "clean.json", clean.as_bytes()).await;
-    assert_eq!(s.stored("fitness", "alice", "clean.json").unwrap(), clean.as_bytes());
+    let raw = smuggling_export();
+
+    // No upload URL for rider data, however it is asked for.
+    let a = s
+        .presign(&alice, json!({"type": "fitness", "name": "raw.json", "size": raw.len(), "sha256": sha_hex(&raw)}))
+        .await;
+    assert_eq!((a.status, a.body["code"].as_str()), (400, Some("rider_route")), "{}", a.body);
+    assert!(a.body["error"].as_str().unwrap().contains("POST /api/rider"), "{}", a.body);
+    assert!(a.body.get("url").is_none());
+    // A grant for rider data (forged with the server's own secret, or issued before this
+    // rule) is refused at upload too.
+    let grant = Grant {
+        key: "users/alice/fitness/raw.json".into(),
+        size: raw.len() as u64,
+        sha256: Sha256::digest(&raw).into(),
+        expires_at: unix_now() + 600,
+    };
+    let a = s.put(&format!("/api/upload/{}", grant.sign(SECRET.as_bytes())), &raw, &[]).await;
+    assert_eq!((a.status, a.body["code"].as_str()), (400, Some("rider_route")), "{}", a.body);
+    assert!(s.stored_names("fitness", "alice").is_empty());
+
+    // Not rider data, or bytes other than the hashed ones: refused, nothing stored.
+    let a = s.rider(&alice, b"not json", None).await;
+    assert_eq!((a.status, a.body["code"].as_str()), (400, Some("not_rider_data")), "{}", a.body);
+    let a = s.rider(&alice, &raw, Some(&sha_hex(b"other bytes"))).await;
+    assert_eq!((a.status, a.body["code"].as_str()), (400, Some("sha256_mismatch")), "{}", a.body);
+    assert!(s.stored_names("fitness", "alice").is_empty());
+
+    // The raw export itself: stored scrubbed, never raw, under the spec's name.
+    let a = s.rider(&alice, &raw, Some(&sha_hex(&raw))).await;
+    assert_eq!(a.status, 201, "{}", a.body);
+    let name = a.body["name"].as_str().unwrap().to_owned();
+    assert_spec_name(&name);
+    assert_eq!(a.body["key"], format!("users/alice/fitness/{name}"));
+    assert_eq!(a.body["user_hash"], json!(pseudonym_key().user_pseudonym("alice")));
+    let removed: Vec<&str> =
+        a.body["removed"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
+    for p in [
+        "/basic_info/id",
+        "/basic_info/user_hash",
+        "/basic_info/measurement_preference",
+        "/activities/0/activity_hash",
+        "/activities/1/activity_hash",
+    ] {
+        assert!(removed.contains(&p), "{p} not reported: {removed:?}");
+    }
+    assert_eq!(s.stored_names("fitness", "alice"), std::slice::from_ref(&name));
+    assert_stored_scrubbed(&s.stored("fitness", "alice", &name).unwrap(), "alice");
+
+    // What the page sends (scrubbed keyless on the device) gets the same keyed user_hash.
+    let device = kompass_core::scrub::scrub_keyless(&raw).unwrap().document;
+    assert!(!device.contains("user_hash"));
+    let a = s.rider(&alice, device.as_bytes(), Some(&sha_hex(device.as_bytes()))).await;
+    assert_eq!(a.status, 201, "{}", a.body);
+    let second = a.body["name"].as_str().unwrap().to_owned();
+    assert_ne!(second, name, "an earlier save is never replaced");
+    let stored: Value =
+        serde_json::from_slice(&s.stored("fitness", "alice", &second).unwrap()).unwrap();
+    assert_eq!(stored["basic_info"]["user_hash"], json!(pseudonym_key().user_pseudonym("alice")));
+
+    // Another user's token stores under that user, with that user's pseudonym.
+    let a = s.rider(&token("bob"), &raw, None).await;
+    assert_eq!(a.status, 201, "{}", a.body);
+    let bobs = a.body["name"].as_str().unwrap().to_owned();
+    assert_stored_scrubbed(&s.stored("fitness", "bob", &bobs).unwrap(), "bob");
+    assert_eq!(s.stored_names("fitness", "alice").len(), 2);
+}
+
+#[tokio::test]
+async fn without_a_pseudonym_key_rider_data_is_refused() {
+    let s = start(&[("KOMPASS_SERVER_SECRET", SECRET), ("KOMPASS_PSEUDONYM_KEY", "")]).unwrap();
+    let a = s.rider(&token("alice"), &smuggling_export(), None).await;
+    assert_eq!((a.status, a.body["code"].as_str()), (503, Some("no_pseudonym_key")), "{}", a.body);
+    assert!(!a.body["error"].as_str().unwrap().contains(PSEUDONYM_KEY));
+    assert!(s.stored_names("fitness", "alice").is_empty());
+}
+
+#[tokio::test]
+async fn with_s3_rider_data_is_stored_only_by_the_server_scrubbed() {
+    let Some(env) = common::s3_env("with_s3_rider_data_is_stored_only_by_the_server_scrubbed")
+    else {
+        return;
+    };
+    let user = format!("serve-rider-{}-{}", std::process::id(), unix_now());
+    let s = start(&[
+        ("KOMPASS_SERVER_SECRET", SECRET),
+        ("S3_STORAGE_ENABLED", "true"),
+        ("AWS_ENDPOINT_URL", &env.endpoint),
+        ("AWS_REGION", &env.region),
+        ("AWS_S3_BUCKET", &env.bucket),
+        ("AWS_ACCESS_KEY_ID", &env.access_key_id),
+        ("AWS_SECRET_ACCESS_KEY", &env.secret_access_key),
+    ])
+    .unwrap();
+    let tok = token(&user);
+    let raw = smuggling_export();
+    // S3 mode issues no presigned URL for rider data either.
+    let a = s
+        .presign(&tok, json!({"type": "fitness", "name": "raw.json", "size": raw.len(), "sha256": sha_hex(&raw)}))
+        .await;
+    assert_eq!((a.status, a.body["code"].as_str()), (400, Some("rider_route")), "{}", a.body);
+
+    let a = s.rider(&tok, &raw, None).await;
+    assert_eq!(a.status, 201, "{}", a.body);
+    assert_eq!(a.body["backend"], "s3");
+    let name = a.body["name"].as_str().unwrap().to_owned();
+    assert_spec_name(&name);
+    let target = kompass_core::presign::S3Target::new(
+        Some(env.endpoint.clone()),
+        env.region.clone(),
+        &env.bucket,
+    )
+    .unwrap();
+    let store = kompass::store::s3::S3Store::new(
+        target,
+        kompass_core::presign::Credentials::new(&env.access_key_id, &env.secret_access_key),
+        Default::default(),
+    )
+    .unwrap();
+    let key = format!("users/{user}/fitness/{name}");
+    assert_stored_scrubbed(&store.get(&key).await.unwrap(), &user);
+    // Nothing landed locally.
+    assert!(s.stored_names("fitness", &user).is_empty());
+    store.delete(&key).await.unwrap();
 }

@@ -31,7 +31,8 @@ const DEFAULT_EXPIRES_SECS = 300;
 const MAX_EXPIRES_SECS = 3600;
 const FIELDS = new Set(['type', 'name', 'size', 'sha256', 'content_type', 'expires_secs', 'usage']);
 const NOT_YOURS = new Set(['user', 'user_id', 'key', 'prefix']);
-// Rider data is saved through the server, which re-scrubs it with the pseudonym key.
+// Rider data is stored only by the server (POST /api/rider of kompass serve), which scrubs it
+// again with the pseudonym key; the core's presigner refuses it too (the scrub policy).
 const SERVER_ONLY_TYPES = new Set(['fitness']);
 
 let ready;
@@ -129,7 +130,7 @@ async function presign(request, env) {
     return fail(400, `expires_secs must be a whole number of seconds from 1 to ${MAX_EXPIRES_SECS}`);
   }
   if (SERVER_ONLY_TYPES.has(type)) {
-    return fail(403, `${type} data is saved through the server, which scrubs it with the pseudonym key; the edge presigns other uploads`);
+    return fail(403, `${type} data is stored only by the server, which scrubs it with the pseudonym key: send it to POST /api/rider; the edge presigns other uploads`);
   }
 
   let key;

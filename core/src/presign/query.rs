@@ -61,6 +61,10 @@ pub enum PresignError {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// The key is rider (fitness) data, which is stored only by the server (the scrub
+    /// policy, [`crate::scrub::POLICY`]): no upload URL is ever issued for it.
+    #[error("{}", crate::scrub::policy::USE_RIDER_ROUTE)]
+    RiderData,
     /// The content type could not be sent as a header value.
     #[error(
         "content type {content_type:?} is not a valid header value: use a MIME type such as application/json"
@@ -114,6 +118,11 @@ pub fn presign_put(
     expires: Duration,
     content_type: Option<&str>,
 ) -> Result<Presigned, PresignError> {
+    if crate::key::ObjectKey::from_s3_key(key)
+        .is_ok_and(|k| k.data_type() == crate::key::DataType::Fitness)
+    {
+        return Err(PresignError::RiderData);
+    }
     let mut headers = BTreeMap::new();
     headers.insert("content-length".to_owned(), size.to_string());
     headers.insert("x-amz-checksum-sha256".to_owned(), STANDARD.encode(sha256));
@@ -236,6 +245,28 @@ mod tests {
     fn sha(bytes: &[u8]) -> [u8; 32] {
         use sha2::Digest as _;
         sha2::Sha256::digest(bytes).into()
+    }
+
+    #[test]
+    fn no_upload_url_is_issued_for_rider_data() {
+        let put = |key: &str| {
+            presign_put(
+                &doc_target(),
+                key,
+                2,
+                sha(b"{}"),
+                &doc_creds(),
+                doc_time(),
+                Duration::from_secs(60),
+                None,
+            )
+        };
+        let refused = put("users/alice/fitness/fitness_data_20240501_063000.json").unwrap_err();
+        assert!(matches!(refused, PresignError::RiderData), "{refused:?}");
+        assert!(refused.to_string().contains("POST /api/rider"), "{refused}");
+        assert!(put("users/alice/routes/ride.json").is_ok());
+        // A key outside the layout is not rider data by name (the caller validates keys).
+        assert!(put("test.txt").is_ok());
     }
 
     /// "Authenticating Requests: Using Query Parameters (AWS Signature Version 4)", AWS S3 docs.

@@ -12,7 +12,7 @@
 //!
 //! Fields in each [`Object`] are sorted by name (binary search); tests check this.
 
-use super::pseudonym::{self, Domain};
+use super::pseudonym::Domain;
 
 /// What a field's value must be to be kept.
 #[derive(Debug, Clone, Copy)]
@@ -31,8 +31,9 @@ pub(super) enum Node {
     Streams,
     /// A raw id, replaced by its keyed pseudonym under the field's output name.
     Pseudonym(Domain),
-    /// A pseudonym written by an earlier scrub (`{key id}:{64 hex}`), kept as is, so that
-    /// scrubbing a scrubbed document changes nothing.
+    /// A pseudonym written by an earlier scrub (`{key id}:{64 hex}`), kept as is when the
+    /// policy's [`PseudonymRule`](super::policy::PseudonymRule) keeps it (only under the
+    /// configured key id), so that scrubbing a scrubbed document changes nothing.
     KeptPseudonym(Domain),
 }
 
@@ -118,11 +119,6 @@ pub(super) fn raw_id(raw: &str) -> Option<u64> {
         return None;
     }
     digits.parse().ok()
-}
-
-/// Whether the raw JSON text is a pseudonym string of an earlier scrub.
-pub(super) fn raw_pseudonym(raw: &str) -> bool {
-    plain_string(raw).is_some_and(pseudonym::is_pseudonym)
 }
 
 /// A field that is kept: its input name, the text that introduces it in the output
@@ -239,7 +235,6 @@ pub(super) fn stream_sample(stream_type: &str) -> Leaf {
 }
 
 const SEX: Node = Node::Leaf(Leaf::Enum(&["F", "M"]));
-const MEASUREMENT: Node = Node::Leaf(Leaf::Enum(&["feet", "meters"]));
 const SPORT: Node = Node::Leaf(Leaf::Enum(SPORTS));
 const TREND: Node = Node::Leaf(Leaf::Enum(&["declining", "improving"]));
 const RESOLUTION: Node = Node::Leaf(Leaf::Enum(&["high", "low", "medium"]));
@@ -261,13 +256,12 @@ pub(super) static ROOT: Object = Object {
     },
 };
 
-/// The athlete (`basic_info` or `athlete`): training-relevant traits only; the id becomes the
-/// `user_hash`.
+/// The athlete (`basic_info` or `athlete`): the traits of [`POLICY`](super::policy::POLICY)'s
+/// `athlete_kept` only; the id becomes the `user_hash`.
 pub(super) static ATHLETE: Object = Object {
     fields: fields! {
         "ftp" => NUM,
         "id" as "user_hash" => Node::Pseudonym(Domain::Athlete),
-        "measurement_preference" => MEASUREMENT,
         "sex" => SEX,
         "user_hash" => Node::KeptPseudonym(Domain::Athlete),
         "weight" => NUM,
@@ -606,63 +600,44 @@ mod tests {
 
     #[test]
     fn no_identifying_field_is_allowed_anywhere() {
-        let forbidden = [
-            "name",
-            "description",
-            "private_note",
-            "bio",
-            "firstname",
-            "lastname",
-            "username",
-            "email",
-            "profile",
-            "profile_medium",
-            "city",
-            "state",
-            "country",
-            "location_city",
-            "location_state",
-            "location_country",
-            "start_latlng",
-            "end_latlng",
-            "latlng",
-            "map",
-            "polyline",
-            "summary_polyline",
-            "timezone",
-            "utc_offset",
-            "start_date_local",
-            "device_name",
-            "external_id",
-            "upload_id",
-            "upload_id_str",
-            "embed_token",
-            "photos",
-            "gear",
-            "gear_id",
-            "segment_efforts",
-            "best_efforts",
-            "laps",
-            "premium",
-            "summit",
-            "friend",
-            "follower",
-            "athlete",
-            "altitude",
-            "created_at",
-            "updated_at",
-        ];
+        let forbidden = super::super::policy::POLICY.forbidden_keys;
         for (what, obj) in all_objects() {
             for f in obj.fields {
+                // What the output holds: `id` is read, but written as a pseudonym's name.
+                let written = f.out_key.trim_matches(|c| c == '"' || c == ':');
                 // The top level may hold the athlete block; no other object may.
-                let allowed_here = std::ptr::eq(obj, &ROOT) && f.name == "athlete";
+                let allowed_here = std::ptr::eq(obj, &ROOT) && written == "athlete";
                 assert!(
-                    allowed_here || !forbidden.contains(&f.name),
+                    allowed_here || !forbidden.contains(&written),
+                    "{what} writes {written}"
+                );
+                // A forbidden key is read only to be replaced by a pseudonym.
+                assert!(
+                    allowed_here || !forbidden.contains(&f.name) || f.node.is_pseudonym(),
                     "{what} allows {}",
                     f.name
                 );
             }
         }
+    }
+
+    #[test]
+    fn the_athlete_block_keeps_exactly_what_the_policy_says() {
+        let policy = &super::super::policy::POLICY;
+        let kept: Vec<&str> = ATHLETE
+            .fields
+            .iter()
+            .filter(|f| !f.node.is_pseudonym())
+            .map(|f| f.name)
+            .collect();
+        assert_eq!(kept, policy.athlete_kept);
+        let pseudonyms: Vec<&str> = ATHLETE
+            .fields
+            .iter()
+            .filter(|f| f.node.is_pseudonym())
+            .map(|f| f.out_key)
+            .collect();
+        assert_eq!(pseudonyms, ["\"user_hash\":", "\"user_hash\":"]);
     }
 
     #[test]

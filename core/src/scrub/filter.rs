@@ -18,8 +18,10 @@ use serde_json::value::RawValue;
 
 use super::SCRUB_VERSION;
 use super::allow::{
-    self, ACTIVITY, Field, Leaf, Node, Object, ROOT, STREAM_ENTRY, STREAM_TYPES, STREAMS_BY_TYPE,
+    self, ACTIVITY, ATHLETE, Field, Leaf, Node, Object, ROOT, STREAM_ENTRY, STREAM_TYPES,
+    STREAMS_BY_TYPE,
 };
+use super::policy::PseudonymRule;
 use super::pseudonym::{Domain, PseudonymKey};
 
 /// What the top level of the input was.
@@ -48,12 +50,21 @@ pub(super) struct Filter<'k> {
     /// Activities removed because they were not objects.
     pub(super) activities_removed: usize,
     key: Option<&'k PseudonymKey>,
+    /// Which pseudonym-shaped input values are kept (the policy's rule).
+    pseudonyms: PseudonymRule<'k>,
+    /// A `user_hash` decided by the caller (the token's user), written into the athlete
+    /// block in place of anything the input says about the athlete's identity.
+    subject: Option<&'k str>,
+    /// Whether `subject` was written.
+    subject_written: bool,
 }
 
 /// Scrubs `input` (a whole document) with `key`; a syntax error anywhere fails the whole scrub.
 pub(super) fn run<'k>(
     input: &str,
     key: Option<&'k PseudonymKey>,
+    pseudonyms: PseudonymRule<'k>,
+    subject: Option<&'k str>,
 ) -> Result<(Filter<'k>, Root), serde_json::Error> {
     let mut filter = Filter {
         out: String::with_capacity(input.len() / 4),
@@ -63,6 +74,9 @@ pub(super) fn run<'k>(
         activities_kept: 0,
         activities_removed: 0,
         key,
+        pseudonyms,
+        subject,
+        subject_written: false,
     };
     let mut de = serde_json::Deserializer::from_str(input);
     let root = RootSeed(&mut filter).deserialize(&mut de)?;
@@ -121,7 +135,10 @@ impl Filter<'_> {
             Node::Pseudonym(domain) => {
                 let raw: &'de RawValue = map.next_value()?;
                 // Without a key the id is dropped: it cannot be pseudonymized on this side.
-                let (Some(id), Some(key)) = (allow::raw_id(raw.get()), self.key) else {
+                // With a subject the caller decides the user_hash: the athlete id is dropped.
+                let subject = domain == Domain::Athlete && self.subject.is_some();
+                let (Some(id), Some(key), false) = (allow::raw_id(raw.get()), self.key, subject)
+                else {
                     return Ok(false);
                 };
                 self.out.push('"');
@@ -135,7 +152,8 @@ impl Filter<'_> {
             }
             Node::KeptPseudonym(domain) => {
                 let raw: &'de RawValue = map.next_value()?;
-                if !allow::raw_pseudonym(raw.get()) {
+                let kept = allow::plain_string(raw.get()).is_some_and(|s| self.pseudonyms.keeps(s));
+                if !kept || (domain == Domain::Athlete && self.subject.is_some()) {
                     return Ok(false);
                 }
                 self.out.push_str(raw.get());
@@ -162,8 +180,35 @@ impl Filter<'_> {
         ok
     }
 
+    /// Writes the caller's `user_hash` as the last member of an athlete block (`first`: the
+    /// block has no member yet).
+    fn write_subject(&mut self, first: bool) {
+        let Some(subject) = self.subject else { return };
+        if !first {
+            self.out.push(',');
+        }
+        // A pseudonym needs no JSON escaping (key ids are validated, the rest is hex).
+        self.out.push_str("\"user_hash\":\"");
+        self.out.push_str(subject);
+        self.out.push('"');
+        self.subject_written = true;
+        if self.user_hash.is_none() {
+            self.user_hash = Some(subject.to_owned());
+        }
+    }
+
     /// Writes the anonymization block as the last member of the top-level object.
-    fn write_anonymization(&mut self, first: bool) {
+    fn write_anonymization(&mut self, mut first: bool) {
+        if self.subject.is_some() && !self.subject_written {
+            // No athlete block in the input: the caller's user_hash gets one of its own.
+            if !first {
+                self.out.push(',');
+            }
+            self.out.push_str("\"athlete\":{");
+            self.write_subject(true);
+            self.out.push('}');
+            first = false;
+        }
         if !first {
             self.out.push(',');
         }
@@ -295,6 +340,9 @@ fn filter_map<'de, A: MapAccess<'de>>(
             f.out.truncate(mark);
             f.remove_child(field.name);
         }
+    }
+    if std::ptr::eq(obj, &ATHLETE) {
+        f.write_subject(first);
     }
     if root {
         f.write_anonymization(first);

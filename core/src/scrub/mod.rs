@@ -22,7 +22,14 @@
 //! The output is compact JSON: kept members in input order, `id` replaced in place by
 //! `user_hash` (athlete) or `activity_hash` (activity), and a last top-level member
 //! `"anonymization": {"pii_removed": true, "version": SCRUB_VERSION, "key_id": ..., "pseudonym":
-//! "hmac-sha256"}`. Scrubbing a scrubbed document gives the same document.
+//! "hmac-sha256"}`. Scrubbing a scrubbed document with the same key gives the same document.
+//!
+//! What is kept, what a pseudonym may look like and what each path into storage does with
+//! rider data is stated once, in [`policy::POLICY`]. A pseudonym-shaped value in the input
+//! (`{key id}:{64 hex}`) is kept only under the configured key's id ([`scrub`]); a keyless
+//! scrub ([`scrub_keyless`]) and the server's scrub of data from outside ([`scrub_incoming`])
+//! drop and report every one, since neither can tell a pseudonym from a smuggled name or an
+//! unkeyed hash of the athlete id.
 //!
 //! The [`ScrubReport`] lists every removed path as a JSON pointer into the input, in document
 //! order (a removed subtree once, at its top). Unknown key names appear in it verbatim, so the
@@ -30,6 +37,7 @@
 
 mod allow;
 mod filter;
+pub mod policy;
 mod pseudonym;
 
 #[cfg(any(test, feature = "corpus"))]
@@ -40,6 +48,7 @@ mod tests;
 
 use serde::Serialize;
 
+pub use policy::{POLICY, Policy, PseudonymRule, RiderHandling, RiderPath};
 pub use pseudonym::{MAX_KEY_ID_BYTES, MIN_SECRET_BYTES, PseudonymKey, PseudonymKeyError};
 
 /// The version of the scrub rules, written into every anonymization block and report.
@@ -157,25 +166,43 @@ fn byte_offset(input: &str, line: usize, column: usize) -> Option<usize> {
 
 /// Removes PII from rider data (UTF-8 JSON bytes), pseudonymizing ids with `key`.
 ///
+/// Pseudonyms already in the input are kept only when written under `key`'s id (a document
+/// this system scrubbed before); any other pseudonym-shaped value is dropped and reported.
 /// Returns the scrubbed document and a report, or an error when the input is not JSON or not
 /// an object or array (see the [module documentation](self) for the accepted shapes).
 pub fn scrub(input: &[u8], key: &PseudonymKey) -> Result<Scrubbed, ScrubError> {
-    scrub_with(input, Some(key))
+    scrub_with(input, Some(key), PseudonymRule::KeepUnder(key.key_id()), None)
 }
 
-/// Removes PII without a pseudonym key: athlete and activity ids are dropped instead of
-/// pseudonymized. For the browser, which must never hold the key; the server scrubs again
-/// with the key when it stores rider data.
+/// Removes PII without a pseudonym key: athlete and activity ids, and every pseudonym-shaped
+/// value, are dropped instead of pseudonymized. For the browser, which must never hold the
+/// key; the server scrubs again with the key when it stores rider data.
 pub fn scrub_keyless(input: &[u8]) -> Result<Scrubbed, ScrubError> {
-    scrub_with(input, None)
+    scrub_with(input, None, PseudonymRule::DropAll, None)
 }
 
-fn scrub_with(input: &[u8], key: Option<&PseudonymKey>) -> Result<Scrubbed, ScrubError> {
+/// The server's scrub of rider data that reaches it from outside (the page's upload):
+/// activity ids are pseudonymized with `key`; every pseudonym-shaped value and the athlete id
+/// are dropped and reported, since the server can vouch for neither; the athlete block's
+/// `user_hash` is the pseudonym of `user`, the authenticated user the data is stored for
+/// ([`PseudonymKey::user_pseudonym`]). A document without an athlete block gets
+/// `"athlete": {"user_hash": ...}`.
+pub fn scrub_incoming(input: &[u8], key: &PseudonymKey, user: &str) -> Result<Scrubbed, ScrubError> {
+    let subject = key.user_pseudonym(user);
+    scrub_with(input, Some(key), PseudonymRule::DropAll, Some(&subject))
+}
+
+fn scrub_with(
+    input: &[u8],
+    key: Option<&PseudonymKey>,
+    pseudonyms: PseudonymRule<'_>,
+    subject: Option<&str>,
+) -> Result<Scrubbed, ScrubError> {
     let input = input.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(input);
     let text = std::str::from_utf8(input).map_err(|e| ScrubError::NotUtf8 {
         offset: e.valid_up_to(),
     })?;
-    let (filter, root) = filter::run(text, key).map_err(|e| ScrubError::from_json(&e, text))?;
+    let (filter, root) = filter::run(text, key, pseudonyms, subject).map_err(|e| ScrubError::from_json(&e, text))?;
     if let filter::Root::Other(found) = root {
         return Err(ScrubError::NotADocument { found });
     }

@@ -93,6 +93,19 @@ impl PseudonymKey {
         self.pseudonym(Domain::Activity, activity_id)
     }
 
+    /// The pseudonym of a KOMpass user (the user a server's API token names):
+    /// `"{key_id}:{hex(HMAC-SHA256(key, "user:" + user))}"`. The server writes it as the
+    /// `user_hash` of rider data that reaches it from outside, so the pseudonym is bound to
+    /// the authenticated user rather than to an id the request body claims.
+    pub fn user_pseudonym(&self, user: &str) -> String {
+        let hex = self.mac_hex(&[b"user:", user.as_bytes()]);
+        let mut out = String::with_capacity(self.key_id.len() + 65);
+        out.push_str(&self.key_id);
+        out.push(':');
+        out.push_str(std::str::from_utf8(&hex).unwrap_or_default());
+        out
+    }
+
     pub(super) fn pseudonym(&self, domain: Domain, id: u64) -> String {
         let mut out = String::with_capacity(self.key_id.len() + 65);
         self.write_pseudonym(domain, id, &mut out);
@@ -147,12 +160,18 @@ pub(super) fn is_valid_key_id(key_id: &str) -> bool {
 }
 
 /// Whether `s` has the shape of a pseudonym this module writes: `{key id}:{64 lower-case hex}`.
+#[cfg(test)]
 pub(super) fn is_pseudonym(s: &str) -> bool {
-    s.split_once(':').is_some_and(|(key_id, hex)| {
-        is_valid_key_id(key_id)
-            && hex.len() == 64
-            && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-    })
+    pseudonym_key_id(s).is_some()
+}
+
+/// The key id of a pseudonym-shaped string (`{key id}:{64 lower-case hex}`), or `None`.
+pub(super) fn pseudonym_key_id(s: &str) -> Option<&str> {
+    let (key_id, hex) = s.split_once(':')?;
+    (is_valid_key_id(key_id)
+        && hex.len() == 64
+        && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+    .then_some(key_id)
 }
 
 /// The decimal digits of `n`, without allocating.
@@ -202,6 +221,10 @@ mod tests {
         assert_ne!(a.athlete_pseudonym(42), b.athlete_pseudonym(42));
         assert_ne!(a.athlete_pseudonym(42), a.athlete_pseudonym(43));
         assert_ne!(a.athlete_pseudonym(42)[3..], a.activity_pseudonym(42)[3..]);
+        assert_ne!(a.athlete_pseudonym(42)[3..], a.user_pseudonym("42")[3..]);
+        assert_eq!(a.user_pseudonym("alice"), a2.user_pseudonym("alice"));
+        assert_ne!(a.user_pseudonym("alice"), b.user_pseudonym("alice"));
+        assert!(is_pseudonym(&a.user_pseudonym("alice")));
     }
 
     #[test]

@@ -33,7 +33,7 @@ fn is_allowed_string(s: &str) -> bool {
     });
     enums.contains(s)
         || Leaf::UtcTimestamp.accepts(&format!("\"{s}\""))
-        || super::pseudonym::is_pseudonym(s)
+        || PseudonymRule::KeepUnder("k1").keeps(s)
         || [SCRUB_VERSION, "k1", "hmac-sha256"].contains(&s)
 }
 
@@ -184,12 +184,15 @@ fn generated_corpus_keeps_every_metric_exactly() {
     ] {
         assert_eq!(out[block], input[block], "{block} changed");
     }
-    for field in ["sex", "weight", "ftp", "measurement_preference"] {
+    for field in POLICY.athlete_kept {
         assert_eq!(
             out["basic_info"][field], input["basic_info"][field],
             "{field}"
         );
     }
+    // Account metadata is not training data (the policy keeps only the traits above).
+    assert!(input["basic_info"].get("measurement_preference").is_some());
+    assert!(out["basic_info"].get("measurement_preference").is_none());
     let metrics = [
         "average_watts",
         "max_watts",
@@ -391,6 +394,105 @@ fn scrubbing_a_scrubbed_document_changes_nothing() {
     assert_eq!(twice.document, once.document);
     assert_eq!(twice.report.removed, vec!["/anonymization".to_owned()]);
     assert_eq!(twice.report.user_hash, once.report.user_hash);
+}
+
+// ---- pseudonyms from outside (the policy's pseudonym rule) ----
+
+/// The SHA-256 of the athlete id 12345678, unkeyed: what the design forbids, since Strava ids are
+/// sequential and such a hash is reversed by enumeration.
+const UNKEYED_HASH: &str = "ef797c8118f02dfb649607dd5d3f8c7623048c9c063d532cc95c5ed7a898a64f";
+
+fn smuggled() -> Value {
+    json!({
+        "basic_info": {
+            "user_hash": format!("Jane.Doe_SW1A-2AA_born-1984-02-03:{UNKEYED_HASH}"),
+            "sex": "F",
+            "measurement_preference": "meters",
+            "date_preference": "%m/%d/%Y"
+        },
+        "activities": [
+            {"activity_hash": format!("Home-51.5007N-0.1246W:{UNKEYED_HASH}"), "distance": 1000.0},
+            {"activity_hash": format!("k1:{UNKEYED_HASH}"), "distance": 2.0}
+        ]
+    })
+}
+
+#[test]
+fn free_text_in_a_key_id_is_dropped_and_reported_under_the_configured_key() {
+    let out = scrub_value(&smuggled());
+    let doc = out.to_value().unwrap();
+    assert!(doc["basic_info"].get("user_hash").is_none(), "{doc}");
+    assert!(doc["activities"][0].get("activity_hash").is_none(), "{doc}");
+    assert!(!out.document.contains("Jane") && !out.document.contains("Home-51"));
+    for p in [
+        "/basic_info/user_hash",
+        "/basic_info/measurement_preference",
+        "/basic_info/date_preference",
+        "/activities/0/activity_hash",
+    ] {
+        assert!(out.report.removed.iter().any(|r| r == p), "{p} not reported");
+    }
+    assert_eq!(out.report.user_hash, None);
+    assert_eq!(doc["anonymization"]["key_id"], json!("k1"));
+    // Under the configured key id the pseudonym is indistinguishable from ours: kept, so
+    // that scrubbing our own output changes nothing (the incoming scrub drops it, below).
+    assert_eq!(
+        doc["activities"][1]["activity_hash"],
+        json!(format!("k1:{UNKEYED_HASH}"))
+    );
+}
+
+#[test]
+fn keyless_scrubs_drop_every_pseudonym_even_our_own() {
+    let out = scrub_keyless(smuggled().to_string().as_bytes()).unwrap();
+    let doc = out.to_value().unwrap();
+    assert!(!out.document.contains(UNKEYED_HASH), "{}", out.document);
+    assert!(out.report.removed.iter().any(|r| r == "/activities/1/activity_hash"));
+    let keyed = scrub(corpus::generate(2, 5).as_bytes(), &key()).unwrap();
+    let again = scrub_keyless(keyed.document.as_bytes()).unwrap();
+    assert!(again.report.removed.iter().any(|r| r == "/basic_info/user_hash"));
+    assert!(!again.document.contains("k1:"), "{}", again.document);
+    assert_eq!(doc["anonymization"]["key_id"], Value::Null);
+}
+
+#[test]
+fn the_incoming_scrub_binds_the_user_hash_to_the_user_and_drops_every_pseudonym() {
+    let k = key();
+    let out = scrub_incoming(smuggled().to_string().as_bytes(), &k, "alice").unwrap();
+    let doc = out.to_value().unwrap();
+    let expected = k.user_pseudonym("alice");
+    assert_eq!(doc["basic_info"]["user_hash"], json!(expected));
+    assert_eq!(out.report.user_hash.as_deref(), Some(expected.as_str()));
+    assert!(!out.document.contains(UNKEYED_HASH), "{}", out.document);
+    assert!(out.report.removed.iter().any(|r| r == "/activities/1/activity_hash"));
+    // A raw athlete id in the body is a claim the server cannot tie to the token: dropped.
+    let raw = corpus::generate(2, 9);
+    let out = scrub_incoming(raw.as_bytes(), &k, "alice").unwrap();
+    let doc = out.to_value().unwrap();
+    assert_eq!(doc["basic_info"]["user_hash"], json!(expected));
+    assert!(out.report.removed.iter().any(|r| r == "/basic_info/id"));
+    assert!(doc["activities"][0]["activity_hash"].as_str().unwrap().starts_with("k1:"));
+    // What the server stored is a fixed point of the stored-data scrub (the audit).
+    assert_eq!(scrub(out.document.as_bytes(), &k).unwrap().document, out.document);
+    // No athlete block: the user_hash gets one; a bare activity array too.
+    for input in [r#"{"stats":{}}"#, r#"[{"distance":1}]"#] {
+        let out = scrub_incoming(input.as_bytes(), &k, "bob").unwrap();
+        let doc = out.to_value().unwrap();
+        assert_eq!(doc["athlete"]["user_hash"], json!(k.user_pseudonym("bob")), "{input}");
+        assert_eq!(scrub(out.document.as_bytes(), &k).unwrap().document, out.document);
+    }
+}
+
+#[test]
+fn the_policy_states_what_each_path_does_with_rider_data() {
+    use policy::{RiderHandling as H, RiderPath as P};
+    assert_eq!(POLICY.handling(P::HttpPresign), H::Refuse);
+    assert_eq!(POLICY.handling(P::Edge), H::Refuse);
+    assert_eq!(POLICY.handling(P::LocalUpload), H::Refuse);
+    assert_eq!(POLICY.handling(P::HttpRider), H::ScrubIncoming);
+    assert_eq!(POLICY.handling(P::Page), H::ScrubKeylessThenServer);
+    assert_eq!(POLICY.handling(P::CliRiderSave), H::ScrubWithKey);
+    assert_eq!(POLICY.version, SCRUB_VERSION);
 }
 
 // ---- hand-written shapes ----

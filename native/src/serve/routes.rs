@@ -74,6 +74,10 @@ pub async fn presign(
     let Json(req) = body.map_err(json_rejection)?;
     let key = ObjectKey::parse_parts(Some(user.as_str()), &req.data_type, &req.name)
         .map_err(ManagerError::Key)?;
+    // The policy: no upload URL is ever issued for rider data, whatever the backend.
+    if key.data_type() == DataType::Fitness {
+        return Err(ApiError::bad_request("rider_route", kompass_core::scrub::policy::USE_RIDER_ROUTE));
+    }
     let sha = Sha256Digest::from_hex(&req.sha256)
         .map_err(|e| ApiError::bad_request("bad_sha256", e.to_string()))?;
     let expires_at = unix_now() + UPLOAD_EXPIRY_SECS;

@@ -147,6 +147,14 @@ pub async fn upload(
         .ok()
         .filter(|k| k.owner().is_some())
         .ok_or_else(|| forbidden(GrantError::Malformed("not a user key")))?;
+    // Rider data is stored only by the server's rider route (a grant for it is never
+    // issued; this refuses one forged or issued before that rule).
+    if key.data_type() == DataType::Fitness {
+        return Err(ApiError::bad_request(
+            "rider_route",
+            kompass_core::scrub::policy::USE_RIDER_ROUTE,
+        ));
+    }
 
     let length = headers
         .get(header::CONTENT_LENGTH)
@@ -200,23 +208,6 @@ pub async fn upload(
             "sha256_mismatch",
             "the body's SHA-256 differs from the granted one: upload exactly the bytes that were presigned",
         ));
-    }
-    // Rider data must arrive scrubbed (the page scrubs it on the device). Fail closed against
-    // a client that skipped that: refuse anything the scrubber would still remove.
-    if key.data_type() == DataType::Fitness {
-        let leftover = match kompass_core::scrub::scrub_keyless(&bytes) {
-            Ok(s) => s.report.removed.into_iter().filter(|p| p != "/anonymization").collect(),
-            Err(e) => vec![e.to_string()],
-        };
-        if !leftover.is_empty() {
-            return Err(ApiError::bad_request(
-                "not_scrubbed",
-                format!(
-                    "rider data must be scrubbed before upload; the scrubber would still remove {}: scrub it first (the page does)",
-                    leftover.join(", ")
-                ),
-            ));
-        }
     }
     let _admission = app.admission.lock().await;
     let saved = app.manager.save(&key, &bytes).await?;

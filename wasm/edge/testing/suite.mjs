@@ -196,6 +196,8 @@ export function presignerSuite(runtime, start) {
       const res = await ask(upload(body(10), { type: 'fitness' }));
       assert.equal(res.status, 403);
       assert.match(res.json.error, /server/);
+      assert.match(res.json.error, /POST \/api\/rider/);
+      assert.equal(res.json.url, undefined, 'no URL is issued for rider data');
     });
 
     test('only POST presigns; a preflight is answered for the page', async () => {
