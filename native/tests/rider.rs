@@ -750,3 +750,97 @@ async fn s3_rider_save_scrubs_names_uniquely_and_history_reads_the_bucket() {
         s3.delete(&k).await.unwrap();
     }
 }
+
+// ------------------------------------------------- smuggled pseudonyms (the scrub policy)
+
+/// The fixture with pseudonym-shaped values that smuggle free text in the key id, or an
+/// unkeyed hash of the athlete id (under a foreign key id and under ours), plus account
+/// metadata the policy drops.
+fn smuggling_fixture() -> (Vec<u8>, String) {
+    let mut doc: Value = serde_json::from_slice(&fixture()).unwrap();
+    let unkeyed = hex::encode(Sha256::digest(ATHLETE_ID.to_string().as_bytes()));
+    doc["basic_info"]["user_hash"] = format!("Jane.Doe_SW1A-2AA_born-1984-02-03:{unkeyed}").into();
+    doc["basic_info"]["measurement_preference"] = "meters".into();
+    doc["basic_info"]["date_preference"] = "%m/%d/%Y".into();
+    doc["activities"][0]["activity_hash"] = format!("Home-51.5007N-0.1246W:{unkeyed}").into();
+    doc["activities"][1]["activity_hash"] = format!("not-k1:{unkeyed}").into();
+    (serde_json::to_vec(&doc).unwrap(), unkeyed)
+}
+
+fn assert_no_smuggled(stored: &[u8], unkeyed: &str) {
+    let text = String::from_utf8_lossy(stored);
+    for leak in ["Jane", "SW1A", "Home-51", "not-k1", unkeyed, "measurement_preference", "date_preference"] {
+        assert!(!text.contains(leak), "{leak} kept: {text}");
+    }
+}
+
+#[test]
+fn scrub_and_rider_save_drop_smuggled_pseudonyms_and_account_metadata() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let (input, unkeyed) = smuggling_fixture();
+    let key = [("KOMPASS_PSEUDONYM_KEY", KEY)];
+
+    // kompass scrub: dropped and reported, the document labelled with the real key id.
+    let out = stdout_json(&run_with_stdin(
+        kompass(&data, &key).args(["--json", "scrub", "--report", "-"]),
+        &input,
+    ));
+    let document = out["document"].to_string();
+    assert_no_smuggled(document.as_bytes(), &unkeyed);
+    let removed: Vec<&str> =
+        out["report"]["removed"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
+    for p in [
+        "/basic_info/user_hash",
+        "/basic_info/measurement_preference",
+        "/basic_info/date_preference",
+        "/activities/0/activity_hash",
+        "/activities/1/activity_hash",
+    ] {
+        assert!(removed.contains(&p), "{p} not reported: {removed:?}");
+    }
+    // The real id still gives the keyed pseudonym (the smuggled one was dropped, not kept).
+    assert_eq!(out["document"]["basic_info"]["user_hash"], pseudonym_key().athlete_pseudonym(ATHLETE_ID));
+    assert_eq!(out["report"]["key_id"], "k1");
+
+    // Keyless: every pseudonym-shaped value is dropped, ours included.
+    let keyed = out["document"].to_string();
+    let keyless =
+        stdout_json(&run_with_stdin(kompass(&data, &[]).args(["--json", "scrub", "--report", "-"]), keyed.as_bytes()));
+    assert!(!keyless["document"].to_string().contains("k1:"), "{keyless}");
+    assert!(keyless["report"]["removed"].as_array().unwrap().iter().any(|p| p == "/basic_info/user_hash"));
+
+    // kompass rider save: stored without them.
+    let saved = stdout_json(&run_with_stdin(
+        kompass(&data, &key).args(["--json", "rider", "save", "--user", "amelie", "-"]),
+        &input,
+    ));
+    let files = fitness_files(&data, "amelie");
+    let stored = &files[saved["name"].as_str().unwrap()];
+    assert_no_smuggled(stored, &unkeyed);
+    assert_scrubbed(stored, &input);
+}
+
+#[tokio::test]
+async fn s3_rider_save_drops_smuggled_pseudonyms() {
+    let Some(env) = common::s3_env("s3_rider_save_drops_smuggled_pseudonyms") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let user = unique_user("s3-smuggle");
+    let vars = s3_vars(&env);
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (input, unkeyed) = smuggling_fixture();
+    let saved = stdout_json(&run_with_stdin(
+        kompass(&data, &vars).args(["--json", "rider", "save", "--user", &user, "-"]),
+        &input,
+    ));
+    assert_eq!(saved["backend"], "s3");
+    let key = saved["key"].as_str().unwrap();
+    let s3 = s3_store(&env);
+    let stored = s3.get(key).await.unwrap();
+    assert_no_smuggled(&stored, &unkeyed);
+    assert_scrubbed(&stored, &input);
+    s3.delete(key).await.unwrap();
+}
