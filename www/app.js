@@ -1,17 +1,18 @@
 // The KOMpass upload page: sign in with an API token, scrub a Strava export in wasm on this
-// device, show what was removed and kept, precheck the quota, upload the scrubbed bytes
-// through a presigned URL with progress, and show the stored files and usage.
+// device, show what was removed and kept, precheck the quota, send the scrubbed bytes to the
+// server's rider route (POST /api/rider) with progress, and show the stored files and usage.
+// Rider data never goes through an upload URL: the server scrubs it again with its pseudonym
+// key, names it fitness_data_{timestamp}.json and stores it. SHA-256, names and summaries
+// come from the wasm module (the core), not from JavaScript copies.
 //
 // The token comes from the URL fragment (`#token=...`, never sent to a server, removed from
 // the address bar at once) or from the token field, and lives in sessionStorage (this tab).
 //
 // Ids: on a server the core replaces athlete and activity ids with keyed HMAC pseudonyms.
 // That key (KOMPASS_PSEUDONYM_KEY) must never reach a browser, so the page scrubs without
-// one and the ids are dropped. The stored files are found through the token's user (the key
-// prefix), not through a pseudonym.
+// one and the ids are dropped; the server adds the keyed user_hash of the token's user.
 
 import { groupRemoved, keptFields } from './paths.js';
-import { sha256Hex } from './sha256.js';
 
 const TOKEN_KEY = 'kompass-token';
 const $ = (id) => document.getElementById(id);
@@ -23,7 +24,7 @@ const state = {
   token: null,
   user: null,
   usage: null,
-  scrubbed: null, // { bytes: Uint8Array, sha256: hex, report }
+  scrubbed: null, // { bytes: Uint8Array, sha256: hex, report, summary }
   wasmReady: false,
   busy: false,
 };
@@ -167,7 +168,8 @@ async function loadFile(file) {
     const bytes = new TextEncoder().encode(result.document);
     state.scrubbed = {
       bytes,
-      sha256: await sha256Hex(bytes),
+      sha256: wasm.sha256Hex(bytes),
+      summary: wasm.summarizeRider(result.document),
       report: result.report,
       document: result.document,
     };
@@ -185,6 +187,13 @@ async function loadFile(file) {
   updatePrecheck();
 }
 
+// The core's summary of the scrubbed document (the same one the server's rider history shows).
+function riderSummaryText(summary) {
+  if (!summary) return '';
+  const power = summary.has_power_data ? 'with power data' : 'without power data';
+  return ` Rider data: ${summary.activity_count} activities ${power}, ${Math.round(summary.completeness * 100)} % complete (${summary.sections.join(', ') || 'no sections'}).`;
+}
+
 function showReview(file, original, { document: doc, report }) {
   const r = report;
   const kept = [];
@@ -195,7 +204,8 @@ function showReview(file, original, { document: doc, report }) {
     `${file.name}: ${humanBytes(r.input_bytes)} read, ${humanBytes(r.output_bytes)} kept; ` +
     `${r.removed_count} fields removed.` +
     (kept.length ? ` ${kept.join('')}.` : '') +
-    ' Athlete and activity ids are dropped, not sent.';
+    ' Athlete and activity ids are dropped, not sent.' +
+    riderSummaryText(state.scrubbed && state.scrubbed.summary);
 
   const removedBody = $('removed').tBodies[0];
   removedBody.replaceChildren();
@@ -272,14 +282,6 @@ function updatePrecheck() {
 
 /* ---------- upload ---------- */
 
-function fitnessName(now = new Date()) {
-  const p = (n) => String(n).padStart(2, '0');
-  return (
-    `fitness_data_${now.getUTCFullYear()}${p(now.getUTCMonth() + 1)}${p(now.getUTCDate())}_` +
-    `${p(now.getUTCHours())}${p(now.getUTCMinutes())}${p(now.getUTCSeconds())}.json`
-  );
-}
-
 function failureText(xhr) {
   const text = xhr.responseText || '';
   try {
@@ -294,26 +296,28 @@ function failureText(xhr) {
   return `the upload answered ${xhr.status} ${xhr.statusText}`;
 }
 
-// XMLHttpRequest, not fetch: only XHR reports upload progress. The browser sets
-// Content-Length itself from the body (and refuses to be told), which is the exact size the
-// URL was signed for.
-function put(answer, bytes, onProgress) {
+// XMLHttpRequest, not fetch: only XHR reports upload progress. Rider data goes to the
+// server's rider route (never to an upload URL): the server scrubs it again with the
+// pseudonym key, adds the keyed user_hash and names it.
+function postRider(bytes, sha256, onProgress) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
-    xhr.open(answer.method, answer.url);
-    for (const [name, value] of Object.entries(answer.headers || {})) {
-      if (name === 'content-length' || name === 'host') continue;
-      xhr.setRequestHeader(name, value);
-    }
+    xhr.open('POST', '/api/rider');
+    xhr.setRequestHeader('Authorization', `Bearer ${state.token}`);
+    xhr.setRequestHeader('Content-Type', 'application/json');
+    xhr.setRequestHeader('x-kompass-sha256', sha256);
     xhr.upload.onprogress = (e) => {
       if (e.lengthComputable) onProgress(e.loaded, e.total);
     };
-    xhr.onload = () => (xhr.status >= 200 && xhr.status < 300 ? resolve(xhr) : reject(new Error(failureText(xhr))));
-    xhr.onerror = () => {
-      const target = new URL(answer.url, location.href);
-      const cors = target.origin !== location.origin ? ' (a bucket needs a CORS rule that allows PUT from this page)' : '';
-      reject(new Error(`the upload could not reach ${target.origin}${cors}`));
+    xhr.onload = () => {
+      if (xhr.status >= 200 && xhr.status < 300) {
+        resolve(JSON.parse(xhr.responseText));
+      } else {
+        if (xhr.status === 401) signedOut(failureText(xhr));
+        reject(new Error(failureText(xhr)));
+      }
     };
+    xhr.onerror = () => reject(new Error('the upload could not reach the server'));
     xhr.send(bytes);
   });
 }
@@ -324,21 +328,20 @@ async function upload() {
   state.busy = true;
   $('upload').disabled = true;
   $('progress').value = 0;
-  const name = fitnessName();
   try {
-    setText('upload-status', 'Asking for an upload URL…');
-    const answer = await api('/api/presign', {
-      method: 'POST',
-      json: { type: 'fitness', name, size: s.bytes.length, sha256: s.sha256 },
-    });
-    const where = answer.backend === 's3' ? 'S3' : 'the server';
-    setText('upload-status', `Uploading ${humanBytes(s.bytes.length)} to ${where}…`);
-    await put(answer, s.bytes, (loaded, total) => {
+    setText('upload-status', `Uploading ${humanBytes(s.bytes.length)} to the server…`);
+    const saved = await postRider(s.bytes, s.sha256, (loaded, total) => {
       $('progress').value = Math.round((loaded / total) * 100);
     });
     $('progress').value = 100;
-    const cleaned = answer.cleanup && answer.cleanup.length ? ` ${answer.cleanup.length} older file(s) were cleaned up to make room.` : '';
-    setText('upload-status', `Uploaded ${answer.key} (${humanBytes(s.bytes.length)}) to ${answer.backend === 's3' ? 'S3' : 'local storage'}.${cleaned}`, 'ok');
+    const cleaned = saved.cleaned && saved.cleaned.length ? ` ${saved.cleaned.length} older file(s) were cleaned up to make room.` : '';
+    const stamp = wasm.parseRiderName(saved.name);
+    const when = stamp ? `, saved ${stamp.saved_at}` : '';
+    setText(
+      'upload-status',
+      `Uploaded ${saved.key} (${humanBytes(saved.bytes)}${when}) to ${saved.backend === 's3' ? 'S3' : 'local storage'}; the server scrubbed it again with its key.${cleaned}`,
+      'ok',
+    );
     await refreshStorage();
   } catch (e) {
     setText('upload-status', `Upload failed: ${e.message}`, 'error');

@@ -2,7 +2,7 @@
 // drive the page, and check stored bytes for PII.
 
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -49,20 +49,35 @@ export const PII = [
   'b1234567', // gear id
 ];
 
-/** Asserts that `text` (a stored document) holds none of the fixture's PII, and its data. */
-export function assertScrubbed(text) {
+/** The pseudonym key the test servers hold (never the page). */
+export const PSEUDONYM_KEY = 'e2e-pseudonym-key-0123456789abcdef';
+export const PSEUDONYM_KEY_ID = 'e2e1';
+
+/** The keyed user_hash of `user`, computed here independently of the core:
+ * `{key id}:hex(HMAC-SHA256(key, "user:" + user))`. */
+export function userHash(user) {
+  return `${PSEUDONYM_KEY_ID}:${createHmac('sha256', PSEUDONYM_KEY).update(`user:${user}`).digest('hex')}`;
+}
+
+/** Asserts that `text` (a stored document) holds none of the fixture's PII, its data, and
+ * the keyed user_hash of `user` that the server added. */
+export function assertScrubbed(text, user) {
   for (const s of PII) assert.ok(!text.includes(s), `stored data contains ${JSON.stringify(s)}:\n${text}`);
+  assert.ok(!text.includes('measurement_preference'), 'account metadata is dropped');
   const doc = JSON.parse(text);
   assert.equal(doc.anonymization.pii_removed, true);
-  assert.equal(doc.anonymization.key_id, null, 'scrubbed without a key: the server key never reaches the page');
-  assert.equal(doc.anonymization.pseudonym, 'none');
+  assert.equal(doc.anonymization.key_id, PSEUDONYM_KEY_ID, 'scrubbed again by the server, with its key');
+  assert.equal(doc.anonymization.pseudonym, 'hmac-sha256');
   assert.equal(doc.activities.length, 2);
   assert.equal(doc.activities[0].average_watts, 187.6, 'performance data is kept');
   assert.deepEqual(doc.activities[0].streams.watts.data, [180, 195, 210]);
   assert.equal(doc.basic_info.ftp, 242);
-  assert.equal(doc.basic_info.user_hash, undefined, 'ids are dropped, not pseudonymized, in the page');
+  assert.equal(doc.basic_info.user_hash, userHash(user), 'the keyed user_hash of the token\'s user');
   assert.equal(doc.basic_info.id, undefined);
 }
+
+/** The spec's rider data name: fitness_data_{YYYYmmdd_HHMMSS}.json (then _2, _3, ...). */
+export const RIDER_NAME = /^fitness_data_\d{8}_\d{6}(_[1-9]\d*)?\.json$/;
 
 /** A fresh temporary directory. */
 export function tempDir(name) {
@@ -86,6 +101,8 @@ export async function startServe({ env, cwd, devUser = 'dev-rider' }) {
       HOME: process.env.HOME,
       KOMPASS_WWW_DIR: path.join(REPO, 'www'),
       KOMPASS_LOG: 'info',
+      KOMPASS_PSEUDONYM_KEY: PSEUDONYM_KEY,
+      KOMPASS_PSEUDONYM_KEY_ID: PSEUDONYM_KEY_ID,
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -210,6 +227,7 @@ export async function loadReviewUpload(page, user) {
   const status = await page.textContent('#upload-status');
   const key = /Uploaded (users\/\S+\.json)/.exec(status)[1];
   assert.ok(key.startsWith(`users/${user}/fitness/fitness_data_`), key);
+  assert.match(key.split('/').pop(), RIDER_NAME);
   await waitForText(page, '#files', key.split('/').pop());
   return key;
 }

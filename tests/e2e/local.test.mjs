@@ -1,5 +1,6 @@
 // kompass serve with local storage (no S3 at all): the browser scrubs the fixture in wasm,
-// uploads through the server's signed upload endpoint, and the file on disk holds no PII.
+// sends it to the server's rider route, and the file on disk holds no PII and the keyed
+// user_hash the server added.
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -51,21 +52,23 @@ describe('kompass serve, local storage', () => {
     const files = readdirSync(dir);
     assert.equal(files.length, 1, `one stored file: ${files}`);
     assert.equal(files[0], key.split('/').pop());
-    assertScrubbed(read(path.join(dir, files[0])));
+    assertScrubbed(read(path.join(dir, files[0])), 'dev-rider');
 
-    // The upload went to the server's own endpoint, never to anything else.
-    const puts = requests.filter((r) => r.method === 'PUT');
-    assert.equal(puts.length, 1);
-    assert.ok(puts[0].url.startsWith(`${server.origin}/api/upload/`), puts[0].url);
+    // The upload went to the server's rider route, with the wasm SHA-256 of the bytes; no
+    // upload URL was asked for.
+    assert.deepEqual(requests.filter((r) => r.method === 'PUT'), []);
+    assert.equal(requests.filter((r) => r.url.endsWith('/api/presign')).length, 0);
+    const posts = requests.filter((r) => r.method === 'POST' && r.url === `${server.origin}/api/rider`);
+    assert.equal(posts.length, 1, JSON.stringify(requests.map((r) => `${r.method} ${r.url}`)));
+    assert.match(posts[0].headers['x-kompass-sha256'], /^[0-9a-f]{64}$/);
     // The token travels only in the Authorization header: no request line carries it.
     for (const r of requests) assert.ok(!r.url.includes(server.token), `token in a request URL: ${r.url}`);
-    const api = requests.filter((r) => r.url.startsWith(`${server.origin}/api/`) && r.method !== 'PUT');
+    const api = requests.filter((r) => r.url.startsWith(`${server.origin}/api/`));
     assert.ok(api.length >= 3);
     for (const r of api) assert.equal(r.headers.authorization, `Bearer ${server.token}`);
-    // Nor does the server log it, or the upload grant.
-    assert.ok(server.stderr().includes('PUT /api/upload/{grant} 201'), server.stderr());
+    // Nor does the server log it.
+    assert.ok(server.stderr().includes('POST /api/rider 201'), server.stderr());
     assert.ok(!server.stderr().includes(server.token), 'the token is not logged');
-    assert.ok(!server.stdout().split('\n').slice(1).join('\n').includes(puts[0].url.split('/').pop()));
 
     // Usage: one fitness file, coloured by its alert level.
     await waitForText(page, '#usage', 'fitness (1 file)');

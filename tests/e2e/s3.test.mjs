@@ -1,12 +1,13 @@
-// kompass serve with S3 (SeaweedFS from scripts/s3-server.sh): the browser PUTs the scrubbed
-// bytes straight to the bucket through a presigned URL, and the object holds no PII.
+// kompass serve with S3 (SeaweedFS from scripts/s3-server.sh): the browser sends the scrubbed
+// rider data to the server's rider route (never to a presigned URL), the server scrubs it
+// again with its key and stores it in the bucket, and the object holds no PII.
 // Needs the AWS_* variables `scripts/s3-server.sh env` prints; fails without them unless
 // KOMPASS_SKIP_S3=1.
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { assertScrubbed, launch, loadReviewUpload, openPage, secret, startServe, tempDir, waitForText } from './harness.mjs';
 import { deleteObject, getObject, listKeys, putBucketCors, s3Env } from './s3.mjs';
@@ -57,7 +58,7 @@ describe('kompass serve, S3 storage', { skip: skip && 'KOMPASS_SKIP_S3=1 (no S3 
     for (const key of uploaded) await deleteObject(env, key).catch(() => {});
   });
 
-  test('the browser uploads straight to S3 and the object holds no PII', async () => {
+  test('the browser sends rider data to the server, which stores it in S3 with no PII', async () => {
     const { page, requests, errors, context } = await openPage(browser);
     await page.goto(server.pageUrl);
     await waitForText(page, '#signin-status', `Signed in as ${user}`);
@@ -66,20 +67,17 @@ describe('kompass serve, S3 storage', { skip: skip && 'KOMPASS_SKIP_S3=1 (no S3 
     const key = await loadReviewUpload(page, user);
     uploaded.push(key);
 
-    // The PUT went to the bucket (presigned), not through the server.
-    const puts = requests.filter((r) => r.method === 'PUT');
-    assert.equal(puts.length, 1, JSON.stringify(puts));
-    const put = new URL(puts[0].url);
-    assert.equal(put.origin, new URL(env.endpoint).origin);
-    assert.equal(decodeURIComponent(put.pathname), `/${env.bucket}/${key}`);
-    assert.equal(put.searchParams.get('X-Amz-Algorithm'), 'AWS4-HMAC-SHA256');
-    assert.match(put.searchParams.get('X-Amz-SignedHeaders'), /content-length.*x-amz-checksum-sha256/);
-    assert.ok(puts[0].headers['x-amz-checksum-sha256'], 'the checksum header is sent');
+    // Rider data went through the server, never straight to the bucket.
+    assert.deepEqual(requests.filter((r) => r.method === 'PUT'), []);
+    assert.ok(!requests.some((r) => r.url.startsWith(new URL(env.endpoint).origin)), 'no request to the bucket');
+    const posts = requests.filter((r) => r.method === 'POST' && r.url === `${server.origin}/api/rider`);
+    assert.equal(posts.length, 1);
 
-    // The object is in the bucket, under the token's user, with no PII; nothing stored locally.
+    // The object is in the bucket, under the token's user, with no PII and the keyed
+    // user_hash; nothing stored locally.
     const keys = await listKeys(env, `users/${user}/`);
     assert.deepEqual(keys, [key]);
-    assertScrubbed(await getObject(env, key));
+    assertScrubbed(await getObject(env, key), user);
     assert.ok(!existsSync(path.join(dataDir, 'fitness')) || readdirSync(path.join(dataDir, 'fitness')).length === 0);
 
     // The page lists it from S3, and usage counts it at once (the granted upload is recorded).
@@ -89,25 +87,34 @@ describe('kompass serve, S3 storage', { skip: skip && 'KOMPASS_SKIP_S3=1 (no S3 
     await context.close();
   });
 
-  test('a PUT of bytes of another size to the presigned URL is refused by S3', async () => {
-    // The URL is bound to the size and SHA-256 of the scrubbed bytes: unscrubbed bytes fail.
+  test('no presigned URL for rider data; a route URL refuses bytes of another size', async () => {
     const token = server.token;
     const body = Buffer.from('{"basic_info":{"firstname":"Brigitte"}}');
     const scrubbedLike = Buffer.from('{"basic_info":{"ftp":242}}');
-    const res = await fetch(`${server.origin}/api/presign`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({
-        type: 'fitness',
-        name: 'bound.json',
-        size: scrubbedLike.length,
-        sha256: (await import('node:crypto')).createHash('sha256').update(scrubbedLike).digest('hex'),
-      }),
-    });
+    const presign = (type) =>
+      fetch(`${server.origin}/api/presign`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({
+          type,
+          name: 'bound.json',
+          size: scrubbedLike.length,
+          sha256: createHash('sha256').update(scrubbedLike).digest('hex'),
+        }),
+      });
+    // Rider data: refused in S3 mode too, pointing at the rider route.
+    const refused = await presign('fitness');
+    assert.equal(refused.status, 400);
+    const why = await refused.json();
+    assert.equal(why.code, 'rider_route');
+    assert.match(why.error, /POST \/api\/rider/);
+    assert.equal(why.url, undefined);
+    // A route: the URL is bound to the size and SHA-256 of the bytes.
+    const res = await presign('routes');
     assert.equal(res.status, 200, await res.clone().text());
     const answer = await res.json();
     assert.equal(answer.backend, 's3');
-    assert.equal(answer.key, `users/${user}/fitness/bound.json`);
+    assert.equal(answer.key, `users/${user}/routes/bound.json`);
     const headers = { ...answer.headers };
     delete headers['content-length'];
     const wrongSize = await fetch(answer.url, { method: 'PUT', headers, body });
@@ -115,6 +122,7 @@ describe('kompass serve, S3 storage', { skip: skip && 'KOMPASS_SKIP_S3=1 (no S3 
     const right = await fetch(answer.url, { method: 'PUT', headers, body: scrubbedLike });
     assert.equal(right.status, 200, await right.text());
     uploaded.push(answer.key);
-    assert.deepEqual((await listKeys(env, `users/${user}/fitness/bound`)).length, 1);
+    assert.deepEqual((await listKeys(env, `users/${user}/routes/bound`)).length, 1);
+    assert.deepEqual(await listKeys(env, `users/${user}/fitness/bound`), []);
   });
 });

@@ -11,6 +11,7 @@ mod key;
 mod precheck;
 #[cfg(feature = "edge")]
 mod presign;
+mod rider;
 mod scrub;
 mod time;
 #[cfg(feature = "edge")]
@@ -23,6 +24,7 @@ pub use key::object_key;
 pub use precheck::precheck;
 #[cfg(feature = "edge")]
 pub use presign::{presign_get, presign_put};
+pub use rider::{parse_rider_name, rider_name, sha256_hex, summarize_rider};
 pub use scrub::scrub;
 #[cfg(feature = "edge")]
 pub use token::{mint_token, verify_token};

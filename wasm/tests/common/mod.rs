@@ -8,6 +8,7 @@ mod cleanup;
 mod config;
 mod key;
 mod precheck;
+mod rider;
 #[cfg(feature = "edge")]
 mod presign;
 mod scrub;
