@@ -107,6 +107,19 @@ pub struct ScrubArgs {
     /// Also list every removed path (on stderr, or in the JSON with --json).
     #[arg(long)]
     pub report: bool,
+    /// Instead of a file: list the stored fitness objects the current scrub policy would
+    /// still change (local disk and S3), e.g. after a policy change or a bug fix.
+    #[arg(long)]
+    pub audit: bool,
+    /// With --audit: only this user's fitness data.
+    #[arg(long, requires = "audit")]
+    pub user: Option<String>,
+    /// With --audit: re-scrub each listed object in place (within the request budget).
+    #[arg(long, requires = "audit")]
+    pub fix: bool,
+    /// With --audit --fix: show what would be re-scrubbed, change nothing.
+    #[arg(long, requires = "fix")]
+    pub dry_run: bool,
 }
 
 /// `kompass rider`.

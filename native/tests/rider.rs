@@ -844,3 +844,114 @@ async fn s3_rider_save_drops_smuggled_pseudonyms() {
     assert_scrubbed(&stored, &input);
     s3.delete(key).await.unwrap();
 }
+
+// ------------------------------------------------------------- kompass scrub --audit
+
+fn audit(data: &Path, vars: &[(&str, &str)], extra: &[&str]) -> Value {
+    let mut args = vec!["--json", "scrub", "--audit"];
+    args.extend_from_slice(extra);
+    stdout_json(&run(kompass(data, vars).args(&args)))
+}
+
+fn finding<'a>(report: &'a Value, key: &str) -> &'a Value {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["key"] == key)
+        .unwrap_or_else(|| panic!("no finding for {key}: {report}"))
+}
+
+#[test]
+fn scrub_audit_lists_what_the_policy_would_change_and_fix_rescrubs_it_in_place() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let key = [("KOMPASS_PSEUDONYM_KEY", KEY)];
+    let (smuggled, unkeyed) = smuggling_fixture();
+    // Stored as given by the operator's byte store: a raw export, a document with smuggled
+    // pseudonyms, and bytes that are not rider data; and one stored by rider save.
+    let save = |name: &str, bytes: &[u8]| {
+        let out = run_with_stdin(
+            kompass(&data, &key)
+                .args(["save", "--user", "amelie", "--type", "fitness", "--name", name, "-"]),
+            bytes,
+        );
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    save("raw.json", &fixture());
+    save("smuggled.json", &smuggled);
+    save("junk.json", b"athlete: Amelie, Annecy");
+    let clean = stdout_json(&run(
+        kompass(&data, &key).args(["--json", "rider", "save", "--user", "amelie", FIXTURE]),
+    ));
+    let clean_name = clean["name"].as_str().unwrap().to_owned();
+    let before = fitness_files(&data, "amelie");
+
+    // The audit lists, and changes nothing.
+    let r = audit(&data, &key, &[]);
+    assert_eq!((r["checked"].as_u64(), r["clean"].as_u64()), (Some(4), Some(1)), "{r}");
+    assert_eq!(r["key_id"], "k1");
+    let raw = finding(&r, "users/amelie/fitness/raw.json");
+    assert_eq!(raw["action"], "listed");
+    assert!(raw["removed"].as_array().unwrap().iter().any(|p| p == "/basic_info/firstname"), "{raw}");
+    let sm = finding(&r, "users/amelie/fitness/smuggled.json");
+    assert!(sm["removed"].as_array().unwrap().iter().any(|p| p == "/basic_info/user_hash"), "{sm}");
+    assert_eq!(finding(&r, "users/amelie/fitness/junk.json")["action"], "cannot_scrub");
+    assert_eq!(fitness_files(&data, "amelie"), before);
+    // Another user's data is not this user's audit.
+    assert_eq!(audit(&data, &key, &["--user", "bob"])["checked"], 0);
+
+    // Dry run first: the plan, nothing written.
+    let r = audit(&data, &key, &["--fix", "--dry-run"]);
+    assert_eq!(finding(&r, "users/amelie/fitness/raw.json")["action"], "would_fix");
+    assert_eq!((r["fixed"].as_u64(), r["dry_run"].as_bool()), (Some(0), Some(true)));
+    assert_eq!(fitness_files(&data, "amelie"), before);
+
+    // Fixed in place through the manager's save.
+    let r = audit(&data, &key, &["--fix"]);
+    assert_eq!(r["fixed"], 2, "{r}");
+    let after = fitness_files(&data, "amelie");
+    assert_scrubbed(&after["raw.json"], &fixture());
+    assert_no_smuggled(&after["smuggled.json"], &unkeyed);
+    assert_eq!(after[&clean_name], before[&clean_name], "clean data is left as it is");
+    assert_eq!(after["junk.json"], before["junk.json"], "what cannot be scrubbed is only reported");
+    let r = audit(&data, &key, &[]);
+    assert_eq!((r["clean"].as_u64(), r["findings"].as_array().unwrap().len()), (Some(3), 1), "{r}");
+
+    // Without the key there is nothing to audit against.
+    let out = run(kompass(&data, &[]).args(["scrub", "--audit"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("KOMPASS_PSEUDONYM_KEY"));
+    // --dry-run goes with --fix.
+    assert_eq!(run(kompass(&data, &key).args(["scrub", "--audit", "--dry-run"])).status.code(), Some(2));
+}
+
+#[tokio::test]
+async fn s3_scrub_audit_fixes_raw_rider_data_in_the_bucket() {
+    let Some(env) = common::s3_env("s3_scrub_audit_fixes_raw_rider_data_in_the_bucket") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let user = unique_user("s3-audit");
+    let vars = s3_vars(&env);
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let out = run_with_stdin(
+        kompass(&data, &vars)
+            .args(["--json", "save", "--user", &user, "--type", "fitness", "--name", "raw.json", "-"]),
+        &fixture(),
+    );
+    assert_eq!(stdout_json(&out)["backend"], "s3");
+    let key = format!("users/{user}/fitness/raw.json");
+    let s3 = s3_store(&env);
+    assert_eq!(s3.get(&key).await.unwrap(), fixture(), "stored raw by the byte store");
+
+    let r = audit(&data, &vars, &["--user", &user]);
+    assert_eq!(finding(&r, &key)["backend"], "s3");
+    assert_eq!(s3.get(&key).await.unwrap(), fixture(), "the audit alone changes nothing");
+    let r = audit(&data, &vars, &["--user", &user, "--fix"]);
+    assert_eq!(r["fixed"], 1, "{r}");
+    assert_scrubbed(&s3.get(&key).await.unwrap(), &fixture());
+    assert_eq!(audit(&data, &vars, &["--user", &user])["clean"], 1);
+    s3.delete(&key).await.unwrap();
+}

@@ -1,6 +1,7 @@
 //! The CLI edge: each command gathers its inputs, calls the manager or the core, and prints
 //! text for people or JSON for programs. Errors become messages that say what to do.
 
+mod audit;
 mod cleanup;
 mod data;
 mod migrate;
@@ -107,6 +108,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Delete(target) => data::delete(&cli, target, &out).await,
         Command::Token(args) => status::token(&cli, args, &out),
         Command::Presign(args) => status::presign(&cli, args, &out),
+        Command::Scrub(args) if args.audit => audit::audit(&cli, args, &out).await,
         Command::Scrub(args) => scrub::scrub(&cli, args, &out),
         Command::Rider(args) => rider::rider(&cli, args, &out).await,
         Command::Migrate(args) => migrate::migrate(&cli, args, &out).await,
