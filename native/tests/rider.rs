@@ -954,4 +954,14 @@ async fn s3_scrub_audit_fixes_raw_rider_data_in_the_bucket() {
     assert_scrubbed(&s3.get(&key).await.unwrap(), &fixture());
     assert_eq!(audit(&data, &vars, &["--user", &user])["clean"], 1);
     s3.delete(&key).await.unwrap();
+
+    // No presigned URL for rider data from the CLI either (the core's presigner refuses).
+    let sha = hex::encode(Sha256::digest(b"{}"));
+    let out = run(kompass(&data, &vars).args([
+        "presign", "--user", &user, "--type", "fitness", "--name", "a.json", "--size", "2",
+        "--sha256", &sha,
+    ]));
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("POST /api/rider"));
+    assert!(out.stdout.is_empty());
 }
