@@ -4,6 +4,7 @@ save stores nothing and deletes nothing."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -37,6 +38,8 @@ def test_hostile_user_ids_are_refused_and_write_nothing(manager: StorageManager,
             manager.strict.load_data(bad, "routes", "r.json")
     # Nothing was written anywhere (inside or outside the data directory), nothing replaced.
     assert data_files(env) == before
+    for outside in (Path("/") / victim, env.tmp.parent / victim, env.tmp / victim, env.work / victim):
+        assert not outside.exists(), outside
     assert manager.load_data(victim, "routes", "r.json") == {"mine": True}
     assert [i["filename"] for i in manager.list_user_data(victim, "routes")] == ["r.json"]
 

@@ -168,7 +168,7 @@ def test_user_storage_usage(manager: StorageManager, env: Env, user: str) -> Non
     assert "user id" in manager.last_error.lower()
 
 
-def test_configuration_from_env_and_dotenv(env: Env) -> None:
+def test_configuration_from_env_and_dotenv(env: Env, user: str) -> None:
     (env.work / ".env").write_text("DATA_DIRECTORY=from-dotenv\nS3_MAX_FILE_SIZE_MB=7\n", encoding="utf-8")
     env.unset("DATA_DIRECTORY")
     info = StorageManager().get_storage_info()
@@ -178,6 +178,12 @@ def test_configuration_from_env_and_dotenv(env: Env) -> None:
     env.set(S3_MAX_FILE_SIZE_MB="3")
     info = StorageManager().get_storage_info()
     assert info["config"]["max_file_size_bytes"] == 3 * 1024 * 1024
+    # data_dir overrides both, like the CLI's --data-dir; a path-like object is fine.
+    m = StorageManager(data_dir=env.tmp / "elsewhere")
+    assert m.get_storage_info()["data_directory"] == str(env.tmp / "elsewhere")
+    assert m.save_data(b"x", user, "routes", "x.bin"), m.last_error
+    if env.backend == "local":
+        assert (env.tmp / "elsewhere" / "routes" / user / "x.bin").read_bytes() == b"x"
 
 
 @pytest.mark.parametrize(
