@@ -208,6 +208,14 @@ impl NativeManager {
         data: &[u8],
     ) -> PyResult<String> {
         let key = ObjectKey::parse_parts(user, data_type, name).map_err(key_error)?;
+        // Rider data is stored only scrubbed with the pseudonym key, under the rider naming:
+        // a plain save would store whatever it is given. (When the core gets one rider data
+        // policy for every path, issue 10, this asks it instead.)
+        if key.data_type() == DataType::Fitness {
+            return Err(InvalidData::new_err(
+                "fitness data is rider data: store it with RiderDataProcessor.save_rider_data, which removes PII first; nothing was stored",
+            ));
+        }
         let saved = self.run(py, self.manager.save(&key, data)).map_err(manager_error)?;
         to_json(&saved)
     }

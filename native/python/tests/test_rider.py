@@ -135,3 +135,18 @@ def test_rider_data_of_a_hostile_user_id(manager: StorageManager, env: Env, user
         assert p.load_rider_data(bad) is None
         assert p.get_rider_data_history(bad) == []
     assert not (env.data / "fitness").exists()
+
+
+def test_plain_save_of_fitness_data_is_refused(manager: StorageManager, env: Env, user: str, rider_export: dict) -> None:
+    """Raw rider data cannot reach storage around the scrub: only save_rider_data stores it."""
+    assert manager.save_data(rider_export, user, "fitness", "fitness_data_20240101_000000.json") is False
+    assert isinstance(manager.last_exception, InvalidData)
+    assert "save_rider_data" in manager.last_error
+    with pytest.raises(InvalidData):
+        manager.strict.save_data(json.dumps(rider_export), user, "fitness", "raw.json")
+    assert manager.list_user_data(user, "fitness") == []
+    assert not (env.data / "fitness").exists()
+    # Reading what save_rider_data stored stays possible through the plain API.
+    assert RiderDataProcessor(None, manager).save_rider_data(rider_export, user), manager.last_error
+    [item] = manager.list_user_data(user, "fitness")
+    assert manager.load_data(user, "fitness", item["filename"])["anonymization"]["pii_removed"] is True
