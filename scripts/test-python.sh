@@ -39,7 +39,8 @@ profile="${KOMPASS_PY_PROFILE:-dev}"
 log "pip install ./native/python (cargo profile $profile, target dir $CARGO_TARGET_DIR)"
 start=$(date +%s)
 # --no-build-isolation: build with the venv's maturin instead of fetching one per install.
-MATURIN_PEP517_ARGS="--profile $profile" \
+# --strip: the dev build's debug info makes a 130 MB library, slow to zip and unzip.
+MATURIN_PEP517_ARGS="--profile $profile --strip" \
   "$PY" -m pip install -q --disable-pip-version-check --no-build-isolation --force-reinstall --no-deps ./native/python
 log "installed in $(( $(date +%s) - start )) s"
 

@@ -75,7 +75,10 @@ def test_concurrent_rider_saves_never_overwrite(manager: StorageManager, user: s
 
 def test_gil_is_released_during_io(manager: StorageManager, env: Env, user: str) -> None:
     """While one thread is inside a native save, another Python thread runs. Were the GIL held,
-    the ticker could not run at all between the call's start and its end."""
+    the ticker could not run at all in the middle of the call: the caller gives the GIL up only
+    between bytecodes, after the 5 ms switch interval, so only the call's edges are open to it.
+    A tick may miss the middle on a busy machine, so a few attempts are allowed; with the GIL
+    held no attempt could ever succeed."""
     big = b"g" * (40 * 1024 * 1024)
     ticks: list[float] = []
     stop = threading.Event()
@@ -87,20 +90,20 @@ def test_gil_is_released_during_io(manager: StorageManager, env: Env, user: str)
 
     th = threading.Thread(target=ticker)
     th.start()
+    tried = []
     try:
         for attempt in range(5):
             t0 = time.perf_counter()
-            assert manager.save_data(big, user, "routes", f"big{attempt}.bin"), manager.last_error
+            saved = manager.save_data(big, user, "routes", f"big{attempt}.bin")
             t1 = time.perf_counter()
-            # The middle half of the call: far from the switch interval (5 ms) at its edges.
-            lo, hi = t0 + (t1 - t0) / 4, t1 - (t1 - t0) / 4
-            if t1 - t0 >= 0.08:
+            assert saved, manager.last_error
+            assert manager.delete_data(user, "routes", f"big{attempt}.bin")  # room for the next
+            d = t1 - t0
+            inside = [t for t in ticks if t0 + d / 4 < t < t1 - d / 4]
+            tried.append((round(d, 3), len(inside)))
+            if d >= 0.04 and inside:
                 break
-        inside = [t for t in ticks if lo < t < hi]
     finally:
         stop.set()
         th.join()
-        for attempt in range(5):  # the S3 bucket is shared: do not leave 40 MiB files behind
-            manager.delete_data(user, "routes", f"big{attempt}.bin")
-    assert t1 - t0 >= 0.08, f"a 40 MiB save took only {t1 - t0:.3f} s: too short to tell"
-    assert inside, f"no Python thread ran during a {t1 - t0:.3f} s save"
+    assert any(d >= 0.04 and n > 0 for d, n in tried), f"(seconds, ticks in the middle half) per save: {tried}"
