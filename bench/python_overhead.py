@@ -37,6 +37,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--saves", type=int, default=100, help="saves per round and way (default 100)")
     ap.add_argument("--rounds", type=int, default=4, help="interleaved rounds (default 4)")
+    ap.add_argument(
+        "--dir",
+        default=None,
+        help="where the data directories go (default: the system temp dir); /dev/shm takes the "
+        "disk's fsync out, leaving the per-call overhead",
+    )
     ap.add_argument("--kompass", default=os.environ.get("KOMPASS_BIN") or str(ROOT / "target" / "release" / "kompass"))
     args = ap.parse_args()
     args.kompass = os.path.abspath(args.kompass)  # the bench changes directory
@@ -44,7 +50,7 @@ def main() -> None:
         sys.exit(f"no kompass binary at {args.kompass}: build it (bench/python.sh does) or pass --kompass")
     import kompass_storage
 
-    with tempfile.TemporaryDirectory(prefix="kompass-bench-py-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="kompass-bench-py-", dir=args.dir) as tmp:
         tmp = Path(tmp)
         env = {k: v for k, v in os.environ.items() if not k.startswith(CONFIG_PREFIXES)}
         for k in list(os.environ):
@@ -102,8 +108,9 @@ def main() -> None:
         "loadavg_1m": round(load, 2),
         "cpus": os.cpu_count(),
     }
+    result["dir"] = args.dir or tempfile.gettempdir()
     print(
-        f"save of {len(body)} B on local storage, median per call over {len(py_times)} saves each "
+        f"save of {len(body)} B on local storage in {result['dir']}, median per call over {len(py_times)} saves each "
         f"({args.rounds} interleaved rounds; load average {load:.1f} on {os.cpu_count()} CPUs):\n"
         f"  kompass save (one process per save): {result['cli_median_ms']:.2f} ms\n"
         f"  kompass_storage save_data (in-process): {result['python_median_ms']:.2f} ms\n"
