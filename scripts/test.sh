@@ -19,6 +19,9 @@ cargo build -p kompass-core --target wasm32-unknown-unknown
 echo "== Rust tests (core, native, S3 against SeaweedFS)"
 cargo test --workspace --exclude kompass-wasm
 
+echo "== Python package kompass_storage (pip install ./native/python; pytest, local storage and S3)"
+bash scripts/test-python.sh
+
 echo "== wasm layer (Node, Chromium) and edge presigner (workerd, Node)"
 bash scripts/test-wasm.sh
 

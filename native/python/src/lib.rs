@@ -1,0 +1,482 @@
+//! `kompass_storage._native`: the Python host adapter over the `kompass` storage manager.
+//!
+//! A thin translation layer, like the wasm crate: every call goes to the same public entry
+//! points the `kompass` CLI commands use (`Manager::save`/`load`/`list`/`delete`,
+//! `migrate::migrate`, `Riders::save`/`load`/`history`), so admission, scrubbing and migration
+//! are the native crate's, never re-implemented here. Results cross as the CLI's JSON shapes
+//! (the Python side parses them); errors become typed Python exceptions.
+//!
+//! The GIL is released around every call that does IO (`Python::detach`), and one manager
+//! serves any number of Python threads: the manager is `Sync` and the tokio runtime is
+//! multi-threaded, so concurrent `block_on`s from several threads are allowed.
+
+use std::collections::VecDeque;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+
+use kompass::env::EnvError;
+use kompass::manager::{Backend, Manager, ManagerError, now_ms};
+use kompass::migrate::{self, MigrateError, Options};
+use kompass::rider::{RiderError, Riders};
+use kompass_core::inventory::usage;
+use kompass_core::key::{DataType, FileName, KeyError, ObjectKey, UserId};
+use kompass_core::quota::{UsageStatus, percent_used};
+use pyo3::create_exception;
+use pyo3::exceptions::PyException;
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+use serde::Serialize;
+
+create_exception!(
+    kompass_storage,
+    StorageError,
+    PyException,
+    "Base class of every kompass_storage error."
+);
+create_exception!(
+    kompass_storage,
+    LimitExceeded,
+    StorageError,
+    "Refused by a limit (file size, user quota, bucket limit); nothing was stored or deleted."
+);
+create_exception!(kompass_storage, NotFound, StorageError, "Nothing is stored under that name.");
+create_exception!(
+    kompass_storage,
+    InvalidName,
+    StorageError,
+    "A user id, data type or file name was rejected (it could escape its prefix, or is malformed)."
+);
+create_exception!(
+    kompass_storage,
+    InvalidData,
+    StorageError,
+    "The data cannot be stored as given (e.g. rider data that is not a Strava export)."
+);
+create_exception!(
+    kompass_storage,
+    ConfigError,
+    StorageError,
+    "The configuration (environment, .env) is invalid or lacks what the call needs."
+);
+create_exception!(
+    kompass_storage,
+    StorageUnavailable,
+    StorageError,
+    "A storage backend could not be reached."
+);
+
+fn key_error(e: KeyError) -> PyErr {
+    InvalidName::new_err(e.to_string())
+}
+
+fn manager_error(e: ManagerError) -> PyErr {
+    let msg = e.to_string();
+    match e {
+        ManagerError::Key(_) => InvalidName::new_err(msg),
+        ManagerError::Refused(_) => LimitExceeded::new_err(msg),
+        ManagerError::NotFound { .. } => NotFound::new_err(msg),
+        ManagerError::S3(ref s3) if s3.is_outage() => StorageUnavailable::new_err(msg),
+        ManagerError::S3Disabled | ManagerError::Policy(_) => ConfigError::new_err(msg),
+        _ => StorageError::new_err(msg),
+    }
+}
+
+fn rider_error(e: RiderError) -> PyErr {
+    let msg = e.to_string();
+    match e {
+        RiderError::Manager(m) => manager_error(m),
+        RiderError::MissingKey(_) | RiderError::BadKey(_) => ConfigError::new_err(msg),
+        RiderError::Scrub(_) | RiderError::NotStored(_) => InvalidData::new_err(msg),
+        RiderError::NoData { .. } => NotFound::new_err(msg),
+        RiderError::Crowded { .. } => LimitExceeded::new_err(msg),
+        RiderError::Unreadable(_) => StorageError::new_err(msg),
+    }
+}
+
+fn env_error(e: EnvError) -> PyErr {
+    ConfigError::new_err(e.to_string())
+}
+
+fn migrate_error(e: MigrateError) -> PyErr {
+    let msg = e.to_string();
+    match e {
+        MigrateError::Manager(m) => manager_error(m),
+        MigrateError::Survey(_) => StorageUnavailable::new_err(msg),
+        MigrateError::Concurrency(_) | MigrateError::Plan(_) => StorageError::new_err(msg),
+    }
+}
+
+fn to_json<T: Serialize>(value: &T) -> PyResult<String> {
+    serde_json::to_string(value)
+        .map_err(|e| StorageError::new_err(format!("could not encode a result: {e}")))
+}
+
+fn user_id(user: &str) -> PyResult<UserId> {
+    UserId::new(user).map_err(key_error)
+}
+
+/// `kompass storage info` for Python: the backends and what they hold.
+#[derive(Serialize)]
+struct StorageInfo {
+    backends: Vec<Backend>,
+    preferred_backend: Backend,
+    s3_enabled: bool,
+    /// S3 is enabled and its inventory could be read now (or is cached and fresh).
+    s3_available: bool,
+    local_available: bool,
+    bucket: Option<String>,
+    endpoint: Option<String>,
+    data_directory: String,
+    local_files: usize,
+    local_bytes: u64,
+    s3_files: Option<usize>,
+    s3_bytes: Option<u64>,
+    s3_error: Option<String>,
+    pending_sync: usize,
+    config: kompass_core::config::RedactedConfig,
+}
+
+/// One user's usage against the user quota.
+#[derive(Serialize)]
+struct UserUsageReport {
+    user_id: String,
+    /// Which inventory: S3 when enabled and reachable, else the local data directory.
+    backend: Backend,
+    total_bytes: u64,
+    file_count: u64,
+    by_data_type: std::collections::BTreeMap<String, TypeUsage>,
+    quota_bytes: u64,
+    percent_used: f64,
+    status: UsageStatus,
+    s3_error: Option<String>,
+}
+
+#[derive(Serialize)]
+struct TypeUsage {
+    bytes: u64,
+    files: u64,
+    percent_of_quota: f64,
+}
+
+/// The storage manager, its runtime, and nothing else: all policy is the native crate's.
+#[pyclass(frozen, module = "kompass_storage._native")]
+struct NativeManager {
+    manager: Manager,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl NativeManager {
+    /// Runs a future on the runtime with the GIL released.
+    fn run<T: Send, F: Future<Output = T> + Send>(&self, py: Python<'_>, f: F) -> T {
+        py.detach(|| self.runtime.block_on(f))
+    }
+}
+
+#[pymethods]
+impl NativeManager {
+    /// Reads the configuration (environment, then `.env` in the working directory; the
+    /// environment wins) as the CLI does, and opens the data directory and the S3 client.
+    #[new]
+    #[pyo3(signature = (data_dir=None))]
+    fn new(py: Python<'_>, data_dir: Option<std::path::PathBuf>) -> PyResult<Self> {
+        py.detach(|| {
+            let config = kompass::env::load(data_dir.as_deref()).map_err(env_error)?;
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_name("kompass-storage")
+                .enable_all()
+                .build()
+                .map_err(|e| {
+                    StorageError::new_err(format!("could not start the async runtime: {e}"))
+                })?;
+            let manager = {
+                let _guard = runtime.enter();
+                Manager::open(config).map_err(manager_error)?
+            };
+            Ok(NativeManager { manager, runtime })
+        })
+    }
+
+    /// Stores `data` (overwriting); the `save` JSON shape.
+    #[pyo3(signature = (user, data_type, name, data))]
+    fn save(
+        &self,
+        py: Python<'_>,
+        user: Option<&str>,
+        data_type: &str,
+        name: &str,
+        data: &[u8],
+    ) -> PyResult<String> {
+        let key = ObjectKey::parse_parts(user, data_type, name).map_err(key_error)?;
+        // Rider data is stored only scrubbed with the pseudonym key, under the rider naming:
+        // a plain save would store whatever it is given. (When the core gets one rider data
+        // policy for every path, issue 10, this asks it instead.)
+        if key.data_type() == DataType::Fitness {
+            return Err(InvalidData::new_err(
+                "fitness data is rider data: store it with RiderDataProcessor.save_rider_data, which removes PII first; nothing was stored",
+            ));
+        }
+        let saved = self.run(py, self.manager.save(&key, data)).map_err(manager_error)?;
+        to_json(&saved)
+    }
+
+    /// The stored bytes (the newest copy); `NotFound` when absent.
+    #[pyo3(signature = (user, data_type, name))]
+    fn load<'py>(
+        &self,
+        py: Python<'py>,
+        user: Option<&str>,
+        data_type: &str,
+        name: &str,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let key = ObjectKey::parse_parts(user, data_type, name).map_err(key_error)?;
+        let (bytes, _) = self.run(py, self.manager.load(&key)).map_err(manager_error)?;
+        Ok(PyBytes::new(py, &bytes))
+    }
+
+    /// One owner's files of one type, newest first; the `list` JSON shape.
+    #[pyo3(signature = (user, data_type))]
+    fn list(&self, py: Python<'_>, user: Option<&str>, data_type: &str) -> PyResult<String> {
+        let owner = user.map(user_id).transpose()?;
+        let dt: DataType = data_type.parse().map_err(key_error)?;
+        // The core's scope rule (fitness has an owner; models and training_data none), as the CLI.
+        let probe = FileName::new("scope-check").map_err(key_error)?;
+        ObjectKey::new(owner.clone(), dt, probe).map_err(key_error)?;
+        let items = self.run(py, self.manager.list(owner.as_ref(), dt)).map_err(manager_error)?;
+        to_json(&items)
+    }
+
+    /// Deletes everywhere; the backends it was deleted from. `NotFound` when it was nowhere.
+    #[pyo3(signature = (user, data_type, name))]
+    fn delete(
+        &self,
+        py: Python<'_>,
+        user: Option<&str>,
+        data_type: &str,
+        name: &str,
+    ) -> PyResult<Vec<String>> {
+        let key = ObjectKey::parse_parts(user, data_type, name).map_err(key_error)?;
+        let from = self.run(py, self.manager.delete(&key)).map_err(manager_error)?;
+        Ok(from
+            .into_iter()
+            .map(|b| match b {
+                Backend::S3 => "s3".to_owned(),
+                Backend::Local => "local".to_owned(),
+            })
+            .collect())
+    }
+
+    /// The backends, what they hold and the configuration (secrets redacted), as JSON.
+    fn info(&self, py: Python<'_>) -> PyResult<String> {
+        let m = &self.manager;
+        let info = self.run(py, async {
+            let local = m.local_inventory()?;
+            let mut info = StorageInfo {
+                backends: vec![Backend::Local],
+                preferred_backend: m.preferred_backend(),
+                s3_enabled: m.s3().is_some(),
+                s3_available: false,
+                local_available: true,
+                bucket: m.config().s3.as_ref().map(|s| s.bucket.clone()),
+                endpoint: m.config().s3.as_ref().and_then(|s| s.endpoint.as_ref().map(|e| e.url())),
+                data_directory: m.config().data_directory.clone(),
+                local_files: local.len(),
+                local_bytes: local.iter().map(|o| o.size).sum(),
+                s3_files: None,
+                s3_bytes: None,
+                s3_error: None,
+                pending_sync: m.journal().pending()?.len(),
+                config: m.config().redacted_view(),
+            };
+            if m.s3().is_some() {
+                info.backends.insert(0, Backend::S3);
+                match m.s3_inventory(false).await {
+                    Ok(inv) => {
+                        info.s3_available = true;
+                        info.s3_files = Some(inv.len());
+                        info.s3_bytes = Some(inv.iter().map(|o| o.size).sum());
+                    }
+                    Err(e) => info.s3_error = Some(e.to_string()),
+                }
+            }
+            Ok::<_, ManagerError>(info)
+        });
+        to_json(&info.map_err(manager_error)?)
+    }
+
+    /// One user's usage against the quota, from the S3 inventory (cached) or local disk.
+    fn usage(&self, py: Python<'_>, user: &str) -> PyResult<String> {
+        let user = user_id(user)?;
+        let m = &self.manager;
+        let report = self.run(py, async {
+            let mut s3_error = None;
+            let mut source = None;
+            if m.s3().is_some() {
+                match m.s3_inventory(false).await {
+                    Ok(inv) => source = Some((Backend::S3, inv)),
+                    Err(e) => s3_error = Some(e.to_string()),
+                }
+            }
+            let (backend, inventory) = match source {
+                Some(s) => s,
+                None => (Backend::Local, m.local_inventory()?),
+            };
+            let limits = &m.config().limits;
+            let quota = limits.max_user_bytes;
+            let u = usage(&inventory).users.remove(user.as_str()).unwrap_or_default();
+            Ok::<_, ManagerError>(UserUsageReport {
+                user_id: user.to_string(),
+                backend,
+                total_bytes: u.bytes,
+                file_count: u.files,
+                by_data_type: u
+                    .by_type
+                    .into_iter()
+                    .map(|(t, tally)| {
+                        let percent = percent_used(tally.bytes, quota);
+                        (
+                            t,
+                            TypeUsage {
+                                bytes: tally.bytes,
+                                files: tally.files,
+                                percent_of_quota: percent,
+                            },
+                        )
+                    })
+                    .collect(),
+                quota_bytes: quota,
+                percent_used: percent_used(u.bytes, quota),
+                status: UsageStatus::new(u.bytes, quota, limits.cleanup_threshold_percent),
+                s3_error,
+            })
+        });
+        to_json(&report.map_err(manager_error)?)
+    }
+
+    /// Local data to S3, verified before any local copy goes; the `migrate --json` report.
+    #[pyo3(signature = (user=None, dry_run=false))]
+    fn migrate(&self, py: Python<'_>, user: Option<&str>, dry_run: bool) -> PyResult<String> {
+        let user = user.map(user_id).transpose()?;
+        self.manager.require_s3().map_err(manager_error)?;
+        let opts = Options { user, dry_run, ..Options::default() };
+        let progress = indicatif::ProgressBar::hidden();
+        let report = self
+            .run(py, migrate::migrate(&self.manager, &opts, &progress))
+            .map_err(migrate_error)?;
+        to_json(&report)
+    }
+
+    /// Scrubs rider data with the configured pseudonym key and stores it; the saved summary.
+    fn rider_save(&self, py: Python<'_>, user: &str, data: &[u8]) -> PyResult<String> {
+        let user = user_id(user)?;
+        let key = kompass::rider::pseudonym_key(self.manager.config()).map_err(rider_error)?;
+        let saved = self
+            .run(py, async { Riders::new(&self.manager)?.save(&user, data, &key, now_ms()).await });
+        to_json(&saved.map_err(rider_error)?)
+    }
+
+    /// A stored rider document (`name`, or the newest); `NotFound` when there is none.
+    #[pyo3(signature = (user, name=None))]
+    fn rider_load<'py>(
+        &self,
+        py: Python<'py>,
+        user: &str,
+        name: Option<&str>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let user = user_id(user)?;
+        let loaded = self.run(py, async { Riders::new(&self.manager)?.load(&user, name).await });
+        Ok(PyBytes::new(py, &loaded.map_err(rider_error)?.bytes))
+    }
+
+    /// Every rider data save of `user`, newest first, with its summary.
+    fn rider_history(&self, py: Python<'_>, user: &str) -> PyResult<String> {
+        let user = user_id(user)?;
+        let history = self.run(py, async { Riders::new(&self.manager)?.history(&user).await });
+        to_json(&history.map_err(rider_error)?)
+    }
+}
+
+/// Log records from the native crate (`tracing`), waiting for Python's `logging`.
+static LOG: Mutex<VecDeque<(u8, String, String)>> = Mutex::new(VecDeque::new());
+/// Records kept when nobody drains them: the oldest are dropped beyond this.
+const LOG_CAPACITY: usize = 1000;
+
+/// A `tracing` layer that queues events for Python: the event may happen on a runtime thread
+/// that must not take the GIL, so the Python side drains the queue after each call.
+struct QueueLayer;
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for QueueLayer {
+    fn on_event(
+        &self,
+        event: &tracing::Event<'_>,
+        _ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        struct Fields(String);
+        impl tracing::field::Visit for Fields {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                if !self.0.is_empty() {
+                    self.0.push(' ');
+                }
+                if field.name() == "message" {
+                    let _ = write!(self.0, "{value:?}");
+                } else {
+                    let _ = write!(self.0, "{}={value:?}", field.name());
+                }
+            }
+            fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+                if field.name() == "message" {
+                    if !self.0.is_empty() {
+                        self.0.push(' ');
+                    }
+                    self.0.push_str(value);
+                } else {
+                    self.record_debug(field, &value);
+                }
+            }
+        }
+        let meta = event.metadata();
+        // Python's logging levels.
+        let level = match *meta.level() {
+            tracing::Level::ERROR => 40,
+            tracing::Level::WARN => 30,
+            tracing::Level::INFO => 20,
+            _ => 10,
+        };
+        let mut fields = Fields(String::new());
+        event.record(&mut fields);
+        let mut q = LOG.lock().unwrap_or_else(|e| e.into_inner());
+        if q.len() >= LOG_CAPACITY {
+            q.pop_front();
+        }
+        q.push_back((level, meta.target().to_owned(), fields.0));
+    }
+}
+
+/// The native log records since the last call, oldest first: `(level, target, message)`.
+#[pyfunction]
+fn drain_log() -> Vec<(u8, String, String)> {
+    LOG.lock().unwrap_or_else(|e| e.into_inner()).drain(..).collect()
+}
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt;
+    // INFO and up: Python's logging configuration decides what is shown. Another global
+    // subscriber (an embedding program's) wins; then these records are not forwarded.
+    let subscriber = tracing_subscriber::registry()
+        .with(QueueLayer.with_filter(tracing_subscriber::filter::LevelFilter::INFO));
+    let _ = tracing::subscriber::set_global_default(subscriber);
+
+    let py = m.py();
+    m.add_class::<NativeManager>()?;
+    m.add_function(wrap_pyfunction!(drain_log, m)?)?;
+    m.add("StorageError", py.get_type::<StorageError>())?;
+    m.add("LimitExceeded", py.get_type::<LimitExceeded>())?;
+    m.add("NotFound", py.get_type::<NotFound>())?;
+    m.add("InvalidName", py.get_type::<InvalidName>())?;
+    m.add("InvalidData", py.get_type::<InvalidData>())?;
+    m.add("ConfigError", py.get_type::<ConfigError>())?;
+    m.add("StorageUnavailable", py.get_type::<StorageUnavailable>())?;
+    Ok(())
+}
