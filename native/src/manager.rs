@@ -4,6 +4,7 @@
 //! usage) and carries the decisions out. A save that cannot reach S3 lands locally and is
 //! recorded in the pending-sync journal, which `kompass migrate` (or the next save) replays.
 
+pub mod account;
 pub mod inventory;
 
 use std::sync::Mutex;
@@ -23,6 +24,9 @@ use crate::state::{OnCorrupt, StateFile};
 use crate::store::local::{LocalError, LocalStore};
 use crate::store::s3::{PutMode, RequestCounts, S3Error, S3Options, S3Store};
 use inventory::{Cached, InventoryCache, object_info};
+
+/// Objects deleted by FIFO cleanup in this process (S3 and local), for `/metrics`.
+pub static CLEANUP_DELETIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// Where a piece of data was stored or found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -562,6 +566,7 @@ impl Manager {
                 }
             }
         }
+        CLEANUP_DELETIONS.fetch_add(done.len() as u64, std::sync::atomic::Ordering::Relaxed);
         self.record_requests()?;
         self.cache_apply(None, &done)?;
         match failure {
@@ -573,7 +578,9 @@ impl Manager {
     /// Carries out planned deletions in the local data directory.
     pub fn delete_planned_local(&self, deletions: &[Deletion]) -> Result<(), ManagerError> {
         for d in deletions {
-            self.local.delete(&ObjectKey::from_s3_key(&d.key)?)?;
+            if self.local.delete(&ObjectKey::from_s3_key(&d.key)?)? {
+                CLEANUP_DELETIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
         }
         Ok(())
     }

@@ -1,6 +1,7 @@
 //! The CLI edge: each command gathers its inputs, calls the manager or the core, and prints
 //! text for people or JSON for programs. Errors become messages that say what to do.
 
+mod account;
 mod cleanup;
 mod data;
 mod migrate;
@@ -45,13 +46,17 @@ pub enum CliError {
     /// The arguments do not make sense together.
     #[error("{0}")]
     Usage(String),
+    /// S3 is configured but could not be reached: the result is incomplete (exit 5).
+    #[error("{0}")]
+    Degraded(String),
     /// Anything else, already phrased for people.
     #[error("{0}")]
     Other(String),
 }
 
 impl CliError {
-    /// The process exit status: 2 bad input, 3 refused by a limit, 4 not found, 1 otherwise.
+    /// The process exit status: 2 bad input, 3 refused by a limit, 4 not found, 5 S3
+    /// configured but unreachable (a degraded, incomplete result), 1 otherwise.
     pub fn exit_code(&self) -> i32 {
         match self {
             CliError::Usage(_) | CliError::Manager(ManagerError::Key(_)) => 2,
@@ -67,6 +72,7 @@ impl CliError {
                 | RiderError::NotStored(_),
             ) => 2,
             CliError::Rider(RiderError::NoData { .. }) => 4,
+            CliError::Degraded(_) => 5,
             _ => 1,
         }
     }
@@ -111,5 +117,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Rider(args) => rider::rider(&cli, args, &out).await,
         Command::Migrate(args) => migrate::migrate(&cli, args, &out).await,
         Command::Serve(args) => serve::serve(&cli, args, &out).await,
+        Command::Erase(args) => account::erase(&cli, args, &out).await,
+        Command::Export(args) => account::export(&cli, args, &out).await,
     }
 }

@@ -133,6 +133,19 @@ struct Counters {
     get: AtomicU64,
     head: AtomicU64,
     delete: AtomicU64,
+    /// Final outcomes (after retries) by operation and outcome, for `/metrics`.
+    outcomes: std::sync::Mutex<std::collections::BTreeMap<(&'static str, &'static str), u64>>,
+}
+
+/// How many requests of one operation ended one way (after any retries).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestOutcome {
+    /// `PUT`, `GET`, `HEAD`, `DELETE` or `LIST`.
+    pub op: &'static str,
+    /// `ok`, `not_found`, `client_error`, `server_error`, `timeout`, `unreachable` or `error`.
+    pub outcome: &'static str,
+    /// How many.
+    pub count: u64,
 }
 
 impl Counters {
@@ -145,6 +158,11 @@ impl Counters {
             Op::Delete => &self.delete,
         };
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn outcome(&self, op: Op, outcome: &'static str) {
+        let mut m = self.outcomes.lock().unwrap_or_else(|e| e.into_inner());
+        *m.entry((op.name(), outcome)).or_default() += 1;
     }
 
     fn snapshot(&self) -> RequestCounts {
@@ -238,6 +256,12 @@ impl S3Store {
                 counters: Counters::default(),
             }),
         })
+    }
+
+    /// Final outcomes of the requests sent so far, by operation.
+    pub fn outcomes(&self) -> Vec<RequestOutcome> {
+        let m = self.inner.counters.outcomes.lock().unwrap_or_else(|e| e.into_inner());
+        m.iter().map(|(&(op, outcome), &count)| RequestOutcome { op, outcome, count }).collect()
     }
 
     /// The bucket this store writes to.
@@ -558,6 +582,16 @@ impl S3Store {
                 Err(AttemptError::Fatal(_)) => false,
             };
             if !retriable || attempts > opts.max_retries {
+                let label = match &outcome {
+                    Ok((status, _, _)) if status.is_success() => "ok",
+                    Ok((status, _, _)) if *status == StatusCode::NOT_FOUND => "not_found",
+                    Ok((status, _, _)) if status.is_client_error() => "client_error",
+                    Ok(_) => "server_error",
+                    Err(AttemptError::Transport(e)) if e.is_timeout() => "timeout",
+                    Err(AttemptError::Transport(_)) => "unreachable",
+                    Err(AttemptError::Fatal(_)) => "error",
+                };
+                self.inner.counters.outcome(req.op, label);
                 return match outcome {
                     Ok((status, headers, body)) => Ok(Response {
                         status,

