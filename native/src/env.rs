@@ -78,6 +78,7 @@ pub fn variables_with_sources(
     warn_unknown(&vars);
     let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
     let mut sources = crate::aws_profile::apply(&mut vars, &env_names, home.as_deref());
+    crate::store::s3::S3Options::configure(&vars);
     if let Some(d) = data_dir {
         vars.insert("DATA_DIRECTORY".into(), d.display().to_string());
         sources.insert("DATA_DIRECTORY".into(), "--data-dir".into());

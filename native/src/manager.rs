@@ -631,6 +631,17 @@ impl Manager {
     /// Lists one owner's files of one type across both backends, newest copy of each, newest
     /// first.
     pub async fn list(&self, owner: Option<&UserId>, data_type: DataType) -> Result<Vec<Listed>, ManagerError> {
+        Ok(self.list_checked(owner, data_type).await?.0)
+    }
+
+    /// Like [`Manager::list`], and why S3's copies are missing when S3 is configured but could
+    /// not be listed (the listing then holds the local copies only: a degraded answer).
+    pub async fn list_checked(
+        &self,
+        owner: Option<&UserId>,
+        data_type: DataType,
+    ) -> Result<(Vec<Listed>, Option<String>), ManagerError> {
+        let mut degraded = None;
         let mut by_name: std::collections::BTreeMap<String, Listed> = Default::default();
         for e in self.local.list(owner, data_type)? {
             let name = e.key.name().to_string();
@@ -655,6 +666,7 @@ impl Manager {
                 // Like reads, a listing degrades to the local copies while S3 is down.
                 Err(e) if e.is_outage() => {
                     tracing::warn!("S3 unreachable, listing local copies only: {e}");
+                    degraded = Some(e.to_string());
                     Vec::new()
                 }
                 Err(e) => return Err(e.into()),
@@ -678,7 +690,7 @@ impl Manager {
         }
         let mut out: Vec<Listed> = by_name.into_values().collect();
         out.sort_by(|a, b| b.last_modified_ms.cmp(&a.last_modified_ms).then_with(|| a.name.cmp(&b.name)));
-        Ok(out)
+        Ok((out, degraded))
     }
 
     /// Deletes an object everywhere it is stored; `NotFound` when it was nowhere.

@@ -152,7 +152,85 @@ fn bucket_settings_are_printed_for_deployment() {
     assert_eq!(l["Rules"][0]["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"], 1);
 }
 
-#[allow(dead_code)]
 fn elapsed_under(start: Instant, limit: Duration) -> bool {
     start.elapsed() < limit
+}
+
+/// A TCP server that accepts connections and never answers (an endpoint that hangs).
+fn silent_endpoint() -> (String, std::thread::JoinHandle<()>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let t = std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for c in listener.incoming().take(64) {
+            match c {
+                Ok(c) => held.push(c), // kept open, never read or answered
+                Err(_) => return,
+            }
+        }
+    });
+    (url, t)
+}
+
+fn s3_at(endpoint: &str) -> Kompass {
+    let mut k = Kompass::new();
+    k.set("S3_STORAGE_ENABLED", "true")
+        .set("AWS_ENDPOINT_URL", endpoint)
+        .set("AWS_S3_BUCKET", "kompass-test")
+        .set("AWS_ACCESS_KEY_ID", "AKIAEXAMPLE")
+        .set("AWS_SECRET_ACCESS_KEY", "secret-example");
+    k
+}
+
+#[test]
+fn a_silent_endpoint_gives_a_degraded_result_within_the_deadline() {
+    let (url, _t) = silent_endpoint();
+    let mut k = s3_at(&url);
+    k.set("KOMPASS_S3_DEADLINE_SECS", "2").set("KOMPASS_S3_TIMEOUT_SECS", "1");
+    // A save lands locally (queued) instead of hanging.
+    let start = Instant::now();
+    let saved = k
+        .run_stdin(
+            &["--json", "save", "--user", "u", "--type", "routes", "--name", "a.json", "-"],
+            b"{}",
+        )
+        .ok()
+        .json();
+    assert!(elapsed_under(start, Duration::from_secs(10)), "save took {:?}", start.elapsed());
+    assert_eq!(saved["backend"], "local");
+    assert!(
+        saved["pending_sync"].as_str().unwrap().contains("KOMPASS_S3"),
+        "says what it waited for: {saved}"
+    );
+    // A listing says it is degraded: never an empty (or local-only) success.
+    let start = Instant::now();
+    let r = k.run(&["--json", "list", "--user", "u", "--type", "routes"]).code(5);
+    assert!(elapsed_under(start, Duration::from_secs(10)), "list took {:?}", start.elapsed());
+    let j = r.json();
+    assert_eq!(j["degraded"], true);
+    assert_eq!(j["files"][0]["name"], "a.json", "the local copy is still shown");
+    assert!(j["reason"].as_str().unwrap().contains("LIST"), "{j}");
+    // Defaults end a hung call in seconds, not minutes (20 s deadline).
+    let k = s3_at(&url);
+    let start = Instant::now();
+    k.run(&["--json", "list", "--user", "u", "--type", "routes"]).code(5);
+    assert!(
+        elapsed_under(start, Duration::from_secs(40)),
+        "default deadline: {:?}",
+        start.elapsed()
+    );
+}
+
+#[test]
+fn an_unreachable_endpoint_is_degraded_for_reads_never_empty() {
+    let k = s3_at(&format!("http://127.0.0.1:{}", common::closed_port()));
+    let r = k.run(&["--json", "list", "--user", "u", "--type", "routes"]).code(5);
+    let j = r.json();
+    assert_eq!(j["degraded"], true);
+    assert_eq!(j["files"], serde_json::json!([]));
+    assert!(r.stderr.contains("unreachable"), "{}", r.stderr);
+    // A load that only S3 could answer: degraded, not "not found".
+    k.run(&["load", "--user", "u", "--type", "routes", "--name", "x.json"]).code(5);
+    let out = k.root().join("x.zip");
+    k.run(&["export", "--user", "u", "--out", out.to_str().unwrap()]).code(5);
 }

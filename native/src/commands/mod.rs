@@ -78,6 +78,29 @@ impl CliError {
     }
 }
 
+/// A read that failed because S3 is configured but unreachable is a degraded result (exit 5),
+/// not a generic failure.
+pub fn degraded(e: ManagerError) -> CliError {
+    match e {
+        ManagerError::S3(s) if s.is_outage() => {
+            CliError::Degraded(format!("S3 is configured but unreachable: {s}"))
+        }
+        other => CliError::Manager(other),
+    }
+}
+
+/// Writes bytes to standard output; a reader that went away (`| head`) is not an error.
+pub fn write_all_stdout(bytes: &[u8]) -> Result<(), CliError> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(CliError::Other(format!("could not write to standard output: {e}")))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Reads a file argument, or standard input for `-` or none.
 pub fn read_input(file: Option<&Path>) -> Result<Vec<u8>, CliError> {
     match file {
