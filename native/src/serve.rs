@@ -24,6 +24,7 @@
 pub mod account;
 pub mod auth;
 pub mod file;
+pub mod jobs;
 pub mod ops;
 pub mod routes;
 pub mod upload;

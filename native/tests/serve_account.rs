@@ -536,3 +536,115 @@ async fn s3_metrics_count_requests_by_outcome_and_readyz_sees_a_dead_endpoint() 
             >= 1.0
     );
 }
+
+// ---- background jobs -------------------------------------------------------------------
+
+/// A local webhook receiver: records each POSTed JSON body, answers 200.
+fn webhook() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
+    use std::io::Write;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = got.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            let body = loop {
+                let n = conn.read(&mut chunk).unwrap_or(0);
+                if n == 0 {
+                    break None;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+                if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                    let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                    let len: usize = head
+                        .lines()
+                        .find_map(|l| {
+                            l.strip_prefix("content-length:").map(|v| v.trim().parse().unwrap())
+                        })
+                        .unwrap_or(0);
+                    if buf.len() >= end + 4 + len {
+                        break Some(buf[end + 4..end + 4 + len].to_vec());
+                    }
+                }
+            };
+            if let Some(b) = body {
+                seen.lock().unwrap().push(serde_json::from_slice(&b).unwrap_or(Value::Null));
+            }
+            let _ = conn
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
+        }
+    });
+    (url, got)
+}
+
+/// Writes a file straight into the local layout (no admission, no cleanup on the way).
+fn plant(s: &Server, user: &str, name: &str, kib: usize) {
+    let dir = s.data.join("routes").join(user);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(name), vec![b'x'; kib * 1024]).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+}
+
+fn alerts_for<'a>(got: &'a [Value], scope: &str) -> Vec<&'a Value> {
+    got.iter().filter(|a| a["scope"] == scope).collect()
+}
+
+#[tokio::test]
+async fn an_alert_fires_once_per_crossing_to_the_webhook() {
+    let (hook, got) = webhook();
+    let s = start(&[
+        ("S3_MAX_USER_STORAGE_MB", "1"),
+        ("S3_AUTO_CLEANUP_ENABLED", "false"),
+        ("KOMPASS_ALERT_INTERVAL_SECS", "1"),
+        ("KOMPASS_ALERT_WEBHOOK", &hook),
+    ]);
+    let u = uid("alerted");
+    let scope = format!("user:{u}");
+    plant(&s, &u, "a.bin", 750); // 73 %: the cleanup level
+    tokio::time::sleep(std::time::Duration::from_millis(3500)).await;
+    let first = alerts_for(&got.lock().unwrap(), &scope).into_iter().cloned().collect::<Vec<_>>();
+    assert_eq!(first.len(), 1, "one alert for one crossing, over three ticks: {first:?}");
+    assert_eq!(first[0]["level"], "cleanup");
+    assert!(first[0]["text"].as_str().unwrap().contains(&u), "Slack-compatible text: {}", first[0]);
+    plant(&s, &u, "b.bin", 200); // 92 %: critical
+    tokio::time::sleep(std::time::Duration::from_millis(3500)).await;
+    let all = got.lock().unwrap().clone();
+    let mine = alerts_for(&all, &scope);
+    assert_eq!(mine.len(), 2, "{mine:?}");
+    assert_eq!(mine[1]["level"], "critical");
+    assert!(mine[1]["percent"].as_f64().unwrap() > 90.0);
+    // Other users are quiet.
+    assert!(all.iter().all(|a| a["scope"] == scope.as_str() || a["scope"] == "bucket"), "{all:?}");
+}
+
+#[tokio::test]
+async fn scheduled_cleanup_runs_only_when_auto_cleanup_is_on() {
+    let off = start(&[
+        ("S3_MAX_USER_STORAGE_MB", "1"),
+        ("S3_AUTO_CLEANUP_ENABLED", "false"),
+        ("KOMPASS_CLEANUP_INTERVAL_SECS", "1"),
+    ]);
+    let on = start(&[
+        ("S3_MAX_USER_STORAGE_MB", "1"),
+        ("KOMPASS_CLEANUP_INTERVAL_SECS", "1"),
+        ("KOMPASS_METRICS_TOKEN", METRICS),
+    ]);
+    let u = uid("full");
+    for s in [&off, &on] {
+        for i in 0..7 {
+            plant(s, &u, &format!("r{i}.bin"), 120); // 840 KiB of 1 MiB: over the 70 % threshold
+        }
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(3500)).await;
+    let count = |s: &Server| std::fs::read_dir(s.data.join("routes").join(&u)).unwrap().count();
+    assert_eq!(count(&off), 7, "auto-cleanup off: nothing deleted");
+    let left = count(&on);
+    assert!((5..7).contains(&left), "oldest deleted, min-keep 5 held: {left}");
+    assert!(!on.data.join("routes").join(&u).join("r0.bin").exists(), "the oldest goes first");
+    assert!(on.data.join("routes").join(&u).join("r6.bin").exists());
+    let m = scrape(&on).await;
+    assert_eq!(sample(&m, "kompass_cleanup_deletions_total", &[]), (7 - left) as f64);
+}
