@@ -28,7 +28,7 @@ pub enum Command {
     /// The validated configuration, secrets redacted, each problem listed.
     Config(ConfigArgs),
     /// Usage per user / data type / bucket, alert level, request budget.
-    Monitor,
+    Monitor(MonitorArgs),
     /// Store a file (from FILE or standard input).
     Save(SaveArgs),
     /// Print a stored file's content.
@@ -77,6 +77,15 @@ pub struct ExportArgs {
     /// The zip file to write.
     #[arg(long, value_name = "FILE.zip")]
     pub out: PathBuf,
+}
+
+/// `kompass monitor`.
+#[derive(Debug, Args)]
+pub struct MonitorArgs {
+    /// Exit by level, like a monitoring plugin: 0 normal or cleanup, 1 warning, 2 critical,
+    /// 3 unknown (usage could not be read: S3 unreachable, bad configuration).
+    #[arg(long)]
+    pub check: bool,
 }
 
 /// `kompass config`.

@@ -234,3 +234,68 @@ fn an_unreachable_endpoint_is_degraded_for_reads_never_empty() {
     let out = k.root().join("x.zip");
     k.run(&["export", "--user", "u", "--out", out.to_str().unwrap()]).code(5);
 }
+
+#[test]
+fn monitor_check_exits_by_level_like_a_monitoring_plugin() {
+    let mut k = Kompass::new();
+    k.set("S3_MAX_USER_STORAGE_MB", "1").set("S3_AUTO_CLEANUP_ENABLED", "false");
+    k.run(&["monitor", "--check"]).code(0);
+    let save = |name: &str, kib: usize| {
+        k.run_stdin(
+            &["save", "--user", "u", "--type", "routes", "--name", name, "-"],
+            &payload(name, kib * 1024),
+        )
+        .ok();
+    };
+    save("a.json", 750); // 73 %: cleanup level, still OK for a plugin
+    k.run(&["monitor", "--check"]).code(0);
+    save("b.json", 100); // 83 %
+    let r = k.run(&["monitor", "--check"]).code(1);
+    assert!(r.stderr.contains("WARNING"), "{}", r.stderr);
+    save("c.json", 100); // 93 %
+    assert!(k.run(&["monitor", "--check"]).code(2).stderr.contains("CRITICAL"));
+    // Without --check the general contract holds: the report, exit 0.
+    k.run(&["--json", "monitor"]).ok();
+    // Usage that cannot be read is UNKNOWN.
+    let down = s3_at(&format!("http://127.0.0.1:{}", common::closed_port()));
+    assert!(down.run(&["monitor", "--check"]).code(3).stderr.contains("UNKNOWN"));
+    let mut bad = Kompass::new();
+    bad.set("S3_MAX_FILE_SIZE_MB", "lots");
+    bad.run(&["monitor", "--check"]).code(3);
+}
+
+#[test]
+fn small_things_an_operator_trips_on() {
+    // migrate needs S3: with S3 off it is a configuration problem (exit 2), dry run or not.
+    let k = Kompass::new();
+    let r = k.run(&["migrate", "--dry-run"]).code(2);
+    assert!(r.stderr.contains("S3_STORAGE_ENABLED"), "{}", r.stderr);
+    // A reader that goes away (`| head`) is not an error.
+    let big = payload("big", 4 << 20);
+    k.run_stdin(&["save", "--user", "u", "--type", "routes", "--name", "big.json", "-"], &big).ok();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kompass"))
+        .env_clear()
+        .current_dir(k.root())
+        .args([
+            "--data-dir",
+            k.data_dir().to_str().unwrap(),
+            "load",
+            "--user",
+            "u",
+            "--type",
+            "routes",
+            "--name",
+            "big.json",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 16];
+    std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut first).unwrap();
+    drop(child.stdout.take()); // like `head -c 16`
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.to_lowercase().contains("broken pipe"), "{err}");
+    assert_eq!(out.status.code(), Some(0), "{err}");
+}

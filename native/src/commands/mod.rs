@@ -21,6 +21,7 @@ use crate::cli::{Cli, Command};
 use crate::env::EnvError;
 use crate::manager::{Manager, ManagerError};
 use crate::rider::RiderError;
+use kompass_core::quota::AlertLevel;
 pub use output::Output;
 
 /// Why a command failed; `Display` is what the person at the terminal reads.
@@ -49,6 +50,9 @@ pub enum CliError {
     /// S3 is configured but could not be reached: the result is incomplete (exit 5).
     #[error("{0}")]
     Degraded(String),
+    /// `monitor --check`: the level as a monitoring plugin's exit status (1, 2 or 3).
+    #[error("{1}")]
+    Level(i32, String),
     /// Anything else, already phrased for people.
     #[error("{0}")]
     Other(String),
@@ -73,6 +77,9 @@ impl CliError {
             ) => 2,
             CliError::Rider(RiderError::NoData { .. }) => 4,
             CliError::Degraded(_) => 5,
+            CliError::Level(code, _) => *code,
+            // A command that needs S3 while it is off: the configuration (migrate --dry-run).
+            CliError::Manager(ManagerError::S3Disabled) => 2,
             _ => 1,
         }
     }
@@ -127,7 +134,15 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     let out = Output::new(cli.json);
     match &cli.command {
         Command::Status => status::status(&cli, &out).await,
-        Command::Monitor => monitor::monitor(&cli, &out).await,
+        Command::Monitor(args) if args.check => match monitor::monitor(&cli, &out).await {
+            Ok(level) => match level {
+                AlertLevel::Normal | AlertLevel::Cleanup => Ok(()),
+                AlertLevel::Warning => Err(CliError::Level(1, "monitor: WARNING (80 % of a limit)".into())),
+                AlertLevel::Critical => Err(CliError::Level(2, "monitor: CRITICAL (90 % of a limit)".into())),
+            },
+            Err(e) => Err(CliError::Level(3, format!("monitor: UNKNOWN: {e}"))),
+        },
+        Command::Monitor(_) => monitor::monitor(&cli, &out).await.map(|_| ()),
         Command::Cleanup(args) => cleanup::cleanup(&cli, args, &out).await,
         Command::Config(args) => status::config(&cli, args, &out).await,
         Command::Save(args) => data::save(&cli, args, &out).await,
