@@ -14,7 +14,8 @@
 //! - `DELETE /api/files/{type}/{name}`: `{key, deleted_from}`.
 //! - `GET /api/rider/history`: the user's rider data saves with summaries ([`account`]).
 //! - `GET /api/export`: a zip of every file of the user with `manifest.json`.
-//! - `DELETE /api/me {"confirm": "<user id>"}`: erases every trace of the user.
+//! - `GET /api/me`: `{"user"}`; `DELETE /api/me {"confirm": "<user id>"}`: erases every
+//!   trace of the user.
 //! - `GET /metrics` (bearer `KOMPASS_METRICS_TOKEN`), `GET /healthz`, `GET /readyz` ([`ops`]).
 //!
 //! The server stores exactly the bytes whose SHA-256 was granted. It does not scrub them:
@@ -38,7 +39,7 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post, put};
+use axum::routing::{get, post, put};
 use kompass_core::presign::{Credentials, S3Target};
 use kompass_core::quota::Refusal;
 use serde_json::json;
@@ -273,7 +274,7 @@ pub fn router(app: Shared) -> Router {
         .route("/files/{type}/{name}", get(file::download).delete(file::delete))
         .route("/rider/history", get(account::history))
         .route("/export", get(account::export))
-        .route("/me", delete(account::erase_me))
+        .route("/me", get(account::me).delete(account::erase_me))
         // The upload reads its body itself, bounded by the granted size.
         .route("/upload/{grant}", put(upload::upload).layer(DefaultBodyLimit::disable()))
         .fallback(api_not_found);

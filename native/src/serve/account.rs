@@ -47,6 +47,12 @@ pub async fn export(State(app): State<Shared>, User(user): User) -> Result<Respo
     Ok(res)
 }
 
+/// `GET /api/me`: who the token is for (the page shows it and asks for it to confirm an
+/// erase).
+pub async fn me(User(user): User) -> Json<serde_json::Value> {
+    Json(json!({ "user": user.as_str() }))
+}
+
 /// `DELETE /api/me` body.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
