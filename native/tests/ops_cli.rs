@@ -299,3 +299,53 @@ fn small_things_an_operator_trips_on() {
     assert!(!err.to_lowercase().contains("broken pipe"), "{err}");
     assert_eq!(out.status.code(), Some(0), "{err}");
 }
+
+#[test]
+fn cleanup_names_the_rule_that_held() {
+    let mut k = Kompass::new();
+    k.set("S3_MAX_USER_STORAGE_MB", "1").set("S3_AUTO_CLEANUP_ENABLED", "false");
+    for i in 0..3 {
+        let name = format!("r{i}.json");
+        k.run_stdin(
+            &["save", "--user", "carol", "--type", "routes", "--name", &name, "-"],
+            &payload(&name, 300 * 1024),
+        )
+        .ok();
+    }
+    // 900 KiB of 1 MiB, three files: min-keep (5) holds them all.
+    let text = k.run(&["cleanup", "--dry-run", "--user", "carol"]).ok().out();
+    assert!(text.contains("nothing to delete"), "{text}");
+    assert!(
+        text.contains(
+            "min-keep (S3_MIN_FILES_TO_KEEP=5) holds every file of carol/routes (3 files)"
+        ),
+        "{text}"
+    );
+    let j = k.run(&["--json", "cleanup", "--dry-run", "--user", "carol"]).ok().json();
+    assert!(j["held"].as_str().unwrap().contains("min-keep"), "{j}");
+    // Three small old files and a big new one, min-keep 1: half per cycle lets only the two
+    // oldest go, and the user stays over the threshold.
+    for (i, kib) in [10usize, 10, 10, 900].iter().enumerate() {
+        let name = format!("d{i}.json");
+        k.run_stdin(
+            &["save", "--user", "dave", "--type", "routes", "--name", &name, "-"],
+            &payload(&name, kib * 1024),
+        )
+        .ok();
+    }
+    let j = k
+        .with(&[("S3_MIN_FILES_TO_KEEP", "1")])
+        .run(&["--json", "cleanup", "--dry-run", "--user", "dave"])
+        .ok()
+        .json();
+    assert_eq!(j["deletions"].as_array().unwrap().len(), 2, "{j}");
+    assert!(j["held"].as_str().unwrap().contains("half per cycle"), "{j}");
+    assert!(j["held"].as_str().unwrap().contains("dave/routes (4 files)"), "{j}");
+    // Under the threshold nothing is claimed to hold.
+    let j = k
+        .with(&[("S3_MAX_USER_STORAGE_MB", "100")])
+        .run(&["--json", "cleanup", "--dry-run", "--user", "carol"])
+        .ok()
+        .json();
+    assert!(j.get("held").is_none(), "{j}");
+}
