@@ -78,8 +78,6 @@ impl CliError {
             CliError::Rider(RiderError::NoData { .. }) => 4,
             CliError::Degraded(_) => 5,
             CliError::Level(code, _) => *code,
-            // A command that needs S3 while it is off: the configuration (migrate --dry-run).
-            CliError::Manager(ManagerError::S3Disabled) => 2,
             _ => 1,
         }
     }
