@@ -28,7 +28,7 @@ pub enum Command {
     /// The validated configuration, secrets redacted, each problem listed.
     Config(ConfigArgs),
     /// Usage per user / data type / bucket, alert level, request budget.
-    Monitor,
+    Monitor(MonitorArgs),
     /// Store a file (from FILE or standard input).
     Save(SaveArgs),
     /// Print a stored file's content.
@@ -51,6 +51,41 @@ pub enum Command {
     Token(TokenArgs),
     /// Serve the page and its API.
     Serve(ServeArgs),
+    /// Remove every trace of a user: S3 objects, local files, journal entries, cached state.
+    Erase(EraseArgs),
+    /// Write a zip of every file of a user, with a manifest (key, size, sha256, backend).
+    Export(ExportArgs),
+}
+
+/// `kompass erase`.
+#[derive(Debug, Args)]
+pub struct EraseArgs {
+    /// The user to erase.
+    #[arg(long)]
+    pub user: String,
+    /// Show what would be removed; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// `kompass export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The user to export.
+    #[arg(long)]
+    pub user: String,
+    /// The zip file to write.
+    #[arg(long, value_name = "FILE.zip")]
+    pub out: PathBuf,
+}
+
+/// `kompass monitor`.
+#[derive(Debug, Args)]
+pub struct MonitorArgs {
+    /// Exit by level, like a monitoring plugin: 0 normal or cleanup, 1 warning, 2 critical,
+    /// 3 unknown (usage could not be read: S3 unreachable, bad configuration).
+    #[arg(long)]
+    pub check: bool,
 }
 
 /// `kompass config`.
@@ -62,6 +97,14 @@ pub struct ConfigArgs {
     /// Do not contact S3 (skip the live access check).
     #[arg(long)]
     pub offline: bool,
+    /// Print the bucket CORS configuration the page's direct uploads need (S3 API JSON, for
+    /// `aws s3api put-bucket-cors --cors-configuration file://cors.json`).
+    #[arg(long, value_name = "ORIGIN")]
+    pub bucket_cors: Option<String>,
+    /// Print the bucket lifecycle rule kompass expects (aborts stale multipart uploads), for
+    /// `aws s3api put-bucket-lifecycle-configuration --lifecycle-configuration file://l.json`.
+    #[arg(long)]
+    pub bucket_lifecycle: bool,
 }
 
 /// Which stored file: owner, data type, name.

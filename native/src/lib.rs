@@ -1,5 +1,6 @@
 //! kompass: the IO side of KOMpass storage. The core decides; this crate does.
 
+pub mod aws_profile;
 pub mod cli;
 pub mod commands;
 pub mod env;

@@ -4,6 +4,7 @@
 //! usage) and carries the decisions out. A save that cannot reach S3 lands locally and is
 //! recorded in the pending-sync journal, which `kompass migrate` (or the next save) replays.
 
+pub mod account;
 pub mod inventory;
 
 use std::sync::Mutex;
@@ -23,6 +24,9 @@ use crate::state::{OnCorrupt, StateFile};
 use crate::store::local::{LocalError, LocalStore};
 use crate::store::s3::{PutMode, RequestCounts, S3Error, S3Options, S3Store};
 use inventory::{Cached, InventoryCache, object_info};
+
+/// Objects deleted by FIFO cleanup in this process (S3 and local), for `/metrics`.
+pub static CLEANUP_DELETIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// Where a piece of data was stored or found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -562,6 +566,7 @@ impl Manager {
                 }
             }
         }
+        CLEANUP_DELETIONS.fetch_add(done.len() as u64, std::sync::atomic::Ordering::Relaxed);
         self.record_requests()?;
         self.cache_apply(None, &done)?;
         match failure {
@@ -573,7 +578,9 @@ impl Manager {
     /// Carries out planned deletions in the local data directory.
     pub fn delete_planned_local(&self, deletions: &[Deletion]) -> Result<(), ManagerError> {
         for d in deletions {
-            self.local.delete(&ObjectKey::from_s3_key(&d.key)?)?;
+            if self.local.delete(&ObjectKey::from_s3_key(&d.key)?)? {
+                CLEANUP_DELETIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
         }
         Ok(())
     }
@@ -624,6 +631,17 @@ impl Manager {
     /// Lists one owner's files of one type across both backends, newest copy of each, newest
     /// first.
     pub async fn list(&self, owner: Option<&UserId>, data_type: DataType) -> Result<Vec<Listed>, ManagerError> {
+        Ok(self.list_checked(owner, data_type).await?.0)
+    }
+
+    /// Like [`Manager::list`], and why S3's copies are missing when S3 is configured but could
+    /// not be listed (the listing then holds the local copies only: a degraded answer).
+    pub async fn list_checked(
+        &self,
+        owner: Option<&UserId>,
+        data_type: DataType,
+    ) -> Result<(Vec<Listed>, Option<String>), ManagerError> {
+        let mut degraded = None;
         let mut by_name: std::collections::BTreeMap<String, Listed> = Default::default();
         for e in self.local.list(owner, data_type)? {
             let name = e.key.name().to_string();
@@ -648,6 +666,7 @@ impl Manager {
                 // Like reads, a listing degrades to the local copies while S3 is down.
                 Err(e) if e.is_outage() => {
                     tracing::warn!("S3 unreachable, listing local copies only: {e}");
+                    degraded = Some(e.to_string());
                     Vec::new()
                 }
                 Err(e) => return Err(e.into()),
@@ -671,7 +690,7 @@ impl Manager {
         }
         let mut out: Vec<Listed> = by_name.into_values().collect();
         out.sort_by(|a, b| b.last_modified_ms.cmp(&a.last_modified_ms).then_with(|| a.name.cmp(&b.name)));
-        Ok(out)
+        Ok((out, degraded))
     }
 
     /// Deletes an object everywhere it is stored; `NotFound` when it was nowhere.

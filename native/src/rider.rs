@@ -164,6 +164,24 @@ fn copy_id(l: &Listed) -> String {
     format!("{}|{}|{}", l.backend, l.size, l.last_modified)
 }
 
+/// How many cached rider summaries describe keys under `prefix` (for an erase's dry run).
+pub fn summary_keys(manager: &Manager, prefix: &str) -> Result<usize, ManagerError> {
+    let file: StateFile<SummaryCache> =
+        StateFile::open(manager.local().root(), "rider-summaries", OnCorrupt::StartFresh)?;
+    Ok(file.load()?.entries.keys().filter(|k| k.starts_with(prefix)).count())
+}
+
+/// Drops the cached rider summaries of keys under `prefix` (an erased user); how many.
+pub fn forget_summaries(manager: &Manager, prefix: &str) -> Result<usize, ManagerError> {
+    let file: StateFile<SummaryCache> =
+        StateFile::open(manager.local().root(), "rider-summaries", OnCorrupt::StartFresh)?;
+    Ok(file.update(|c| {
+        let n = c.entries.len();
+        c.entries.retain(|k, _| !k.starts_with(prefix));
+        n - c.entries.len()
+    })?)
+}
+
 /// Rider data operations on top of a [`Manager`].
 pub struct Riders<'a> {
     manager: &'a Manager,

@@ -14,12 +14,23 @@
 //!   capability (see [`upload`]); the body must have the granted length and SHA-256.
 //! - `GET /api/usage`: the user's usage per data type against the quota, with alert levels.
 //! - `GET /api/files[?type=routes|fitness]`: the user's stored files, newest first.
+//! - `GET /api/files/{type}/{name}`: the bytes of one of the user's files ([`file`]).
+//! - `DELETE /api/files/{type}/{name}`: `{key, deleted_from}`.
+//! - `GET /api/rider/history`: the user's rider data saves with summaries ([`account`]).
+//! - `GET /api/export`: a zip of every file of the user with `manifest.json`.
+//! - `GET /api/me`: `{"user"}`; `DELETE /api/me {"confirm": "<user id>"}`: erases every
+//!   trace of the user.
+//! - `GET /metrics` (bearer `KOMPASS_METRICS_TOKEN`), `GET /healthz`, `GET /readyz` ([`ops`]).
 //!
 //! Uploads through a URL store exactly the bytes whose SHA-256 was granted, unscrubbed, so
 //! they are for routes only. Rider data is stored only by the server, scrubbed with the
 //! pseudonym key ([`kompass_core::scrub::POLICY`] says so for every path).
 
+pub mod account;
 pub mod auth;
+pub mod file;
+pub mod jobs;
+pub mod ops;
 pub mod rider;
 pub mod routes;
 pub mod upload;
@@ -66,6 +77,10 @@ pub struct App {
     /// Admission and the save or grant that follows it run one at a time, so two uploads
     /// cannot both pass a quota that only one of them fits.
     pub admission: tokio::sync::Mutex<()>,
+    /// Prometheus metrics ([`ops`]).
+    pub metrics: ops::Metrics,
+    /// The bearer secret of `/metrics` (`KOMPASS_METRICS_TOKEN`); `None` turns it off.
+    pub metrics_token: Option<String>,
 }
 
 impl App {
@@ -74,7 +89,15 @@ impl App {
         let s3 = manager.config().s3.as_ref().zip(manager.s3()).map(|(cfg, store)| {
             S3Signing { target: store.target().clone(), credentials: cfg.signing_credentials() }
         });
-        App { manager, secret: secret.to_vec(), s3, www, admission: tokio::sync::Mutex::new(()) }
+        App {
+            manager,
+            secret: secret.to_vec(),
+            s3,
+            www,
+            admission: tokio::sync::Mutex::new(()),
+            metrics: ops::Metrics::default(),
+            metrics_token: None,
+        }
     }
 
     /// The server secret.
@@ -214,8 +237,14 @@ async fn headers(State(app): State<Shared>, req: Request, next: Next) -> Respons
     let shown =
         if path.starts_with("/api/upload/") { "/api/upload/{grant}" } else { path.as_str() };
     let shown = shown.to_owned();
+    // The route's pattern, never the raw path: no names or grants in metric labels.
+    let route = req.extensions().get::<axum::extract::MatchedPath>().map_or_else(
+        || if api { "/api/unknown" } else { "static" }.to_owned(),
+        |p| p.as_str().to_owned(),
+    );
     let mut res = next.run(req).await;
     tracing::info!("{method} {shown} {}", res.status().as_u16());
+    app.metrics.http_request(method.as_str(), &route, res.status().as_u16());
     let h = res.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&content_security_policy(&app)) {
         h.insert(header::CONTENT_SECURITY_POLICY, v);
@@ -249,11 +278,18 @@ pub fn router(app: Shared) -> Router {
         .route("/rider", post(rider::save).layer(DefaultBodyLimit::disable()))
         .route("/usage", get(routes::usage))
         .route("/files", get(routes::files))
+        .route("/files/{type}/{name}", get(file::download).delete(file::delete))
+        .route("/rider/history", get(account::history))
+        .route("/export", get(account::export))
+        .route("/me", get(account::me).delete(account::erase_me))
         // The upload reads its body itself, bounded by the granted size.
         .route("/upload/{grant}", put(upload::upload).layer(DefaultBodyLimit::disable()))
         .fallback(api_not_found);
     Router::new()
         .nest("/api", api)
+        .route("/metrics", get(ops::metrics))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
         .fallback_service(ServeDir::new(&app.www).append_index_html_on_directories(true))
         .layer(middleware::from_fn_with_state(app.clone(), headers))
         .with_state(app)

@@ -496,9 +496,14 @@ async fn outage_saves_locally_and_queues_for_sync() {
         k.run(&["load", "--user", &u, "--type", "routes", "--name", "a.json"]).ok().stdout,
         body
     );
-    let list = k.run(&["--json", "list", "--user", &u, "--type", "routes"]).ok();
+    // Issue 12: a listing without S3 is degraded, not a success: exit 5 and
+    // `{"degraded": true, "reason", "files"}` (the local copies) instead of the bare list.
+    let list = k.run(&["--json", "list", "--user", &u, "--type", "routes"]).code(5);
     assert!(list.stderr.contains("unreachable"), "{}", list.stderr);
-    let list = list.json();
+    let degraded = list.json();
+    assert_eq!(degraded["degraded"], true, "{degraded}");
+    assert!(degraded["reason"].as_str().unwrap().contains("AWS_ENDPOINT_URL"), "{degraded}");
+    let list = degraded["files"].clone();
     let mut listed = names(&list);
     listed.sort();
     assert_eq!(listed, ["a.json", "b.json"], "{list}");

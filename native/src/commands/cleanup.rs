@@ -50,6 +50,48 @@ struct Report<'a> {
     deleted: usize,
     /// The user (or the bucket) against its limit once the plan is done.
     status_after: UsageStatus,
+    /// When cleanup is due but the plan stops short: the rule that held, for people.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    held: Option<String>,
+}
+
+/// Why a due cleanup deletes less than it would need to: every (user, data type) group at or
+/// below `S3_MIN_FILES_TO_KEEP` keeps all its files; larger groups give at most half of their
+/// files per cycle and never go below the minimum. Names the rule and the groups.
+fn held_by(inventory: &[kompass_core::inventory::ObjectInfo], user: Option<&str>, min_keep: usize) -> String {
+    let usage = kompass_core::inventory::usage(inventory);
+    let mut kept_whole = Vec::new();
+    let mut capped = Vec::new();
+    for (u, uu) in &usage.users {
+        if user.is_some_and(|w| w != u) {
+            continue;
+        }
+        for (t, tally) in &uu.by_type {
+            let group = format!("{u}/{t} ({} file{})", tally.files, if tally.files == 1 { "" } else { "s" });
+            if tally.files as usize <= min_keep { kept_whole.push(group) } else { capped.push(group) }
+        }
+    }
+    let mut s = String::new();
+    if !kept_whole.is_empty() {
+        s.push_str(&format!(
+            "min-keep (S3_MIN_FILES_TO_KEEP={min_keep}) holds every file of {}",
+            kept_whole.join(", ")
+        ));
+    }
+    if !capped.is_empty() {
+        if !s.is_empty() {
+            s.push_str("; ");
+        }
+        s.push_str(&format!(
+            "half per cycle: at most half of a type group's files go in one run, and never below {min_keep}, for {} (run cleanup again for more)",
+            capped.join(", ")
+        ));
+    }
+    if s.is_empty() {
+        s.push_str("nothing of this scope is stored in this backend");
+    }
+    s.push_str(". To make room: delete files yourself (`kompass delete`), lower S3_MIN_FILES_TO_KEEP, or raise the limit");
+    s
 }
 
 /// `kompass cleanup`.
@@ -77,6 +119,14 @@ pub async fn cleanup(cli: &Cli, args: &CleanupArgs, out: &Output) -> Result<(), 
     .map_err(ManagerError::from)?;
 
     let deleted = if args.dry_run { 0 } else { execute(&m, backend, &plan, out).await? };
+    let held_due = match &user {
+        Some(u) => plan.usage_after.users.get(u.as_str()).map_or(0, |t| t.bytes),
+        None => plan.usage_after.bucket.bytes,
+    };
+    let limit = if user.is_some() { limits.user_quota_bytes } else { limits.bucket_bytes };
+    let held = UsageStatus::new(held_due, limit, policy.threshold_percent)
+        .cleanup_due
+        .then(|| held_by(&inventory, user.as_ref().map(UserId::as_str), policy.min_files_to_keep));
     let status_after = match &user {
         Some(u) => {
             let used = plan.usage_after.users.get(u.as_str()).map_or(0, |t| t.bytes);
@@ -109,6 +159,7 @@ pub async fn cleanup(cli: &Cli, args: &CleanupArgs, out: &Output) -> Result<(), 
         dry_run: args.dry_run,
         deleted,
         status_after,
+        held,
     };
     out.print(&report, || text(&report, &m));
     Ok(())
@@ -188,10 +239,14 @@ fn text(r: &Report<'_>, m: &Manager) -> String {
         Backend::Local => "the local data directory",
     };
     if r.deletions.is_empty() {
-        return format!(
+        let mut s = format!(
             "cleanup of {scope} in {where_}: nothing to delete ({})",
             describe_status(&r.status_after)
         );
+        if let Some(h) = &r.held {
+            s.push_str(&format!("\ncleanup is due, but {h}"));
+        }
+        return s;
     }
     let mut s = format!(
         "cleanup of {scope} in {where_}{}: {} file(s), {} freed",
@@ -209,6 +264,9 @@ fn text(r: &Report<'_>, m: &Manager) -> String {
         ));
     }
     s.push_str(&format!("\nusage after: {}", describe_status(&r.status_after)));
+    if let Some(h) = &r.held {
+        s.push_str(&format!("\nstill over the threshold: {h}"));
+    }
     if r.user.is_none() {
         for (u, t) in &r.usage_after.users {
             let st = UsageStatus::new(

@@ -1,7 +1,5 @@
 //! save, load, list, delete: one stored file at a time.
 
-use std::io::Write;
-
 use kompass_core::key::{DataType, FileName, ObjectKey, UserId};
 
 use super::output::human_bytes;
@@ -41,10 +39,8 @@ pub async fn save(cli: &Cli, args: &SaveArgs, out: &Output) -> Result<(), CliErr
 pub async fn load(cli: &Cli, t: &Target) -> Result<(), CliError> {
     let key = object_key(t)?;
     let m = open_manager(cli)?;
-    let (bytes, _) = m.load(&key).await?;
-    std::io::stdout()
-        .write_all(&bytes)
-        .map_err(|e| CliError::Other(format!("could not write to standard output: {e}")))
+    let (bytes, _) = m.load(&key).await.map_err(super::degraded)?;
+    super::write_all_stdout(&bytes)
 }
 
 /// `kompass list`.
@@ -56,7 +52,22 @@ pub async fn list(cli: &Cli, args: &ListArgs, out: &Output) -> Result<(), CliErr
     let probe = FileName::new("scope-check").map_err(ManagerError::Key)?;
     ObjectKey::new(owner.clone(), dt, probe).map_err(ManagerError::Key)?;
     let m = open_manager(cli)?;
-    let items = m.list(owner.as_ref(), dt).await?;
+    let (items, degraded) = m.list_checked(owner.as_ref(), dt).await?;
+    if let Some(reason) = degraded {
+        // Not the list shape on purpose: a script must not read "local copies only" as the
+        // whole listing. Exit 5 says the same to scripts that only look at the status.
+        let shown = serde_json::json!({ "degraded": true, "reason": reason, "files": items });
+        out.print(&shown, || {
+            items
+                .iter()
+                .map(|i| format!("{:<40} {:>10}  {}  {}", i.name, human_bytes(i.size), i.last_modified, i.backend))
+                .collect::<Vec<_>>()
+                .join("\n")
+        });
+        return Err(CliError::Degraded(format!(
+            "S3 is configured but unreachable, so only local copies are listed ({reason})"
+        )));
+    }
     out.print(&items, || {
         if items.is_empty() {
             return "no files".into();

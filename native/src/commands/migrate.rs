@@ -27,6 +27,11 @@ pub async fn migrate(cli: &Cli, args: &MigrateArgs, out: &Output) -> Result<(), 
         return Err(CliError::Usage(MigrateError::Concurrency(args.concurrency).to_string()));
     }
     let m = open_manager(cli)?;
+    if args.dry_run && m.s3().is_none() {
+        // A dry run only plans: without S3 there is nothing to plan against, a configuration
+        // problem (exit 2, as the README says). A real run keeps its exit status 1.
+        return Err(CliError::Usage(ManagerError::S3Disabled.to_string()));
+    }
     m.require_s3()?;
     let opts = Options {
         user,

@@ -1,6 +1,7 @@
 //! The CLI edge: each command gathers its inputs, calls the manager or the core, and prints
 //! text for people or JSON for programs. Errors become messages that say what to do.
 
+mod account;
 mod audit;
 mod cleanup;
 mod data;
@@ -21,6 +22,7 @@ use crate::cli::{Cli, Command};
 use crate::env::EnvError;
 use crate::manager::{Manager, ManagerError};
 use crate::rider::RiderError;
+use kompass_core::quota::AlertLevel;
 pub use output::Output;
 
 /// Why a command failed; `Display` is what the person at the terminal reads.
@@ -46,13 +48,20 @@ pub enum CliError {
     /// The arguments do not make sense together.
     #[error("{0}")]
     Usage(String),
+    /// S3 is configured but could not be reached: the result is incomplete (exit 5).
+    #[error("{0}")]
+    Degraded(String),
+    /// `monitor --check`: the level as a monitoring plugin's exit status (1, 2 or 3).
+    #[error("{1}")]
+    Level(i32, String),
     /// Anything else, already phrased for people.
     #[error("{0}")]
     Other(String),
 }
 
 impl CliError {
-    /// The process exit status: 2 bad input, 3 refused by a limit, 4 not found, 1 otherwise.
+    /// The process exit status: 2 bad input, 3 refused by a limit, 4 not found, 5 S3
+    /// configured but unreachable (a degraded, incomplete result), 1 otherwise.
     pub fn exit_code(&self) -> i32 {
         match self {
             CliError::Usage(_) | CliError::Manager(ManagerError::Key(_)) => 2,
@@ -68,8 +77,33 @@ impl CliError {
                 | RiderError::NotStored(_),
             ) => 2,
             CliError::Rider(RiderError::NoData { .. }) => 4,
+            CliError::Degraded(_) => 5,
+            CliError::Level(code, _) => *code,
             _ => 1,
         }
+    }
+}
+
+/// A read that failed because S3 is configured but unreachable is a degraded result (exit 5),
+/// not a generic failure.
+pub fn degraded(e: ManagerError) -> CliError {
+    match e {
+        ManagerError::S3(s) if s.is_outage() => {
+            CliError::Degraded(format!("S3 is configured but unreachable: {s}"))
+        }
+        other => CliError::Manager(other),
+    }
+}
+
+/// Writes bytes to standard output; a reader that went away (`| head`) is not an error.
+pub fn write_all_stdout(bytes: &[u8]) -> Result<(), CliError> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(CliError::Other(format!("could not write to standard output: {e}")))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -99,7 +133,15 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     let out = Output::new(cli.json);
     match &cli.command {
         Command::Status => status::status(&cli, &out).await,
-        Command::Monitor => monitor::monitor(&cli, &out).await,
+        Command::Monitor(args) if args.check => match monitor::monitor(&cli, &out).await {
+            Ok(level) => match level {
+                AlertLevel::Normal | AlertLevel::Cleanup => Ok(()),
+                AlertLevel::Warning => Err(CliError::Level(1, "monitor: WARNING (80 % of a limit)".into())),
+                AlertLevel::Critical => Err(CliError::Level(2, "monitor: CRITICAL (90 % of a limit)".into())),
+            },
+            Err(e) => Err(CliError::Level(3, format!("monitor: UNKNOWN: {e}"))),
+        },
+        Command::Monitor(_) => monitor::monitor(&cli, &out).await.map(|_| ()),
         Command::Cleanup(args) => cleanup::cleanup(&cli, args, &out).await,
         Command::Config(args) => status::config(&cli, args, &out).await,
         Command::Save(args) => data::save(&cli, args, &out).await,
@@ -113,5 +155,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Rider(args) => rider::rider(&cli, args, &out).await,
         Command::Migrate(args) => migrate::migrate(&cli, args, &out).await,
         Command::Serve(args) => serve::serve(&cli, args, &out).await,
+        Command::Erase(args) => account::erase(&cli, args, &out).await,
+        Command::Export(args) => account::export(&cli, args, &out).await,
     }
 }

@@ -82,7 +82,7 @@ struct Report {
 }
 
 /// `kompass monitor`.
-pub async fn monitor(cli: &Cli, out: &Output) -> Result<(), CliError> {
+pub async fn monitor(cli: &Cli, out: &Output) -> Result<AlertLevel, CliError> {
     let m = open_manager(cli)?;
     let local_inv = m.local_inventory()?;
     let mut s3_error = None;
@@ -109,7 +109,7 @@ pub async fn monitor(cli: &Cli, out: &Output) -> Result<(), CliError> {
     // The report is the diagnosis and is printed anyway; the exit status still tells scripts.
     match failure {
         Some(e) => Err(e.into()),
-        None => Ok(()),
+        None => Ok(report.level),
     }
 }
 

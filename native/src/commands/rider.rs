@@ -1,6 +1,5 @@
 //! `kompass rider save|load|history`: rider data, scrubbed before it is stored.
 
-use std::io::Write;
 use std::path::Path;
 
 use kompass_core::key::UserId;
@@ -74,11 +73,7 @@ async fn load(cli: &Cli, user: &str, name: Option<&str>) -> Result<(), CliError>
     let user = user_id(user)?;
     let m = super::open_manager(cli)?;
     let loaded = Riders::new(&m)?.load(&user, name).await?;
-    let mut stdout = std::io::stdout().lock();
-    stdout
-        .write_all(&loaded.bytes)
-        .and_then(|()| stdout.flush())
-        .map_err(|e| CliError::Other(format!("could not write to standard output: {e}")))
+    super::write_all_stdout(&loaded.bytes)
 }
 
 /// `kompass rider history`: every save, newest first, with what it holds.

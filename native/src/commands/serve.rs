@@ -104,7 +104,14 @@ pub async fn serve(cli: &Cli, args: &ServeArgs, out: &Output) -> Result<(), CliE
         Some(s3) => format!("S3 bucket {}", s3.bucket),
         None => format!("local storage in {}", manager.config().data_directory),
     };
-    let app = Arc::new(App::new(manager, &secret, www));
+    let mut app = App::new(manager, &secret, www);
+    app.metrics_token = vars
+        .get(crate::serve::ops::METRICS_TOKEN_VAR)
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty());
+    let auto_cleanup = app.manager.config().auto_cleanup;
+    let app = Arc::new(app);
+    crate::serve::jobs::spawn(app.clone(), crate::serve::jobs::Jobs::from_vars(&vars, auto_cleanup));
 
     let listener = tokio::net::TcpListener::bind(args.addr).await.map_err(|e| {
         CliError::Other(format!("could not listen on {}: {e}; pick another --addr", args.addr))

@@ -115,13 +115,80 @@ struct ConfigReport {
     problems: Vec<kompass_core::config::ConfigProblem>,
     s3_access: Option<String>,
     iam_policy: Option<serde_json::Value>,
+    /// Where each variable's value came from (`environment`, `.env`, `profile P in FILE`,
+    /// `--data-dir`); never a value.
+    sources: std::collections::BTreeMap<String, String>,
+    /// Variables that look like kompass's but are not read, with the closest known name.
+    unknown_variables: Vec<crate::env::UnknownVariable>,
+}
+
+/// The bucket CORS configuration the page needs: the browser PUTs presigned uploads (with
+/// the signed checksum header) and GETs nothing else from the bucket.
+pub fn bucket_cors(origin: &str) -> serde_json::Value {
+    serde_json::json!({
+        "CORSRules": [{
+            "AllowedOrigins": [origin],
+            "AllowedMethods": ["PUT"],
+            "AllowedHeaders": ["content-type", "x-amz-checksum-sha256", "x-amz-content-sha256", "x-amz-date", "x-amz-sdk-checksum-algorithm"],
+            "ExposeHeaders": ["ETag"],
+            "MaxAgeSeconds": 3000
+        }]
+    })
+}
+
+/// The lifecycle rule kompass expects: multipart uploads left incomplete (which count toward
+/// the bucket's storage) are aborted after a day. FIFO cleanup, not expiry, removes data.
+pub fn bucket_lifecycle() -> serde_json::Value {
+    serde_json::json!({
+        "Rules": [{
+            "ID": "kompass-abort-incomplete-multipart",
+            "Status": "Enabled",
+            "Filter": { "Prefix": "" },
+            "AbortIncompleteMultipartUpload": { "DaysAfterInitiation": 1 }
+        }]
+    })
 }
 
 /// `kompass config`: the configuration with secrets redacted, every problem, a live S3 check.
 pub async fn config(cli: &Cli, args: &ConfigArgs, out: &Output) -> Result<(), CliError> {
+    if let Some(origin) = &args.bucket_cors {
+        let origin = origin.trim_end_matches('/');
+        if !(origin.starts_with("https://") || origin.starts_with("http://"))
+            || origin.matches('/').count() != 2
+        {
+            return Err(CliError::Usage(format!(
+                "--bucket-cors needs the page's origin, scheme://host[:port] (e.g. https://kompass.example.org), not {origin:?}"
+            )));
+        }
+        let cors = bucket_cors(origin);
+        out.print(&cors, || serde_json::to_string_pretty(&cors).unwrap_or_default());
+        return Ok(());
+    }
+    if args.bucket_lifecycle {
+        let l = bucket_lifecycle();
+        out.print(&l, || serde_json::to_string_pretty(&l).unwrap_or_default());
+        return Ok(());
+    }
     let loaded = crate::env::load(cli.data_dir.as_deref());
-    let mut report =
-        ConfigReport { valid: false, config: None, problems: Vec::new(), s3_access: None, iam_policy: None };
+    let cwd = std::env::current_dir().unwrap_or_else(|_| ".".into());
+    let (names, sources) = match crate::env::variables_with_sources(&cwd, cli.data_dir.as_deref()) {
+        Ok((vars, sources)) => (vars.keys().cloned().collect::<Vec<_>>(), sources),
+        Err(_) => (Vec::new(), Default::default()),
+    };
+    let known: Vec<&str> =
+        kompass_core::config::vars::ALL.iter().chain(crate::env::NATIVE_VARS).copied().collect();
+    let sources: std::collections::BTreeMap<String, String> =
+        sources.into_iter().filter(|(k, _)| known.contains(&k.as_str())).collect();
+    let unknown_variables = crate::env::unknown_variables(names.iter());
+    let mut report = ConfigReport {
+        valid: false,
+        config: None,
+        problems: Vec::new(),
+        s3_access: None,
+        iam_policy: None,
+        sources,
+        unknown_variables,
+    };
     let mut failure = None;
     match loaded {
         Ok(cfg) => {
@@ -159,6 +226,12 @@ pub async fn config(cli: &Cli, args: &ConfigArgs, out: &Output) -> Result<(), Cl
     if out.is_json() || failure.is_none() {
         out.print(&report, || {
             let mut s = report.config.as_ref().map(|c| c.to_string()).unwrap_or_default();
+            if !report.sources.is_empty() {
+                s.push_str("\nwhere the values came from (unlisted: defaults):");
+                for (k, v) in &report.sources {
+                    s.push_str(&format!("\n  {k}: {v}"));
+                }
+            }
             if let Some(a) = &report.s3_access {
                 s.push_str(&format!("\nS3 access check: {a}"));
             }

@@ -47,18 +47,59 @@ pub struct S3Options {
     pub retry_max_delay: Duration,
     /// Keys per ListObjectsV2 page, 1 to 1,000 (S3's maximum, and the cheapest).
     pub list_page_size: u32,
+    /// Per request, all attempts and backoff included: a hung endpoint ends the call after
+    /// this long (plus one second per MiB of body, so big uploads on slow links can finish).
+    pub deadline: Duration,
+}
+
+/// Options set from the configuration (`KOMPASS_S3_*`), the defaults for every store after.
+static CONFIGURED: std::sync::OnceLock<S3Options> = std::sync::OnceLock::new();
+
+impl S3Options {
+    /// The built-in defaults: a call to a silent endpoint ends within seconds.
+    pub fn builtin() -> Self {
+        Self {
+            max_retries: 4,
+            timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(3),
+            retry_base_delay: Duration::from_millis(100),
+            retry_max_delay: Duration::from_secs(5),
+            list_page_size: 1000,
+            deadline: Duration::from_secs(20),
+        }
+    }
+
+    /// Reads `KOMPASS_S3_CONNECT_TIMEOUT_SECS`, `KOMPASS_S3_TIMEOUT_SECS` (per attempt),
+    /// `KOMPASS_S3_DEADLINE_SECS` (per request, retries included) and `KOMPASS_S3_RETRIES`
+    /// from `vars` (decimal seconds); a bad value is warned about and the default kept. The
+    /// result becomes [`S3Options::default`] for this process.
+    pub fn configure(vars: &std::collections::BTreeMap<String, String>) -> Self {
+        let mut o = Self::builtin();
+        let secs = |name: &str, into: &mut Duration| {
+            if let Some(v) = vars.get(name) {
+                match v.trim().parse::<f64>() {
+                    Ok(x) if x > 0.0 && x <= 86_400.0 => *into = Duration::from_secs_f64(x),
+                    _ => eprintln!("warning: {name}={v:?} is not a number of seconds (0 < s <= 86400); using {into:?}"),
+                }
+            }
+        };
+        secs("KOMPASS_S3_CONNECT_TIMEOUT_SECS", &mut o.connect_timeout);
+        secs("KOMPASS_S3_TIMEOUT_SECS", &mut o.timeout);
+        secs("KOMPASS_S3_DEADLINE_SECS", &mut o.deadline);
+        if let Some(v) = vars.get("KOMPASS_S3_RETRIES") {
+            match v.trim().parse::<u32>() {
+                Ok(n) if n <= 10 => o.max_retries = n,
+                _ => eprintln!("warning: KOMPASS_S3_RETRIES={v:?} is not 0 to 10; using {}", o.max_retries),
+            }
+        }
+        let _ = CONFIGURED.set(o.clone());
+        o
+    }
 }
 
 impl Default for S3Options {
     fn default() -> Self {
-        Self {
-            max_retries: 4,
-            timeout: Duration::from_secs(60),
-            connect_timeout: Duration::from_secs(5),
-            retry_base_delay: Duration::from_millis(100),
-            retry_max_delay: Duration::from_secs(5),
-            list_page_size: 1000,
-        }
+        CONFIGURED.get().cloned().unwrap_or_else(Self::builtin)
     }
 }
 
@@ -133,6 +174,19 @@ struct Counters {
     get: AtomicU64,
     head: AtomicU64,
     delete: AtomicU64,
+    /// Final outcomes (after retries) by operation and outcome, for `/metrics`.
+    outcomes: std::sync::Mutex<std::collections::BTreeMap<(&'static str, &'static str), u64>>,
+}
+
+/// How many requests of one operation ended one way (after any retries).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestOutcome {
+    /// `PUT`, `GET`, `HEAD`, `DELETE` or `LIST`.
+    pub op: &'static str,
+    /// `ok`, `not_found`, `client_error`, `server_error`, `timeout`, `unreachable` or `error`.
+    pub outcome: &'static str,
+    /// How many.
+    pub count: u64,
 }
 
 impl Counters {
@@ -145,6 +199,11 @@ impl Counters {
             Op::Delete => &self.delete,
         };
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn outcome(&self, op: Op, outcome: &'static str) {
+        let mut m = self.outcomes.lock().unwrap_or_else(|e| e.into_inner());
+        *m.entry((op.name(), outcome)).or_default() += 1;
     }
 
     fn snapshot(&self) -> RequestCounts {
@@ -238,6 +297,12 @@ impl S3Store {
                 counters: Counters::default(),
             }),
         })
+    }
+
+    /// Final outcomes of the requests sent so far, by operation.
+    pub fn outcomes(&self) -> Vec<RequestOutcome> {
+        let m = self.inner.counters.outcomes.lock().unwrap_or_else(|e| e.into_inner());
+        m.iter().map(|(&(op, outcome), &count)| RequestOutcome { op, outcome, count }).collect()
     }
 
     /// The bucket this store writes to.
@@ -538,12 +603,28 @@ impl S3Store {
     /// Sends `req`, retrying transient failures with backoff; returns the final answer
     /// (success or not) or the transport failure of the last attempt.
     async fn execute(&self, req: &Request<'_>) -> Result<Response, S3Error> {
+        let extra = Duration::from_secs(req.body.len() as u64 >> 20);
+        let deadline = self.inner.opts.deadline + extra;
+        match tokio::time::timeout(deadline, self.execute_attempts(req, extra)).await {
+            Ok(r) => r,
+            Err(_) => {
+                self.inner.counters.outcome(req.op, "timeout");
+                Err(S3Error::Deadline {
+                    op: req.op.name(),
+                    endpoint: self.inner.endpoint.clone(),
+                    deadline,
+                })
+            }
+        }
+    }
+
+    async fn execute_attempts(&self, req: &Request<'_>, extra: Duration) -> Result<Response, S3Error> {
         let opts = &self.inner.opts;
         let mut backoff = Backoff::new(opts.retry_base_delay, opts.retry_max_delay);
         let mut attempts = 0u32;
         loop {
             attempts += 1;
-            let outcome = self.attempt(req).await;
+            let outcome = self.attempt(req, extra).await;
             let retriable = match &outcome {
                 Ok((status, _, body)) if !status.is_success() => {
                     let code = if *status == StatusCode::CONFLICT {
@@ -558,6 +639,16 @@ impl S3Store {
                 Err(AttemptError::Fatal(_)) => false,
             };
             if !retriable || attempts > opts.max_retries {
+                let label = match &outcome {
+                    Ok((status, _, _)) if status.is_success() => "ok",
+                    Ok((status, _, _)) if *status == StatusCode::NOT_FOUND => "not_found",
+                    Ok((status, _, _)) if status.is_client_error() => "client_error",
+                    Ok(_) => "server_error",
+                    Err(AttemptError::Transport(e)) if e.is_timeout() => "timeout",
+                    Err(AttemptError::Transport(_)) => "unreachable",
+                    Err(AttemptError::Fatal(_)) => "error",
+                };
+                self.inner.counters.outcome(req.op, label);
                 return match outcome {
                     Ok((status, headers, body)) => Ok(Response {
                         status,
@@ -582,6 +673,7 @@ impl S3Store {
     async fn attempt(
         &self,
         req: &Request<'_>,
+        extra: Duration,
     ) -> Result<(StatusCode, HeaderMap, Bytes), AttemptError> {
         let signed = sign_request(
             &SignableRequest {
@@ -600,7 +692,8 @@ impl S3Store {
         let mut builder = self
             .inner
             .client
-            .request(req.method.clone(), req.url.clone());
+            .request(req.method.clone(), req.url.clone())
+            .timeout(self.inner.opts.timeout + extra);
         for (name, value) in req.headers.iter().chain(&signed) {
             builder = builder.header(name, value);
         }

@@ -53,6 +53,19 @@ pub enum S3Error {
         /// How many attempts were made.
         attempts: u32,
     },
+    /// The request's whole deadline (all attempts) passed without an answer.
+    #[error(
+        "no answer to {op} from S3 endpoint {endpoint} within {deadline:?}, retries included \
+         (KOMPASS_S3_DEADLINE_SECS): S3 or the network is down or hanging; retry later"
+    )]
+    Deadline {
+        /// The operation, e.g. `LIST`.
+        op: &'static str,
+        /// Scheme, host and port that were tried.
+        endpoint: String,
+        /// The deadline that passed.
+        deadline: Duration,
+    },
     /// S3 does not accept the credentials (unknown key id, wrong secret, bad session token).
     #[error("S3 rejected the credentials ({code}): check {}", credential_hint(.code))]
     BadCredentials {
@@ -197,7 +210,7 @@ impl S3Error {
     /// which another try would not change.
     pub fn is_outage(&self) -> bool {
         match self {
-            Self::Unreachable { .. } | Self::Timeout { .. } => true,
+            Self::Unreachable { .. } | Self::Timeout { .. } | Self::Deadline { .. } => true,
             // 501 NotImplemented is a missing feature, not an outage.
             Self::Server { status, .. } => *status != 501,
             _ => false,
@@ -249,7 +262,7 @@ pub(crate) enum Op {
 }
 
 impl Op {
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Op::Put => "PUT",
             Op::Get => "GET",
