@@ -249,7 +249,7 @@ pub fn scrubbed_fitness_payload(tag: &str, size: usize) -> Vec<u8> {
     // FNV-1a of the tag: a distance without a leading zero.
     let h = tag
         .bytes()
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x1_0000_0001_b3));
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
     let first = 1 + h % 1_000_000_000;
     let build = |items: usize, extra_digits: usize| {
         let mut doc =
