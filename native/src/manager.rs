@@ -10,11 +10,12 @@ pub mod inventory;
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use kompass_core::config::Config;
+use kompass_core::config::{Config, MissingSecret};
 use kompass_core::fifo::{self, CleanupPlan, Deletion, Policy};
 use kompass_core::inventory::ObjectInfo;
 use kompass_core::key::{DataType, KeyError, ObjectKey, UserId};
 use kompass_core::quota::{self, Freeable, Refusal, RequestKind, RequestLedger, UploadRequest, Verdict};
+use kompass_core::scrub::{NotScrubbed, PseudonymKey, PseudonymKeyError, check_scrubbed};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use thiserror::Error;
@@ -81,6 +82,17 @@ pub enum ManagerError {
         /// Where it was found.
         where_: Backend,
     },
+    /// A fitness save without `KOMPASS_PSEUDONYM_KEY`: rider data is stored only under the
+    /// key, so nothing was stored.
+    #[error(transparent)]
+    MissingPseudonymKey(#[from] MissingSecret),
+    /// The configured pseudonym key or key id is not accepted by the scrubber.
+    #[error("KOMPASS_PSEUDONYM_KEY / KOMPASS_PSEUDONYM_KEY_ID cannot be used: {0}")]
+    BadPseudonymKey(#[from] PseudonymKeyError),
+    /// A fitness save of a document the keyed scrub would change (the policy's
+    /// `StoreIfScrubbed` rule); refused before any request or deletion.
+    #[error(transparent)]
+    NotScrubbed(#[from] NotScrubbed),
     /// S3 storage is needed for this command but not enabled.
     #[error(
         "S3 storage is not enabled: set S3_STORAGE_ENABLED=true with AWS_S3_BUCKET, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (see `kompass config`)"
@@ -377,6 +389,11 @@ impl Manager {
                 limit: self.config.limits.max_file_bytes,
             }));
         }
+        // Rider data is stored only scrubbed with the pseudonym key: every save of fitness data
+        // passes the policy's rule here, before any request or deletion.
+        if key.data_type() == DataType::Fitness {
+            self.check_rider_data(bytes)?;
+        }
         let s3_key = key.s3_key();
         let inventory = match &self.s3 {
             Some(_) => match self.s3_inventory(false).await {
@@ -435,6 +452,17 @@ impl Manager {
             Err(S3Error::PreconditionFailed { key }) => Err(ManagerError::Exists { key, where_: Backend::S3 }),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// The policy's rule for a save of fitness data (`RiderHandling::StoreIfScrubbed`): only a
+    /// document that the keyed scrub leaves unchanged is stored; without the key, nothing.
+    /// `kompass rider save`, `POST /api/rider` and the audit's `--fix` pass it with what they
+    /// scrubbed.
+    fn check_rider_data(&self, bytes: &[u8]) -> Result<(), ManagerError> {
+        let k = self.config.pseudonym_key()?;
+        let key = PseudonymKey::new(k.id, k.key.expose_bytes())?;
+        check_scrubbed(bytes, &key)?;
+        Ok(())
     }
 
     /// Admission without storing: where an upload of `size` bytes to `key` would go and the

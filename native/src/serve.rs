@@ -165,6 +165,17 @@ impl From<ManagerError> for ApiError {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable", message)
             }
             ManagerError::S3(_) => ApiError::new(StatusCode::BAD_GATEWAY, "storage_error", message),
+            // Rider data the policy would still change: refused before anything was stored.
+            ManagerError::NotScrubbed(_) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "not_scrubbed", message)
+            }
+            ManagerError::MissingPseudonymKey(_) | ManagerError::BadPseudonymKey(_) => {
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "no_pseudonym_key",
+                    "this server cannot store rider data: its operator must set KOMPASS_PSEUDONYM_KEY",
+                )
+            }
             _ => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "storage_error", message),
         }
     }

@@ -7,7 +7,7 @@ use std::fs::File;
 use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
 
-use cli_support::{Kompass, files_under, payload};
+use cli_support::{Kompass, TEST_PSEUDONYM_KEY_ID, files_under, payload, scrubbed_fitness_payload};
 use serde_json::Value;
 
 const KIB: u64 = 1024;
@@ -88,7 +88,8 @@ fn save_list_load_delete_round_trip() {
 
 #[test]
 fn files_land_in_the_spec_local_layout() {
-    let k = Kompass::new();
+    let mut k = Kompass::new();
+    k.with_pseudonym_key();
     let saves: &[(Option<&str>, &str, &str)] = &[
         (Some("alice"), "routes", "morning.json"),
         (None, "routes", "anonymous.json"),
@@ -101,7 +102,12 @@ fn files_land_in_the_spec_local_layout() {
         if let Some(u) = user {
             args.extend(["--user", u]);
         }
-        k.run_stdin(&args, format!("{dt}/{name}").as_bytes()).ok();
+        // Rider data is stored only scrubbed: a document the keyed scrub leaves as it is.
+        let body = match *dt {
+            "fitness" => scrubbed_fitness_payload(&format!("{dt}/{name}"), 300),
+            _ => format!("{dt}/{name}").into_bytes(),
+        };
+        k.run_stdin(&args, &body).ok();
     }
     assert_eq!(
         files_under(k.data_dir()),
@@ -436,7 +442,9 @@ fn quota_is_a_hard_limit_after_cleanup_locally() {
 #[test]
 fn monitor_reports_usage_levels_and_a_bar_chart() {
     let mut k = Kompass::new();
-    k.set("S3_MAX_USER_STORAGE_MB", "1").set("S3_AUTO_CLEANUP_ENABLED", "false");
+    k.set("S3_MAX_USER_STORAGE_MB", "1")
+        .set("S3_AUTO_CLEANUP_ENABLED", "false")
+        .with_pseudonym_key();
     let users = [("u-normal", 100u64), ("u-cleanup", 750), ("u-warning", 850), ("u-critical", 950)];
     for (u, kib) in users {
         k.run_stdin(
@@ -446,7 +454,7 @@ fn monitor_reports_usage_levels_and_a_bar_chart() {
         .ok();
         k.run_stdin(
             &["save", "--user", u, "--type", "fitness", "--name", "f.json", "-"],
-            &payload(u, 50 * 1024),
+            &scrubbed_fitness_payload(u, 50 * 1024),
         )
         .ok();
     }
@@ -485,4 +493,118 @@ fn monitor_reports_usage_levels_and_a_bar_chart() {
         "{line}"
     );
     assert!(text.contains("pending sync: 0"), "{text}");
+}
+
+const STRAVA_EXPORT: &str =
+    concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/strava_export.json");
+
+/// Every file under the data directory with its content.
+fn snapshot(k: &Kompass) -> Vec<(String, Vec<u8>)> {
+    files_under(k.data_dir())
+        .into_iter()
+        .map(|f| {
+            let bytes = std::fs::read(k.data_dir().join(&f)).unwrap();
+            (f, bytes)
+        })
+        .collect()
+}
+
+#[test]
+fn a_raw_export_saved_as_fitness_is_refused_and_nothing_is_stored_or_deleted() {
+    let mut k = Kompass::new();
+    // A quota the raw export would need cleanup for: a refusal must come before any deletion.
+    k.set("S3_MAX_USER_STORAGE_MB", "0.02").set("S3_MIN_FILES_TO_KEEP", "0").with_pseudonym_key();
+    for i in 0..3 {
+        k.run_stdin(
+            &["save", "--user", "rita", "--type", "routes", "--name", &format!("r{i}.json"), "-"],
+            &payload("r", 5 * 1024),
+        )
+        .ok();
+    }
+    let before = snapshot(&k);
+    let raw = std::fs::read(STRAVA_EXPORT).unwrap();
+    let run = k
+        .run(&["save", "--user", "rita", "--type", "fitness", "--name", "raw.json", STRAVA_EXPORT])
+        .code(2);
+    let msg = run.all_output();
+    assert!(msg.contains("kompass rider save"), "{msg}");
+    assert!(
+        !msg.contains("Amélie") && !msg.contains("45.899247"),
+        "the refusal repeats no PII: {msg}"
+    );
+    assert_eq!(snapshot(&k), before, "nothing stored, nothing deleted");
+    // The same through standard input and with --json.
+    k.run_stdin(
+        &["--json", "save", "--user", "rita", "--type", "fitness", "--name", "raw.json", "-"],
+        &raw,
+    )
+    .code(2);
+    assert_eq!(snapshot(&k), before);
+    // Without the key, no fitness save at all, scrubbed or not: the clear missing-key error.
+    let scrubbed = scrubbed_fitness_payload("rita", 400);
+    let run = k
+        .with(&[("KOMPASS_PSEUDONYM_KEY", "")])
+        .run_stdin(
+            &["save", "--user", "rita", "--type", "fitness", "--name", "f.json", "-"],
+            &scrubbed,
+        )
+        .code(2);
+    assert!(run.all_output().contains("KOMPASS_PSEUDONYM_KEY is not set"), "{}", run.all_output());
+    assert_eq!(snapshot(&k), before);
+}
+
+#[test]
+fn an_already_scrubbed_rider_document_is_stored_as_given() {
+    let mut k = Kompass::new();
+    k.with_pseudonym_key();
+    // What `kompass rider save` stored, saved again through the generic save: unchanged.
+    let saved = k.run(&["--json", "rider", "save", "--user", "sam", STRAVA_EXPORT]).ok().json();
+    let name = saved["name"].as_str().unwrap().to_owned();
+    let stored = k.run(&["rider", "load", "--user", "sam", "--name", &name]).ok().stdout;
+    k.run_stdin(
+        &["save", "--user", "sam", "--type", "fitness", "--name", "copy.json", "-"],
+        &stored,
+    )
+    .ok();
+    assert_eq!(std::fs::read(k.data_dir().join("fitness/sam/copy.json")).unwrap(), stored);
+    // And a padded fixed point of the keyed scrub, byte for byte.
+    let doc = scrubbed_fitness_payload("sam", 4096);
+    k.run_stdin(&["save", "--user", "sam", "--type", "fitness", "--name", "pad.json", "-"], &doc)
+        .ok();
+    assert_eq!(std::fs::read(k.data_dir().join("fitness/sam/pad.json")).unwrap(), doc);
+}
+
+#[test]
+fn a_rider_document_with_a_pseudonym_under_another_key_id_is_refused() {
+    let mut k = Kompass::new();
+    k.with_pseudonym_key();
+    let saved = k.run(&["--json", "rider", "save", "--user", "tao", STRAVA_EXPORT]).ok().json();
+    let name = saved["name"].as_str().unwrap().to_owned();
+    let stored =
+        String::from_utf8(k.run(&["rider", "load", "--user", "tao", "--name", &name]).ok().stdout)
+            .unwrap();
+    let ours = format!("\"{TEST_PSEUDONYM_KEY_ID}:");
+    assert!(stored.contains(&ours), "the stored document holds pseudonyms: {stored}");
+    let before = snapshot(&k);
+    // A smuggled key id (free text), then a plausible other key's id; also the whole document
+    // as another installation (key id k1) would have stored it.
+    for other in ["\"Jane.Doe_SW1A-2AA:", "\"k2:"] {
+        let forged = stored.replacen(&ours, other, 1);
+        let run = k
+            .run_stdin(
+                &["save", "--user", "tao", "--type", "fitness", "--name", "forged.json", "-"],
+                forged.as_bytes(),
+            )
+            .code(2);
+        assert!(run.all_output().contains("kompass rider save"), "{}", run.all_output());
+        assert_eq!(snapshot(&k), before, "nothing stored for {other}");
+    }
+    let elsewhere = k.with(&[("KOMPASS_PSEUDONYM_KEY_ID", "k1")]);
+    elsewhere
+        .run_stdin(
+            &["save", "--user", "tao", "--type", "fitness", "--name", "forged.json", "-"],
+            stored.as_bytes(),
+        )
+        .code(2);
+    assert_eq!(snapshot(&k), before);
 }

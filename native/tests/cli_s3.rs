@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use cli_support::{Kompass, files_under, payload};
+use cli_support::{Kompass, files_under, payload, scrubbed_fitness_payload};
 use common::S3Env;
 use kompass::journal::Journal;
 use kompass::manager::sha256;
@@ -60,7 +60,8 @@ fn kompass(env: &S3Env) -> Kompass {
         .set("AWS_REGION", &env.region)
         .set("AWS_S3_BUCKET", &env.bucket)
         .set("AWS_ACCESS_KEY_ID", &env.access_key_id)
-        .set("AWS_SECRET_ACCESS_KEY", &env.secret_access_key);
+        .set("AWS_SECRET_ACCESS_KEY", &env.secret_access_key)
+        .with_pseudonym_key();
     k
 }
 
@@ -340,7 +341,7 @@ async fn fifo_cleanup_end_to_end() {
         k.with(&no_auto)
             .run_stdin(
                 &save_args(Some(&u), "fitness", &format!("fit-{i:02}.json")),
-                &payload("f", 10 * 1024),
+                &scrubbed_fitness_payload("f", 10 * 1024),
             )
             .ok();
     }
@@ -730,7 +731,11 @@ async fn monitor_json_matches_what_was_saved() {
             &payload(u, (*kib as usize - 50) * 1024),
         )
         .ok();
-        k.run_stdin(&save_args(Some(u), "fitness", "f.json"), &payload(u, 50 * 1024)).ok();
+        k.run_stdin(
+            &save_args(Some(u), "fitness", "f.json"),
+            &scrubbed_fitness_payload(u, 50 * 1024),
+        )
+        .ok();
         saves += 2;
     }
 
@@ -782,4 +787,77 @@ async fn monitor_json_matches_what_was_saved() {
         "{line}"
     );
     assert!(text.contains("PUT-class"), "{text}");
+}
+
+const STRAVA_EXPORT: &str =
+    concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/strava_export.json");
+
+/// Every object under `prefix` with its content.
+async fn contents(s3: &S3Store, prefix: &str) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for k in keys(s3, prefix).await {
+        let body = s3.get(&k).await.unwrap();
+        out.push((k, body));
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_raw_export_saved_as_fitness_is_refused_in_s3_and_nothing_is_stored_or_deleted() {
+    let Some(env) = common::s3_env("a_raw_export_saved_as_fitness_is_refused_in_s3") else {
+        return;
+    };
+    let s3 = bucket(&env);
+    let mut k = kompass(&env);
+    let u = uid("rawfit");
+    let prefix = format!("users/{u}/");
+    // A quota the raw export would need cleanup for: the refusal must come before any deletion.
+    k.set("S3_MAX_USER_STORAGE_MB", "0.02").set("S3_MIN_FILES_TO_KEEP", "0");
+    for i in 0..3 {
+        k.with(&[("S3_AUTO_CLEANUP_ENABLED", "false")])
+            .run_stdin(&save_args(Some(&u), "routes", &format!("r{i}.json")), &payload("r", 5 * 1024))
+            .ok();
+    }
+    let before = contents(&s3, &prefix).await;
+    assert_eq!(before.len(), 3);
+    let run = k
+        .run(&["save", "--user", &u, "--type", "fitness", "--name", "raw.json", STRAVA_EXPORT])
+        .code(2);
+    let msg = run.all_output();
+    assert!(msg.contains("kompass rider save"), "{msg}");
+    assert!(!msg.contains("Amélie") && !msg.contains("45.899247"), "no PII echoed: {msg}");
+    assert_eq!(contents(&s3, &prefix).await, before, "nothing stored or deleted in the bucket");
+    assert!(files_under(k.data_dir()).iter().all(|f| !f.starts_with("fitness")), "nor locally");
+    // With S3 down the refusal needs no request: nothing lands locally or in the journal.
+    let down = kompass_down(&env);
+    down.run(&["save", "--user", &u, "--type", "fitness", "--name", "raw.json", STRAVA_EXPORT])
+        .code(2);
+    assert!(files_under(down.data_dir()).iter().all(|f| !f.starts_with("fitness")));
+    assert!(Journal::open(down.data_dir()).unwrap().is_empty().unwrap());
+}
+
+#[tokio::test]
+async fn only_a_document_scrubbed_under_the_configured_key_id_is_stored_in_s3() {
+    let Some(env) = common::s3_env("only_a_document_scrubbed_under_the_configured_key_id") else {
+        return;
+    };
+    let s3 = bucket(&env);
+    let k = kompass(&env);
+    let u = uid("fitok");
+    let saved = k.run(&["--json", "rider", "save", "--user", &u, STRAVA_EXPORT]).ok().json();
+    let name = saved["name"].as_str().unwrap().to_owned();
+    let stored = k.run(&["rider", "load", "--user", &u, "--name", &name]).ok().stdout;
+    // Already scrubbed under the configured key: stored as given.
+    k.run_stdin(&save_args(Some(&u), "fitness", "copy.json"), &stored).ok();
+    assert_eq!(s3.get(&format!("users/{u}/fitness/copy.json")).await.unwrap(), stored);
+    // A pseudonym under another key id: refused, nothing stored.
+    let ours = format!("\"{}:", cli_support::TEST_PSEUDONYM_KEY_ID);
+    let text = String::from_utf8(stored).unwrap();
+    assert!(text.contains(&ours));
+    let forged = text.replacen(&ours, "\"k2:", 1);
+    k.run_stdin(&save_args(Some(&u), "fitness", "forged.json"), forged.as_bytes()).code(2);
+    assert_eq!(
+        keys(&s3, &format!("users/{u}/")).await,
+        [format!("users/{u}/fitness/copy.json"), format!("users/{u}/fitness/{name}")]
+    );
 }

@@ -16,6 +16,10 @@ use kompass_core::presign::{Credentials, S3Target};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+/// The pseudonym key for the rider data these tests save.
+const RIDER_KEY: &str = "migrate-test-pseudonym-key-0123456789ab";
+const RIDER_KEY_ID: &str = "km1";
+
 // ---------------------------------------------------------------- helpers
 
 fn sha(bytes: &[u8]) -> [u8; 32] {
@@ -414,11 +418,17 @@ async fn an_outage_save_is_journaled_and_migrate_replays_it() {
     let s = json(&saved);
     assert_eq!(s["backend"], "local", "{s}");
     assert!(s["pending_sync"].is_string(), "the outage is reported: {s}");
-    std::fs::write(&input, b"{\"fresh\":true}").unwrap();
+    // Rider data is stored only scrubbed with the pseudonym key: a fixed point of its scrub.
+    let key = kompass_core::scrub::PseudonymKey::new(RIDER_KEY_ID, RIDER_KEY.as_bytes()).unwrap();
+    let fresh_doc = kompass_core::scrub::scrub(b"{\"activities\":[{\"distance\":1}]}", &key)
+        .unwrap()
+        .document
+        .into_bytes();
+    std::fs::write(&input, &fresh_doc).unwrap();
     let saved = kompass(
         dir.path(),
         &dead,
-        &[],
+        &[("KOMPASS_PSEUDONYM_KEY", RIDER_KEY), ("KOMPASS_PSEUDONYM_KEY_ID", RIDER_KEY_ID)],
         &[
             "--json",
             "save",
@@ -448,7 +458,7 @@ async fn an_outage_save_is_journaled_and_migrate_replays_it() {
     );
     assert_eq!(
         s3.get(&format!("users/{u}/fitness/fresh.json")).await.unwrap(),
-        b"{\"fresh\":true}"
+        fresh_doc
     );
     assert!(!ride.exists() && !fresh.exists(), "local copies go once verified");
     assert_eq!(journal_lines(dir.path()), 0, "the journal is empty");

@@ -868,15 +868,19 @@ fn scrub_audit_lists_what_the_policy_would_change_and_fix_rescrubs_it_in_place()
     let data = tmp.path().join("data");
     let key = [("KOMPASS_PSEUDONYM_KEY", KEY)];
     let (smuggled, unkeyed) = smuggling_fixture();
-    // Stored as given by the operator's byte store: a raw export, a document with smuggled
-    // pseudonyms, and bytes that are not rider data; and one stored by rider save.
+    // Already on disk from before the policy (the byte store, which now refuses them, or the
+    // original app): a raw export, a document with smuggled pseudonyms, and bytes that are not
+    // rider data; and one stored by rider save.
     let save = |name: &str, bytes: &[u8]| {
-        let out = run_with_stdin(
+        let refused = run_with_stdin(
             kompass(&data, &key)
                 .args(["save", "--user", "amelie", "--type", "fitness", "--name", name, "-"]),
             bytes,
         );
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(refused.status.code(), Some(2), "the byte store stores no unscrubbed rider data");
+        let path = data.join("fitness/amelie").join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
     };
     save("raw.json", &fixture());
     save("smuggled.json", &smuggled);
@@ -936,15 +940,20 @@ async fn s3_scrub_audit_fixes_raw_rider_data_in_the_bucket() {
     let user = unique_user("s3-audit");
     let vars = s3_vars(&env);
     let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    // The byte store refuses a raw export; one already in the bucket (from before the policy)
+    // is what the audit is for.
     let out = run_with_stdin(
         kompass(&data, &vars)
             .args(["--json", "save", "--user", &user, "--type", "fitness", "--name", "raw.json", "-"]),
         &fixture(),
     );
-    assert_eq!(stdout_json(&out)["backend"], "s3");
+    assert_eq!(out.status.code(), Some(2));
     let key = format!("users/{user}/fitness/raw.json");
     let s3 = s3_store(&env);
-    assert_eq!(s3.get(&key).await.unwrap(), fixture(), "stored raw by the byte store");
+    assert!(s3.list(&format!("users/{user}/")).await.unwrap().is_empty(), "nothing stored");
+    let raw = fixture();
+    s3.put(&key, raw.clone(), Sha256::digest(&raw).into(), PutMode::Overwrite).await.unwrap();
+    assert_eq!(s3.get(&key).await.unwrap(), fixture(), "stored raw before the policy");
 
     let r = audit(&data, &vars, &["--user", &user]);
     assert_eq!(finding(&r, &key)["backend"], "s3");

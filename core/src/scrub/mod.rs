@@ -48,7 +48,7 @@ mod tests;
 
 use serde::Serialize;
 
-pub use policy::{POLICY, Policy, PseudonymRule, RiderHandling, RiderPath};
+pub use policy::{POLICY, Policy, PseudonymRule, RiderHandling, RiderPath, USE_RIDER_SAVE};
 pub use pseudonym::{MAX_KEY_ID_BYTES, MIN_SECRET_BYTES, PseudonymKey, PseudonymKeyError};
 
 /// The version of the scrub rules, written into every anonymization block and report.
@@ -190,6 +190,57 @@ pub fn scrub_keyless(input: &[u8]) -> Result<Scrubbed, ScrubError> {
 pub fn scrub_incoming(input: &[u8], key: &PseudonymKey, user: &str) -> Result<Scrubbed, ScrubError> {
     let subject = key.user_pseudonym(user);
     scrub_with(input, Some(key), PseudonymRule::DropAll, Some(&subject))
+}
+
+/// Why a path that stores only scrubbed rider data ([`RiderHandling::StoreIfScrubbed`])
+/// refuses a document. Neither variant repeats any of the input.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotScrubbed {
+    /// The input is not rider data at all.
+    #[error("{0}; nothing was stored: {USE_RIDER_SAVE}")]
+    Unscrubbable(ScrubError),
+    /// The keyed scrub would change the document: it holds PII, fields the policy drops,
+    /// pseudonyms under another key id, or is not in the scrubber's output form.
+    #[error(
+        "the rider data is not scrubbed under the current policy ({version}, key id {key_id}): \
+         scrubbing would {what}; nothing was stored: {USE_RIDER_SAVE}"
+    )]
+    WouldChange {
+        /// The scrub rules applied.
+        version: &'static str,
+        /// The configured key's id.
+        key_id: String,
+        /// How many paths the scrub would remove (the anonymization block, always rewritten,
+        /// not counted).
+        removed_count: usize,
+        /// What the scrub would do, for people (counts only, never input text).
+        what: String,
+    },
+}
+
+/// The rule of [`RiderHandling::StoreIfScrubbed`]: `input` may be stored as given only when
+/// the keyed scrub under the current policy returns it unchanged, byte for byte: a document
+/// this system scrubbed with `key` (pseudonyms only under `key`'s id). Anything else, raw
+/// exports and documents scrubbed under another key id or an older policy included, is
+/// refused.
+pub fn check_scrubbed(input: &[u8], key: &PseudonymKey) -> Result<(), NotScrubbed> {
+    let out = scrub(input, key).map_err(NotScrubbed::Unscrubbable)?;
+    if out.document.as_bytes() == input {
+        return Ok(());
+    }
+    // The input's own anonymization block is always replaced (and reported): not a finding.
+    let n = out.report.removed.iter().filter(|p| *p != "/anonymization").count();
+    let what = if n == 0 {
+        "rewrite it (it is not in the scrubber's compact output form)".to_owned()
+    } else {
+        format!("remove {n} field{}", if n == 1 { "" } else { "s" })
+    };
+    Err(NotScrubbed::WouldChange {
+        version: SCRUB_VERSION,
+        key_id: key.key_id().to_owned(),
+        removed_count: n,
+        what,
+    })
 }
 
 fn scrub_with(

@@ -50,6 +50,8 @@ pub enum RiderPath {
     Edge,
     /// `kompass scrub --audit --fix`: stored fitness objects re-scrubbed in place.
     AuditFix,
+    /// `kompass migrate`: objects already in the local data directory moved to S3.
+    Migrate,
 }
 
 /// What a path does with rider data.
@@ -69,9 +71,17 @@ pub enum RiderHandling {
     /// Refused: no upload URL is ever issued for rider data; the caller is told to use the
     /// server's rider route.
     Refuse,
-    /// The operator's byte store: kept as given (the audit lists anything the policy would
-    /// still change).
-    StoreAsGiven,
+    /// The generic byte store (`kompass save --type fitness`): stored only when the keyed
+    /// scrub under the current policy leaves the document unchanged, byte for byte (already
+    /// scrubbed, pseudonyms only under the configured key id); anything else is refused
+    /// before any request or deletion, pointing at `kompass rider save`. Without the key
+    /// nothing is stored. Checked by [`super::check_scrubbed`] in the storage manager's save,
+    /// which every native save passes.
+    StoreIfScrubbed,
+    /// Objects already in storage moved byte for byte (SHA-256 verified), not stored anew:
+    /// files from before the policy (or from the original app) keep moving, and
+    /// `kompass scrub --audit [--fix]` is the check for what they hold.
+    MoveAsStored,
 }
 
 /// The scrub policy.
@@ -166,15 +176,19 @@ pub const POLICY: Policy = Policy {
     pseudonym_hex_len: 64,
     paths: &[
         (RiderPath::CliRiderSave, RiderHandling::ScrubWithKey),
-        (RiderPath::CliSave, RiderHandling::StoreAsGiven),
+        (RiderPath::CliSave, RiderHandling::StoreIfScrubbed),
         (RiderPath::HttpPresign, RiderHandling::Refuse),
         (RiderPath::HttpRider, RiderHandling::ScrubIncoming),
         (RiderPath::LocalUpload, RiderHandling::Refuse),
         (RiderPath::Page, RiderHandling::ScrubKeylessThenServer),
         (RiderPath::Edge, RiderHandling::Refuse),
         (RiderPath::AuditFix, RiderHandling::ScrubWithKey),
+        (RiderPath::Migrate, RiderHandling::MoveAsStored),
     ],
 };
 
 /// The error text for a request to upload rider data anywhere but the server's rider route.
 pub const USE_RIDER_ROUTE: &str = "rider (fitness) data is stored only by the server, which scrubs it with the pseudonym key and names it: send the scrubbed document to POST /api/rider instead of asking for an upload URL";
+
+/// The advice for rider data that a generic save refuses.
+pub const USE_RIDER_SAVE: &str = "store rider data with `kompass rider save --user USER FILE` (or POST /api/rider), which scrubs it with the pseudonym key and names it; `kompass save --type fitness` stores only documents already scrubbed under the current policy and key";

@@ -492,7 +492,54 @@ fn the_policy_states_what_each_path_does_with_rider_data() {
     assert_eq!(POLICY.handling(P::HttpRider), H::ScrubIncoming);
     assert_eq!(POLICY.handling(P::Page), H::ScrubKeylessThenServer);
     assert_eq!(POLICY.handling(P::CliRiderSave), H::ScrubWithKey);
+    assert_eq!(POLICY.handling(P::CliSave), H::StoreIfScrubbed);
+    assert_eq!(POLICY.handling(P::AuditFix), H::ScrubWithKey);
+    assert_eq!(POLICY.handling(P::Migrate), H::MoveAsStored);
     assert_eq!(POLICY.version, SCRUB_VERSION);
+}
+
+#[test]
+fn a_generic_fitness_save_accepts_only_a_fixed_point_of_the_keyed_scrub() {
+    let k = key();
+    let raw = json!({
+        "athlete": {"id": 123456, "firstname": "Jane", "lastname": "Doe", "city": "London", "weight": 61.5},
+        "activities": [{"id": 987, "name": "Morning ride", "start_latlng": [51.5, -0.12], "distance": 1000.5}],
+    })
+    .to_string();
+    // A raw export: refused, and the error repeats nothing of it.
+    let err = check_scrubbed(raw.as_bytes(), &k).unwrap_err();
+    assert!(
+        matches!(err, NotScrubbed::WouldChange { removed_count, .. } if removed_count >= 5),
+        "{err:?}"
+    );
+    let msg = err.to_string();
+    for pii in ["Jane", "Doe", "London", "51.5", "123456"] {
+        assert!(!msg.contains(pii), "{msg}");
+    }
+    assert!(msg.contains("kompass rider save"), "{msg}");
+    // What the keyed scrub wrote: accepted.
+    let scrubbed = scrub(raw.as_bytes(), &k).unwrap().document;
+    assert_eq!(check_scrubbed(scrubbed.as_bytes(), &k), Ok(()));
+    // The same document scrubbed under another key: refused (its pseudonyms are foreign).
+    let other = PseudonymKey::new("k2", b"another-secret-0123456789").unwrap();
+    let foreign = scrub(raw.as_bytes(), &other).unwrap().document;
+    assert!(check_scrubbed(foreign.as_bytes(), &k).is_err());
+    // A pseudonym-shaped value under another key id smuggled into our own scrubbed form.
+    let smuggled = scrubbed.replacen("\"k1:", "\"Jane.Doe_SW1A:", 1);
+    assert_ne!(smuggled, scrubbed);
+    assert!(matches!(
+        check_scrubbed(smuggled.as_bytes(), &k),
+        Err(NotScrubbed::WouldChange { removed_count, .. }) if removed_count >= 1
+    ));
+    // Scrubbed content, not in the scrubber's compact form: refused, though nothing is removed.
+    let spaced = scrubbed.replacen(',', ", ", 1);
+    assert!(matches!(
+        check_scrubbed(spaced.as_bytes(), &k),
+        Err(NotScrubbed::WouldChange { removed_count: 0, .. })
+    ));
+    // Not rider data at all.
+    assert!(matches!(check_scrubbed(b"not json", &k), Err(NotScrubbed::Unscrubbable(_))));
+    assert!(matches!(check_scrubbed(b"{}", &k), Err(NotScrubbed::WouldChange { .. })));
 }
 
 // ---- hand-written shapes ----

@@ -68,6 +68,12 @@ impl CliError {
             // An input file that cannot be read (missing, a directory, not permitted) is bad input.
             CliError::Input { .. } => 2,
             CliError::Env(_) => 2,
+            // Rider data refused by the scrub policy, or no key to check it with: bad input.
+            CliError::Manager(
+                ManagerError::NotScrubbed(_)
+                | ManagerError::MissingPseudonymKey(_)
+                | ManagerError::BadPseudonymKey(_),
+            ) => 2,
             CliError::Manager(ManagerError::Refused(_)) => 3,
             CliError::Manager(ManagerError::NotFound { .. }) => 4,
             CliError::Rider(

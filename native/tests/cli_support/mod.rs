@@ -219,3 +219,57 @@ pub fn payload(tag: &str, size: usize) -> Vec<u8> {
     v.truncate(size);
     v
 }
+
+/// The pseudonym key the tests configure for rider (fitness) data.
+pub const TEST_PSEUDONYM_KEY: &str = "cli-test-pseudonym-key-0123456789abcdef";
+/// Its key id.
+pub const TEST_PSEUDONYM_KEY_ID: &str = "kt1";
+
+impl Kompass {
+    /// Configures the test pseudonym key, without which no fitness data is stored.
+    pub fn with_pseudonym_key(&mut self) -> &mut Self {
+        self.set("KOMPASS_PSEUDONYM_KEY", TEST_PSEUDONYM_KEY)
+            .set("KOMPASS_PSEUDONYM_KEY_ID", TEST_PSEUDONYM_KEY_ID)
+    }
+}
+
+/// The test pseudonym key, as the scrubber takes it.
+pub fn test_pseudonym_key() -> kompass_core::scrub::PseudonymKey {
+    kompass_core::scrub::PseudonymKey::new(TEST_PSEUDONYM_KEY_ID, TEST_PSEUDONYM_KEY.as_bytes())
+        .unwrap()
+}
+
+/// A rider document of exactly `size` bytes that `kompass save --type fitness` stores: a fixed
+/// point of the keyed scrub with the test key (what `kompass rider save` would have written),
+/// padded with activities holding only a distance, a field the policy keeps. `tag` sets the
+/// first distance, so different tags give different documents. Panics when `size` is below the
+/// smallest such document (about 150 bytes).
+pub fn scrubbed_fitness_payload(tag: &str, size: usize) -> Vec<u8> {
+    let key = test_pseudonym_key();
+    // FNV-1a of the tag: a distance without a leading zero.
+    let h = tag
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    let first = 1 + h % 1_000_000_000;
+    let build = |items: usize, extra_digits: usize| {
+        let mut doc =
+            format!("{{\"activities\":[{{\"distance\":{first}{}}}", "0".repeat(extra_digits));
+        for _ in 0..items {
+            doc.push_str(",{\"distance\":0}");
+        }
+        doc.push_str("]}");
+        kompass_core::scrub::scrub(doc.as_bytes(), &key).unwrap().document.into_bytes()
+    };
+    let base = build(0, 0).len();
+    assert!(size >= base, "a scrubbed rider document has at least {base} bytes, not {size}");
+    let item = ",{\"distance\":0}".len();
+    let (items, extra) = ((size - base) / item, (size - base) % item);
+    let doc = build(items, extra);
+    assert_eq!(doc.len(), size);
+    assert_eq!(
+        kompass_core::scrub::check_scrubbed(&doc, &key),
+        Ok(()),
+        "a fixed point of the keyed scrub"
+    );
+    doc
+}
