@@ -16,6 +16,7 @@
 //! makes sure the bytes stored are the bytes the page scrubbed and hashed.
 
 pub mod auth;
+pub mod limit;
 pub mod routes;
 pub mod upload;
 
@@ -29,8 +30,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
+use kompass_core::admission::Limit;
 use kompass_core::presign::{Credentials, S3Target};
-use kompass_core::quota::Refusal;
 use serde_json::json;
 use tower_http::services::ServeDir;
 
@@ -61,15 +62,25 @@ pub struct App {
     /// Admission and the save or grant that follows it run one at a time, so two uploads
     /// cannot both pass a quota that only one of them fits.
     pub admission: tokio::sync::Mutex<()>,
+    /// Per-token rate limits on the API.
+    pub limiter: limit::RateLimiter,
 }
 
 impl App {
     /// Wires storage, the server secret (at least 32 bytes) and the page directory together.
     pub fn new(manager: Manager, secret: &[u8], www: PathBuf) -> Self {
-        let s3 = manager.config().s3.as_ref().zip(manager.s3()).map(|(cfg, store)| {
-            S3Signing { target: store.target().clone(), credentials: cfg.signing_credentials() }
+        let s3 = manager.config().s3.as_ref().zip(manager.s3()).map(|(cfg, store)| S3Signing {
+            target: store.target().clone(),
+            credentials: cfg.signing_credentials(),
         });
-        App { manager, secret: secret.to_vec(), s3, www, admission: tokio::sync::Mutex::new(()) }
+        App {
+            manager,
+            secret: secret.to_vec(),
+            s3,
+            www,
+            admission: tokio::sync::Mutex::new(()),
+            limiter: limit::RateLimiter::default(),
+        }
     }
 
     /// The server secret.
@@ -117,18 +128,29 @@ impl From<ManagerError> for ApiError {
         match e {
             ManagerError::Key(_) => ApiError::bad_request("invalid_key", message),
             ManagerError::Refused(r) => {
-                let status = match r {
-                    Refusal::FileTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-                    _ => StatusCode::INSUFFICIENT_STORAGE,
+                let (status, code) = match r.limit() {
+                    Limit::FileSize => (StatusCode::PAYLOAD_TOO_LARGE, "refused"),
+                    // Requests, not bytes: the same upload fits once the budget resets.
+                    Limit::PutBudget | Limit::GetBudget => {
+                        (StatusCode::TOO_MANY_REQUESTS, "budget_spent")
+                    }
+                    Limit::UserQuota | Limit::Bucket => {
+                        (StatusCode::INSUFFICIENT_STORAGE, "refused")
+                    }
                 };
-                ApiError {
-                    status,
-                    code: "refused",
-                    message,
-                    detail: Some(
-                        json!({ "refusal": serde_json::to_value(&r).unwrap_or_default() }),
-                    ),
+                let mut detail = json!({
+                    "refusal": serde_json::to_value(&r).unwrap_or_default(),
+                    "limit": r.limit(),
+                });
+                if let Some(at) = r.retry_at() {
+                    detail["retry_at"] = json!(at.rfc3339());
+                    detail["retry_after_secs"] =
+                        json!(at.as_secs().saturating_sub(unix_now()).max(1));
                 }
+                ApiError { status, code, message, detail: Some(detail) }
+            }
+            ManagerError::NotUploaded { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "not_uploaded", message)
             }
             ManagerError::NotFound { .. } => {
                 ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
@@ -153,7 +175,14 @@ impl IntoResponse for ApiError {
         {
             obj.extend(extra);
         }
+        // A 429 says when to come back, as a header too.
+        let retry_after = body.get("retry_after_secs").and_then(serde_json::Value::as_u64);
         let mut res = (self.status, axum::Json(body)).into_response();
+        if let Some(secs) = retry_after.filter(|_| self.status == StatusCode::TOO_MANY_REQUESTS)
+            && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+        {
+            res.headers_mut().insert(header::RETRY_AFTER, v);
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             res.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
@@ -236,15 +265,42 @@ async fn api_not_found() -> ApiError {
     )
 }
 
+/// 429 with `Retry-After` once a bearer token is over its rate (see [`limit`]); requests
+/// without a token pass (they are refused by authentication, or carry a signed grant).
+async fn rate_limit(State(app): State<Shared>, req: Request, next: Next) -> Response {
+    if let Some(auth) = req.headers().get(header::AUTHORIZATION)
+        && let Err(wait) = app.limiter.take(auth.as_bytes(), std::time::Instant::now())
+    {
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        let mut res = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!(
+                "too many requests with this token (at most {} at once, {} a second): try again in {secs} s",
+                limit::BURST,
+                limit::PER_SECOND
+            ),
+        )
+        .into_response();
+        if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+            res.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return res;
+    }
+    next.run(req).await
+}
+
 /// The whole application: API routes, then the page's static files.
 pub fn router(app: Shared) -> Router {
     let api = Router::new()
         .route("/presign", post(routes::presign))
+        .route("/confirm", post(routes::confirm))
         .route("/usage", get(routes::usage))
         .route("/files", get(routes::files))
         // The upload reads its body itself, bounded by the granted size.
         .route("/upload/{grant}", put(upload::upload).layer(DefaultBodyLimit::disable()))
-        .fallback(api_not_found);
+        .fallback(api_not_found)
+        .layer(middleware::from_fn_with_state(app.clone(), rate_limit));
     Router::new()
         .nest("/api", api)
         .fallback_service(ServeDir::new(&app.www).append_index_html_on_directories(true))

@@ -105,6 +105,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Load(target) => data::load(&cli, target).await,
         Command::List(args) => data::list(&cli, args, &out).await,
         Command::Delete(target) => data::delete(&cli, target, &out).await,
+        Command::Sync => data::sync(&cli, &out).await,
         Command::Token(args) => status::token(&cli, args, &out),
         Command::Presign(args) => status::presign(&cli, args, &out),
         Command::Scrub(args) => scrub::scrub(&cli, args, &out),
