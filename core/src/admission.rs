@@ -56,6 +56,8 @@ use crate::quota::{
 };
 use crate::time::UnixMs;
 
+pub mod allowance;
+
 /// Default lifetime of a reservation: as long as a presigned URL (15 minutes).
 pub const DEFAULT_RESERVATION_TTL_MS: u64 = 15 * 60 * 1000;
 

@@ -9,6 +9,7 @@ pub mod inventory;
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use kompass_core::admission::allowance::Allowance;
 use kompass_core::admission::{
     self, Decision, Facts, PlannedDeletion, Refusal, Reservation, Settings, StoredObject, Upload,
     Via,
@@ -760,6 +761,35 @@ impl Manager {
             }
         };
         Ok(Confirmed { key: key.s3_key(), bytes: size, backend, cleaned })
+    }
+
+    /// An allowance for the edge presigner ([`kompass_core::admission::allowance`]): the bytes
+    /// `owner` may still upload (quota minus stored and reserved bytes) and the PUTs the
+    /// month's budget has left (capped), for five minutes, signed with `secret`.
+    pub async fn allowance(&self, owner: &UserId, secret: &[u8]) -> Result<(Allowance, String), ManagerError> {
+        use kompass_core::admission::allowance::{DEFAULT_ALLOWANCE_TTL_MS, MAX_ALLOWANCE_PUTS};
+        let backend = self.upload_backend().await?;
+        let now = UnixMs(now_ms());
+        let settings = self.admission_settings(backend);
+        let (used, ledger) = self.state.write(|tx| {
+            let g = self.gather(tx, backend, Some(owner), 0, now)?;
+            let stored: u64 = g.stored.objects.iter().filter(|o| o.key.owner() == Some(owner)).map(|o| o.size).sum();
+            let reserved: u64 = g.reservations.iter().filter(|r| r.key.owner() == Some(owner)).map(|r| r.size).sum();
+            Ok::<_, ManagerError>((stored + reserved, g.ledger))
+        })?;
+        let puts = match settings.budget {
+            Some(b) => b.put_class.saturating_sub(ledger.put_class).min(MAX_ALLOWANCE_PUTS),
+            None => MAX_ALLOWANCE_PUTS,
+        };
+        let allowance = Allowance {
+            user: owner.clone(),
+            bytes: settings.limits.max_user_bytes.saturating_sub(used),
+            puts,
+            expires_at: now.plus_ms(DEFAULT_ALLOWANCE_TTL_MS),
+            id: now.as_u64() ^ u64::from(std::process::id()).rotate_left(40),
+        };
+        let sealed = allowance.seal(secret);
+        Ok((allowance, sealed))
     }
 
     /// Confirms `owner`'s outstanding grants (one HEAD each, no LIST): those stored are

@@ -295,6 +295,7 @@ pub fn router(app: Shared) -> Router {
     let api = Router::new()
         .route("/presign", post(routes::presign))
         .route("/confirm", post(routes::confirm))
+        .route("/allowance", get(routes::allowance))
         .route("/usage", get(routes::usage))
         .route("/files", get(routes::files))
         // The upload reads its body itself, bounded by the granted size.

@@ -725,3 +725,21 @@ async fn rider_data_that_is_not_scrubbed_is_refused_at_upload() {
     s.upload(&alice, "fitness", "clean.json", clean.as_bytes()).await;
     assert_eq!(s.stored("fitness", "alice", "clean.json").unwrap(), clean.as_bytes());
 }
+
+#[tokio::test]
+async fn an_allowance_for_the_edge_is_signed_and_states_what_is_left() {
+    let s = start(&[("KOMPASS_SERVER_SECRET", SECRET), ("S3_MAX_USER_STORAGE_MB", "0.019073486328125")]).unwrap();
+    let alice = token("alice");
+    s.upload(&alice, "routes", "one.json", &[b'a'; 5_000]).await;
+    let _reserved = s.grant(&alice, "routes", "two.json", &[b'b'; 3_000]).await;
+    let a = s.get("/api/allowance", Some(&alice)).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body["bytes"], 20_000 - 5_000 - 3_000, "{}", a.body);
+    let sealed = a.body["allowance"].as_str().unwrap();
+    let now = kompass_core::time::UnixMs(unix_now() as i64 * 1000);
+    let opened = kompass_core::admission::allowance::Allowance::open(sealed, SECRET.as_bytes(), now).unwrap();
+    assert_eq!(opened.user.as_str(), "alice");
+    assert_eq!(opened.bytes, 12_000);
+    // Not an API token: it cannot act as alice.
+    assert_eq!(s.get("/api/usage", Some(sealed)).await.status, 401);
+}

@@ -389,3 +389,23 @@ pub async fn files(
     });
     Ok(Json(out))
 }
+
+/// `GET /api/allowance` answer: what the edge presigner may grant this user, signed.
+#[derive(Debug, Serialize)]
+pub struct AllowanceAnswer {
+    /// The sealed allowance: forward it to the edge as `allowance`.
+    pub allowance: String,
+    /// Bytes the user may still upload through the edge.
+    pub bytes: u64,
+    /// Uploads the user may still start through the edge.
+    pub puts: u64,
+    /// When it expires, RFC 3339 UTC.
+    pub expires_at: String,
+}
+
+/// `GET /api/allowance`: a short-lived, signed statement of what the token's user may still
+/// spend, for the edge presigner (which has no inventory of its own).
+pub async fn allowance(State(app): State<Shared>, User(user): User) -> Result<Json<AllowanceAnswer>, ApiError> {
+    let (a, sealed) = app.manager.allowance(&user, app.secret()).await?;
+    Ok(Json(AllowanceAnswer { allowance: sealed, bytes: a.bytes, puts: a.puts, expires_at: a.expires_at.rfc3339() }))
+}
