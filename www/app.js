@@ -337,7 +337,13 @@ async function upload() {
       $('progress').value = Math.round((loaded / total) * 100);
     });
     $('progress').value = 100;
-    const cleaned = answer.cleanup && answer.cleanup.length ? ` ${answer.cleanup.length} older file(s) were cleaned up to make room.` : '';
+    // The server cleans up only once the upload is stored: tell it the upload finished.
+    let removed = 0;
+    if (answer.backend === 's3' && answer.confirm) {
+      const done = await api(answer.confirm, { method: 'POST', json: { type: 'fitness', name } });
+      removed = done.cleaned ? done.cleaned.length : 0;
+    }
+    const cleaned = removed ? ` ${removed} older file(s) were cleaned up to make room.` : '';
     setText('upload-status', `Uploaded ${answer.key} (${humanBytes(s.bytes.length)}) to ${answer.backend === 's3' ? 'S3' : 'local storage'}.${cleaned}`, 'ok');
     await refreshStorage();
   } catch (e) {

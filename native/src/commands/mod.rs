@@ -107,7 +107,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Delete(target) => data::delete(&cli, target, &out).await,
         Command::Sync => data::sync(&cli, &out).await,
         Command::Token(args) => status::token(&cli, args, &out),
-        Command::Presign(args) => status::presign(&cli, args, &out),
+        Command::Presign(args) => status::presign(&cli, args, &out).await,
         Command::Scrub(args) => scrub::scrub(&cli, args, &out),
         Command::Rider(args) => rider::rider(&cli, args, &out).await,
         Command::Migrate(args) => migrate::migrate(&cli, args, &out).await,

@@ -209,8 +209,9 @@ pub fn token(cli: &Cli, args: &TokenArgs, out: &Output) -> Result<(), CliError> 
     Ok(())
 }
 
-/// `kompass presign`.
-pub fn presign(cli: &Cli, args: &PresignArgs, out: &Output) -> Result<(), CliError> {
+/// `kompass presign`: admission like every upload (the grant reserves its bytes and charges
+/// the request budget; nothing is deleted until it is confirmed), then the URL.
+pub async fn presign(cli: &Cli, args: &PresignArgs, out: &Output) -> Result<(), CliError> {
     let key = object_key(&args.target)?;
     let sha = Sha256Digest::from_hex(&args.sha256)
         .map_err(|e| CliError::Usage(format!("--sha256: {e}")))?;
@@ -223,6 +224,9 @@ pub fn presign(cli: &Cli, args: &PresignArgs, out: &Output) -> Result<(), CliErr
         .into());
     }
     let s3 = m.require_s3()?;
+    let expires = kompass_core::time::UnixMs(crate::manager::now_ms())
+        .plus_ms(args.expires.saturating_mul(1000));
+    m.grant(&key, args.size, expires).await?;
     let cfg = m.config().s3.as_ref().ok_or(ManagerError::S3Disabled)?;
     let creds = cfg.signing_credentials();
     let signed = presign_put(
