@@ -9,7 +9,17 @@
 //! - `PUT /api/upload/{grant}`: the local twin of a presigned URL. The grant is an HMAC-signed
 //!   capability (see [`upload`]); the body must have the granted length and SHA-256.
 //! - `GET /api/usage`: the user's usage per data type against the quota, with alert levels.
-//! - `GET /api/files[?type=routes|fitness]`: the user's stored files, newest first.
+//! - `GET /api/files[?type=routes|fitness]`: the user's stored files, newest first, from the
+//!   cached inventory (no LIST per call; the user's unconfirmed grants are checked with a HEAD).
+//! - `POST /api/confirm {type, name}`: the page reports a finished upload; one HEAD checks it,
+//!   then its reservation is released and the cleanup it calls for runs (a grant deletes
+//!   nothing). 409 `not_uploaded` when it is not there.
+//! - `GET /api/allowance`: a signed, short-lived statement of the bytes and uploads the user
+//!   may still spend, for the edge presigner.
+//!
+//! Every presign is admitted by the core's one decision and reserves its bytes. Refusals by
+//! the monthly request budget are 429 `budget_spent` with `retry_at` and `Retry-After`; a
+//! token over its rate is 429 `rate_limited` with `Retry-After`.
 //!
 //! The server stores exactly the bytes whose SHA-256 was granted. It does not scrub them:
 //! the page scrubs rider data in wasm on the device, so PII never leaves it, and the grant
