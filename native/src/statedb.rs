@@ -110,6 +110,15 @@ CREATE TABLE IF NOT EXISTS objects (
     recorded_at_ms INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS objects_owner ON objects(owner);
+-- The bucket's total, kept by triggers, so an admission reads it in O(1), not by a scan.
+CREATE TABLE IF NOT EXISTS totals (id INTEGER PRIMARY KEY CHECK (id = 1), bytes INTEGER NOT NULL);
+INSERT OR IGNORE INTO totals(id, bytes) SELECT 1, COALESCE(SUM(size), 0) FROM objects;
+CREATE TRIGGER IF NOT EXISTS objects_insert AFTER INSERT ON objects
+    BEGIN UPDATE totals SET bytes = bytes + NEW.size WHERE id = 1; END;
+CREATE TRIGGER IF NOT EXISTS objects_delete AFTER DELETE ON objects
+    BEGIN UPDATE totals SET bytes = bytes - OLD.size WHERE id = 1; END;
+CREATE TRIGGER IF NOT EXISTS objects_update AFTER UPDATE OF size ON objects
+    BEGIN UPDATE totals SET bytes = bytes - OLD.size + NEW.size WHERE id = 1; END;
 CREATE TABLE IF NOT EXISTS reservations (
     key TEXT PRIMARY KEY,
     size INTEGER NOT NULL,
@@ -336,10 +345,10 @@ impl Tx<'_> {
             .map_err(|e| self.err(e))
     }
 
-    /// Total bytes recorded (every object).
+    /// Total bytes recorded (every object), kept by triggers.
     pub fn bucket_bytes(&self) -> Result<u64, StateError> {
         self.tx
-            .query_row("SELECT COALESCE(SUM(size), 0) FROM objects", [], |r| r.get::<_, i64>(0))
+            .query_row("SELECT bytes FROM totals WHERE id = 1", [], |r| r.get::<_, i64>(0))
             .map(|v| v as u64)
             .map_err(|e| self.err(e))
     }
@@ -569,6 +578,22 @@ mod tests {
             "listed, so no longer reserved"
         );
         assert_eq!(db.read(|tx| tx.inventory_meta()).unwrap(), Some(("b".to_owned(), UnixMs(5))));
+    }
+
+    #[test]
+    fn the_bucket_total_follows_every_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = StateDb::open(dir.path()).unwrap();
+        let objects = vec![("users/alice/routes/a".to_owned(), 10, 1), ("other".to_owned(), 40, 3)];
+        db.write(|tx| tx.replace_inventory("b", UnixMs(5), &objects)).unwrap();
+        assert_eq!(db.read(|tx| tx.bucket_bytes()).unwrap(), 50);
+        db.write(|tx| tx.put_object(&key("a"), 15, UnixMs(9))).unwrap();
+        db.write(|tx| tx.put_object(&key("b"), 5, UnixMs(9))).unwrap();
+        assert_eq!(db.read(|tx| tx.bucket_bytes()).unwrap(), 60);
+        db.write(|tx| tx.remove_object("other")).unwrap();
+        assert_eq!(db.read(|tx| tx.bucket_bytes()).unwrap(), 20);
+        let sum: u64 = db.read(|tx| tx.all_objects()).unwrap().iter().map(|o| o.1).sum();
+        assert_eq!(sum, 20);
     }
 
     #[test]
