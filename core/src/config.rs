@@ -102,6 +102,18 @@ pub mod vars {
 
 use vars::*;
 
+/// The monthly request budget's variables (read beside [`vars::ALL`]).
+pub mod budget_vars {
+    /// `off` for a paid account: requests are counted but never refused (default `on`).
+    pub const KOMPASS_REQUEST_BUDGET: &str = "KOMPASS_REQUEST_BUDGET";
+    /// PUT-class requests (PUT, COPY, POST, LIST) a month (default 2000, the free tier).
+    pub const KOMPASS_PUT_BUDGET: &str = "KOMPASS_PUT_BUDGET";
+    /// GET-class requests (GET, HEAD) a month (default 20000, the free tier).
+    pub const KOMPASS_GET_BUDGET: &str = "KOMPASS_GET_BUDGET";
+    /// Every budget variable.
+    pub const ALL: [&str; 3] = [KOMPASS_REQUEST_BUDGET, KOMPASS_PUT_BUDGET, KOMPASS_GET_BUDGET];
+}
+
 /// Default region.
 pub const DEFAULT_REGION: &str = "us-east-1";
 /// Default local storage directory.
@@ -245,6 +257,9 @@ pub struct Config {
     pub pseudonym_key_id: String,
     pseudonym_key: Option<Secret>,
     server_secret: Option<Secret>,
+    /// The monthly request budget admission enforces (`KOMPASS_PUT_BUDGET`,
+    /// `KOMPASS_GET_BUDGET`); `None` when `KOMPASS_REQUEST_BUDGET=off` (a paid account).
+    pub request_budget: Option<crate::quota::RequestBudget>,
 }
 
 /// Collects problems while parsing.
@@ -415,6 +430,7 @@ impl Config {
             }
         };
         let server_secret = read_key(&r, &mut p, KOMPASS_SERVER_SECRET);
+        let request_budget = read_budget(&r, &mut p);
 
         if !p.0.is_empty() {
             return Err(ConfigErrors {
@@ -435,6 +451,7 @@ impl Config {
             pseudonym_key_id,
             pseudonym_key,
             server_secret,
+            request_budget,
         })
     }
 
@@ -508,8 +525,52 @@ impl fmt::Display for Config {
 pub fn unrecognized_variables<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
     names
         .into_iter()
-        .filter(|n| (n.starts_with("S3_") || n.starts_with("KOMPASS_")) && !vars::ALL.contains(n))
+        .filter(|n| {
+            (n.starts_with("S3_") || n.starts_with("KOMPASS_"))
+                && !vars::ALL.contains(n)
+                && !budget_vars::ALL.contains(n)
+        })
         .collect()
+}
+
+/// The request budget: the free tier's unless changed or switched off.
+fn read_budget<F: Fn(&str) -> Option<String>>(
+    r: &Reader<F>,
+    p: &mut Problems,
+) -> Option<crate::quota::RequestBudget> {
+    use budget_vars::*;
+    let free = crate::quota::RequestBudget::FREE_TIER;
+    let on = match r.get(KOMPASS_REQUEST_BUDGET) {
+        None => true,
+        Some(v) if v.eq_ignore_ascii_case("off") => false,
+        Some(v) if v.eq_ignore_ascii_case("on") => true,
+        Some(v) => values::parse_bool(&v).unwrap_or_else(|kind| {
+            p.push(
+                KOMPASS_REQUEST_BUDGET,
+                Some(&v),
+                kind,
+                "set it to off for a paid account (requests are counted, never refused) or on (the default)",
+            );
+            true
+        }),
+    };
+    let mut count = |name: &'static str, default: u64| match r.get(name) {
+        None => default,
+        Some(v) => values::parse_whole(&v, 0, u64::MAX).unwrap_or_else(|kind| {
+            p.push(
+                name,
+                Some(&v),
+                kind,
+                "set it to a whole number of requests a month (the free tier: 2000 PUT-class, 20000 GET-class)",
+            );
+            default
+        }),
+    };
+    let budget = crate::quota::RequestBudget {
+        put_class: count(KOMPASS_PUT_BUDGET, free.put_class),
+        get_class: count(KOMPASS_GET_BUDGET, free.get_class),
+    };
+    on.then_some(budget)
 }
 
 fn read_s3<F: Fn(&str) -> Option<String>>(

@@ -221,7 +221,7 @@ pub struct Deletion {
 }
 
 /// Serde for `Arc<Reason>` as a plain `Reason` (serde's `rc` feature is not enabled).
-mod shared_reason {
+pub(crate) mod shared_reason {
     use super::Reason;
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
     use std::sync::Arc;

@@ -5,6 +5,7 @@
 //! Nothing here touches a file, a socket, a clock or a random number generator, so the same
 //! code runs natively, in the browser and on an edge runtime.
 
+pub mod admission;
 pub mod config;
 pub mod fifo;
 pub mod inventory;
@@ -14,4 +15,5 @@ pub mod presign;
 pub mod quota;
 pub mod rider;
 pub mod scrub;
+pub mod time;
 pub mod token;

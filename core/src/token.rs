@@ -72,11 +72,26 @@ struct Payload<'a> {
     exp: u64,
 }
 
+/// The API token's MAC (the tests build tokens by hand with it).
+#[cfg(test)]
 fn mac(secret: &[u8], encoded_payload: &str) -> Hmac<Sha256> {
+    mac_with(CONTEXT, secret, encoded_payload)
+}
+
+fn mac_with(context: &[u8], secret: &[u8], encoded_payload: &str) -> Hmac<Sha256> {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes a key of any length");
-    mac.update(CONTEXT);
+    mac.update(context);
     mac.update(encoded_payload.as_bytes());
     mac
+}
+
+/// Seals `payload` (JSON) in this module's format under a context string of its own, so other
+/// signed facts (e.g. [`crate::admission::allowance`]) share the machinery but never pass for
+/// an API token, nor a token for them.
+pub(crate) fn seal(context: &[u8], payload: &[u8], secret: &[u8]) -> String {
+    let encoded = URL_SAFE_NO_PAD.encode(payload);
+    let tag = mac_with(context, secret, &encoded).finalize().into_bytes();
+    format!("{encoded}.{}", URL_SAFE_NO_PAD.encode(tag))
 }
 
 /// Mints a token for `user`, valid until `expires_at_unix`. `secret` should be at least 32
@@ -88,14 +103,32 @@ pub fn mint(user: &str, expires_at_unix: u64, secret: &[u8]) -> String {
         exp: expires_at_unix,
     };
     let json = serde_json::to_vec(&payload).expect("a struct of a string and integers serialises");
-    let encoded = URL_SAFE_NO_PAD.encode(json);
-    let tag = mac(secret, &encoded).finalize().into_bytes();
-    format!("{encoded}.{}", URL_SAFE_NO_PAD.encode(tag))
+    seal(CONTEXT, &json, secret)
 }
 
 /// Verifies `token` with `secret` at `now_unix`: the MAC (in constant time), then the expiry.
 /// A token is valid while `now_unix < expires_at`.
 pub fn verify(token: &str, secret: &[u8], now_unix: u64) -> Result<Claims, TokenError> {
+    let json = open(CONTEXT, token, secret)?;
+    let payload: Payload<'_> =
+        serde_json::from_slice(&json).map_err(|_| TokenError::Malformed("payload is not JSON"))?;
+    if payload.v != VERSION {
+        return Err(TokenError::Malformed("unsupported version"));
+    }
+    if now_unix >= payload.exp {
+        return Err(TokenError::Expired {
+            expired_at: payload.exp,
+        });
+    }
+    Ok(Claims {
+        user: payload.sub.into_owned(),
+        expires_at: payload.exp,
+    })
+}
+
+/// Checks the format and the MAC (in constant time) of a sealed value under `context`, and
+/// returns its payload bytes.
+pub(crate) fn open(context: &[u8], token: &str, secret: &[u8]) -> Result<Vec<u8>, TokenError> {
     if secret.len() < MIN_SECRET_BYTES {
         return Err(TokenError::WeakSecret { len: secret.len() });
     }
@@ -126,28 +159,14 @@ pub fn verify(token: &str, secret: &[u8], now_unix: u64) -> Result<Claims, Token
     if tag.len() != 32 {
         return Err(TokenError::Malformed("signature is not 32 bytes"));
     }
-    mac(secret, encoded)
+    mac_with(context, secret, encoded)
         .verify_slice(&tag)
         .map_err(|_| TokenError::BadSignature)?;
 
-    // Only a token this secret minted gets here, so these checks guard against format drift.
-    let json = URL_SAFE_NO_PAD
+    // Only a value this secret sealed gets here, so these checks guard against format drift.
+    URL_SAFE_NO_PAD
         .decode(encoded)
-        .map_err(|_| TokenError::Malformed("payload is not base64url"))?;
-    let payload: Payload<'_> =
-        serde_json::from_slice(&json).map_err(|_| TokenError::Malformed("payload is not JSON"))?;
-    if payload.v != VERSION {
-        return Err(TokenError::Malformed("unsupported version"));
-    }
-    if now_unix >= payload.exp {
-        return Err(TokenError::Expired {
-            expired_at: payload.exp,
-        });
-    }
-    Ok(Claims {
-        user: payload.sub.into_owned(),
-        expires_at: payload.exp,
-    })
+        .map_err(|_| TokenError::Malformed("payload is not base64url"))
 }
 
 #[cfg(test)]

@@ -603,3 +603,21 @@ fn config_limits_feed_admission() {
     );
     assert_eq!(v, Verdict::Admit);
 }
+
+#[test]
+fn request_budget_defaults_to_the_free_tier_and_can_be_changed_or_switched_off() {
+    use kompass_core::config::budget_vars;
+    use kompass_core::quota::RequestBudget;
+    assert_eq!(ok(&env(&[])).request_budget, Some(RequestBudget::FREE_TIER));
+    let c = ok(&env(&[(budget_vars::KOMPASS_PUT_BUDGET, "50"), (budget_vars::KOMPASS_GET_BUDGET, "7")]));
+    assert_eq!(c.request_budget, Some(RequestBudget { put_class: 50, get_class: 7 }));
+    for off in ["off", "OFF", "false", "no", "0"] {
+        assert_eq!(ok(&env(&[(budget_vars::KOMPASS_REQUEST_BUDGET, off)])).request_budget, None, "{off}");
+    }
+    let e = errors(&env(&[(budget_vars::KOMPASS_PUT_BUDGET, "lots")]));
+    assert!(e.to_string().contains("KOMPASS_PUT_BUDGET"), "{e}");
+    let e = errors(&env(&[(budget_vars::KOMPASS_REQUEST_BUDGET, "maybe")]));
+    assert!(e.to_string().contains("KOMPASS_REQUEST_BUDGET"), "{e}");
+    // Not taken for typos of our variables.
+    assert!(unrecognized_variables([budget_vars::KOMPASS_PUT_BUDGET]).is_empty());
+}

@@ -43,6 +43,8 @@ pub enum Command {
     Rider(RiderArgs),
     /// Move local data to S3, verified before any local copy is removed.
     Migrate(MigrateArgs),
+    /// Upload saves queued during an outage (or while the request budget was spent).
+    Sync,
     /// Plan (and without --dry-run, carry out) a FIFO cleanup.
     Cleanup(CleanupArgs),
     /// A presigned PUT URL bound to one exact upload.

@@ -149,7 +149,12 @@ pub struct UnknownVariable {
 /// `unrecognized_variables`, less the binary's own), and `AWS_*` names one or two edits away
 /// from one it reads (other AWS tools' variables are none of our business).
 pub fn unknown_variables<'a>(names: impl IntoIterator<Item = &'a String>) -> Vec<UnknownVariable> {
-    let known: Vec<&'static str> = vars::ALL.iter().chain(NATIVE_VARS).copied().collect();
+    let known: Vec<&'static str> = vars::ALL
+        .iter()
+        .chain(NATIVE_VARS)
+        .chain(kompass_core::config::budget_vars::ALL.iter())
+        .copied()
+        .collect();
     let closest = |name: &str| known.iter().map(|k| (distance(name, k), *k)).min();
     let names: Vec<&String> = names.into_iter().collect();
     let mut out = Vec::new();

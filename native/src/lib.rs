@@ -10,4 +10,5 @@ pub mod migrate;
 pub mod rider;
 pub mod serve;
 pub mod state;
+pub mod statedb;
 pub mod store;

@@ -10,21 +10,32 @@ pub mod inventory;
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use kompass_core::admission::allowance::Allowance;
+use kompass_core::admission::{
+    self, Decision, Facts, PlannedDeletion, Refusal, Reservation, Settings, StoredObject, Upload,
+    Via,
+};
 use kompass_core::config::{Config, MissingSecret};
-use kompass_core::fifo::{self, CleanupPlan, Deletion, Policy};
+use kompass_core::fifo::{self, Deletion, Policy};
 use kompass_core::inventory::ObjectInfo;
 use kompass_core::key::{DataType, KeyError, ObjectKey, UserId};
-use kompass_core::quota::{self, Freeable, Refusal, RequestKind, RequestLedger, UploadRequest, Verdict};
+use kompass_core::quota::{RequestKind, RequestLedger};
+use kompass_core::time::UnixMs;
 use kompass_core::scrub::{NotScrubbed, PseudonymKey, PseudonymKeyError, check_scrubbed};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
-use crate::journal::Journal;
-use crate::state::{OnCorrupt, StateFile};
+use crate::journal::{Journal, PendingEntry};
+use crate::statedb::{StateDb, StateError, StoredFacts, Tx};
 use crate::store::local::{LocalError, LocalStore};
 use crate::store::s3::{PutMode, RequestCounts, S3Error, S3Options, S3Store};
-use inventory::{Cached, InventoryCache, object_info};
+use inventory::{INVENTORY_TTL_MS, object_info};
+
+/// Saves queued during an outage (or while the request budget was spent) that a successful
+/// save uploads on its way out: enough to drain a queue over a few saves, small enough that
+/// one save never turns into a long migration.
+pub const REPLAY_BATCH: usize = 8;
 
 /// Objects deleted by FIFO cleanup in this process (S3 and local), for `/metrics`.
 pub static CLEANUP_DELETIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -57,6 +68,18 @@ pub enum ManagerError {
     /// The upload breaks a limit; nothing was stored or deleted.
     #[error("refused: {0}")]
     Refused(Refusal),
+    /// A confirmation for an upload that is not stored (yet).
+    #[error(
+        "{key} is not stored in {where_}: finish the upload first (its reservation lasts until {expires})"
+    )]
+    NotUploaded {
+        /// The object key.
+        key: String,
+        /// Where it was looked for.
+        where_: Backend,
+        /// When the reservation expires (RFC 3339), or "it has expired".
+        expires: String,
+    },
     /// Nothing is stored under that key.
     #[error("{key} not found in {where_}: check the user, type and name (`kompass list`)")]
     NotFound {
@@ -75,7 +98,9 @@ pub enum ManagerError {
     #[error(transparent)]
     Policy(#[from] fifo::PolicyError),
     /// A create-only save found the key taken (in S3 or locally); nothing was written.
-    #[error("{key} already exists in {where_}: choose another name, or overwrite it with `kompass save`")]
+    #[error(
+        "{key} already exists in {where_}: choose another name, or overwrite it with `kompass save`"
+    )]
     Exists {
         /// The object key.
         key: String,
@@ -93,6 +118,9 @@ pub enum ManagerError {
     /// `StoreIfScrubbed` rule); refused before any request or deletion.
     #[error(transparent)]
     NotScrubbed(#[from] NotScrubbed),
+    /// The state database cannot be used.
+    #[error(transparent)]
+    State(#[from] StateError),
     /// S3 storage is needed for this command but not enabled.
     #[error(
         "S3 storage is not enabled: set S3_STORAGE_ENABLED=true with AWS_S3_BUCKET, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (see `kompass config`)"
@@ -122,8 +150,49 @@ pub struct SaveOutcome {
 pub struct Precheck {
     /// Where a save would land now.
     pub backend: Backend,
-    /// Older files FIFO cleanup removes to make room, oldest first (run before the upload).
+    /// Older files FIFO cleanup removes once the upload is stored, oldest first.
     pub cleanup: Vec<Deletion>,
+}
+
+/// A granted upload (a presigned URL about to be handed out): reserved, not stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct Granted {
+    /// Where the upload goes.
+    pub backend: Backend,
+    /// The reservation recorded for it; it counts against the quota until it is confirmed
+    /// stored or expires.
+    pub reservation: Reservation,
+}
+
+/// The answer to [`Manager::confirm`].
+#[derive(Debug, Clone, Serialize)]
+pub struct Confirmed {
+    /// The object key.
+    pub key: String,
+    /// Its size as stored.
+    pub bytes: u64,
+    /// Where it is.
+    pub backend: Backend,
+    /// Older files FIFO cleanup removed now that it is stored.
+    pub cleaned: Vec<Deletion>,
+}
+
+/// What [`Manager::sync`] did with the pending-sync queue.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SyncReport {
+    /// Keys uploaded to S3 and removed from the queue.
+    pub uploaded: Vec<String>,
+    /// Keys still queued, and why (a refusal, an outage, a changed local copy).
+    pub remaining: Vec<SyncLeft>,
+}
+
+/// A queued save left in the queue.
+#[derive(Debug, Clone, Serialize)]
+pub struct SyncLeft {
+    /// The object key.
+    pub key: String,
+    /// Why it is still queued.
+    pub reason: String,
 }
 
 /// One stored file in a listing (the `list` JSON shape).
@@ -158,16 +227,38 @@ pub fn sha256(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
 }
 
-/// Local disk plus, when configured, S3; with the journal, the request ledger and the cache.
+/// Local disk plus, when configured, S3; with the journal and the state database (inventory
+/// cache, reservations, request ledger).
 pub struct Manager {
     config: Config,
     local: LocalStore,
     s3: Option<S3Store>,
     journal: Journal,
-    ledger: StateFile<Option<RequestLedger>>,
-    cache: StateFile<InventoryCache>,
+    state: StateDb,
     /// Request counts already written to the ledger.
     recorded: Mutex<RequestCounts>,
+    /// Requests charged to the ledger at admission, not yet seen sent: subtracted from the
+    /// next counts so they are not charged twice.
+    precharged: Mutex<RequestCounts>,
+}
+
+/// Facts for one admission, gathered inside its transaction.
+struct Gathered {
+    stored: StoredFacts,
+    reservations: Vec<Reservation>,
+    ledger: RequestLedger,
+}
+
+impl Gathered {
+    fn facts(&self, now: UnixMs) -> Facts<'_> {
+        Facts {
+            stored: &self.stored.objects,
+            unlisted_bytes: self.stored.unlisted_bytes,
+            reservations: &self.reservations,
+            ledger: &self.ledger,
+            now,
+        }
+    }
 }
 
 impl Manager {
@@ -190,9 +281,9 @@ impl Manager {
         Ok(Manager {
             local: LocalStore::new(&dir),
             journal: Journal::open(&dir)?,
-            ledger: StateFile::open(&dir, "requests", OnCorrupt::StartFresh)?,
-            cache: StateFile::open(&dir, "s3-inventory", OnCorrupt::StartFresh)?,
+            state: StateDb::open(&dir)?,
             recorded: Mutex::new(RequestCounts::default()),
+            precharged: Mutex::new(RequestCounts::default()),
             config,
             s3,
         })
@@ -223,6 +314,11 @@ impl Manager {
         &self.journal
     }
 
+    /// The state database.
+    pub fn state(&self) -> &StateDb {
+        &self.state
+    }
+
     /// Where new data goes first.
     pub fn preferred_backend(&self) -> Backend {
         if self.s3.is_some() { Backend::S3 } else { Backend::Local }
@@ -245,32 +341,53 @@ impl Manager {
         }
     }
 
+    /// What admission applies to `backend`: the limits, cleanup, and (for S3 only, where
+    /// requests are billed) the monthly request budget.
+    pub fn admission_settings(&self, backend: Backend) -> Settings {
+        Settings {
+            limits: self.config.limits,
+            auto_cleanup: self.config.auto_cleanup,
+            min_files_to_keep: self.config.min_files_to_keep as usize,
+            budget: match backend {
+                Backend::S3 => self.config.request_budget,
+                Backend::Local => None,
+            },
+        }
+    }
+
     fn bucket_id(s3: &S3Store) -> String {
         s3.target().bucket_url()
     }
 
-    /// Writes the requests sent since the last call into the monthly ledger.
+    /// Writes the requests sent since the last call into the monthly ledger (less those
+    /// already charged at admission).
     pub fn record_requests(&self) -> Result<(), ManagerError> {
         let Some(s3) = &self.s3 else { return Ok(()) };
         let now = s3.counts();
         let delta = {
             let mut seen = self.recorded.lock().unwrap_or_else(|e| e.into_inner());
-            let d = RequestCounts {
+            let mut pre = self.precharged.lock().unwrap_or_else(|e| e.into_inner());
+            let mut d = RequestCounts {
                 put: now.put - seen.put,
                 list: now.list - seen.list,
                 get: now.get - seen.get,
                 head: now.head - seen.head,
                 delete: now.delete - seen.delete,
             };
+            let put = d.put.min(pre.put);
+            d.put -= put;
+            pre.put -= put;
+            let head = d.head.min(pre.head);
+            d.head -= head;
+            pre.head -= head;
             *seen = now;
             d
         };
         if delta == RequestCounts::default() {
             return Ok(());
         }
-        let at = now_ms().max(0) as u64;
-        self.ledger.update(|l| {
-            let l = l.get_or_insert_with(|| RequestLedger::starting_at(at));
+        let at = UnixMs(now_ms());
+        self.state.write(|tx| {
             for (kind, n) in [
                 (RequestKind::Put, delta.put),
                 (RequestKind::List, delta.list),
@@ -278,83 +395,80 @@ impl Manager {
                 (RequestKind::Head, delta.head),
                 (RequestKind::Delete, delta.delete),
             ] {
-                if n > 0 {
-                    l.record_many(kind, n, at);
-                }
+                tx.charge(kind, n, at)?;
             }
-        })?;
-        Ok(())
+            Ok::<(), ManagerError>(())
+        })
     }
 
-    /// This month's request ledger (rolled over to the current month).
+    /// This month's request ledger.
     pub fn ledger(&self) -> Result<RequestLedger, ManagerError> {
-        let now = now_ms().max(0) as u64;
-        let mut l = self.ledger.load()?.unwrap_or_else(|| RequestLedger::starting_at(now));
-        l.advance_to(now);
-        Ok(l)
+        let now = UnixMs(now_ms());
+        self.state.read(|tx| tx.ledger(now).map_err(ManagerError::from))
+    }
+
+    /// Makes sure the cached inventory describes this bucket and is fresh (or `force`): else
+    /// one full listing replaces it.
+    pub async fn refresh_inventory(&self, force: bool) -> Result<(), ManagerError> {
+        let s3 = self.require_s3()?;
+        let id = Self::bucket_id(s3);
+        if !force {
+            let now = now_ms();
+            let meta = self.state.read(|tx| tx.inventory_meta().map_err(ManagerError::from))?;
+            if let Some((bucket, at)) = meta
+                && bucket == id
+                && at.0 > 0
+                && now.saturating_sub(at.0) < INVENTORY_TTL_MS
+            {
+                return Ok(());
+            }
+        }
+        // Stamped before the LIST: a row a writer records while it runs is newer and stays.
+        let started = UnixMs(now_ms());
+        let listed = s3.list("").await;
+        self.record_requests()?;
+        let listed = listed?;
+        let objects: Vec<(String, u64, i64)> =
+            listed.into_iter().map(|m| (m.key, m.size, m.last_modified_ms as i64)).collect();
+        self.state
+            .write(|tx| tx.replace_inventory(&id, started, &objects).map_err(ManagerError::from))
     }
 
     /// The bucket's inventory: the cache while fresh (or `refresh` false), else a full listing.
     pub async fn s3_inventory(&self, force_refresh: bool) -> Result<Vec<ObjectInfo>, ManagerError> {
-        let s3 = self.require_s3()?;
-        let id = Self::bucket_id(s3);
-        let cached = self.cache.load()?;
-        if !force_refresh && cached.is_fresh(&id, now_ms()) {
-            return Ok(cached.to_objects());
-        }
-        let listed = s3.list("").await;
-        self.record_requests()?;
-        let listed = listed?;
-        let fresh = InventoryCache {
-            bucket: id,
-            refreshed_at_ms: now_ms(),
-            objects: listed
-                .iter()
-                .map(|m| {
-                    (m.key.clone(), Cached { size: m.size, last_modified_ms: m.last_modified_ms as i64 })
-                })
-                .collect(),
-        };
-        let objects = fresh.to_objects();
-        self.cache.save(&fresh)?;
-        Ok(objects)
+        self.refresh_inventory(force_refresh).await?;
+        let rows = self.state.read(|tx| tx.all_objects().map_err(ManagerError::from))?;
+        Ok(rows.iter().map(|(k, size, lm)| object_info(k, *size, *lm, None)).collect())
     }
 
-    /// Records in the cache what this process just wrote or deleted.
-    fn cache_apply(&self, put: Option<(&str, u64)>, deleted: &[String]) -> Result<(), ManagerError> {
-        let Some(s3) = &self.s3 else { return Ok(()) };
-        let id = Self::bucket_id(s3);
-        self.cache.update(|c| {
-            if c.bucket != id {
-                return;
-            }
-            for k in deleted {
-                c.objects.remove(k);
-            }
-            if let Some((k, size)) = put {
-                c.objects.insert(k.to_owned(), Cached { size, last_modified_ms: now_ms() });
-            }
-        })?;
-        Ok(())
+    /// One owner's objects in the cached S3 inventory (refreshed when stale): no LIST while
+    /// the cache is fresh.
+    pub async fn s3_owner_objects(
+        &self,
+        owner: &UserId,
+    ) -> Result<Vec<StoredObject>, ManagerError> {
+        self.refresh_inventory(false).await?;
+        Ok(self.state.read(|tx| tx.owner_facts(Some(owner)).map_err(ManagerError::from))?.objects)
     }
 
-    /// Records in the cache objects this process stored in bulk (one cache rewrite for all).
+    /// Records in the cache objects this process stored in bulk (one transaction for all).
     pub fn note_stored(&self, objects: &[(String, u64)]) -> Result<(), ManagerError> {
-        let Some(s3) = &self.s3 else { return Ok(()) };
-        if objects.is_empty() {
+        if self.s3.is_none() || objects.is_empty() {
             return Ok(());
         }
-        let id = Self::bucket_id(s3);
-        let now = now_ms();
-        self.cache.update(|c| {
-            if c.bucket != id {
-                return;
-            }
+        let now = UnixMs(now_ms());
+        self.state.write(|tx| {
             for (k, size) in objects {
-                c.objects.insert(k.clone(), Cached { size: *size, last_modified_ms: now });
+                match ObjectKey::from_s3_key(k) {
+                    Ok(key) => {
+                        tx.put_object(&key, *size, now)?;
+                        tx.release(&key)?;
+                    }
+                    Err(_) => continue,
+                }
             }
-        })?;
-        Ok(())
+            Ok::<(), ManagerError>(())
+        })
     }
 
     /// The local data directory's inventory as core facts.
@@ -367,7 +481,77 @@ impl Manager {
             .collect())
     }
 
-    /// Stores `bytes` under `key`: limits first, then cleanup if needed, then S3 (or local).
+    /// The local data directory as typed admission facts.
+    fn local_facts(&self) -> Result<StoredFacts, ManagerError> {
+        let inv = self.local.inventory()?;
+        Ok(StoredFacts {
+            objects: inv
+                .entries
+                .iter()
+                .map(|e| StoredObject {
+                    key: e.key.clone(),
+                    size: e.size,
+                    last_modified: UnixMs(e.last_modified_ms as i64),
+                })
+                .collect(),
+            unlisted_bytes: 0,
+        })
+    }
+
+    /// Gathers the facts for an upload of `size` bytes by `owner` inside `tx`.
+    fn gather(
+        &self,
+        tx: &Tx<'_>,
+        backend: Backend,
+        owner: Option<&UserId>,
+        size: u64,
+        now: UnixMs,
+    ) -> Result<Gathered, ManagerError> {
+        let reservations = tx.reservations(now)?;
+        let ledger = tx.ledger(now)?;
+        let stored = match backend {
+            Backend::Local => self.local_facts()?,
+            Backend::S3 => {
+                let reserved: u64 = reservations.iter().map(|r| r.size).sum();
+                let settings = self.admission_settings(backend);
+                if admission::whole_inventory_needed(size, tx.bucket_bytes()?, reserved, &settings)
+                {
+                    tx.all_facts()?
+                } else {
+                    tx.owner_facts(owner)?
+                }
+            }
+        };
+        Ok(Gathered { stored, reservations, ledger })
+    }
+
+    /// The one admission of this installation: gathers the facts, lets the core decide and,
+    /// when admitted, records the reservation and charges the ledger, all in one immediate
+    /// transaction (the admission lock across processes).
+    pub fn admit(&self, upload: &Upload, backend: Backend) -> Result<Decision, ManagerError> {
+        let now = UnixMs(now_ms());
+        let settings = self.admission_settings(backend);
+        let decision = self.state.write(|tx| {
+            let g = self.gather(tx, backend, upload.key.owner(), upload.size, now)?;
+            let decision = admission::decide(upload, &g.facts(now), &settings);
+            if let Decision::Admit(a) = &decision {
+                tx.reserve(&a.reservation)?;
+                if backend == Backend::S3 {
+                    tx.charge(RequestKind::Put, a.cost.put_class, now)?;
+                    tx.charge(RequestKind::Head, a.cost.get_class, now)?;
+                }
+            }
+            Ok::<Decision, ManagerError>(decision)
+        })?;
+        if let (Decision::Admit(a), Backend::S3) = (&decision, backend) {
+            let mut pre = self.precharged.lock().unwrap_or_else(|e| e.into_inner());
+            pre.put += a.cost.put_class;
+            pre.head += a.cost.get_class;
+        }
+        Ok(decision)
+    }
+
+    /// Stores `bytes` under `key`: admission, the store, then the cleanup it calls for.
     pub async fn save(&self, key: &ObjectKey, bytes: &[u8]) -> Result<SaveOutcome, ManagerError> {
         self.save_mode(key, bytes, PutMode::Overwrite).await
     }
@@ -376,18 +560,29 @@ impl Manager {
     /// is taken in S3 or locally. Known copies are refused before any request or cleanup; a
     /// copy another writer made meanwhile is caught by a create-only PUT (`If-None-Match: *`)
     /// or, locally, by linking the file into place.
-    pub async fn save_new(&self, key: &ObjectKey, bytes: &[u8]) -> Result<SaveOutcome, ManagerError> {
+    pub async fn save_new(
+        &self,
+        key: &ObjectKey,
+        bytes: &[u8],
+    ) -> Result<SaveOutcome, ManagerError> {
         self.save_mode(key, bytes, PutMode::CreateOnly).await
     }
 
-    async fn save_mode(&self, key: &ObjectKey, bytes: &[u8], mode: PutMode) -> Result<SaveOutcome, ManagerError> {
+    async fn save_mode(
+        &self,
+        key: &ObjectKey,
+        bytes: &[u8],
+        mode: PutMode,
+    ) -> Result<SaveOutcome, ManagerError> {
         let size = bytes.len() as u64;
-        // The file size limit is checked before any request or deletion.
+        // The file size limit is checked before any request.
         if size > self.config.limits.max_file_bytes {
-            return Err(ManagerError::Refused(Refusal::FileTooLarge {
-                size,
-                limit: self.config.limits.max_file_bytes,
-            }));
+            return Err(ManagerError::Refused(Refusal::Size(
+                kompass_core::quota::Refusal::FileTooLarge {
+                    size,
+                    limit: self.config.limits.max_file_bytes,
+                },
+            )));
         }
         // Rider data is stored only scrubbed with the pseudonym key: every save of fitness data
         // passes the policy's rule here, before any request or deletion.
@@ -395,62 +590,69 @@ impl Manager {
             self.check_rider_data(bytes)?;
         }
         let s3_key = key.s3_key();
-        let inventory = match &self.s3 {
-            Some(_) => match self.s3_inventory(false).await {
-                Ok(inv) => Some(inv),
-                Err(ManagerError::S3(e)) if e.is_outage() => {
-                    return self.save_pending(key, bytes, &e, mode);
-                }
-                Err(e) => return Err(e),
-            },
-            None => None,
+        let Some(s3) = &self.s3 else {
+            return self.save_local(key, bytes, mode);
         };
-        let on_s3 = inventory.is_some();
-        let inventory = match inventory {
-            Some(inv) => inv,
-            None => self.local_inventory()?,
-        };
+        match self.refresh_inventory(false).await {
+            Ok(()) => {}
+            Err(ManagerError::S3(e)) if e.is_outage() => {
+                return self.save_pending(key, bytes, &e.to_string(), mode);
+            }
+            Err(e) => return Err(e),
+        }
         if mode == PutMode::CreateOnly {
-            let taken = if inventory.iter().any(|o| o.key == s3_key) {
-                Some(if on_s3 { Backend::S3 } else { Backend::Local })
+            let in_s3 = self.state.read(|tx| tx.object(key).map_err(ManagerError::from))?.is_some();
+            let taken = if in_s3 {
+                Some(Backend::S3)
             } else {
-                // Locally a copy may also wait for sync, or be a legacy file.
                 self.local.head(key)?.map(|_| Backend::Local)
             };
             if let Some(where_) = taken {
                 return Err(ManagerError::Exists { key: s3_key, where_ });
             }
         }
-        let plan = self.admit(key, size, &inventory)?;
-
-        let cleaned = plan.map(|p| p.deletions).unwrap_or_default();
-        if !on_s3 {
-            self.delete_planned_local(&cleaned)?;
-            self.put_local(key, bytes, mode)?;
-            return Ok(SaveOutcome { backend: Backend::Local, key: s3_key, bytes: size, cleaned, pending_sync: None });
-        }
-        let s3 = self.require_s3()?;
-        // Cleanup runs before the PUT: the admission may depend on the room it makes.
-        match self.delete_planned_s3(&cleaned).await {
-            Ok(()) => {}
-            // S3 went down after the inventory was cached: keep the data, as for a failed PUT.
-            Err(ManagerError::S3(e)) if e.is_outage() => return self.save_pending(key, bytes, &e, mode),
-            Err(e) => return Err(e),
-        }
-        let put = s3.put(&s3_key, bytes.to_vec(), sha256(bytes), mode).await;
+        let upload = Upload { key: key.clone(), size, via: Via::Direct };
+        let admitted = match self.admit(&upload, Backend::S3)? {
+            Decision::Admit(a) => a,
+            // The budget is about requests, not bytes: keep the data and queue it.
+            Decision::Refuse(r) if r.queue_locally() => {
+                return self.save_pending(key, bytes, &r.to_string(), mode);
+            }
+            Decision::Refuse(r) => return Err(ManagerError::Refused(r)),
+        };
+        let digest = sha256(bytes);
+        let put = s3.put(&s3_key, bytes.to_vec(), digest, mode).await;
         self.record_requests()?;
         match put {
             Ok(_) => {
-                self.cache_apply(Some((&s3_key, size)), &[])?;
-                Ok(SaveOutcome { backend: Backend::S3, key: s3_key, bytes: size, cleaned, pending_sync: None })
+                let now = UnixMs(now_ms());
+                self.state.write(|tx| {
+                    tx.put_object(key, size, now)?;
+                    tx.release(key)
+                })?;
+                let cleaned = self.carry_out_s3(&admitted.cleanup).await;
+                // A save that reached S3 drains a little of the queue (nothing when empty).
+                if let Err(e) = self.sync(Some(REPLAY_BATCH)).await {
+                    tracing::warn!("replaying queued saves failed, they stay queued: {e}");
+                }
+                Ok(SaveOutcome {
+                    backend: Backend::S3,
+                    key: s3_key,
+                    bytes: size,
+                    cleaned,
+                    pending_sync: None,
+                })
             }
-            Err(e) if e.is_outage() => {
-                let mut out = self.save_pending(key, bytes, &e, mode)?;
-                out.cleaned = cleaned;
-                Ok(out)
+            Err(e) => {
+                self.state.write(|tx| tx.release(key))?;
+                match e {
+                    e if e.is_outage() => self.save_pending(key, bytes, &e.to_string(), mode),
+                    S3Error::PreconditionFailed { key } => {
+                        Err(ManagerError::Exists { key, where_: Backend::S3 })
+                    }
+                    e => Err(e.into()),
+                }
             }
-            Err(S3Error::PreconditionFailed { key }) => Err(ManagerError::Exists { key, where_: Backend::S3 }),
-            Err(e) => Err(e.into()),
         }
     }
 
@@ -465,86 +667,275 @@ impl Manager {
         Ok(())
     }
 
-    /// Admission without storing: where an upload of `size` bytes to `key` would go and the
-    /// cleanup to run first. For uploads that bypass [`Manager::save`] (a presigned browser
-    /// PUT straight to S3); the same limits, inventory and plan as a save.
-    pub async fn precheck(&self, key: &ObjectKey, size: u64) -> Result<Precheck, ManagerError> {
-        if size > self.config.limits.max_file_bytes {
-            return Err(ManagerError::Refused(Refusal::FileTooLarge {
-                size,
-                limit: self.config.limits.max_file_bytes,
-            }));
+    /// Saves to the local data directory (S3 disabled).
+    fn save_local(
+        &self,
+        key: &ObjectKey,
+        bytes: &[u8],
+        mode: PutMode,
+    ) -> Result<SaveOutcome, ManagerError> {
+        if mode == PutMode::CreateOnly && self.local.head(key)?.is_some() {
+            return Err(ManagerError::Exists { key: key.s3_key(), where_: Backend::Local });
         }
-        let (backend, inventory) = match &self.s3 {
-            Some(_) => match self.s3_inventory(false).await {
-                Ok(inv) => (Backend::S3, inv),
-                // A save now would land locally and be queued: check against local disk.
-                Err(ManagerError::S3(e)) if e.is_outage() => (Backend::Local, self.local_inventory()?),
-                Err(e) => return Err(e),
+        let upload = Upload { key: key.clone(), size: bytes.len() as u64, via: Via::Direct };
+        let admitted =
+            self.admit(&upload, Backend::Local)?.into_result().map_err(ManagerError::Refused)?;
+        let stored = self.put_local(key, bytes, mode);
+        self.state.write(|tx| tx.release(key))?;
+        stored?;
+        self.delete_planned_local(
+            &admitted.cleanup.iter().map(PlannedDeletion::to_fifo).collect::<Vec<_>>(),
+        )?;
+        Ok(SaveOutcome {
+            backend: Backend::Local,
+            key: key.s3_key(),
+            bytes: upload.size,
+            cleaned: admitted.cleanup.iter().map(PlannedDeletion::to_fifo).collect(),
+            pending_sync: None,
+        })
+    }
+
+    /// Carries out a cleanup in S3 after a store. A failure is logged, not returned: the
+    /// upload is stored, and the next admission plans the cleanup again.
+    async fn carry_out_s3(&self, cleanup: &[PlannedDeletion]) -> Vec<Deletion> {
+        let planned: Vec<Deletion> = cleanup.iter().map(PlannedDeletion::to_fifo).collect();
+        match self.delete_planned_s3(&planned).await {
+            Ok(()) => planned,
+            Err(e) => {
+                tracing::warn!(
+                    "cleanup after the upload did not finish, the next save retries it: {e}"
+                );
+                Vec::new()
+            }
+        }
+    }
+
+    /// Admission without storing or reserving: where an upload of `size` bytes to `key`
+    /// would go and the cleanup that would follow it. For the page's precheck.
+    pub async fn precheck(&self, key: &ObjectKey, size: u64) -> Result<Precheck, ManagerError> {
+        let backend = self.upload_backend().await?;
+        let now = UnixMs(now_ms());
+        let settings = self.admission_settings(backend);
+        let upload = Upload { key: key.clone(), size, via: Via::Direct };
+        let decision = self.state.write(|tx| {
+            let g = self.gather(tx, backend, key.owner(), size, now)?;
+            Ok::<Decision, ManagerError>(admission::decide(&upload, &g.facts(now), &settings))
+        })?;
+        let a = decision.into_result().map_err(ManagerError::Refused)?;
+        Ok(Precheck { backend, cleanup: a.cleanup.iter().map(PlannedDeletion::to_fifo).collect() })
+    }
+
+    /// Where an upload would land now: S3 when configured and reachable, else local.
+    async fn upload_backend(&self) -> Result<Backend, ManagerError> {
+        match &self.s3 {
+            Some(_) => match self.refresh_inventory(false).await {
+                Ok(()) => Ok(Backend::S3),
+                Err(ManagerError::S3(e)) if e.is_outage() => Ok(Backend::Local),
+                Err(e) => Err(e),
             },
-            None => (Backend::Local, self.local_inventory()?),
-        };
-        let cleanup = self.admit(key, size, &inventory)?.map(|p| p.deletions).unwrap_or_default();
-        Ok(Precheck { backend, cleanup })
+            None => Ok(Backend::Local),
+        }
     }
 
-    /// Counts an S3 upload this installation granted but did not send itself (a presigned
-    /// PUT) in the cached inventory, so the next admission sees it before the cache refreshes.
-    pub fn record_granted_put(&self, key: &ObjectKey, size: u64) -> Result<(), ManagerError> {
-        self.cache_apply(Some((&key.s3_key(), size)), &[])
-    }
-
-    /// Decides admission against `inventory`, returning the cleanup plan to run first (if any).
-    fn admit(
+    /// Grants an upload that bypasses this process (a presigned PUT straight to S3, or the
+    /// server's own upload URL): admission with [`Via::Presigned`], recording the reservation.
+    /// Nothing is deleted: the cleanup runs when the upload is confirmed ([`Manager::confirm`]).
+    pub async fn grant(
         &self,
         key: &ObjectKey,
         size: u64,
-        inventory: &[ObjectInfo],
-    ) -> Result<Option<CleanupPlan>, ManagerError> {
-        let s3_key = key.s3_key();
-        let user = key.owner().map(UserId::as_str);
-        let replaces = inventory.iter().find(|o| o.key == s3_key).map_or(0, |o| o.size);
-        let mut usage = quota::Usage::default();
-        for o in inventory {
-            usage.bucket_bytes += o.size;
-            if user.is_some() && o.user.as_deref() == user {
-                usage.user_bytes += o.size;
+        expires_at: UnixMs,
+    ) -> Result<Granted, ManagerError> {
+        let backend = self.upload_backend().await?;
+        let upload = Upload { key: key.clone(), size, via: Via::Presigned { expires_at } };
+        let a = self.admit(&upload, backend)?.into_result().map_err(ManagerError::Refused)?;
+        Ok(Granted { backend, reservation: a.reservation })
+    }
+
+    /// Confirms a granted upload: one HEAD (S3) or a look at the file (local). When stored,
+    /// records it, drops its reservation and carries out the cleanup it calls for now.
+    pub async fn confirm(&self, key: &ObjectKey) -> Result<Confirmed, ManagerError> {
+        let now = UnixMs(now_ms());
+        let (backend, meta) = match &self.s3 {
+            Some(s3) => {
+                let head = s3.head(&key.s3_key()).await;
+                self.record_requests()?;
+                (Backend::S3, head?.map(|m| (m.size, UnixMs(m.last_modified_ms as i64))))
+            }
+            None => (
+                Backend::Local,
+                self.local.head(key)?.map(|m| (m.size, UnixMs(m.last_modified_ms as i64))),
+            ),
+        };
+        let Some((size, last_modified)) = meta else {
+            let r = self.state.write(|tx| tx.reservation(key, now).map_err(ManagerError::from))?;
+            return Err(ManagerError::NotUploaded {
+                key: key.s3_key(),
+                where_: backend,
+                expires: r.map_or_else(|| "it has expired".to_owned(), |r| r.expires_at.rfc3339()),
+            });
+        };
+        let settings = self.admission_settings(backend);
+        let cleanup = self.state.write(|tx| {
+            if backend == Backend::S3 {
+                tx.put_object(key, size, last_modified)?;
+            }
+            tx.release(key)?;
+            let g = self.gather(tx, backend, key.owner(), 0, now)?;
+            Ok::<_, ManagerError>(admission::cleanup_after_store(key, &g.facts(now), &settings))
+        })?;
+        let cleaned = match backend {
+            Backend::S3 => self.carry_out_s3(&cleanup).await,
+            Backend::Local => {
+                let planned: Vec<Deletion> = cleanup.iter().map(PlannedDeletion::to_fifo).collect();
+                self.delete_planned_local(&planned)?;
+                planned
+            }
+        };
+        Ok(Confirmed { key: key.s3_key(), bytes: size, backend, cleaned })
+    }
+
+    /// An allowance for the edge presigner ([`kompass_core::admission::allowance`]): the bytes
+    /// `owner` may still upload (quota minus stored and reserved bytes) and the PUTs the
+    /// month's budget has left (capped), for five minutes, signed with `secret`.
+    pub async fn allowance(&self, owner: &UserId, secret: &[u8]) -> Result<(Allowance, String), ManagerError> {
+        use kompass_core::admission::allowance::{DEFAULT_ALLOWANCE_TTL_MS, MAX_ALLOWANCE_PUTS};
+        let backend = self.upload_backend().await?;
+        let now = UnixMs(now_ms());
+        let settings = self.admission_settings(backend);
+        let (used, ledger) = self.state.write(|tx| {
+            let g = self.gather(tx, backend, Some(owner), 0, now)?;
+            let stored: u64 = g.stored.objects.iter().filter(|o| o.key.owner() == Some(owner)).map(|o| o.size).sum();
+            let reserved: u64 = g.reservations.iter().filter(|r| r.key.owner() == Some(owner)).map(|r| r.size).sum();
+            Ok::<_, ManagerError>((stored + reserved, g.ledger))
+        })?;
+        let puts = match settings.budget {
+            Some(b) => b.put_class.saturating_sub(ledger.put_class).min(MAX_ALLOWANCE_PUTS),
+            None => MAX_ALLOWANCE_PUTS,
+        };
+        let allowance = Allowance {
+            user: owner.clone(),
+            bytes: settings.limits.max_user_bytes.saturating_sub(used),
+            puts,
+            expires_at: now.plus_ms(DEFAULT_ALLOWANCE_TTL_MS),
+            id: now.as_u64() ^ u64::from(std::process::id()).rotate_left(40),
+        };
+        let sealed = allowance.seal(secret);
+        Ok((allowance, sealed))
+    }
+
+    /// Confirms `owner`'s outstanding grants (one HEAD each, no LIST): those stored are
+    /// recorded and their cleanup runs; the others stay reserved until they expire.
+    pub async fn confirm_pending(&self, owner: &UserId) -> Result<usize, ManagerError> {
+        let now = UnixMs(now_ms());
+        let mine: Vec<ObjectKey> = self
+            .state
+            .write(|tx| tx.reservations(now))?
+            .into_iter()
+            .filter(|r| r.key.owner() == Some(owner))
+            .map(|r| r.key)
+            .collect();
+        let mut confirmed = 0;
+        for key in mine {
+            match self.confirm(&key).await {
+                Ok(_) => confirmed += 1,
+                Err(ManagerError::NotUploaded { .. }) => {}
+                Err(e) => return Err(e),
             }
         }
-        // Plan as if the upload were already there (the newest file, so never chosen): the
-        // plan then frees room for it and counts it among the files kept.
-        let mut after: Vec<ObjectInfo> = inventory.iter().filter(|o| o.key != s3_key).cloned().collect();
-        after.push(object_info(&s3_key, size, i64::MAX, None));
-        let plan = if !self.config.auto_cleanup {
-            None
-        } else {
-            let limits = self.fifo_limits();
-            let policy = self.policy();
-            let bucket_due = policy.threshold_reached(usage.bucket_bytes - replaces + size, limits.bucket_bytes);
-            let p = match user {
-                _ if bucket_due => fifo::plan_bucket(&after, &policy, &limits, now_ms())?,
-                Some(u) => fifo::plan_user(&after, u, &policy, &limits, now_ms())?,
-                None => CleanupPlan::default(),
-            };
-            Some(p)
-        };
-        let freeable = match &plan {
-            Some(p) => {
-                let user_freed: u64 = p
-                    .deletions
-                    .iter()
-                    .filter(|d| user.is_some() && object_info(&d.key, 0, 0, None).user.as_deref() == user)
-                    .map(|d| d.size)
-                    .sum();
-                Freeable { user_bytes: user_freed, bucket_bytes: p.bytes_freed }
+        Ok(confirmed)
+    }
+
+    /// Uploads saves queued in the pending-sync journal, oldest first, at most `limit` (all
+    /// when `None`), each through admission: stops at the first refusal by the request
+    /// budget or an outage, and leaves a save refused by a size limit queued with its reason.
+    pub async fn sync(&self, limit: Option<usize>) -> Result<SyncReport, ManagerError> {
+        let mut report = SyncReport::default();
+        let Some(s3) = &self.s3 else { return Ok(report) };
+        let pending = self.journal.pending()?;
+        if pending.is_empty() {
+            return Ok(report);
+        }
+        self.refresh_inventory(false).await?;
+        let take = limit.unwrap_or(usize::MAX);
+        let mut stop: Option<String> = None;
+        for (i, entry) in pending.iter().enumerate() {
+            let key = entry.key.s3_key();
+            if let Some(why) = &stop {
+                report.remaining.push(SyncLeft { key, reason: why.clone() });
+                continue;
             }
-            None => Freeable::NONE,
+            if i >= take {
+                report.remaining.push(SyncLeft { key, reason: "left for the next batch".into() });
+                continue;
+            }
+            match self.sync_one(s3, entry).await {
+                Ok(()) => report.uploaded.push(key),
+                Err(SyncStop::Skip(reason)) => report.remaining.push(SyncLeft { key, reason }),
+                Err(SyncStop::Stop(reason)) => {
+                    report.remaining.push(SyncLeft { key, reason: reason.clone() });
+                    stop = Some(reason);
+                }
+                Err(SyncStop::Fail(e)) => return Err(e),
+            }
+        }
+        Ok(report)
+    }
+
+    async fn sync_one(&self, s3: &S3Store, entry: &PendingEntry) -> Result<(), SyncStop> {
+        let bytes = match self.local.get(&entry.key) {
+            Ok(b) => b,
+            Err(e) if e.is_not_found() => {
+                // Deleted locally since: nothing to upload any more.
+                self.journal
+                    .complete_entries(std::slice::from_ref(entry))
+                    .map_err(|e| SyncStop::Fail(e.into()))?;
+                return Err(SyncStop::Skip("the local copy is gone".into()));
+            }
+            Err(e) => return Err(SyncStop::Fail(e.into())),
         };
-        let upload = UploadRequest::new(size, user).replacing(replaces);
-        match quota::admit(&upload, &usage, &self.config.limits, &freeable) {
-            Verdict::Refuse(r) => Err(ManagerError::Refused(r)),
-            Verdict::Admit => Ok(None),
-            Verdict::AdmitCleanupDue(_) | Verdict::AdmitAfterCleanup(_) => Ok(plan),
+        let digest = sha256(&bytes);
+        let upload = Upload { key: entry.key.clone(), size: bytes.len() as u64, via: Via::Direct };
+        let admitted = match self.admit(&upload, Backend::S3).map_err(SyncStop::Fail)? {
+            Decision::Admit(a) => a,
+            Decision::Refuse(r) if r.queue_locally() => return Err(SyncStop::Stop(r.to_string())),
+            Decision::Refuse(r) => return Err(SyncStop::Skip(r.to_string())),
+        };
+        let s3_key = entry.key.s3_key();
+        // The queued copy is the newest: it replaces whatever S3 holds.
+        let put = s3.put(&s3_key, bytes, digest, PutMode::Overwrite).await;
+        self.record_requests().map_err(SyncStop::Fail)?;
+        let release = |m: &Self| {
+            m.state.write(|tx| tx.release(&entry.key)).map_err(|e| SyncStop::Fail(e.into()))
+        };
+        match put {
+            Ok(_) => {
+                let now = UnixMs(now_ms());
+                self.state
+                    .write(|tx| {
+                        tx.put_object(&entry.key, upload.size, now)?;
+                        tx.release(&entry.key)
+                    })
+                    .map_err(|e| SyncStop::Fail(e.into()))?;
+                // Completed only if the journal still names these bytes: a newer queued save
+                // of the same key keeps its own record.
+                let done = PendingEntry { sha256: digest, size: upload.size, ..entry.clone() };
+                if done == *entry {
+                    self.journal
+                        .complete_entries(std::slice::from_ref(entry))
+                        .map_err(|e| SyncStop::Fail(e.into()))?;
+                }
+                self.carry_out_s3(&admitted.cleanup).await;
+                Ok(())
+            }
+            Err(e) if e.is_outage() => {
+                release(self)?;
+                Err(SyncStop::Stop(format!("S3 unreachable: {e}")))
+            }
+            Err(e) => {
+                release(self)?;
+                Err(SyncStop::Skip(e.to_string()))
+            }
         }
     }
 
@@ -563,21 +954,28 @@ impl Manager {
         Ok(())
     }
 
-    /// Lands a save locally while S3 is unreachable, and queues it for sync.
-    fn save_pending(&self, key: &ObjectKey, bytes: &[u8], why: &S3Error, mode: PutMode) -> Result<SaveOutcome, ManagerError> {
+    /// Lands a save locally while S3 cannot take it (an outage, or the month's request budget
+    /// is spent), and queues it for sync.
+    fn save_pending(
+        &self,
+        key: &ObjectKey,
+        bytes: &[u8],
+        why: &str,
+        mode: PutMode,
+    ) -> Result<SaveOutcome, ManagerError> {
         self.put_local(key, bytes, mode)?;
         self.journal.record(key, bytes.len() as u64, &sha256(bytes), now_ms().max(0) as u64)?;
-        tracing::info!("S3 unreachable, saved {} locally and queued it for sync: {why}", key.s3_key());
+        tracing::info!("saved {} locally and queued it for sync: {why}", key.s3_key());
         Ok(SaveOutcome {
             backend: Backend::Local,
             key: key.s3_key(),
             bytes: bytes.len() as u64,
             cleaned: Vec::new(),
-            pending_sync: Some(why.to_string()),
+            pending_sync: Some(why.to_owned()),
         })
     }
 
-    /// Carries out planned deletions in S3 and keeps the cache in step.
+    /// Carries out planned deletions in S3 and keeps the cached inventory in step.
     pub async fn delete_planned_s3(&self, deletions: &[Deletion]) -> Result<(), ManagerError> {
         if deletions.is_empty() {
             return Ok(());
@@ -596,7 +994,12 @@ impl Manager {
         }
         CLEANUP_DELETIONS.fetch_add(done.len() as u64, std::sync::atomic::Ordering::Relaxed);
         self.record_requests()?;
-        self.cache_apply(None, &done)?;
+        self.state.write(|tx| {
+            for k in &done {
+                tx.remove_object(k)?;
+            }
+            Ok::<(), ManagerError>(())
+        })?;
         match failure {
             Some(e) => Err(e.into()),
             None => Ok(()),
@@ -650,7 +1053,11 @@ impl Manager {
             Ok(bytes) => Ok((bytes, Backend::Local)),
             Err(e) if e.is_not_found() => Err(ManagerError::NotFound {
                 key: key.s3_key(),
-                where_: if self.s3.is_some() { "S3 or the local data directory" } else { "the local data directory" },
+                where_: if self.s3.is_some() {
+                    "S3 or the local data directory"
+                } else {
+                    "the local data directory"
+                },
             }),
             Err(e) => Err(e.into()),
         }
@@ -712,7 +1119,14 @@ impl Manager {
                 }
                 by_name.insert(
                     name.clone(),
-                    Listed { name, key: m.key, size: m.size, last_modified: rfc3339_ms(ms), backend: Backend::S3, last_modified_ms: ms },
+                    Listed {
+                        name,
+                        key: m.key,
+                        size: m.size,
+                        last_modified: rfc3339_ms(ms),
+                        backend: Backend::S3,
+                        last_modified_ms: ms,
+                    },
                 );
             }
         }
@@ -735,7 +1149,7 @@ impl Manager {
             self.record_requests()?;
             if outcome? {
                 deleted.push(Backend::S3);
-                self.cache_apply(None, std::slice::from_ref(&s3_key))?;
+                self.state.write(|tx| tx.remove_object(&s3_key))?;
             }
         }
         if self.local.delete(key)? {
@@ -748,9 +1162,23 @@ impl Manager {
         if deleted.is_empty() {
             return Err(ManagerError::NotFound {
                 key: s3_key,
-                where_: if self.s3.is_some() { "S3 or the local data directory" } else { "the local data directory" },
+                where_: if self.s3.is_some() {
+                    "S3 or the local data directory"
+                } else {
+                    "the local data directory"
+                },
             });
         }
         Ok(deleted)
     }
+}
+
+/// Why a queued save was not uploaded by [`Manager::sync`].
+enum SyncStop {
+    /// Leave it queued and go on with the next.
+    Skip(String),
+    /// Leave it and every later one queued (budget spent, S3 down).
+    Stop(String),
+    /// A failure of this installation's own state.
+    Fail(ManagerError),
 }

@@ -15,22 +15,27 @@ mod plan;
 mod report;
 mod transfer;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
+use kompass_core::admission::{Decision, Facts, Session, Settings, StoredObject, Upload, Via};
 use kompass_core::inventory::ObjectInfo;
+use kompass_core::key::ObjectKey;
 use kompass_core::key::{UserId, user_prefix};
-use kompass_core::quota::{self, Freeable, UploadRequest, Verdict};
+use kompass_core::time::UnixMs;
 use thiserror::Error;
 
 pub use facts::{LocalFile, in_scope};
-pub use report::{Conflict, ItemError, MigrationReport, NotMigrated, PlannedItem, Requests, Side};
+pub use report::{
+    BudgetStop, Conflict, ItemError, MigrationReport, NotMigrated, PlannedItem, Requests, Side,
+    WillSpend,
+};
 pub use transfer::Step;
 
 use crate::journal::PendingEntry;
 use crate::manager::inventory::object_info;
-use crate::manager::{Manager, ManagerError};
+use crate::manager::{Backend, Manager, ManagerError};
 use crate::store::s3::S3Error;
 use transfer::{LocalFate, Outcome, Transfers};
 
@@ -172,7 +177,23 @@ pub async fn migrate(
         plan::PlanError::S3(e) => MigrateError::Survey(e),
         plan::PlanError::Inventory(e) => MigrateError::Plan(e),
     })?;
-    let steps = admit_uploads(planned, &remote, &bucket, &m.config().limits);
+    let steps =
+        admit_uploads(planned, &bucket, &AdmitFacts::of(m)?, &m.admission_settings(Backend::S3));
+    // What the run will spend: one PUT per upload; a HEAD too when S3 does not echo the
+    // checksum it verified (AWS does).
+    let uploads = steps.iter().filter(|s| matches!(s, Step::Upload { .. })).count() as u64;
+    report.will_spend = Some(WillSpend { put_class: uploads, get_class_at_most: uploads });
+    let budget_refused: Vec<&Step> = steps
+        .iter()
+        .filter(|s| matches!(s, Step::Refused { refusal, .. } if refusal.queue_locally()))
+        .collect();
+    if let Some(Step::Refused { refusal, .. }) = budget_refused.first() {
+        report.budget_stop = Some(BudgetStop {
+            remaining: budget_refused.len(),
+            resets_at: refusal.retry_at().map(|t| t.rfc3339()).unwrap_or_default(),
+            reason: refusal.to_string(),
+        });
+    }
 
     if opts.dry_run {
         progress.finish_and_clear();
@@ -246,48 +267,67 @@ pub async fn migrate(
     Ok(report)
 }
 
-/// Applies the upload limits (file size, user quota, bucket limit) to the planned uploads in
-/// plan order, as if each admitted one were already stored. No cleanup runs for a migration:
-/// an upload that does not fit now is refused and its local copy stays.
+/// Applies admission to the planned uploads in plan order, each seeing the ones before it as
+/// stored ([`admission::Session`], the core's sequential variant): file size, user quota,
+/// bucket limit and the month's request budget. No cleanup runs for a migration: an upload
+/// that does not fit now is refused and its local copy stays. Live reservations (granted
+/// browser uploads) count against the quotas.
 fn admit_uploads(
     steps: Vec<Step>,
-    remote: &[ObjectInfo],
     bucket: &[ObjectInfo],
-    limits: &quota::Limits,
+    facts: &AdmitFacts,
+    settings: &Settings,
 ) -> Vec<Step> {
-    let mut bucket_bytes: u64 = bucket.iter().map(|o| o.size).sum();
-    let mut user_bytes: BTreeMap<String, u64> = BTreeMap::new();
-    for o in bucket {
-        if let Some(u) = &o.user {
-            *user_bytes.entry(u.clone()).or_default() += o.size;
-        }
-    }
-    let remote_size: HashMap<&str, u64> = remote.iter().map(|o| (o.key.as_str(), o.size)).collect();
+    let mut unlisted_bytes = 0;
+    let stored: Vec<StoredObject> = bucket
+        .iter()
+        .filter_map(|o| match ObjectKey::from_s3_key(&o.key) {
+            Ok(key) => {
+                Some(StoredObject { key, size: o.size, last_modified: UnixMs(o.last_modified_ms) })
+            }
+            Err(_) => {
+                unlisted_bytes += o.size;
+                None
+            }
+        })
+        .collect();
+    let start = Facts {
+        stored: &stored,
+        unlisted_bytes,
+        reservations: &facts.reservations,
+        ledger: &facts.ledger,
+        now: facts.now,
+    };
+    let settings = Settings { auto_cleanup: false, ..settings.clone() };
+    let mut session = Session::new(&start, settings);
     steps
         .into_iter()
         .map(|step| {
             let Step::Upload { file, overwrite } = step else { return step };
-            let owner = file.key.owner().map(|u| u.as_str().to_owned());
-            let replaces = match overwrite {
-                Some(_) => remote_size.get(file.s3_key.as_str()).copied().unwrap_or(0),
-                None => 0,
-            };
-            let used = owner.as_ref().map_or(0, |u| user_bytes.get(u).copied().unwrap_or(0));
-            let usage = quota::Usage { user_bytes: used, bucket_bytes };
-            let request = UploadRequest::new(file.size, owner.as_deref()).replacing(replaces);
-            match quota::admit(&request, &usage, limits, &Freeable::NONE) {
-                Verdict::Refuse(refusal) => Step::Refused { file, refusal },
-                _ => {
-                    bucket_bytes = bucket_bytes.saturating_sub(replaces) + file.size;
-                    if let Some(u) = owner {
-                        let e = user_bytes.entry(u).or_default();
-                        *e = e.saturating_sub(replaces) + file.size;
-                    }
-                    Step::Upload { file, overwrite }
-                }
+            let upload = Upload { key: file.key.clone(), size: file.size, via: Via::Direct };
+            match session.decide(&upload, facts.now) {
+                Decision::Refuse(refusal) => Step::Refused { file, refusal },
+                Decision::Admit(_) => Step::Upload { file, overwrite },
             }
         })
         .collect()
+}
+
+/// The facts besides the inventory that a migration's admission starts from.
+struct AdmitFacts {
+    reservations: Vec<kompass_core::admission::Reservation>,
+    ledger: kompass_core::quota::RequestLedger,
+    now: UnixMs,
+}
+
+impl AdmitFacts {
+    fn of(m: &Manager) -> Result<Self, MigrateError> {
+        let now = UnixMs(crate::manager::now_ms());
+        let (reservations, ledger) = m
+            .state()
+            .write(|tx| Ok::<_, ManagerError>((tx.reservations(now)?, tx.ledger(now)?)))?;
+        Ok(AdmitFacts { reservations, ledger, now })
+    }
 }
 
 /// A dry run's counts: what a real run would do now.
@@ -346,8 +386,9 @@ fn bar_style() -> ProgressStyle {
 mod tests {
     use std::path::PathBuf;
 
+    use kompass_core::admission::Limit;
     use kompass_core::key::ObjectKey;
-    use kompass_core::quota::{Limits, Refusal};
+    use kompass_core::quota::{Limits, RequestKind, RequestLedger};
 
     use super::*;
 
@@ -376,16 +417,39 @@ mod tests {
         }
     }
 
+    fn now() -> UnixMs {
+        UnixMs(1_773_144_000_000)
+    }
+
+    fn facts(ledger: RequestLedger) -> AdmitFacts {
+        AdmitFacts { reservations: Vec::new(), ledger, now: now() }
+    }
+
+    fn settings() -> Settings {
+        Settings { limits: limits(), ..Settings::default() }
+    }
+
+    /// The old signature: limits only, an empty ledger.
+    fn admit(steps: Vec<Step>, bucket: &[ObjectInfo]) -> Vec<Step> {
+        admit_uploads(
+            steps,
+            bucket,
+            &facts(RequestLedger::starting_at(now().as_u64())),
+            &settings(),
+        )
+    }
+
     fn refused(steps: &[Step]) -> Vec<(&str, &'static str)> {
         steps
             .iter()
             .filter_map(|s| match s {
                 Step::Refused { file, refusal } => Some((
                     file.s3_key.as_str(),
-                    match refusal {
-                        Refusal::FileTooLarge { .. } => "file",
-                        Refusal::UserQuotaExceeded { .. } => "user",
-                        Refusal::BucketFull { .. } => "bucket",
+                    match refusal.limit() {
+                        Limit::FileSize => "file",
+                        Limit::UserQuota => "user",
+                        Limit::Bucket => "bucket",
+                        Limit::PutBudget | Limit::GetBudget => "budget",
                     },
                 )),
                 _ => None,
@@ -403,7 +467,7 @@ mod tests {
             upload("users/b/routes/1.json", 50), // another user: own quota
             upload("users/b/routes/2.json", 51), // over the file limit
         ];
-        let out = admit_uploads(steps, &existing, &existing, &limits());
+        let out = admit(steps, &existing);
         assert_eq!(
             refused(&out),
             vec![("users/a/routes/2.json", "user"), ("users/b/routes/2.json", "file")]
@@ -414,16 +478,16 @@ mod tests {
 
     #[test]
     fn an_overwrite_is_credited_with_the_object_it_replaces() {
-        let remote = vec![object_info("users/a/routes/r.json", 50, 0, None)];
+        let remote = [object_info("users/a/routes/r.json", 50, 0, None)];
         let bucket = vec![remote[0].clone(), object_info("users/a/routes/other.json", 45, 0, None)];
         let over = Step::Upload {
             file: file("users/a/routes/r.json", 50),
             overwrite: Some(remote[0].clone()),
         };
-        let out = admit_uploads(vec![over], &remote, &bucket, &limits());
+        let out = admit(vec![over], &bucket);
         assert!(refused(&out).is_empty(), "95 - 50 + 50 fits in 100");
         let new = upload("users/a/routes/new.json", 10);
-        let out = admit_uploads(vec![new], &remote, &bucket, &limits());
+        let out = admit(vec![new], &bucket);
         assert_eq!(refused(&out), vec![("users/a/routes/new.json", "user")]);
     }
 
@@ -431,7 +495,26 @@ mod tests {
     fn global_data_counts_only_against_the_bucket() {
         let bucket = vec![object_info("models/big.bin", 960, 0, None)];
         let steps = vec![upload("models/a.bin", 40), upload("routes/b.json", 1)];
-        let out = admit_uploads(steps, &[], &bucket, &limits());
+        let out = admit(steps, &bucket);
         assert_eq!(refused(&out), vec![("routes/b.json", "bucket")]);
+    }
+
+    #[test]
+    fn the_run_stops_where_the_put_budget_ends() {
+        let mut ledger = RequestLedger::starting_at(now().as_u64());
+        ledger.record_many(RequestKind::List, 1_998, now().as_u64());
+        let steps: Vec<Step> =
+            (0..5).map(|i| upload(&format!("users/a/routes/{i}.json"), 1)).collect();
+        let out = admit_uploads(steps, &[], &facts(ledger), &settings());
+        let r = refused(&out);
+        assert_eq!(r.len(), 3, "{r:?}");
+        assert!(r.iter().all(|(_, why)| *why == "budget"));
+        // Opted out: everything goes.
+        let steps: Vec<Step> =
+            (0..5).map(|i| upload(&format!("users/a/routes/{i}.json"), 1)).collect();
+        let mut ledger = RequestLedger::starting_at(now().as_u64());
+        ledger.record_many(RequestKind::Put, 5_000, now().as_u64());
+        let off = Settings { budget: None, ..settings() };
+        assert!(refused(&admit_uploads(steps, &[], &facts(ledger), &off)).is_empty());
     }
 }

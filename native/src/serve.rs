@@ -13,7 +13,8 @@
 //! - `PUT /api/upload/{grant}`: the local twin of a presigned URL. The grant is an HMAC-signed
 //!   capability (see [`upload`]); the body must have the granted length and SHA-256.
 //! - `GET /api/usage`: the user's usage per data type against the quota, with alert levels.
-//! - `GET /api/files[?type=routes|fitness]`: the user's stored files, newest first.
+//! - `GET /api/files[?type=routes|fitness]`: the user's stored files, newest first, from the
+//!   cached inventory (no LIST per call; the user's unconfirmed grants are checked with a HEAD).
 //! - `GET /api/files/{type}/{name}`: the bytes of one of the user's files ([`file`]).
 //! - `DELETE /api/files/{type}/{name}`: `{key, deleted_from}`.
 //! - `GET /api/rider/history`: the user's rider data saves with summaries ([`account`]).
@@ -21,6 +22,15 @@
 //! - `GET /api/me`: `{"user"}`; `DELETE /api/me {"confirm": "<user id>"}`: erases every
 //!   trace of the user.
 //! - `GET /metrics` (bearer `KOMPASS_METRICS_TOKEN`), `GET /healthz`, `GET /readyz` ([`ops`]).
+//! - `POST /api/confirm {type, name}`: the page reports a finished upload; one HEAD checks it,
+//!   then its reservation is released and the cleanup it calls for runs (a grant deletes
+//!   nothing). 409 `not_uploaded` when it is not there.
+//! - `GET /api/allowance`: a signed, short-lived statement of the bytes and uploads the user
+//!   may still spend, for the edge presigner.
+//!
+//! Every presign is admitted by the core's one decision and reserves its bytes. Refusals by
+//! the monthly request budget are 429 `budget_spent` with `retry_at` and `Retry-After`; a
+//! token over its rate is 429 `rate_limited` with `Retry-After`.
 //!
 //! Uploads through a URL store exactly the bytes whose SHA-256 was granted, unscrubbed, so
 //! they are for routes only. Rider data is stored only by the server, scrubbed with the
@@ -30,6 +40,7 @@ pub mod account;
 pub mod auth;
 pub mod file;
 pub mod jobs;
+pub mod limit;
 pub mod ops;
 pub mod rider;
 pub mod routes;
@@ -45,8 +56,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
+use kompass_core::admission::Limit;
 use kompass_core::presign::{Credentials, S3Target};
-use kompass_core::quota::Refusal;
 use serde_json::json;
 use tower_http::services::ServeDir;
 
@@ -81,13 +92,16 @@ pub struct App {
     pub metrics: ops::Metrics,
     /// The bearer secret of `/metrics` (`KOMPASS_METRICS_TOKEN`); `None` turns it off.
     pub metrics_token: Option<String>,
+    /// Per-token rate limits on the API.
+    pub limiter: limit::RateLimiter,
 }
 
 impl App {
     /// Wires storage, the server secret (at least 32 bytes) and the page directory together.
     pub fn new(manager: Manager, secret: &[u8], www: PathBuf) -> Self {
-        let s3 = manager.config().s3.as_ref().zip(manager.s3()).map(|(cfg, store)| {
-            S3Signing { target: store.target().clone(), credentials: cfg.signing_credentials() }
+        let s3 = manager.config().s3.as_ref().zip(manager.s3()).map(|(cfg, store)| S3Signing {
+            target: store.target().clone(),
+            credentials: cfg.signing_credentials(),
         });
         App {
             manager,
@@ -97,6 +111,7 @@ impl App {
             admission: tokio::sync::Mutex::new(()),
             metrics: ops::Metrics::default(),
             metrics_token: None,
+            limiter: limit::RateLimiter::default(),
         }
     }
 
@@ -145,18 +160,29 @@ impl From<ManagerError> for ApiError {
         match e {
             ManagerError::Key(_) => ApiError::bad_request("invalid_key", message),
             ManagerError::Refused(r) => {
-                let status = match r {
-                    Refusal::FileTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-                    _ => StatusCode::INSUFFICIENT_STORAGE,
+                let (status, code) = match r.limit() {
+                    Limit::FileSize => (StatusCode::PAYLOAD_TOO_LARGE, "refused"),
+                    // Requests, not bytes: the same upload fits once the budget resets.
+                    Limit::PutBudget | Limit::GetBudget => {
+                        (StatusCode::TOO_MANY_REQUESTS, "budget_spent")
+                    }
+                    Limit::UserQuota | Limit::Bucket => {
+                        (StatusCode::INSUFFICIENT_STORAGE, "refused")
+                    }
                 };
-                ApiError {
-                    status,
-                    code: "refused",
-                    message,
-                    detail: Some(
-                        json!({ "refusal": serde_json::to_value(&r).unwrap_or_default() }),
-                    ),
+                let mut detail = json!({
+                    "refusal": serde_json::to_value(&r).unwrap_or_default(),
+                    "limit": r.limit(),
+                });
+                if let Some(at) = r.retry_at() {
+                    detail["retry_at"] = json!(at.rfc3339());
+                    detail["retry_after_secs"] =
+                        json!(at.as_secs().saturating_sub(unix_now()).max(1));
                 }
+                ApiError { status, code, message, detail: Some(detail) }
+            }
+            ManagerError::NotUploaded { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "not_uploaded", message)
             }
             ManagerError::NotFound { .. } => {
                 ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
@@ -192,7 +218,14 @@ impl IntoResponse for ApiError {
         {
             obj.extend(extra);
         }
+        // A 429 says when to come back, as a header too.
+        let retry_after = body.get("retry_after_secs").and_then(serde_json::Value::as_u64);
         let mut res = (self.status, axum::Json(body)).into_response();
+        if let Some(secs) = retry_after.filter(|_| self.status == StatusCode::TOO_MANY_REQUESTS)
+            && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+        {
+            res.headers_mut().insert(header::RETRY_AFTER, v);
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             res.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
@@ -281,12 +314,39 @@ async fn api_not_found() -> ApiError {
     )
 }
 
+/// 429 with `Retry-After` once a bearer token is over its rate (see [`limit`]); requests
+/// without a token pass (they are refused by authentication, or carry a signed grant).
+async fn rate_limit(State(app): State<Shared>, req: Request, next: Next) -> Response {
+    if let Some(auth) = req.headers().get(header::AUTHORIZATION)
+        && let Err(wait) = app.limiter.take(auth.as_bytes(), std::time::Instant::now())
+    {
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        let mut res = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!(
+                "too many requests with this token (at most {} at once, {} a second): try again in {secs} s",
+                limit::BURST,
+                limit::PER_SECOND
+            ),
+        )
+        .into_response();
+        if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+            res.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return res;
+    }
+    next.run(req).await
+}
+
 /// The whole application: API routes, then the page's static files.
 pub fn router(app: Shared) -> Router {
     let api = Router::new()
         .route("/presign", post(routes::presign))
         // Reads its body itself, bounded by the file size limit.
         .route("/rider", post(rider::save).layer(DefaultBodyLimit::disable()))
+        .route("/confirm", post(routes::confirm))
+        .route("/allowance", get(routes::allowance))
         .route("/usage", get(routes::usage))
         .route("/files", get(routes::files))
         .route("/files/{type}/{name}", get(file::download).delete(file::delete))
@@ -295,7 +355,8 @@ pub fn router(app: Shared) -> Router {
         .route("/me", get(account::me).delete(account::erase_me))
         // The upload reads its body itself, bounded by the granted size.
         .route("/upload/{grant}", put(upload::upload).layer(DefaultBodyLimit::disable()))
-        .fallback(api_not_found);
+        .fallback(api_not_found)
+        .layer(middleware::from_fn_with_state(app.clone(), rate_limit));
     Router::new()
         .nest("/api", api)
         .route("/metrics", get(ops::metrics))

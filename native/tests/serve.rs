@@ -318,7 +318,11 @@ async fn the_user_comes_from_the_token_only() {
     let usage = s.get("/api/usage", Some(&bob)).await;
     assert_eq!(usage.body["user"], "bob");
     assert_eq!(usage.body["usage"]["user_bytes"], 0);
-    assert_eq!(usage.body["usage"]["bucket_bytes"], doc.len(), "the bucket total counts alice's bytes");
+    assert_eq!(
+        usage.body["usage"]["bucket_bytes"],
+        doc.len(),
+        "the bucket total counts alice's bytes"
+    );
     let files = s.get("/api/files", Some(&alice)).await;
     assert_eq!(files.body.as_array().unwrap().len(), 1);
 }
@@ -454,15 +458,17 @@ async fn limits_are_enforced_at_presign_and_again_at_upload() {
     assert_eq!(a.status, 413, "{}", a.body);
     assert_eq!(a.body["refusal"]["reason"], "file_too_large");
 
-    // Two grants that each fit, but not together: the second upload is refused at save time.
+    // Two grants that each fit, but not together: a grant reserves its bytes, so the second
+    // is refused at presign, before any URL is handed out (issue 9: reservations).
     let first = vec![b'a'; 12_000];
     let second = vec![b'b'; 12_000];
     let g1 = s.grant(&alice, "routes", "one.json", &first).await;
-    let g2 = s.grant(&alice, "routes", "two.json", &second).await;
-    assert_eq!(s.put(g1["url"].as_str().unwrap(), &first, &[]).await.status, 201);
-    let a = s.put(g2["url"].as_str().unwrap(), &second, &[]).await;
+    let a = s
+        .presign(&alice, json!({"type": "routes", "name": "two.json", "size": second.len(), "sha256": sha_hex(&second)}))
+        .await;
     assert_eq!(a.status, 507, "{}", a.body);
     assert_eq!(a.body["refusal"]["reason"], "user_quota_exceeded");
+    assert_eq!(s.put(g1["url"].as_str().unwrap(), &first, &[]).await.status, 201);
     assert_eq!(s.stored_names("routes", "alice"), vec!["one.json".to_owned()]);
     // And a new presign over the quota is refused before any URL is handed out.
     let a = s
@@ -501,11 +507,19 @@ async fn cleanup_makes_room_oldest_first_when_enabled() {
         // Distinct modification times, so "oldest" is well defined.
         tokio::time::sleep(Duration::from_millis(1100)).await;
     }
+    // A grant deletes nothing (issue 9); the cleanup runs once the upload is stored.
     let g = s.grant(&alice, "routes", "r3.json", &[b'y'; 1000]).await;
-    let planned: Vec<&str> =
-        g["cleanup"].as_array().unwrap().iter().map(|d| d["key"].as_str().unwrap()).collect();
-    assert_eq!(planned, ["users/alice/routes/r1.json"], "{g}");
-    assert_eq!(s.put(g["url"].as_str().unwrap(), &[b'y'; 1000], &[]).await.status, 201);
+    assert_eq!(g["cleanup"], json!([]), "{g}");
+    assert_eq!(s.stored_names("routes", "alice"), ["r1.json", "r2.json"]);
+    let put = s.put(g["url"].as_str().unwrap(), &[b'y'; 1000], &[]).await;
+    assert_eq!(put.status, 201);
+    let cleaned: Vec<&str> = put.body["cleaned"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(cleaned, ["users/alice/routes/r1.json"], "{}", put.body);
     assert_eq!(s.stored_names("routes", "alice"), ["r2.json", "r3.json"]);
 }
 
@@ -909,4 +923,22 @@ async fn with_s3_rider_data_is_stored_only_by_the_server_scrubbed() {
     // Nothing landed locally.
     assert!(s.stored_names("fitness", &user).is_empty());
     store.delete(&key).await.unwrap();
+}
+
+#[tokio::test]
+async fn an_allowance_for_the_edge_is_signed_and_states_what_is_left() {
+    let s = start(&[("KOMPASS_SERVER_SECRET", SECRET), ("S3_MAX_USER_STORAGE_MB", "0.019073486328125")]).unwrap();
+    let alice = token("alice");
+    s.upload(&alice, "routes", "one.json", &[b'a'; 5_000]).await;
+    let _reserved = s.grant(&alice, "routes", "two.json", &[b'b'; 3_000]).await;
+    let a = s.get("/api/allowance", Some(&alice)).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body["bytes"], 20_000 - 5_000 - 3_000, "{}", a.body);
+    let sealed = a.body["allowance"].as_str().unwrap();
+    let now = kompass_core::time::UnixMs(unix_now() as i64 * 1000);
+    let opened = kompass_core::admission::allowance::Allowance::open(sealed, SECRET.as_bytes(), now).unwrap();
+    assert_eq!(opened.user.as_str(), "alice");
+    assert_eq!(opened.bytes, 12_000);
+    // Not an API token: it cannot act as alice.
+    assert_eq!(s.get("/api/usage", Some(sealed)).await.status, 401);
 }

@@ -4,7 +4,7 @@
 //   POST /   Authorization: Bearer TOKEN      (minted by `kompass token`, KOMPASS_SERVER_SECRET)
 //   {"type": "routes", "name": "ride.json", "size": 1234, "sha256": "<64 hex>",
 //    "content_type"?: "application/json", "expires_secs"?: 300,
-//    "usage"?: {"user_bytes": N, "bucket_bytes": N}}
+//    "usage"?: {"user_bytes": N, "bucket_bytes": N}, "allowance"?: "<from GET /api/allowance>"}
 //   200 {"url", "method": "PUT", "headers", "key", "expires_at", "precheck": {...}}
 //   400 bad request · 401 no or bad token · 403 not yours to ask for · 413 refused by precheck
 //   405 not POST · 500 misconfigured (the log says what to set)
@@ -13,11 +13,14 @@
 // by the core, and a body naming a user or key is refused. The URL is bound to the exact size
 // and SHA-256 (both signed), so S3 accepts only the bytes that passed the precheck.
 //
-// Usage: the edge has no inventory (listing the bucket per request would spend the scarce
-// PUT-class request budget), so `usage` is what the caller reports (the page has it from the
-// server), 0 when absent. The per-file limit is enforced absolutely (the size is signed); the
-// quota check on reported usage is advisory, and the server's cleanup and monitor, which see
-// the real inventory, enforce the quota.
+// Admission: the edge has no inventory (listing the bucket per request would spend the scarce
+// PUT-class request budget), so it admits only against facts it can trust (the core's
+// admission::allowance): the per-file limit, and an `allowance` the server signed with
+// KOMPASS_SERVER_SECRET (`GET /api/allowance`: bytes and PUTs the user may still spend, until
+// it expires), charged per allowance as this instance grants uploads. Without an allowance it
+// grants a user at most the user quota per instance. A reported `usage` can only make the
+// precheck stricter, never admit more. Bound for a lying or replaying client: per instance,
+// an allowance's bytes until it expires (or one quota without one).
 //
 // Environment: AWS_S3_BUCKET, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION,
 // AWS_ENDPOINT_URL, KOMPASS_SERVER_SECRET, S3_MAX_FILE_SIZE_MB, S3_MAX_USER_STORAGE_MB,
@@ -26,10 +29,13 @@
 
 import { initSync, Config, objectKey, precheck } from './pkg/kompass_wasm.js';
 
+// What this instance granted per account (an allowance, or a user without one).
+const spentBy = new Map();
+
 const DEFAULT_EXPIRES_SECS = 300;
 // An upload URL is bound to its bytes, but a short life still limits what a leaked one can do.
 const MAX_EXPIRES_SECS = 3600;
-const FIELDS = new Set(['type', 'name', 'size', 'sha256', 'content_type', 'expires_secs', 'usage']);
+const FIELDS = new Set(['type', 'name', 'size', 'sha256', 'content_type', 'expires_secs', 'usage', 'allowance']);
 const NOT_YOURS = new Set(['user', 'user_id', 'key', 'prefix']);
 // Rider data is stored only by the server (POST /api/rider of kompass serve), which scrubs it
 // again with the pseudonym key; the core's presigner refuses it too (the scrub policy).
@@ -117,7 +123,7 @@ async function presign(request, env) {
   }
   const unknown = Object.keys(body).filter((k) => !FIELDS.has(k));
   if (unknown.length) {
-    return fail(400, `unknown field ${unknown.join(', ')}: send type, name, size, sha256 and optionally content_type, expires_secs, usage`);
+    return fail(400, `unknown field ${unknown.join(', ')}: send type, name, size, sha256 and optionally content_type, expires_secs, usage, allowance`);
   }
   const { type, name, size, sha256, content_type = null, expires_secs = DEFAULT_EXPIRES_SECS } = body;
   if (typeof type !== 'string' || typeof name !== 'string' || typeof sha256 !== 'string') {
@@ -149,9 +155,25 @@ async function presign(request, env) {
   if (!verdict.admitted) {
     return fail(413, verdict.message, { reason: verdict.reason, precheck: verdict });
   }
+  const allowance = body.allowance ?? null;
+  if (allowance !== null && typeof allowance !== 'string') {
+    return fail(400, 'allowance must be the string GET /api/allowance returned');
+  }
+  const now = Date.now();
+  let account, admitted;
+  try {
+    account = config.edgeAccount(claims.user, allowance, now);
+    admitted = config.edgeAdmit(claims.user, size, allowance, spentBy.get(account) ?? { bytes: 0, puts: 0 }, now);
+  } catch (e) {
+    return e.name === 'ConfigError' ? misconfigured(e) : fail(403, `allowance refused: ${e.message}`);
+  }
+  if (!admitted.admitted) {
+    return fail(413, admitted.message, { reason: admitted.reason, precheck: verdict });
+  }
 
   try {
-    const presigned = config.presignPut({ key, size, sha256, expires_secs, content_type }, Date.now());
+    const presigned = config.presignPut({ key, size, sha256, expires_secs, content_type }, now);
+    spentBy.set(account, admitted.spent);
     return reply(200, { ...presigned, precheck: verdict });
   } catch (e) {
     return e.name === 'ConfigError' ? misconfigured(e) : fail(400, e.message);

@@ -4,8 +4,11 @@
 
 use std::collections::BTreeMap;
 
+use kompass_core::admission::allowance::{Allowance, Spent, edge_admit};
 use kompass_core::config;
+use kompass_core::key::UserId;
 use kompass_core::presign::{Credentials, S3Target};
+use kompass_core::time::UnixMs;
 use wasm_bindgen::prelude::*;
 
 use crate::error::{js_error, to_js};
@@ -21,6 +24,14 @@ export interface ConfigProblem {
   problem: string;
   fix: string;
 }
+
+/** What the edge has granted on one account (an allowance, or a user without one). */
+export interface Spent { bytes: number; puts: number }
+
+/** The edge's decision: admitted with the account's new `spent`, or refused with a reason. */
+export type EdgeVerdict =
+  | { admitted: true; spent: Spent }
+  | { admitted: false; reason: "file_too_large" | "over_allowance" | "no_puts_left" | "not_yours"; message: string };
 
 /** Thrown by `new Config(env)`: `message` lists every problem, `problems` has them as data. */
 export interface ConfigError extends Error {
@@ -100,11 +111,52 @@ impl Config {
         token: &str,
         #[wasm_bindgen(js_name = nowMs)] now_ms: f64,
     ) -> Result<JsValue, JsValue> {
-        let secret = self
-            .inner
-            .server_secret()
-            .map_err(|e| js_error("ConfigError", e))?;
+        let secret = self.inner.server_secret().map_err(|e| js_error("ConfigError", e))?;
         token::verify(token, secret.expose_bytes(), now_ms)
+    }
+
+    /// Which account the edge charges an upload to: the allowance's (`"allowance:{id}"`,
+    /// after checking its signature, user and expiry) or, without one, the user's
+    /// (`"user:{user}"`). Throws a `TokenError` for a forged, altered or expired allowance.
+    #[wasm_bindgen(js_name = edgeAccount)]
+    pub fn edge_account(
+        &self,
+        user: &str,
+        allowance: Option<String>,
+        #[wasm_bindgen(js_name = nowMs)] now_ms: f64,
+    ) -> Result<String, JsValue> {
+        Ok(match self.open_allowance(allowance.as_deref(), now_ms)? {
+            Some(a) => format!("allowance:{}", a.id),
+            None => format!("user:{user}"),
+        })
+    }
+
+    /// The edge's admission (the core's `edge_admit`): may `user` be granted `size` bytes,
+    /// given what this instance already granted on the same account (`spent`, from
+    /// `edgeAccount`)? Only the signed allowance and the limits are trusted; without an
+    /// allowance, at most the user quota per instance. Never throws for a refusal.
+    #[wasm_bindgen(js_name = edgeAdmit, unchecked_return_type = "EdgeVerdict")]
+    pub fn edge_admit(
+        &self,
+        user: &str,
+        size: f64,
+        allowance: Option<String>,
+        #[wasm_bindgen(unchecked_param_type = "Spent")] spent: JsValue,
+        #[wasm_bindgen(js_name = nowMs)] now_ms: f64,
+    ) -> Result<JsValue, JsValue> {
+        let user = UserId::new(user).map_err(|e| js_error("TypeError", e))?;
+        let size = crate::time::unix_ms(size)?;
+        let spent: Spent = crate::error::from_js("spent", spent)?;
+        let allowance = self.open_allowance(allowance.as_deref(), now_ms)?;
+        match edge_admit(&user, size, allowance.as_ref(), spent, &self.inner.limits) {
+            Ok(spent) => to_js(&serde_json::json!({ "admitted": true, "spent": spent })),
+            Err(r) => {
+                let mut v = serde_json::to_value(&r).map_err(|e| js_error("Error", e))?;
+                v["admitted"] = false.into();
+                v["message"] = r.to_string().into();
+                to_js(&v)
+            }
+        }
     }
 
     /// `presignPut` with the configured bucket and credentials; a `ConfigError` without S3.
@@ -131,6 +183,19 @@ impl Config {
 }
 
 impl Config {
+    fn open_allowance(
+        &self,
+        sealed: Option<&str>,
+        now_ms: f64,
+    ) -> Result<Option<Allowance>, JsValue> {
+        let Some(sealed) = sealed else { return Ok(None) };
+        let secret = self.inner.server_secret().map_err(|e| js_error("ConfigError", e))?;
+        let now = UnixMs(crate::time::unix_ms(now_ms)? as i64);
+        Allowance::open(sealed, secret.expose_bytes(), now)
+            .map(Some)
+            .map_err(|e| js_error("TokenError", e))
+    }
+
     /// The configured bucket as the signer's target and credentials.
     fn s3(&self) -> Result<(S3Target, Credentials), JsValue> {
         let s3 = self.inner.s3.as_ref().ok_or_else(|| {

@@ -75,7 +75,13 @@ pub async fn list(cli: &Cli, args: &ListArgs, out: &Output) -> Result<(), CliErr
         items
             .iter()
             .map(|i| {
-                format!("{:<40} {:>10}  {}  {}", i.name, human_bytes(i.size), i.last_modified, i.backend)
+                format!(
+                    "{:<40} {:>10}  {}  {}",
+                    i.name,
+                    human_bytes(i.size),
+                    i.last_modified,
+                    i.backend
+                )
             })
             .collect::<Vec<_>>()
             .join("\n")
@@ -91,6 +97,21 @@ pub async fn delete(cli: &Cli, t: &Target, out: &Output) -> Result<(), CliError>
     out.print(&serde_json::json!({ "key": key.s3_key(), "deleted_from": from }), || {
         let places: Vec<String> = from.iter().map(ToString::to_string).collect();
         format!("deleted {} from {}", key.s3_key(), places.join(" and "))
+    });
+    Ok(())
+}
+
+/// `kompass sync`: uploads the queued saves, within the request budget.
+pub async fn sync(cli: &Cli, out: &Output) -> Result<(), CliError> {
+    let m = open_manager(cli)?;
+    m.require_s3()?;
+    let report = m.sync(None).await?;
+    out.print(&report, || {
+        let mut s = format!("uploaded {} queued save(s) to S3", report.uploaded.len());
+        for left in &report.remaining {
+            s.push_str(&format!("\nstill queued: {}: {}", left.key, left.reason));
+        }
+        s
     });
     Ok(())
 }

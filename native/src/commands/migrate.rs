@@ -123,6 +123,21 @@ fn text(r: &MigrationReport) -> String {
             ));
         }
     }
+    if let Some(w) = &r.will_spend {
+        s.push_str(&format!(
+            "requests: {} PUT-class (one per upload), at most {} GET-class (a HEAD per upload whose PUT answer does not echo its checksum), besides the survey's {} PUT-class and {} GET-class\n",
+            w.put_class,
+            w.get_class_at_most,
+            r.requests.put + r.requests.list,
+            r.requests.get + r.requests.head
+        ));
+    }
+    if let Some(b) = &r.budget_stop {
+        s.push_str(&format!(
+            "the month's request budget stopped the run: {} file(s) remain local; the budget resets {}; run `kompass migrate` (or `kompass sync`) again then\n",
+            b.remaining, b.resets_at
+        ));
+    }
     if !r.conflict_keys.is_empty() {
         s.push_str(&format!(
             "{} conflict(s): S3 holds other content under the same key, so both copies are kept and nothing was overwritten (this does not fail the run). Compare them; to keep the S3 copy remove the local file, to keep the local one delete the S3 object and re-run `kompass migrate`:\n",

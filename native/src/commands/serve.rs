@@ -83,6 +83,9 @@ fn link_addr(addr: SocketAddr) -> SocketAddr {
     }
 }
 
+/// How often `kompass serve` uploads queued saves (a bounded batch each time).
+pub const SYNC_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// `kompass serve`.
 pub async fn serve(cli: &Cli, args: &ServeArgs, out: &Output) -> Result<(), CliError> {
     let dev_user = kompass_core::key::UserId::new(&args.dev_user)
@@ -112,6 +115,23 @@ pub async fn serve(cli: &Cli, args: &ServeArgs, out: &Output) -> Result<(), CliE
     let auto_cleanup = app.manager.config().auto_cleanup;
     let app = Arc::new(app);
     crate::serve::jobs::spawn(app.clone(), crate::serve::jobs::Jobs::from_vars(&vars, auto_cleanup));
+    if app.manager.s3().is_some() {
+        // Saves queued during an outage (or a spent budget) go up without anyone asking.
+        let bg = app.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(SYNC_EVERY);
+            loop {
+                tick.tick().await;
+                match bg.manager.sync(Some(crate::manager::REPLAY_BATCH)).await {
+                    Ok(r) if !r.uploaded.is_empty() => {
+                        tracing::info!("uploaded {} queued save(s) to S3", r.uploaded.len())
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!("queued saves stay queued: {e}"),
+                }
+            }
+        });
+    }
 
     let listener = tokio::net::TcpListener::bind(args.addr).await.map_err(|e| {
         CliError::Other(format!("could not listen on {}: {e}; pick another --addr", args.addr))

@@ -90,7 +90,9 @@ pub async fn status(cli: &Cli, out: &Output) -> Result<(), CliError> {
                 s.push_str(&format!(" at {e}"));
             }
             match (&st.s3_files, &st.s3_bytes, &st.s3_error) {
-                (Some(n), Some(bytes), _) => s.push_str(&format!(" ({n} files, {})", human_bytes(*bytes))),
+                (Some(n), Some(bytes), _) => {
+                    s.push_str(&format!(" ({n} files, {})", human_bytes(*bytes)))
+                }
                 (_, _, Some(e)) => s.push_str(&format!("\n  unavailable: {e}")),
                 _ => {}
             }
@@ -176,7 +178,12 @@ pub async fn config(cli: &Cli, args: &ConfigArgs, out: &Output) -> Result<(), Cl
         Err(_) => (Vec::new(), Default::default()),
     };
     let known: Vec<&str> =
-        kompass_core::config::vars::ALL.iter().chain(crate::env::NATIVE_VARS).copied().collect();
+        kompass_core::config::vars::ALL
+        .iter()
+        .chain(crate::env::NATIVE_VARS)
+        .chain(kompass_core::config::budget_vars::ALL.iter())
+        .copied()
+        .collect();
     let sources: std::collections::BTreeMap<String, String> =
         sources.into_iter().filter(|(k, _)| known.contains(&k.as_str())).collect();
     let unknown_variables = crate::env::unknown_variables(names.iter());
@@ -268,23 +275,31 @@ pub fn token(cli: &Cli, args: &TokenArgs, out: &Output) -> Result<(), CliError> 
     let expires_at = unix_now().saturating_add(args.expires);
     let token = kompass_core::token::mint(user.as_str(), expires_at, secret.expose_bytes());
     let expires_at = kompass_core::presign::rfc3339_utc(expires_at);
-    out.print(&serde_json::json!({ "token": token, "user": user, "expires_at": expires_at }), || {
-        token.clone()
-    });
+    out.print(
+        &serde_json::json!({ "token": token, "user": user, "expires_at": expires_at }),
+        || token.clone(),
+    );
     Ok(())
 }
 
-/// `kompass presign`.
-pub fn presign(cli: &Cli, args: &PresignArgs, out: &Output) -> Result<(), CliError> {
+/// `kompass presign`: admission like every upload (the grant reserves its bytes and charges
+/// the request budget; nothing is deleted until it is confirmed), then the URL.
+pub async fn presign(cli: &Cli, args: &PresignArgs, out: &Output) -> Result<(), CliError> {
     let key = object_key(&args.target)?;
-    let sha = Sha256Digest::from_hex(&args.sha256).map_err(|e| CliError::Usage(format!("--sha256: {e}")))?;
+    let sha = Sha256Digest::from_hex(&args.sha256)
+        .map_err(|e| CliError::Usage(format!("--sha256: {e}")))?;
     let m = open_manager(cli)?;
     let limit = m.config().limits.max_file_bytes;
     if args.size > limit {
-        return Err(ManagerError::Refused(kompass_core::quota::Refusal::FileTooLarge { size: args.size, limit })
-            .into());
+        return Err(ManagerError::Refused(kompass_core::admission::Refusal::Size(
+            kompass_core::quota::Refusal::FileTooLarge { size: args.size, limit },
+        ))
+        .into());
     }
     let s3 = m.require_s3()?;
+    let expires = kompass_core::time::UnixMs(crate::manager::now_ms())
+        .plus_ms(args.expires.saturating_mul(1000));
+    m.grant(&key, args.size, expires).await?;
     let cfg = m.config().s3.as_ref().ok_or(ManagerError::S3Disabled)?;
     let creds = cfg.signing_credentials();
     let signed = presign_put(

@@ -174,25 +174,34 @@ impl Manager {
             .map(|p| p.key)
             .filter(|k| k.owner() == Some(user))
             .collect();
-        let cached: Vec<String> = match &self.s3 {
-            Some(s3) => {
-                let id = Self::bucket_id(s3);
-                let c = self.cache.load()?;
-                if c.bucket == id {
-                    c.objects.keys().filter(|k| k.starts_with(&prefix)).cloned().collect()
-                } else {
-                    Vec::new()
-                }
-            }
-            None => Vec::new(),
-        };
+        // Cached inventory rows of the user's S3 objects, and the user's open upload grants
+        // (a grant must not bring a file back after the erase).
+        let cached: Vec<String> = self.state.read(|tx| {
+            Ok::<_, ManagerError>(
+                tx.all_objects()?
+                    .into_iter()
+                    .map(|(k, _, _)| k)
+                    .filter(|k| k.starts_with(&prefix))
+                    .collect(),
+            )
+        })?;
+        let now = kompass_core::time::UnixMs(crate::manager::now_ms());
+        let reserved: Vec<ObjectKey> = self.state.write(|tx| {
+            Ok::<_, ManagerError>(
+                tx.reservations(now)?
+                    .into_iter()
+                    .map(|r| r.key)
+                    .filter(|k| k.owner() == Some(user))
+                    .collect(),
+            )
+        })?;
         let summaries = crate::rider::summary_keys(self, &prefix)?;
         report.journal_entries = pending.len();
 
         if dry_run {
             report.removed = local;
             report.removed.extend(remote.unwrap_or_default());
-            report.cache_rows = cached.len() + summaries;
+            report.cache_rows = cached.len() + reserved.len() + summaries;
             report.bytes = report.removed.iter().map(|r| r.size).sum();
             report.complete = report.removed.is_empty() && !report.degraded && pending.is_empty();
             return Ok(report);
@@ -232,7 +241,9 @@ impl Manager {
                     }
                     Err(e) => {
                         self.record_requests()?;
-                        self.cache_apply(None, &gone)?;
+                        self.state.write(|tx| {
+                            gone.iter().try_for_each(|k| tx.remove_object(k)).map_err(ManagerError::from)
+                        })?;
                         return Err(e.into());
                     }
                 }
@@ -244,21 +255,15 @@ impl Manager {
         // nothing is left).
         let forget: Vec<String> =
             if report.degraded { gone } else { cached.iter().cloned().chain(gone).collect() };
-        let before_rows = if self.s3.is_some() {
-            let id = self.s3.as_ref().map(Self::bucket_id).unwrap_or_default();
-            self.cache.update(|c| {
-                if c.bucket != id {
-                    return 0;
-                }
-                let n = c.objects.len();
-                for k in &forget {
-                    c.objects.remove(k);
-                }
-                n - c.objects.len()
-            })?
-        } else {
-            0
-        };
+        let before_rows = self.state.write(|tx| {
+            for k in &forget {
+                tx.remove_object(k)?;
+            }
+            for k in &reserved {
+                tx.release(k)?;
+            }
+            Ok::<_, ManagerError>(forget.len() + reserved.len())
+        })?;
         report.cache_rows = before_rows + crate::rider::forget_summaries(self, &prefix)?;
         report.bytes = report.removed.iter().map(|r| r.size).sum();
         report.requests = self.s3.as_ref().map(|s| total(s.counts())).unwrap_or(0) - before;

@@ -38,6 +38,14 @@ pub struct MigrationReport {
     pub not_migrated: Vec<NotMigrated>,
     /// Requests this run sent to S3.
     pub requests: Requests,
+    /// Requests the uploads cost (in a dry run: will cost): one PUT each, plus at most one
+    /// HEAD each when S3 does not echo the checksum it verified.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub will_spend: Option<WillSpend>,
+    /// Set when the month's request budget stopped the run: how many files remain, and when
+    /// the budget resets. They stay local; run `kompass migrate` (or `kompass sync`) again then.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub budget_stop: Option<BudgetStop>,
     /// Wall-clock time of the run, in milliseconds.
     pub elapsed_ms: u64,
 }
@@ -47,6 +55,27 @@ impl MigrationReport {
     pub fn is_complete(&self) -> bool {
         self.summary.failed == 0
     }
+}
+
+/// Requests of each billable class a migration's uploads spend.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct WillSpend {
+    /// PUT-class requests (one PUT per upload).
+    pub put_class: u64,
+    /// GET-class requests at most (a verifying HEAD per upload whose PUT answer did not echo
+    /// the checksum; 0 on AWS).
+    pub get_class_at_most: u64,
+}
+
+/// The request budget stopped a migration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BudgetStop {
+    /// Files not uploaded because the budget is spent.
+    pub remaining: usize,
+    /// When the budget resets (RFC 3339 UTC).
+    pub resets_at: String,
+    /// The refusal, for people.
+    pub reason: String,
 }
 
 /// One file that did not migrate.

@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use indicatif::ProgressBar;
+use kompass_core::admission::Refusal;
 use kompass_core::inventory::{ObjectInfo, Sha256Digest};
 use kompass_core::migrate::{Action, Mismatch, Outcome as CoreOutcome};
-use kompass_core::quota::Refusal;
 use tokio::sync::Semaphore;
 
 use super::facts::LocalFile;
@@ -253,8 +253,9 @@ impl Transfers {
             Err(why) => return failed(&file, why),
         };
         let mode = if overwrite { PutMode::Overwrite } else { PutMode::CreateOnly };
-        match self.s3.put(&file.s3_key, bytes, file.sha256, mode).await {
-            Ok(_) => {}
+        let confirmed = match self.s3.put(&file.s3_key, bytes, file.sha256, mode).await {
+            // S3 echoed the SHA-256 it checked: the object is these bytes, no HEAD needed.
+            Ok(put) => put.checksum_confirmed,
             Err(S3Error::PreconditionFailed { .. }) => {
                 // Someone stored this key since the listing: ours only if it is the same bytes.
                 return match self.s3.head(&file.s3_key).await {
@@ -268,8 +269,12 @@ impl Transfers {
                 };
             }
             Err(e) => return self.s3_failure(&file, e),
-        }
-        match self.s3.verify(&file.s3_key, file.size, file.sha256).await {
+        };
+        match if confirmed {
+            Ok(true)
+        } else {
+            self.s3.verify(&file.s3_key, file.size, file.sha256).await
+        } {
             Ok(true) => {}
             Ok(false) => {
                 return failed(

@@ -17,6 +17,7 @@ use super::auth::User;
 use super::upload::Grant;
 use super::{ApiError, Shared, UPLOAD_EXPIRY_SECS, unix_now};
 use crate::manager::{Backend, ManagerError, rfc3339_ms};
+use kompass_core::time::UnixMs;
 
 /// The data types a user may upload and list (`models` and `training_data` are global).
 const USER_TYPES: [DataType; 2] = [DataType::Routes, DataType::Fitness];
@@ -51,8 +52,12 @@ pub struct PresignAnswer {
     pub expires_at: String,
     /// Where the upload lands.
     pub backend: Backend,
-    /// Older files cleanup removed (S3) or will remove on saving (local) to make room.
+    /// Always empty now: a grant deletes nothing; cleanup runs when the upload is confirmed.
+    /// (Kept for compatibility.)
     pub cleanup: Vec<Deletion>,
+    /// Where to `POST {type, name}` once the upload finished, so its cleanup runs and its
+    /// reservation is released.
+    pub confirm: &'static str,
 }
 
 fn json_rejection(e: JsonRejection) -> ApiError {
@@ -82,18 +87,15 @@ pub async fn presign(
         .map_err(|e| ApiError::bad_request("bad_sha256", e.to_string()))?;
     let expires_at = unix_now() + UPLOAD_EXPIRY_SECS;
 
-    let _admission = app.admission.lock().await;
-    let check = app.manager.precheck(&key, req.size).await?;
+    // Admission reserves the bytes (and charges the PUT); nothing is deleted until the upload
+    // is confirmed stored (`POST /api/confirm`, or the next listing that sees it).
+    let granted = app.manager.grant(&key, req.size, UnixMs::from_secs(expires_at)).await?;
     let s3_key = key.s3_key();
     let mut headers = BTreeMap::new();
     headers.insert("content-length".to_owned(), req.size.to_string());
     headers.insert("x-amz-checksum-sha256".to_owned(), sha.to_base64());
-    match (check.backend, &app.s3) {
+    match (granted.backend, &app.s3) {
         (Backend::S3, Some(s3)) => {
-            // The browser's PUT bypasses the manager: make room now, and count the upload in
-            // the cached inventory so the next admission sees it.
-            app.manager.delete_planned_s3(&check.cleanup).await?;
-            app.manager.record_granted_put(&key, req.size)?;
             let signed = kompass_core::presign::presign_put(
                 &s3.target,
                 &s3_key,
@@ -114,7 +116,8 @@ pub async fn presign(
                 key: s3_key,
                 expires_at: signed.expires_at,
                 backend: Backend::S3,
-                cleanup: check.cleanup,
+                cleanup: Vec::new(),
+                confirm: CONFIRM_ROUTE,
             }))
         }
         // Local storage (or S3 unreachable: the save then lands locally and is queued).
@@ -127,10 +130,43 @@ pub async fn presign(
                 key: s3_key,
                 expires_at: kompass_core::presign::rfc3339_utc(expires_at),
                 backend: Backend::Local,
-                cleanup: check.cleanup,
+                cleanup: Vec::new(),
+                confirm: CONFIRM_ROUTE,
             }))
         }
     }
+}
+
+/// Where the page reports a finished upload.
+const CONFIRM_ROUTE: &str = "/api/confirm";
+
+/// `POST /api/confirm` body: which of the token user's uploads finished.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmRequest {
+    /// `routes` or `fitness`.
+    #[serde(rename = "type")]
+    pub data_type: String,
+    /// The file name.
+    pub name: String,
+}
+
+/// `POST /api/confirm`: the page says an upload finished; the server checks it with one HEAD,
+/// records it, drops its reservation and runs the cleanup it calls for.
+pub async fn confirm(
+    State(app): State<Shared>,
+    User(user): User,
+    body: Result<Json<ConfirmRequest>, JsonRejection>,
+) -> Result<Json<crate::manager::Confirmed>, ApiError> {
+    let Json(req) = body.map_err(|e| {
+        ApiError::bad_request(
+            "bad_request",
+            format!("{}; send JSON {{\"type\", \"name\"}}", e.body_text()),
+        )
+    })?;
+    let key = ObjectKey::parse_parts(Some(user.as_str()), &req.data_type, &req.name)
+        .map_err(ManagerError::Key)?;
+    Ok(Json(app.manager.confirm(&key).await?))
 }
 
 /// Bytes and files of one data type.
@@ -166,6 +202,9 @@ pub struct UsageAnswer {
     pub quota: UsageStatus,
     /// Per data type.
     pub types: Vec<TypeUsage>,
+    /// Of the user's bytes, those reserved by granted uploads not yet confirmed stored (they
+    /// stop counting when their URL expires unused).
+    pub reserved_bytes: u64,
     /// Set when S3 could not be reached and the numbers are local disk's.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
@@ -189,6 +228,26 @@ pub async fn usage(
         },
         None => (Backend::Local, m.local_inventory()?, None),
     };
+    // Granted uploads count at once: the next admission sees them, so the page does too.
+    let now = UnixMs(crate::manager::now_ms());
+    let reservations = m.state().write(|tx| tx.reservations(now)).map_err(ManagerError::from)?;
+    let mut inventory = inventory;
+    let mut reserved_bytes = 0;
+    for r in reservations {
+        let key = r.key.s3_key();
+        if r.key.owner() == Some(&user) {
+            reserved_bytes += r.size;
+        }
+        match inventory.iter_mut().find(|o| o.key == key) {
+            Some(o) => o.size = o.size.max(r.size),
+            None => inventory.push(crate::manager::inventory::object_info(
+                &key,
+                r.size,
+                now.as_i64(),
+                None,
+            )),
+        }
+    }
     let limits = m.config().limits;
     let mine = |o: &&ObjectInfo| o.user.as_deref() == Some(user.as_str());
     let usage = Usage {
@@ -222,6 +281,7 @@ pub async fn usage(
             limits.cleanup_threshold_percent,
         ),
         types,
+        reserved_bytes,
         note,
     }))
 }
@@ -271,8 +331,8 @@ impl FileEntry {
 }
 
 /// `GET /api/files[?type=T]`: the user's files, the newest copy of each (local disk or S3),
-/// newest first. With S3 it costs one LIST of the user's prefix for all types at once (the
-/// free tier's PUT-class requests are scarce), not one per type.
+/// newest first. With S3 it answers from the cached inventory: no LIST per call (the free
+/// tier's PUT-class requests are scarce); a stale cache costs one LIST for everyone.
 pub async fn files(
     State(app): State<Shared>,
     User(user): User,
@@ -300,21 +360,31 @@ pub async fn files(
             by_key.insert(f.key.clone(), f);
         }
     }
-    if let Some(s3) = m.s3() {
-        let listed = s3.list(&kompass_core::key::user_prefix(&user)).await;
-        m.record_requests()?;
-        for o in listed.map_err(ManagerError::from)? {
-            // Only keys of the layout, of this user and the asked types.
-            let Ok(k) = ObjectKey::from_s3_key(&o.key) else { continue };
-            if k.owner() != Some(&user) || !types.contains(&k.data_type()) {
+    if m.s3().is_some() {
+        // From the cached inventory: no LIST per call (the cache refreshes when stale, and
+        // every write of this installation keeps it current).
+        // Uploads granted to this user and not yet confirmed: one HEAD each tells whether
+        // they landed (the page may not have confirmed them).
+        let confirmed = m.confirm_pending(&user).await;
+        let objects = match confirmed.and(m.s3_owner_objects(&user).await) {
+            Ok(o) => o,
+            Err(ManagerError::S3(e)) if e.is_outage() => {
+                tracing::warn!("S3 unreachable, listing local copies only: {e}");
+                Vec::new()
+            }
+            Err(e) => return Err(e.into()),
+        };
+        for o in objects {
+            if !types.contains(&o.key.data_type()) {
                 continue;
             }
-            let ms = o.last_modified_ms as i64;
+            let key = o.key.s3_key();
+            let ms = o.last_modified.as_i64();
             // A local copy newer than S3's (a save queued for sync) is the one to show.
-            if by_key.get(&o.key).is_some_and(|l| l.last_modified_ms > ms) {
+            if by_key.get(&key).is_some_and(|l| l.last_modified_ms > ms) {
                 continue;
             }
-            by_key.insert(o.key.clone(), FileEntry::new(&k, o.size, ms, Backend::S3));
+            by_key.insert(key, FileEntry::new(&o.key, o.size, ms, Backend::S3));
         }
     }
     let mut out: Vec<FileEntry> = by_key.into_values().collect();
@@ -322,4 +392,24 @@ pub async fn files(
         b.last_modified_ms.cmp(&a.last_modified_ms).then_with(|| a.name.cmp(&b.name))
     });
     Ok(Json(out))
+}
+
+/// `GET /api/allowance` answer: what the edge presigner may grant this user, signed.
+#[derive(Debug, Serialize)]
+pub struct AllowanceAnswer {
+    /// The sealed allowance: forward it to the edge as `allowance`.
+    pub allowance: String,
+    /// Bytes the user may still upload through the edge.
+    pub bytes: u64,
+    /// Uploads the user may still start through the edge.
+    pub puts: u64,
+    /// When it expires, RFC 3339 UTC.
+    pub expires_at: String,
+}
+
+/// `GET /api/allowance`: a short-lived, signed statement of what the token's user may still
+/// spend, for the edge presigner (which has no inventory of its own).
+pub async fn allowance(State(app): State<Shared>, User(user): User) -> Result<Json<AllowanceAnswer>, ApiError> {
+    let (a, sealed) = app.manager.allowance(&user, app.secret()).await?;
+    Ok(Json(AllowanceAnswer { allowance: sealed, bytes: a.bytes, puts: a.puts, expires_at: a.expires_at.rfc3339() }))
 }

@@ -47,6 +47,18 @@ export function mintToken(user, { expiresIn = 600, secret = SERVER_SECRET, paylo
   return `${encoded}.${b64url(tag)}`;
 }
 
+/**
+ * An allowance as the server signs it (`GET /api/allowance`), from the documented format: the
+ * token's format under the context "kompass-edge-allowance.v1.", payload
+ * {"user","bytes","puts","expires_at" (unix ms),"id"}.
+ */
+export function mintAllowance(user, { bytes, puts, expiresIn = 300, id = 1, secret = SERVER_SECRET }) {
+  const payload = { user, bytes, puts, expires_at: Date.now() + expiresIn * 1000, id };
+  const encoded = b64url(JSON.stringify(payload));
+  const tag = createHmac('sha256', secret).update('kompass-edge-allowance.v1.').update(encoded).digest();
+  return `${encoded}.${b64url(tag)}`;
+}
+
 export const sha256Hex = (bytes) => createHash('sha256').update(bytes).digest('hex');
 
 /** A unique file name, so runs and runtimes never collide in the shared bucket. */

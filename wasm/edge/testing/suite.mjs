@@ -4,11 +4,57 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { body, mintToken, presignedGet, sha256Hex, uniqueName, workerEnv } from './harness.mjs';
+import { body, mintAllowance, mintToken, presignedGet, sha256Hex, uniqueName, workerEnv } from './harness.mjs';
 
 const EDGE_URL = 'https://edge.example/presign';
+const randomSuffix = () => Math.random().toString(36).slice(2, 10);
 
 export function presignerSuite(runtime, start) {
+  describe(`edge admission in ${runtime}: only trusted facts`, () => {
+    let rt;
+    // The spec's limits: 50 MiB per file, 100 MiB per user.
+    before(async () => { rt = await start(workerEnv({ S3_MAX_FILE_SIZE_MB: '50', S3_MAX_USER_STORAGE_MB: '100' })); });
+    after(async () => { await rt?.close(); });
+    const MIB = 1024 * 1024;
+    const ask = async (user, extra) => {
+      const res = await rt.fetch(EDGE_URL, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${mintToken(user)}` },
+        body: JSON.stringify({ type: 'routes', name: uniqueName(), size: 50 * MIB, sha256: sha256Hex(body(8)), ...extra }),
+      });
+      return { status: res.status, json: await res.json() };
+    };
+
+    test('200 presigns of 50 MiB by a user who reports no usage are not admitted past the quota', async () => {
+      const user = `liar-${randomSuffix()}`;
+      let admitted = 0;
+      for (let i = 0; i < 200; i++) {
+        const { status, json } = await ask(user, { usage: { user_bytes: 0, bucket_bytes: 0 } });
+        if (status === 200) admitted++;
+        else assert.equal(status, 413, JSON.stringify(json));
+      }
+      assert.equal(admitted * 50 * MIB, 100 * MIB, `${admitted} admitted`);
+    });
+
+    test('a signed allowance bounds bytes and uploads; a forged or foreign one is refused', async () => {
+      const user = `allowed-${randomSuffix()}`;
+      const allowance = mintAllowance(user, { bytes: 60 * MIB, puts: 5, id: Date.now() });
+      let { status, json } = await ask(user, { allowance });
+      assert.equal(status, 200, JSON.stringify(json));
+      ({ status, json } = await ask(user, { allowance }));
+      assert.equal(status, 413, JSON.stringify(json));
+      assert.equal(json.reason, 'over_allowance');
+      ({ status, json } = await ask(user, { allowance, size: 10 * MIB }));
+      assert.equal(status, 200, JSON.stringify(json));
+      ({ status } = await ask(user, { allowance: mintAllowance(user, { bytes: 10_000 * MIB, puts: 5, secret: 'x'.repeat(40) }) }));
+      assert.equal(status, 403);
+      ({ status, json } = await ask(`other-${randomSuffix()}`, { allowance }));
+      assert.equal(status, 413, JSON.stringify(json));
+      assert.equal(json.reason, 'not_yours');
+    });
+  });
+
+
   describe(`edge presigner in ${runtime}`, () => {
     let rt;
     before(async () => { rt = await start(workerEnv()); });

@@ -1,0 +1,638 @@
+//! The data directory's state in one SQLite database, `{data_dir}/.kompass/state.sqlite3`:
+//! the cached S3 inventory, the reservations (granted uploads not yet seen stored) and the
+//! monthly request ledger.
+//!
+//! WAL mode, so readers never wait for a writer. An admission is one `BEGIN IMMEDIATE`
+//! transaction: gather the facts, let the core decide, record the reservation and charge the
+//! ledger, commit. SQLite lets one such transaction run at a time across every process and
+//! thread on the data directory, so concurrent writers see each other's reservations and
+//! cannot both pass a quota only one of them fits.
+//!
+//! On first open, the JSON state of earlier versions (`requests.json`,
+//! `s3-inventory.json`) is imported; the JSON files are left where they are. A database that
+//! is not SQLite (damaged) or stays locked gives a clear error and is never rewritten.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use kompass_core::admission::{Reservation, StoredObject};
+use kompass_core::key::{ObjectKey, UserId};
+use kompass_core::quota::{RequestKind, RequestLedger, YearMonth};
+use kompass_core::time::UnixMs;
+use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
+use thiserror::Error;
+
+use crate::manager::inventory::InventoryCache;
+use crate::state::{OnCorrupt, StateFile};
+use crate::store::local::{STATE_DIR, create_dirs};
+
+/// The database's file name inside the state directory.
+pub const STATE_DB_FILE: &str = "state.sqlite3";
+
+/// How long a writer waits for another's transaction before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why the state database cannot be used. Nothing in it was changed.
+#[derive(Debug, Error)]
+pub enum StateError {
+    /// The file is not a SQLite database, or its pages are damaged.
+    #[error(
+        "the state database {path} is damaged ({detail}); nothing was changed. Move it aside and run again: the inventory cache is rebuilt from S3, reservations expire on their own, and the request ledger is re-imported from .kompass/requests.json if present (otherwise it restarts at 0 for this month)"
+    )]
+    Corrupt {
+        /// The database file.
+        path: PathBuf,
+        /// SQLite's description.
+        detail: String,
+    },
+    /// Another process held the database longer than the busy timeout.
+    #[error(
+        "the state database {path} stayed locked by another kompass process for {secs} s; nothing was changed. Try again once it finishes (check for a stuck `kompass` process)",
+        secs = BUSY_TIMEOUT.as_secs()
+    )]
+    Locked {
+        /// The database file.
+        path: PathBuf,
+    },
+    /// Any other SQLite failure (disk full, permissions).
+    #[error("the state database {path} failed: {detail}")]
+    Sqlite {
+        /// The database file.
+        path: PathBuf,
+        /// SQLite's description.
+        detail: String,
+    },
+    /// The state directory could not be created or the JSON state read.
+    #[error(transparent)]
+    Local(#[from] crate::store::local::LocalError),
+}
+
+impl StateError {
+    fn from_sqlite(path: &Path, e: rusqlite::Error) -> Self {
+        let path = path.to_path_buf();
+        match e.sqlite_error_code() {
+            Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => {
+                StateError::Corrupt { path, detail: e.to_string() }
+            }
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+                StateError::Locked { path }
+            }
+            _ => StateError::Sqlite { path, detail: e.to_string() },
+        }
+    }
+}
+
+/// Data type recorded for objects outside the key layout.
+const FOREIGN: &str = "";
+
+/// The state database of one data directory.
+pub struct StateDb {
+    path: PathBuf,
+    conn: Mutex<Connection>,
+}
+
+impl std::fmt::Debug for StateDb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateDb").field("path", &self.path).finish()
+    }
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS objects (
+    key TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    last_modified_ms INTEGER NOT NULL,
+    owner TEXT,
+    data_type TEXT NOT NULL,
+    -- When this row was written: a listing that started later replaces it, an older one not.
+    recorded_at_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS objects_owner ON objects(owner);
+-- The bucket's total, kept by triggers, so an admission reads it in O(1), not by a scan.
+CREATE TABLE IF NOT EXISTS totals (id INTEGER PRIMARY KEY CHECK (id = 1), bytes INTEGER NOT NULL);
+INSERT OR IGNORE INTO totals(id, bytes) SELECT 1, COALESCE(SUM(size), 0) FROM objects;
+CREATE TRIGGER IF NOT EXISTS objects_insert AFTER INSERT ON objects
+    BEGIN UPDATE totals SET bytes = bytes + NEW.size WHERE id = 1; END;
+CREATE TRIGGER IF NOT EXISTS objects_delete AFTER DELETE ON objects
+    BEGIN UPDATE totals SET bytes = bytes - OLD.size WHERE id = 1; END;
+CREATE TRIGGER IF NOT EXISTS objects_update AFTER UPDATE OF size ON objects
+    BEGIN UPDATE totals SET bytes = bytes - OLD.size + NEW.size WHERE id = 1; END;
+CREATE TABLE IF NOT EXISTS reservations (
+    key TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    granted_at_ms INTEGER NOT NULL,
+    expires_at_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS ledger (
+    month TEXT PRIMARY KEY,
+    put_class INTEGER NOT NULL,
+    get_class INTEGER NOT NULL,
+    free INTEGER NOT NULL
+);
+";
+
+impl StateDb {
+    /// Opens (creating if needed) the database of `data_dir`, importing JSON state once.
+    pub fn open(data_dir: &Path) -> Result<Self, StateError> {
+        let dir = create_dirs(data_dir, &[STATE_DIR])?;
+        let path = dir.join(STATE_DB_FILE);
+        let sql = |e| StateError::from_sqlite(&path, e);
+        let conn = Connection::open(&path).map_err(sql)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(sql)?;
+        // The first statement that reads the header tells a damaged file apart.
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(sql)?;
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(sql)?;
+        conn.execute_batch(SCHEMA).map_err(sql)?;
+        let db = StateDb { path, conn: Mutex::new(conn) };
+        db.import_json(data_dir)?;
+        Ok(db)
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` in one `BEGIN IMMEDIATE` transaction (the admission lock), committing when it
+    /// returns `Ok`.
+    pub fn write<R, E>(&self, f: impl FnOnce(&Tx<'_>) -> Result<R, E>) -> Result<R, E>
+    where
+        E: From<StateError>,
+    {
+        let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| E::from(self.err(e)))?;
+        let out = f(&Tx { tx: &tx, path: &self.path })?;
+        tx.commit().map_err(|e| E::from(self.err(e)))?;
+        Ok(out)
+    }
+
+    /// Runs `f` in a read transaction (a consistent snapshot; never waits for writers).
+    pub fn read<R, E>(&self, f: impl FnOnce(&Tx<'_>) -> Result<R, E>) -> Result<R, E>
+    where
+        E: From<StateError>,
+    {
+        let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Deferred)
+            .map_err(|e| E::from(self.err(e)))?;
+        let out = f(&Tx { tx: &tx, path: &self.path })?;
+        tx.commit().map_err(|e| E::from(self.err(e)))?;
+        Ok(out)
+    }
+
+    fn err(&self, e: rusqlite::Error) -> StateError {
+        StateError::from_sqlite(&self.path, e)
+    }
+
+    fn import_json(&self, data_dir: &Path) -> Result<(), StateError> {
+        self.write(|tx| {
+            if tx.meta("imported_json")?.is_some() {
+                return Ok(());
+            }
+            // A damaged JSON file is skipped (it was a cache, or is kept for the operator).
+            let ledger: StateFile<Option<RequestLedger>> =
+                StateFile::open(data_dir, "requests", OnCorrupt::StartFresh)?;
+            if let Some(l) = ledger.load()? {
+                tx.add_to_ledger(&l)?;
+            }
+            let cache: StateFile<InventoryCache> =
+                StateFile::open(data_dir, "s3-inventory", OnCorrupt::StartFresh)?;
+            let c = cache.load()?;
+            if !c.bucket.is_empty() {
+                let objects: Vec<(String, u64, i64)> = c
+                    .objects
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.size, v.last_modified_ms))
+                    .collect();
+                tx.replace_inventory(&c.bucket, UnixMs(c.refreshed_at_ms), &objects)?;
+            }
+            tx.set_meta("imported_json", "1")?;
+            Ok::<(), StateError>(())
+        })
+    }
+}
+
+/// One transaction on the state database.
+pub struct Tx<'a> {
+    tx: &'a rusqlite::Transaction<'a>,
+    path: &'a Path,
+}
+
+/// The stored objects an admission looks at, and what it leaves out.
+#[derive(Debug, Clone, Default)]
+pub struct StoredFacts {
+    /// Objects in the key layout (all of them, or one owner's).
+    pub objects: Vec<StoredObject>,
+    /// Bytes of every other object (outside the layout, or another owner's when only one
+    /// owner's were loaded).
+    pub unlisted_bytes: u64,
+}
+
+impl Tx<'_> {
+    fn err(&self, e: rusqlite::Error) -> StateError {
+        StateError::from_sqlite(self.path, e)
+    }
+
+    /// A meta value.
+    pub fn meta(&self, name: &str) -> Result<Option<String>, StateError> {
+        self.tx
+            .query_row("SELECT value FROM meta WHERE name = ?1", [name], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Sets a meta value.
+    pub fn set_meta(&self, name: &str, value: &str) -> Result<(), StateError> {
+        self.tx
+            .execute("INSERT INTO meta(name, value) VALUES (?1, ?2) ON CONFLICT(name) DO UPDATE SET value = ?2", [name, value])
+            .map(drop)
+            .map_err(|e| self.err(e))
+    }
+
+    /// Which bucket the inventory describes and when it was last filled by a full listing.
+    pub fn inventory_meta(&self) -> Result<Option<(String, UnixMs)>, StateError> {
+        let bucket = self.meta("inventory_bucket")?;
+        let at = self.meta("inventory_refreshed_at_ms")?.and_then(|v| v.parse::<i64>().ok());
+        Ok(bucket.zip(at).map(|(b, t)| (b, UnixMs(t))))
+    }
+
+    /// Replaces the inventory with a full listing of `bucket` that started at `at`. Rows
+    /// written since (by writers whose store finished while the listing ran) are newer than
+    /// the listing and stay; a row the listing has and a writer deleted meanwhile comes back
+    /// until the next listing (counted, never lost: the safe side for quotas).
+    pub fn replace_inventory(
+        &self,
+        bucket: &str,
+        at: UnixMs,
+        objects: &[(String, u64, i64)],
+    ) -> Result<(), StateError> {
+        self.tx
+            .execute("DELETE FROM objects WHERE recorded_at_ms < ?1", [at.as_i64()])
+            .map_err(|e| self.err(e))?;
+        for (key, size, lm) in objects {
+            self.insert_object(key, *size, UnixMs(*lm), at, false)?;
+        }
+        // A listed key is stored: its reservation has done its work.
+        self.tx
+            .execute("DELETE FROM reservations WHERE key IN (SELECT key FROM objects)", [])
+            .map_err(|e| self.err(e))?;
+        self.set_meta("inventory_bucket", bucket)?;
+        self.set_meta("inventory_refreshed_at_ms", &at.as_i64().to_string())
+    }
+
+    /// Records a stored object (replacing any record of its key), modified at `at`.
+    pub fn put_object(&self, key: &ObjectKey, size: u64, at: UnixMs) -> Result<(), StateError> {
+        let now = UnixMs(crate::manager::now_ms());
+        self.insert_object(&key.s3_key(), size, at, now, true)
+    }
+
+    fn insert_object(
+        &self,
+        key: &str,
+        size: u64,
+        at: UnixMs,
+        recorded: UnixMs,
+        replace: bool,
+    ) -> Result<(), StateError> {
+        let (owner, data_type) = match ObjectKey::from_s3_key(key) {
+            Ok(k) => (k.owner().map(|u| u.as_str().to_owned()), k.data_type().as_str().to_owned()),
+            Err(_) => (None, FOREIGN.to_owned()),
+        };
+        let sql = if replace {
+            "INSERT INTO objects(key, size, last_modified_ms, owner, data_type, recorded_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT(key) DO UPDATE SET size = ?2, last_modified_ms = ?3, owner = ?4, data_type = ?5, recorded_at_ms = ?6"
+        } else {
+            "INSERT INTO objects(key, size, last_modified_ms, owner, data_type, recorded_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT(key) DO NOTHING"
+        };
+        self.tx
+            .prepare_cached(sql)
+            .and_then(|mut s| {
+                s.execute(params![
+                    key,
+                    size as i64,
+                    at.as_i64(),
+                    owner,
+                    data_type,
+                    recorded.as_i64()
+                ])
+            })
+            .map(drop)
+            .map_err(|e| self.err(e))
+    }
+
+    /// Forgets a stored object.
+    pub fn remove_object(&self, key: &str) -> Result<(), StateError> {
+        self.tx
+            .prepare_cached("DELETE FROM objects WHERE key = ?1")
+            .and_then(|mut s| s.execute([key]))
+            .map(drop)
+            .map_err(|e| self.err(e))
+    }
+
+    /// Size and last modification of one recorded object.
+    pub fn object(&self, key: &ObjectKey) -> Result<Option<(u64, UnixMs)>, StateError> {
+        self.tx
+            .prepare_cached("SELECT size, last_modified_ms FROM objects WHERE key = ?1")
+            .and_then(|mut s| {
+                s.query_row([key.s3_key()], |r| Ok((r.get::<_, i64>(0)? as u64, UnixMs(r.get(1)?))))
+                    .optional()
+            })
+            .map_err(|e| self.err(e))
+    }
+
+    /// Total bytes recorded (every object), kept by triggers.
+    pub fn bucket_bytes(&self) -> Result<u64, StateError> {
+        self.tx
+            .query_row("SELECT bytes FROM totals WHERE id = 1", [], |r| r.get::<_, i64>(0))
+            .map(|v| v as u64)
+            .map_err(|e| self.err(e))
+    }
+
+    /// The stored objects of `owner` (global data for `None`) as typed facts; every other
+    /// object's bytes are unlisted.
+    pub fn owner_facts(&self, owner: Option<&UserId>) -> Result<StoredFacts, StateError> {
+        let total = self.bucket_bytes()?;
+        let rows = match owner {
+            Some(u) => self.rows("SELECT key, size, last_modified_ms FROM objects WHERE owner = ?1", Some(u.as_str()))?,
+            None => self.rows("SELECT key, size, last_modified_ms FROM objects WHERE owner IS NULL AND data_type != ''", None)?,
+        };
+        let listed: u64 = rows.iter().map(|o| o.size).sum();
+        Ok(StoredFacts { objects: rows, unlisted_bytes: total.saturating_sub(listed) })
+    }
+
+    /// Every stored object in the key layout; foreign objects' bytes are unlisted.
+    pub fn all_facts(&self) -> Result<StoredFacts, StateError> {
+        let total = self.bucket_bytes()?;
+        let rows = self
+            .rows("SELECT key, size, last_modified_ms FROM objects WHERE data_type != ''", None)?;
+        let listed: u64 = rows.iter().map(|o| o.size).sum();
+        Ok(StoredFacts { objects: rows, unlisted_bytes: total.saturating_sub(listed) })
+    }
+
+    /// Every recorded object, foreign ones included: `(key, size, last modified)`.
+    pub fn all_objects(&self) -> Result<Vec<(String, u64, i64)>, StateError> {
+        let mut stmt = self
+            .tx
+            .prepare_cached("SELECT key, size, last_modified_ms FROM objects ORDER BY key")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64, r.get::<_, i64>(2)?))
+            })
+            .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| self.err(e))?;
+        Ok(rows)
+    }
+
+    fn rows(&self, sql: &str, arg: Option<&str>) -> Result<Vec<StoredObject>, StateError> {
+        let mut stmt = self.tx.prepare_cached(sql).map_err(|e| self.err(e))?;
+        let map = |r: &rusqlite::Row<'_>| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+        };
+        let raw: Vec<(String, i64, i64)> = match arg {
+            Some(a) => stmt.query_map([a], map).and_then(|it| it.collect()),
+            None => stmt.query_map([], map).and_then(|it| it.collect()),
+        }
+        .map_err(|e| self.err(e))?;
+        Ok(raw
+            .into_iter()
+            .filter_map(|(k, size, lm)| {
+                ObjectKey::from_s3_key(&k).ok().map(|key| StoredObject {
+                    key,
+                    size: size as u64,
+                    last_modified: UnixMs(lm),
+                })
+            })
+            .collect())
+    }
+
+    /// Live reservations at `now`; expired ones are deleted on the way.
+    pub fn reservations(&self, now: UnixMs) -> Result<Vec<Reservation>, StateError> {
+        self.tx
+            .execute("DELETE FROM reservations WHERE expires_at_ms <= ?1", [now.as_i64()])
+            .map_err(|e| self.err(e))?;
+        let mut stmt = self
+            .tx
+            .prepare_cached("SELECT key, size, granted_at_ms, expires_at_ms FROM reservations")
+            .map_err(|e| self.err(e))?;
+        let raw: Vec<(String, i64, i64, i64)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .and_then(|it| it.collect())
+            .map_err(|e| self.err(e))?;
+        Ok(raw
+            .into_iter()
+            .filter_map(|(k, size, g, x)| {
+                ObjectKey::from_s3_key(&k).ok().map(|key| Reservation {
+                    key,
+                    size: size as u64,
+                    granted_at: UnixMs(g),
+                    expires_at: UnixMs(x),
+                })
+            })
+            .collect())
+    }
+
+    /// One live reservation, if any.
+    pub fn reservation(
+        &self,
+        key: &ObjectKey,
+        now: UnixMs,
+    ) -> Result<Option<Reservation>, StateError> {
+        Ok(self.reservations(now)?.into_iter().find(|r| r.key == *key))
+    }
+
+    /// Records a reservation (replacing one at the same key).
+    pub fn reserve(&self, r: &Reservation) -> Result<(), StateError> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO reservations(key, size, granted_at_ms, expires_at_ms) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(key) DO UPDATE SET size = ?2, granted_at_ms = ?3, expires_at_ms = ?4",
+            )
+            .and_then(|mut s| s.execute(params![r.key.s3_key(), r.size as i64, r.granted_at.as_i64(), r.expires_at.as_i64()]))
+            .map(drop)
+            .map_err(|e| self.err(e))
+    }
+
+    /// Drops the reservation of `key` (stored, or given up).
+    pub fn release(&self, key: &ObjectKey) -> Result<(), StateError> {
+        self.tx
+            .prepare_cached("DELETE FROM reservations WHERE key = ?1")
+            .and_then(|mut s| s.execute([key.s3_key()]))
+            .map(drop)
+            .map_err(|e| self.err(e))
+    }
+
+    /// The ledger of the month of `now` (empty when nothing was counted yet).
+    pub fn ledger(&self, now: UnixMs) -> Result<RequestLedger, StateError> {
+        let month = YearMonth::from_unix_ms(now.as_u64());
+        let row: Option<(i64, i64, i64)> = self
+            .tx
+            .prepare_cached("SELECT put_class, get_class, free FROM ledger WHERE month = ?1")
+            .and_then(|mut s| {
+                s.query_row([month.to_string()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                    .optional()
+            })
+            .map_err(|e| self.err(e))?;
+        let mut l = RequestLedger::new(month);
+        if let Some((p, g, f)) = row {
+            (l.put_class, l.get_class, l.free) = (p as u64, g as u64, f as u64);
+        }
+        Ok(l)
+    }
+
+    /// Adds `count` requests of `kind` made at `at` to the ledger.
+    pub fn charge(&self, kind: RequestKind, count: u64, at: UnixMs) -> Result<(), StateError> {
+        if count == 0 {
+            return Ok(());
+        }
+        let mut l = RequestLedger::starting_at(at.as_u64());
+        l.record_many(kind, count, at.as_u64());
+        self.add_to_ledger(&l)
+    }
+
+    fn add_to_ledger(&self, l: &RequestLedger) -> Result<(), StateError> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO ledger(month, put_class, get_class, free) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(month) DO UPDATE SET put_class = put_class + ?2, get_class = get_class + ?3, free = free + ?4",
+            )
+            .and_then(|mut s| s.execute(params![l.month.to_string(), l.put_class as i64, l.get_class as i64, l.free as i64]))
+            .map(drop)
+            .map_err(|e| self.err(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(name: &str) -> ObjectKey {
+        ObjectKey::parse_parts(Some("alice"), "routes", name).unwrap()
+    }
+
+    #[test]
+    fn reservations_expire_and_are_replaced_per_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = StateDb::open(dir.path()).unwrap();
+        let r =
+            Reservation { key: key("a"), size: 5, granted_at: UnixMs(0), expires_at: UnixMs(100) };
+        db.write(|tx| tx.reserve(&r)).unwrap();
+        db.write(|tx| tx.reserve(&Reservation { size: 7, ..r.clone() })).unwrap();
+        let live = db.write(|tx| tx.reservations(UnixMs(99))).unwrap();
+        assert_eq!(live.len(), 1);
+        assert_eq!(live[0].size, 7);
+        assert!(db.write(|tx| tx.reservations(UnixMs(100))).unwrap().is_empty());
+    }
+
+    #[test]
+    fn ledger_adds_up_per_month_and_survives_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let march = UnixMs(1_773_144_000_000);
+        {
+            let db = StateDb::open(dir.path()).unwrap();
+            db.write(|tx| {
+                tx.charge(RequestKind::Put, 3, march)?;
+                tx.charge(RequestKind::List, 2, march)?;
+                tx.charge(RequestKind::Head, 4, march)
+            })
+            .unwrap();
+        }
+        let db = StateDb::open(dir.path()).unwrap();
+        let l = db.read(|tx| tx.ledger(march)).unwrap();
+        assert_eq!((l.put_class, l.get_class), (5, 4));
+        let april = UnixMs(march.0 + 31 * 86_400_000);
+        assert_eq!(db.read(|tx| tx.ledger(april)).unwrap().put_class, 0);
+    }
+
+    #[test]
+    fn owner_facts_leave_the_others_unlisted_and_listing_clears_reservations() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = StateDb::open(dir.path()).unwrap();
+        db.write(|tx| {
+            tx.reserve(&Reservation {
+                key: key("a"),
+                size: 5,
+                granted_at: UnixMs(0),
+                expires_at: UnixMs(i64::MAX),
+            })
+        })
+        .unwrap();
+        let objects = vec![
+            ("users/alice/routes/a".to_owned(), 10, 1),
+            ("users/bob/routes/b".to_owned(), 20, 2),
+            ("not a layout key".to_owned(), 40, 3),
+        ];
+        db.write(|tx| tx.replace_inventory("b", UnixMs(5), &objects)).unwrap();
+        let f = db.read(|tx| tx.owner_facts(Some(&UserId::new("alice").unwrap()))).unwrap();
+        assert_eq!(f.objects.len(), 1);
+        assert_eq!(f.unlisted_bytes, 60);
+        let all = db.read(|tx| tx.all_facts()).unwrap();
+        assert_eq!((all.objects.len(), all.unlisted_bytes), (2, 40));
+        assert!(
+            db.write(|tx| tx.reservations(UnixMs(0))).unwrap().is_empty(),
+            "listed, so no longer reserved"
+        );
+        assert_eq!(db.read(|tx| tx.inventory_meta()).unwrap(), Some(("b".to_owned(), UnixMs(5))));
+    }
+
+    #[test]
+    fn the_bucket_total_follows_every_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = StateDb::open(dir.path()).unwrap();
+        let objects = vec![("users/alice/routes/a".to_owned(), 10, 1), ("other".to_owned(), 40, 3)];
+        db.write(|tx| tx.replace_inventory("b", UnixMs(5), &objects)).unwrap();
+        assert_eq!(db.read(|tx| tx.bucket_bytes()).unwrap(), 50);
+        db.write(|tx| tx.put_object(&key("a"), 15, UnixMs(9))).unwrap();
+        db.write(|tx| tx.put_object(&key("b"), 5, UnixMs(9))).unwrap();
+        assert_eq!(db.read(|tx| tx.bucket_bytes()).unwrap(), 60);
+        db.write(|tx| tx.remove_object("other")).unwrap();
+        assert_eq!(db.read(|tx| tx.bucket_bytes()).unwrap(), 20);
+        let sum: u64 = db.read(|tx| tx.all_objects()).unwrap().iter().map(|o| o.1).sum();
+        assert_eq!(sum, 20);
+    }
+
+    #[test]
+    fn a_damaged_file_is_reported_and_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join(STATE_DIR);
+        std::fs::create_dir_all(&state).unwrap();
+        let junk = b"this is not a database, but it is someone's data".repeat(100);
+        std::fs::write(state.join(STATE_DB_FILE), &junk).unwrap();
+        let e = StateDb::open(dir.path()).unwrap_err();
+        assert!(matches!(e, StateError::Corrupt { .. }), "{e}");
+        assert!(e.to_string().contains("Move it aside"), "{e}");
+        assert_eq!(std::fs::read(state.join(STATE_DB_FILE)).unwrap(), junk);
+    }
+
+    #[test]
+    fn json_state_is_imported_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join(STATE_DIR);
+        std::fs::create_dir_all(&state).unwrap();
+        std::fs::write(
+            state.join("requests.json"),
+            r#"{"month":"2026-03","put_class":1234,"get_class":5,"free":1}"#,
+        )
+        .unwrap();
+        std::fs::write(
+            state.join("s3-inventory.json"),
+            r#"{"bucket":"http://s3/b","refreshed_at_ms":7,"objects":{"users/alice/routes/a":{"size":3,"last_modified_ms":1}}}"#,
+        )
+        .unwrap();
+        let march = UnixMs(1_773_144_000_000);
+        {
+            let db = StateDb::open(dir.path()).unwrap();
+            assert_eq!(db.read(|tx| tx.ledger(march)).unwrap().put_class, 1234);
+            assert_eq!(db.read(|tx| tx.all_objects()).unwrap().len(), 1);
+        }
+        // Reopening does not import again (no double counting).
+        let db = StateDb::open(dir.path()).unwrap();
+        assert_eq!(db.read(|tx| tx.ledger(march)).unwrap().put_class, 1234);
+        assert!(state.join("requests.json").exists(), "the JSON is kept");
+    }
+}
