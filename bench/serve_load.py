@@ -84,7 +84,12 @@ def main():
     server = subprocess.Popen([kompass, "--json", "serve", "--addr", f"127.0.0.1:{PORT}"], cwd=work, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
-        started = json.loads(server.stdout.readline())
+        text = ""
+        for line in server.stdout:  # the start-up object, pretty-printed
+            text += line
+            if line.rstrip() == "}":
+                break
+        started = json.loads(text)
         token = started["token"]
         for _ in range(100):
             try:
