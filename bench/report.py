@@ -266,14 +266,48 @@ PARTS = [
 ]
 
 
+# The summary rows of each part, by the start of their first cell (to carry them over).
+ROWS = {
+    "scrub": ("Scrub vs serde_json",),
+    "scrub_process": ("Scrub vs reading the JSON once", "Peak RSS of scrub"),
+    "fifo": ("FIFO plan",),
+    "wasm": ("wasm scrub",),
+    "migrate": ("migrate vs rclone",),
+    "saves": ("PUT-class requests",),
+    "serve_load": ("presign vs plain", "upload through serve"),
+}
+
+
+def previous(out):
+    """The sections and summary rows of the BENCHMARKS.md being replaced, so that a part
+    without a result file here (a partial run on another machine) keeps its last figures."""
+    if not out.exists():
+        return {}, []
+    text = out.read_text()
+    body = text.split("\n## Notes:", 1)[0]
+    sections = {}
+    for chunk in body.split("\n## ")[1:]:
+        title, _, rest = chunk.partition("\n")
+        sections[title.strip()] = rest.strip("\n") + "\n"
+    rows = [l for l in body.splitlines() if l.startswith("| ") and l.count("|") == 5]
+    return sections, rows
+
+
 def main():
     d, out = Path(sys.argv[1]), Path(sys.argv[2])
     machine = load(d, "machine") or {}
-    sections, summary = [], []
+    old_sections, old_rows = previous(out)
+    sections, summary, carried = [], [], []
     for name, title, render in PARTS:
         r = load(d, name)
         if r is None:
-            sections.append(f"## {title}\n\nNot measured yet: `bench/run.sh {name}`.\n")
+            old = old_sections.get(title)
+            if old and "Not measured yet" not in old:
+                sections.append(f"## {title}\n\n{old}")
+                carried += [row for row in old_rows
+                            if any(row.startswith(f"| {p}") for p in ROWS.get(name, ()))]
+            else:
+                sections.append(f"## {title}\n\nNot measured yet: `bench/run.sh {name}`.\n")
             continue
         text, row = render(r)
         sections.append(f"## {title}\n\n{text}")
@@ -296,6 +330,7 @@ def main():
     ]
     for what, target, measured, ok in summary:
         head.append(f"| {what} | {target} | {measured} | {met(ok)} |")
+    head += carried
     notes = NOTES.read_text() if NOTES.exists() else ""
     out.write_text("\n".join(head) + "\n\n" + "\n".join(sections) + ("\n" + notes if notes else ""))
 

@@ -178,7 +178,7 @@ def main():
         "upload_ratios": [round(u["ratio"], 3) for u in up_rounds],
         "command": f"cargo bench -p kompass --bench serve_load -- --base http://127.0.0.1:PORT --token T "
                    f"--clients {CLIENTS} --seconds {SECONDS:g} ({plain} | presign | upload:{nbytes}:{UPLOAD_COUNT}) "
-                   f"against `kompass --json serve`; `dd bs=1M conv=fsync`",
+                   f"against kompass --json serve; dd bs=1M conv=fsync",
         "driver": "python3 bench/serve_load.py",
         "raw": {"rounds": rounds, "upload_rounds": up_rounds},
     }
