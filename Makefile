@@ -2,7 +2,7 @@
 .PHONY: bench soak
 
 # Runs every benchmark and rewrites BENCHMARKS.md from the results (bench/run.sh).
-# `make bench PARTS="wasm migrate"` re-runs some of: scrub fifo wasm migrate saves.
+# `make bench PARTS="wasm migrate"` re-runs some of: scrub scrub_process fifo wasm migrate saves serve_load.
 bench:
 	bash bench/run.sh $(PARTS)
 

@@ -115,16 +115,20 @@ def wasm(r):
             f"Worst ratio {worst:.2f}× ({where}; process CPU time): {met(r['met'])}.\n\n" + "\n".join(rows) +
             f"\n\nKeyed: ids pseudonymised with an HMAC key (as server-side JS would scrub); keyless: ids dropped, "
             f"as the page scrubs (the browser never holds the key). "
-            f"Node {r['node']}, the page's module `www/pkg` ({size(r['wasm_module_bytes'])} of wasm). "
+            f"Node {r['node']}, the page's module `www/pkg` ({size(r['wasm_module_bytes'])} of wasm"
+            + (f", {size(r['wasm_gzip_bytes'])} gzipped (gzip -9; budget {size(r['gzip_budget_bytes'])})" if 'wasm_gzip_bytes' in r else "")
+            + "). "
             f"{r['rounds']} rounds, native and wasm alternating; each figure is the median over the rounds of "
             f"the median of 21 samples. CPU = the process's user + system time (on this shared machine it "
             f"leaves out waiting for a CPU; wall-clock figures are beside it).\n\n"
             f"Commands: `{r['native_command']}` and `{r['wasm_command']}` (both run by `python3 bench/wasm.py`). "
             f"Date: {when(r)}.\n")
     big = [s["ratio"] for s in r["sizes"] if s["activities"] >= 100]
-    measured = f"{worst:.2f}× (worst: {where}); {min(big):.2f}–{max(big):.2f}× at 100 and 5,000 activities" if big \
+    measured = f"{worst:.2f}× (worst: {where}); {min(big):.2f}–{max(big):.2f}× from 100 activities up" if big \
         else f"{worst:.2f}× ({where})"
-    return text, ("wasm scrub vs native", "≤ 2.5×", measured + "; CPU time", r["met"])
+    if "wasm_gzip_bytes" in r:
+        measured += f"; {size(r['wasm_gzip_bytes'])} gzipped"
+    return text, ("wasm scrub vs native", "≤ 2.5× at every size; gzip ≤ 150 KB", measured + "; CPU time", r["met"])
 
 
 def migrate(r):
@@ -184,27 +188,130 @@ def saves(r):
     return text, ("PUT-class requests per save", "≤ 1.05", f"{worst:.3f}", r["met"])
 
 
+def scrub_process(r):
+    rows = ["| activities | input | scrub | output | floor CPU | scrub CPU | scrub / floor (CPU) | per-round CPU ratio | floor wall | scrub wall | scrub / floor (wall) | peak RSS | RSS / (input + output) |",
+            "| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+
+    def spread(d):
+        return f"{t(d['median'] * 1e9)} ({t(d['min'] * 1e9)}–{t(d['max'] * 1e9)})"
+    for s in r["sizes"]:
+        fl = s["floor"]
+        for m in ("keyed", "keyless"):
+            sc = s[m]
+            rows.append(
+                f"| {s['activities']:,} | {size(s['input_bytes'])} | {m} | {size(s['output_bytes'][m])} "
+                f"| {spread(fl['cpu'])} | {spread(sc['cpu'])} | {s[m + '_ratio_cpu']:.2f}× | {s[m + '_ratio_cpu_per_round']:.2f}× "
+                f"| {t(fl['wall']['median'] * 1e9)} | {t(sc['wall']['median'] * 1e9)} | {s[m + '_ratio_wall']:.2f}× "
+                f"| {size(sc['rss']['max'])} | {s[m + '_rss_ratio']:.2f}× |")
+    goal = [s for s in r["sizes"] if s["activities"] >= 5000]
+    worst = max((s[f"{m}_ratio_cpu"] for s in goal for m in ("keyed", "keyless")), default=float("nan"))
+    big = [s for s in r["sizes"] if s["activities"] == 20000]
+    rss = max((s[f"{m}_rss_ratio"] for s in big for m in ("keyed", "keyless")), default=float("nan"))
+    loads = ", ".join(f"{s['activities']:,}: {s['load_1min_before']}" for s in r["sizes"])
+    text = (f"Goal: `kompass scrub FILE > /dev/null` ≤ 1.5× a process that reads the same file and validates it "
+            f"as JSON once (`serde_json::from_slice::<IgnoredAny>`, the floor), in CPU time, at 5,000 and 20,000 "
+            f"activities, keyed and keyless; peak RSS ≤ 2 × (input + output) at 20,000. Worst CPU ratio "
+            f"{worst:.2f}×: {met(r['met_speed'])}; peak RSS {rss:.2f}× (input + output): {met(r['met_memory'])}.\n\n"
+            + "\n".join(rows) +
+            f"\n\nWhole processes (the release `kompass` binary; the floor is `core/benches/scrub_floor.rs`), on the "
+            f"corpus of the wasm section (`kompass_core::scrub::corpus::generate(n, 42)`). Per size, each round runs "
+            f"the floor, the keyed scrub (`KOMPASS_PSEUDONYM_KEY` set) and the keyless scrub (ids dropped), in an "
+            f"order that rotates every round; {', '.join(str(s['rounds']) for s in r['sizes'])} rounds. Times are "
+            f"medians with (fastest–slowest); CPU = user + system time of the process from wait4(2), which on this "
+            f"shared machine leaves out waiting for a CPU; the ratio is of the medians, beside it the median of the "
+            f"per-round ratios. Peak RSS is the largest ru_maxrss over the rounds. Each scrub's output was checked "
+            f"byte-identical over two runs. Load average (1 min) before each size: {loads}.\n\n"
+            f"Command: `{r['command']}`, driven by `{r['driver']}`. Date: {when(r)}.\n")
+    return text, [("Scrub vs reading the JSON once (whole process)", "≤ 1.5× at 5,000 and 20,000",
+                   f"{worst:.2f}× (worst, CPU, keyed/keyless)", r["met_speed"]),
+                  ("Peak RSS of scrub at 20,000 activities", "≤ 2 × (input + output)", f"{rss:.2f}×", r["met_memory"])]
+
+
+def serve_load(r):
+    rows = ["| route | requests/s | p50 | p99 | per-round requests/s |",
+            "| --- | ---: | ---: | ---: | --- |"]
+    for name, key in ((r["plain_route"].removeprefix("get:"), "plain"), ("POST /api/presign", "presign")):
+        per = ", ".join(f"{x[key]['rps']:.0f}" for x in r["raw"]["rounds"])
+        label = f"GET {name}" if key == "plain" else name
+        rows.append(f"| {label} | {r[key + '_rps']:.0f} | {t(r[key + '_p50_us'] * 1e3)} | {t(r[key + '_p99_us'] * 1e3)} | {per} |")
+    up = ["| | MB/s (median of rounds) | per-round |", "| --- | ---: | --- |",
+          f"| PUT /api/upload/{{grant}} (server: check size + SHA-256, write, fsync) | {r['upload_mb_per_s']:.0f} | "
+          + ", ".join(f"{u['upload']['mb_per_s']:.0f}" for u in r["raw"]["upload_rounds"]) + " |",
+          f"| dd bs=1M conv=fsync, same bytes, same disk | {r['dd_mb_per_s']:.0f} | "
+          + ", ".join(f"{u['dd_mb_per_s']:.0f}" for u in r["raw"]["upload_rounds"]) + " |"]
+    text = (f"Goal: `POST /api/presign` (token, admission, grant) ≥ 0.3× the requests/s of the plainest route "
+            f"(`{r['plain_route'].removeprefix('get:')}`), {r['clients']} concurrent clients on loopback, same run; "
+            f"upload through the server (local storage) ≥ 0.5× `dd` of the same bytes to the same disk. "
+            f"Presign {r['ratio']:.2f}× (per round: {', '.join(f'{x:.2f}' for x in r['ratios'])}): "
+            f"{met(r['met_presign'])}; upload {r['upload_ratio']:.2f}× (per round: "
+            f"{', '.join(f'{x:.2f}' for x in r['upload_ratios'])}): {met(r['met_upload'])}.\n\n"
+            + "\n".join(rows) + "\n\n" + "\n".join(up) +
+            f"\n\n{r['rounds']} rounds of {r['seconds_per_phase']:g} s a phase, the plain route then presign; the client "
+            f"(`native/benches/serve_load.rs`) shares the 2 CPUs with the server. Uploads: one client, "
+            f"{r['upload_count']} × {size(r['upload_bytes'])} per round (presign untimed, the PUT timed), "
+            f"alternating with dd.\n\nCommand: `{r['command']}`, driven by `{r['driver']}`. Date: {when(r)}.\n")
+    return text, [("presign vs plain route (32 clients)", "≥ 0.3×",
+                   f"{r['ratio']:.2f}×; p99 {t(r['presign_p99_us'] * 1e3)} vs {t(r['plain_p99_us'] * 1e3)}", r["met_presign"]),
+                  ("upload through serve vs dd", "≥ 0.5×", f"{r['upload_ratio']:.2f}× ({r['upload_mb_per_s']:.0f} vs {r['dd_mb_per_s']:.0f} MB/s)", r["met_upload"])]
+
+
 PARTS = [
+    ("scrub_process", "Scrub vs its floor (whole process)", scrub_process),
     ("scrub", "Scrub speed", scrub),
     ("fifo", "FIFO cleanup plans", fifo),
     ("wasm", "Scrub in wasm (Node) vs native", wasm),
     ("migrate", "Migration vs rclone", migrate),
     ("saves", "Requests per save", saves),
+    ("serve_load", "kompass serve under load", serve_load),
 ]
+
+
+# The summary rows of each part, by the start of their first cell (to carry them over).
+ROWS = {
+    "scrub": ("Scrub vs serde_json",),
+    "scrub_process": ("Scrub vs reading the JSON once", "Peak RSS of scrub"),
+    "fifo": ("FIFO plan",),
+    "wasm": ("wasm scrub",),
+    "migrate": ("migrate vs rclone",),
+    "saves": ("PUT-class requests",),
+    "serve_load": ("presign vs plain", "upload through serve"),
+}
+
+
+def previous(out):
+    """The sections and summary rows of the BENCHMARKS.md being replaced, so that a part
+    without a result file here (a partial run on another machine) keeps its last figures."""
+    if not out.exists():
+        return {}, []
+    text = out.read_text()
+    body = text.split("\n## Notes:", 1)[0]
+    sections = {}
+    for chunk in body.split("\n## ")[1:]:
+        title, _, rest = chunk.partition("\n")
+        sections[title.strip()] = rest.strip("\n") + "\n"
+    rows = [l for l in body.splitlines() if l.startswith("| ") and l.count("|") == 5]
+    return sections, rows
 
 
 def main():
     d, out = Path(sys.argv[1]), Path(sys.argv[2])
     machine = load(d, "machine") or {}
-    sections, summary = [], []
+    old_sections, old_rows = previous(out)
+    sections, summary, carried = [], [], []
     for name, title, render in PARTS:
         r = load(d, name)
         if r is None:
-            sections.append(f"## {title}\n\nNot measured yet: `bench/run.sh {name}`.\n")
+            old = old_sections.get(title)
+            if old and "Not measured yet" not in old:
+                sections.append(f"## {title}\n\n{old}")
+                carried += [row for row in old_rows
+                            if any(row.startswith(f"| {p}") for p in ROWS.get(name, ()))]
+            else:
+                sections.append(f"## {title}\n\nNot measured yet: `bench/run.sh {name}`.\n")
             continue
         text, row = render(r)
         sections.append(f"## {title}\n\n{text}")
-        summary.append(row)
+        summary.extend(row if isinstance(row, list) else [row])
     head = [
         "# Benchmarks",
         "",
@@ -223,6 +330,7 @@ def main():
     ]
     for what, target, measured, ok in summary:
         head.append(f"| {what} | {target} | {measured} | {met(ok)} |")
+    head += carried
     notes = NOTES.read_text() if NOTES.exists() else ""
     out.write_text("\n".join(head) + "\n\n" + "\n".join(sections) + ("\n" + notes if notes else ""))
 

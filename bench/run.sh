@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # Runs the benchmarks and rewrites BENCHMARKS.md from their results (`make bench`).
 #
-# Usage: bench/run.sh [scrub] [fifo] [wasm] [migrate] [saves]     (no argument: all of them)
+# Usage: bench/run.sh [scrub] [scrub_process] [fifo] [wasm] [migrate] [saves] [serve_load]
+#        (no argument: all of them)
 #
-#   scrub    criterion: scrub vs a serde_json Value round trip (core/benches/scrub.rs)
+#   scrub          criterion: scrub vs a serde_json Value round trip (core/benches/scrub.rs)
+#   scrub_process  `kompass scrub FILE` vs reading the JSON once, whole processes, CPU, wall
+#                  and peak RSS, 1 to 20,000 activities (bench/scrub_process.py)
 #   fifo     criterion: cleanup plans over 10k/100k/1M objects (core/benches/fifo.rs)
 #   wasm     scrub through the wasm package under Node vs native (bench/wasm.py)
 #   migrate  `kompass migrate` vs `rclone copy --transfers 16`, SeaweedFS (bench/migrate.py)
 #   saves    requests per save over 1,000 saves with auto-cleanup, SeaweedFS (bench/saves.py)
+#   serve_load  `kompass serve`: presign vs the plainest route, 32 clients, and upload MB/s
+#               vs dd, local storage (bench/serve_load.py)
 #
 # Results go to $BENCH_OUT (default $CARGO_TARGET_DIR/bench) as JSON, one file per part;
 # BENCHMARKS.md is rendered from all the result files there (bench/report.py), so a partial
@@ -24,7 +29,7 @@ export BENCH_OUT="${BENCH_OUT:-$CARGO_TARGET_DIR/bench}"
 mkdir -p "$BENCH_OUT"
 log() { echo "[bench] $*" >&2; }
 
-parts=("$@"); [ ${#parts[@]} -eq 0 ] && parts=(scrub fifo wasm migrate saves)
+parts=("$@"); [ ${#parts[@]} -eq 0 ] && parts=(scrub scrub_process fifo wasm migrate saves serve_load)
 has() { local p; for p in "${parts[@]}"; do [ "$p" = "$1" ] && return 0; done; return 1; }
 for p in "${parts[@]}"; do
   case "$p" in scrub|fifo|wasm|migrate|saves) ;; *) echo "unknown part: $p (scrub fifo wasm migrate saves)" >&2; exit 2 ;; esac
@@ -63,11 +68,14 @@ if has wasm; then
 fi
 if has migrate || has saves; then
   bash scripts/install.sh s3
+fi
+if has migrate || has saves || has scrub_process || has serve_load; then
   log "cargo build --release -p kompass"
   cargo build --release -p kompass
 fi
 
 if has scrub; then python3 bench/criterion.py scrub; fi
+if has scrub_process; then python3 bench/scrub_process.py; fi
 if has fifo; then python3 bench/criterion.py fifo; fi
 if has wasm; then python3 bench/wasm.py; fi
 
@@ -89,6 +97,8 @@ if has migrate || has saves; then
   if has migrate; then python3 bench/migrate.py; fi
   if has saves; then python3 bench/saves.py; fi
 fi
+
+if has serve_load; then python3 bench/serve_load.py; fi
 
 python3 bench/report.py "$BENCH_OUT" BENCHMARKS.md
 log "BENCHMARKS.md rewritten from $BENCH_OUT"

@@ -5,7 +5,8 @@
 //! `cargo bench -p kompass-core --features corpus --bench scrub_timing -- --out DIR`
 //! writes `DIR/corpus-{n}.json` (n = 1, 100, 5000; `--sizes 1,100` for others) and prints one
 //! JSON line per size (`--keyless`: the keyless scrub, as the browser runs it, ids dropped): `{"activities", "input_bytes", "output_bytes", "median_ns", "min_ns",
-//! "cpu_median_ns", "cpu_min_ns", "samples", "batch"}`. Criterion is not used here because the
+//! "cpu_median_ns", "cpu_min_ns", "samples", "batch"}`; `--write-only` writes the files and
+//! times nothing (bench/scrub_process.py). Criterion is not used here because the
 //! Node side cannot use it: the scheme below is simple enough to write twice, identically.
 //!
 //! The scheme (keep it in step with `bench/wasm/scrub.mjs`): run until 200 ms have passed
@@ -37,17 +38,21 @@ struct Args {
     out: Option<PathBuf>,
     sizes: Vec<usize>,
     keyless: bool,
+    /// Only write the corpus files (for bench/scrub_process.py), time nothing.
+    write_only: bool,
 }
 
 fn args() -> Args {
     let mut out = None;
     let mut sizes = vec![1, 100, 5000];
     let mut keyless = false;
+    let mut write_only = false;
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
             "--out" => out = it.next().map(PathBuf::from),
             "--keyless" => keyless = true,
+            "--write-only" => write_only = true,
             "--sizes" => {
                 sizes = it
                     .next()
@@ -64,7 +69,7 @@ fn args() -> Args {
             _ => {}
         }
     }
-    Args { out, sizes, keyless }
+    Args { out, sizes, keyless, write_only }
 }
 
 /// The process's CPU time so far (user + system), in ns. std has no CPU clock, and this one
@@ -153,6 +158,9 @@ fn main() {
             let path = dir.join(format!("corpus-{n}.json"));
             std::fs::write(&path, &input)
                 .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+        }
+        if args.write_only {
+            continue;
         }
         let output_bytes = run(input.as_bytes()).expect("the corpus scrubs").document.len();
         let m = measure(|| {

@@ -67,8 +67,9 @@ impl Leaf {
             // A number too large for a double (`1e999`) is valid JSON text, but serde_json and
             // most readers refuse it, so a stored document holding one could not be read back.
             Leaf::Number => {
-                matches!(raw.as_bytes().first(), Some(b'-' | b'0'..=b'9'))
-                    && raw.parse::<f64>().is_ok_and(f64::is_finite)
+                plain_decimal(raw)
+                    || (matches!(raw.as_bytes().first(), Some(b'-' | b'0'..=b'9'))
+                        && raw.parse::<f64>().is_ok_and(f64::is_finite))
             }
             Leaf::Bool => raw == "true" || raw == "false",
             Leaf::Enum(values) => {
@@ -76,6 +77,22 @@ impl Leaf {
             }
             Leaf::UtcTimestamp => plain_string(raw).is_some_and(is_utc_timestamp),
         }
+    }
+}
+
+/// Whether `raw` is `-?[0-9]+(\.[0-9]+)?` in at most 300 bytes: always a finite double, so
+/// the common case skips converting it (the full check above decides everything else).
+fn plain_decimal(raw: &str) -> bool {
+    let b = raw.as_bytes();
+    let b = b.strip_prefix(b"-").unwrap_or(b);
+    if b.is_empty() || b.len() > 300 {
+        return false;
+    }
+    let int = b.iter().take_while(|c| c.is_ascii_digit()).count();
+    match &b[int..] {
+        [] => int > 0,
+        [b'.', frac @ ..] => int > 0 && !frac.is_empty() && frac.iter().all(u8::is_ascii_digit),
+        _ => false,
     }
 }
 
@@ -647,6 +664,13 @@ mod tests {
         // Found by fuzzing: out of a double's range, so unreadable once stored.
         assert!(!Leaf::Number.accepts("1e999") && !Leaf::Number.accepts("-1e400"));
         assert!(Leaf::Number.accepts("1e-400") && Leaf::Number.accepts("18446744073709551616"));
+        // The fast path for plain decimals agrees with converting them.
+        for raw in ["0", "-0", "7", "-12.50", "1.", "-", "-.5", "1.2.3", "12a", &"9".repeat(300)] {
+            let slow = matches!(raw.as_bytes().first(), Some(b'-' | b'0'..=b'9'))
+                && raw.parse::<f64>().is_ok_and(f64::is_finite);
+            assert_eq!(Leaf::Number.accepts(raw), slow, "{raw}");
+        }
+        assert!(!Leaf::Number.accepts(&"9".repeat(400)), "out of range without an exponent");
         assert!(Leaf::Bool.accepts("false") && !Leaf::Bool.accepts("0"));
         let sport = Leaf::Enum(SPORTS);
         assert!(sport.accepts("\"Ride\"") && !sport.accepts("\"John's Ride\""));

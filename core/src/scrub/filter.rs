@@ -41,8 +41,13 @@ pub(super) struct Filter<'k> {
     pub(super) out: String,
     /// The JSON pointer of the container being read.
     path: String,
-    /// Removed paths, in document order.
+    /// Removed paths, in document order (only when `list` is set).
     pub(super) removed: Vec<String>,
+    /// How many paths were removed (whether or not they are listed).
+    pub(super) removed_count: usize,
+    /// Whether removed paths are written out, or only counted: a path is an allocation, and
+    /// most callers show none (the count is the same either way).
+    list: bool,
     /// The first athlete pseudonym written.
     pub(super) user_hash: Option<String>,
     /// Activities (elements of `activities` / `recent_activities`) kept.
@@ -60,16 +65,20 @@ pub(super) struct Filter<'k> {
 }
 
 /// Scrubs `input` (a whole document) with `key`; a syntax error anywhere fails the whole scrub.
+/// With `list`, every removed path is recorded; without, they are only counted.
 pub(super) fn run<'k>(
     input: &str,
     key: Option<&'k PseudonymKey>,
     pseudonyms: PseudonymRule<'k>,
     subject: Option<&'k str>,
+    list: bool,
 ) -> Result<(Filter<'k>, Root), serde_json::Error> {
     let mut filter = Filter {
         out: String::with_capacity(input.len() / 4),
         path: String::new(),
         removed: Vec::new(),
+        removed_count: 0,
+        list,
         user_hash: None,
         activities_kept: 0,
         activities_removed: 0,
@@ -107,18 +116,32 @@ impl Filter<'_> {
         path
     }
 
+    /// The path of the removed child `name`, or `None` when paths are only counted.
+    fn removed_child_path(&self, name: &str) -> Option<String> {
+        self.list.then(|| self.child_path(name))
+    }
+
     fn remove_child(&mut self, name: &str) {
-        let path = self.child_path(name);
-        self.removed.push(path);
+        self.removed_count += 1;
+        if self.list {
+            let path = self.child_path(name);
+            self.removed.push(path);
+        }
     }
 
     fn remove_index(&mut self, index: usize) {
-        let path = format!("{}/{index}", self.path);
-        self.removed.push(path);
+        self.removed_count += 1;
+        if self.list {
+            let path = format!("{}/{index}", self.path);
+            self.removed.push(path);
+        }
     }
 
     fn remove_here(&mut self) {
-        self.removed.push(self.path.clone());
+        self.removed_count += 1;
+        if self.list {
+            self.removed.push(self.path.clone());
+        }
     }
 
     /// Writes the value of a kept field; `false` when the value was refused (nothing written).
@@ -243,6 +266,7 @@ impl Filter<'_> {
             return Ok(false);
         };
         let mut removed = entry.removed;
+        self.removed_count += entry.removed_count;
         if !first {
             self.out.push(',');
         }
@@ -271,7 +295,8 @@ impl Filter<'_> {
                 first_field = false;
             } else {
                 self.out.truncate(mark);
-                removed.push(self.child_path(field.name));
+                self.removed_count += 1;
+                removed.extend(self.removed_child_path(field.name));
             }
         }
         self.out.push('}');
@@ -467,6 +492,23 @@ macro_rules! refuse_scalars {
     };
 }
 
+/// [`Object::find`] (the same binary search over the same order) with the byte comparison
+/// inlined: keys are short, and a `memcmp` call per probe was a tenth of a scrub's time.
+fn find(obj: &Object, name: &str) -> Option<usize> {
+    let name = name.as_bytes();
+    obj.fields
+        .binary_search_by(|f| {
+            let field = f.name.as_bytes();
+            for (a, b) in field.iter().zip(name) {
+                if a != b {
+                    return a.cmp(b);
+                }
+            }
+            field.len().cmp(&name.len())
+        })
+        .ok()
+}
+
 /// An object key: the index of an allowed field, or the (unknown) name for the report.
 enum Key<'de> {
     Known(usize),
@@ -492,17 +534,11 @@ impl<'de> Visitor<'de> for KeySeed {
     }
 
     fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Self::Value, E> {
-        Ok(self
-            .0
-            .find(s)
-            .map_or(Key::Unknown(Cow::Borrowed(s)), Key::Known))
+        Ok(find(self.0, s).map_or(Key::Unknown(Cow::Borrowed(s)), Key::Known))
     }
 
     fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
-        Ok(self
-            .0
-            .find(s)
-            .map_or_else(|| Key::Unknown(Cow::Owned(s.to_owned())), Key::Known))
+        Ok(find(self.0, s).map_or_else(|| Key::Unknown(Cow::Owned(s.to_owned())), Key::Known))
     }
 }
 
@@ -591,10 +627,11 @@ impl<'de> Visitor<'de> for RecordSeed<'_, '_> {
 }
 
 /// A stream list element, buffered: raw values of the allowed fields (in [`STREAM_ENTRY`]
-/// order) and the paths of members already refused.
+/// order) and the members already refused (their paths when they are listed).
 struct StreamEntry<'de> {
     raws: [Option<&'de RawValue>; 5],
     removed: Vec<String>,
+    removed_count: usize,
 }
 
 /// Reads a stream list element; `None` when it is not an object.
@@ -627,6 +664,7 @@ impl<'de> Visitor<'de> for StreamEntrySeed<'_, '_> {
         let mut entry = StreamEntry {
             raws: [None; 5],
             removed: Vec::new(),
+            removed_count: 0,
         };
         while let Some(key) = map.next_key_seed(KeySeed(&STREAM_ENTRY))? {
             match key {
@@ -635,13 +673,14 @@ impl<'de> Visitor<'de> for StreamEntrySeed<'_, '_> {
                 }
                 Key::Known(index) => {
                     map.next_value::<IgnoredAny>()?;
-                    entry
-                        .removed
-                        .push(self.f.child_path(STREAM_ENTRY.fields[index].name));
+                    entry.removed_count += 1;
+                    let name = STREAM_ENTRY.fields[index].name;
+                    entry.removed.extend(self.f.removed_child_path(name));
                 }
                 Key::Unknown(name) => {
                     map.next_value::<IgnoredAny>()?;
-                    entry.removed.push(self.f.child_path(&name));
+                    entry.removed_count += 1;
+                    entry.removed.extend(self.f.removed_child_path(&name));
                 }
             }
         }
@@ -707,5 +746,51 @@ impl<'de> Visitor<'de> for RootSeed<'_, '_> {
         f.write_anonymization(false);
         f.out.push('}');
         Ok(Root::Activities)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{PseudonymKey, corpus, scrub, scrub_counting, scrub_keyless};
+    use super::*;
+
+    #[test]
+    fn find_agrees_with_the_allow_list_lookup() {
+        for (name, obj) in allow::all_objects() {
+            for (i, field) in obj.fields.iter().enumerate() {
+                assert_eq!(find(obj, field.name), Some(i), "{name}.{}", field.name);
+                for probe in [&field.name[..field.name.len() - 1], &format!("{}x", field.name)] {
+                    assert_eq!(find(obj, probe), obj.find(probe), "{name}: {probe:?}");
+                }
+            }
+            for probe in ["", "~", "zzzz", "a", "\u{e9}t\u{e9}", "id\u{0}"] {
+                assert_eq!(find(obj, probe), obj.find(probe), "{name}: {probe:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn counting_writes_the_same_document_and_count_as_listing() {
+        let key = PseudonymKey::new("k1", b"test-secret-0123456789").unwrap();
+        let odd = br#"[{"id": 1, "streams": [{"type": "watts", "data": [1, "x", 2], "type": "a", "bad": 1},
+            7, {"type": "latlng"}], "x/y~": {"a": [1]}}, "activity", {"name": "n", "distance": "far"}]"#;
+        for input in [corpus::generate(3, 7).into_bytes(), odd.to_vec()] {
+            for k in [Some(&key), None] {
+                let listed = match k {
+                    Some(k) => scrub(&input, k),
+                    None => scrub_keyless(&input),
+                }
+                .unwrap();
+                let counted = scrub_counting(&input, k).unwrap();
+                assert_eq!(counted.document, listed.document);
+                assert!(counted.report.removed.is_empty());
+                assert!(listed.report.removed_count > 3);
+                assert_eq!(counted.report.removed_count, listed.report.removed.len());
+                assert_eq!(listed.report.removed_count, listed.report.removed.len());
+                let mut expected = listed.report.clone();
+                expected.removed.clear();
+                assert_eq!(counted.report, expected);
+            }
+        }
     }
 }

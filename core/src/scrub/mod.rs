@@ -79,9 +79,10 @@ pub struct ScrubReport {
     pub key_id: Option<String>,
     /// The athlete's pseudonym, when the input held an athlete id (or an earlier pseudonym).
     pub user_hash: Option<String>,
-    /// Every removed path, a JSON pointer into the input, in document order.
+    /// Every removed path, a JSON pointer into the input, in document order (empty from
+    /// [`scrub_counting`]).
     pub removed: Vec<String>,
-    /// How many paths were removed (`removed.len()`).
+    /// How many paths were removed (`removed.len()`, but for [`scrub_counting`]).
     pub removed_count: usize,
     /// Activities kept.
     pub activities_kept: usize,
@@ -243,17 +244,38 @@ pub fn check_scrubbed(input: &[u8], key: &PseudonymKey) -> Result<(), NotScrubbe
     })
 }
 
+/// The same scrub as [`scrub`] (with a key) or [`scrub_keyless`] (without), for callers that
+/// show no list of removed paths: the document is identical and `report.removed_count` is
+/// exact, but `report.removed` is left empty, which saves building a string per removed path.
+pub fn scrub_counting(input: &[u8], key: Option<&PseudonymKey>) -> Result<Scrubbed, ScrubError> {
+    match key {
+        Some(k) => scrub_paths(input, Some(k), PseudonymRule::KeepUnder(k.key_id()), None, false),
+        None => scrub_paths(input, None, PseudonymRule::DropAll, None, false),
+    }
+}
+
 fn scrub_with(
     input: &[u8],
     key: Option<&PseudonymKey>,
     pseudonyms: PseudonymRule<'_>,
     subject: Option<&str>,
 ) -> Result<Scrubbed, ScrubError> {
+    scrub_paths(input, key, pseudonyms, subject, true)
+}
+
+fn scrub_paths(
+    input: &[u8],
+    key: Option<&PseudonymKey>,
+    pseudonyms: PseudonymRule<'_>,
+    subject: Option<&str>,
+    list: bool,
+) -> Result<Scrubbed, ScrubError> {
     let input = input.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(input);
     let text = std::str::from_utf8(input).map_err(|e| ScrubError::NotUtf8 {
         offset: e.valid_up_to(),
     })?;
-    let (filter, root) = filter::run(text, key, pseudonyms, subject).map_err(|e| ScrubError::from_json(&e, text))?;
+    let (filter, root) = filter::run(text, key, pseudonyms, subject, list)
+        .map_err(|e| ScrubError::from_json(&e, text))?;
     if let filter::Root::Other(found) = root {
         return Err(ScrubError::NotADocument { found });
     }
@@ -261,7 +283,7 @@ fn scrub_with(
         version: SCRUB_VERSION.to_owned(),
         key_id: key.map(|k| k.key_id().to_owned()),
         user_hash: filter.user_hash,
-        removed_count: filter.removed.len(),
+        removed_count: filter.removed_count,
         removed: filter.removed,
         activities_kept: filter.activities_kept,
         activities_removed: filter.activities_removed,

@@ -23,11 +23,14 @@ pub fn scrub(cli: &Cli, args: &ScrubArgs, out: &Output) -> Result<(), CliError> 
         Err(e) => return Err(e.into()),
     };
     let input = read_input(args.file.as_deref())?;
-    let scrubbed = match &key {
-        Some(key) => scrub::scrub(&input, key),
-        None => scrub::scrub_keyless(&input),
+    let scrubbed = match (&key, args.report) {
+        (Some(key), true) => scrub::scrub(&input, key),
+        (None, true) => scrub::scrub_keyless(&input),
+        // Without --report no path is shown: only count them (the document is the same).
+        (key, false) => scrub::scrub_counting(&input, key.as_ref()),
     }
     .map_err(RiderError::from)?;
+    drop(input);
     let mut text = if args.report && out.is_json() {
         let report = serde_json::to_string(&scrubbed.report)
             .map_err(|e| CliError::Other(format!("could not encode the report as JSON: {e}")))?;
@@ -36,6 +39,8 @@ pub fn scrub(cli: &Cli, args: &ScrubArgs, out: &Output) -> Result<(), CliError> 
     } else {
         scrubbed.document
     };
+    // With the newline at its end, stdout's line buffering finds it at once instead of
+    // searching the whole document for one (a large document's buffer grows in place).
     text.push('\n');
     let mut stdout = std::io::stdout().lock();
     stdout
