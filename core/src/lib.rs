@@ -7,6 +7,8 @@
 
 pub mod config;
 pub mod fifo;
+#[cfg(feature = "import")]
+pub mod import;
 pub mod inventory;
 pub mod key;
 pub mod migrate;

@@ -42,6 +42,9 @@ pub enum CliError {
     /// Rider data could not be scrubbed or saved (storage errors are [`CliError::Manager`]).
     #[error(transparent)]
     Rider(RiderError),
+    /// A Strava bulk export could not be imported.
+    #[error(transparent)]
+    Import(#[from] kompass_core::import::ImportError),
     /// The arguments do not make sense together.
     #[error("{0}")]
     Usage(String),
@@ -57,6 +60,7 @@ impl CliError {
             CliError::Usage(_) | CliError::Manager(ManagerError::Key(_)) => 2,
             // An input file that cannot be read (missing, a directory, not permitted) is bad input.
             CliError::Input { .. } => 2,
+            CliError::Import(_) => 2,
             CliError::Env(_) => 2,
             CliError::Manager(ManagerError::Refused(_)) => 3,
             CliError::Manager(ManagerError::NotFound { .. }) => 4,
