@@ -15,6 +15,10 @@ use serde_json::Value;
 const EXPORT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/strava_bulk_export.zip");
 const EXPECTED: &str =
     concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/strava_bulk_export.expected.json");
+/// The document the importer makes of the fixture: the wasm tests (Node, Chromium) compare
+/// theirs with it. `KOMPASS_BLESS=1` rewrites it after a deliberate change of the importer.
+const DOCUMENT: &str =
+    concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/strava_bulk_export.document.json");
 const KEY: &str = "import-test-key-0123456789abcdef-0123456789";
 
 fn export() -> Vec<u8> {
@@ -38,6 +42,19 @@ fn planted_in(text: &str) -> Vec<String> {
         .map(|s| s.as_str().unwrap().to_owned())
         .filter(|s| text.contains(s.as_str()))
         .collect()
+}
+
+#[test]
+fn the_document_is_the_golden_one_the_wasm_tests_compare_with() {
+    let document = import().document;
+    if std::env::var_os("KOMPASS_BLESS").is_some() {
+        std::fs::write(DOCUMENT, format!("{document}\n")).unwrap();
+    }
+    let golden = std::fs::read_to_string(DOCUMENT).unwrap();
+    assert!(
+        golden.trim_end() == document,
+        "the import of the fixture changed; if on purpose, rerun with KOMPASS_BLESS=1"
+    );
 }
 
 #[test]
@@ -373,4 +390,34 @@ fn cli_import_stores_through_rider_save_and_refuses_without_a_user_or_an_export(
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("not a readable ZIP"), "{err}");
+}
+
+/// The import fuzz target's checks (fuzz/fuzz_targets/import.rs) on its seeds and findings.
+#[test]
+fn the_import_fuzz_seeds_and_findings_pass_the_targets_checks() {
+    use kompass_core::import::fuzzing;
+    let fuzz = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
+    let mut inputs = 0;
+    for dir in ["seeds/import", "regressions/import"] {
+        let Ok(rd) = std::fs::read_dir(fuzz.join(dir)) else { continue };
+        for e in rd.flatten() {
+            let data = std::fs::read(e.path()).unwrap();
+            let Some((&which, input)) = data.split_first() else { continue };
+            inputs += 1;
+            let name = e.file_name();
+            match which % 5 {
+                0 => {
+                    let out = import_strava_export(input).unwrap();
+                    let again =
+                        kompass_core::scrub::scrub_keyless(out.document.as_bytes()).unwrap();
+                    assert_eq!(again.document, out.document, "{name:?}");
+                }
+                1 => assert!(fuzzing::gpx(input).unwrap() > 0, "{name:?}"),
+                2 => assert!(fuzzing::tcx(input).unwrap() > 0, "{name:?}"),
+                3 => assert!(fuzzing::fit(input).unwrap() > 0, "{name:?}"),
+                _ => assert!(fuzzing::activities_csv(input).unwrap() > 0, "{name:?}"),
+            }
+        }
+    }
+    assert!(inputs >= 5, "the seeds are there");
 }

@@ -744,3 +744,30 @@ fn write_streams(out: &mut String, t: &Track) {
     }
     out.push('}');
 }
+
+/// The importer's parsers one by one, for the fuzz targets (fuzz/fuzz_targets/import.rs):
+/// each returns the samples read or why the input was refused.
+#[doc(hidden)]
+pub mod fuzzing {
+    use super::{RemovedTally, csvread, fit, xml};
+
+    /// A GPX file's sample count.
+    pub fn gpx(bytes: &[u8]) -> Result<usize, String> {
+        xml::read_gpx(bytes, 1 << 20, &mut RemovedTally::new()).map(|t| t.len())
+    }
+
+    /// A TCX file's sample count.
+    pub fn tcx(bytes: &[u8]) -> Result<usize, String> {
+        xml::read_tcx(bytes, 1 << 20, &mut RemovedTally::new()).map(|t| t.len())
+    }
+
+    /// A FIT file's sample count.
+    pub fn fit(bytes: &[u8]) -> Result<usize, String> {
+        fit::read(bytes, 1 << 20, &mut RemovedTally::new()).map(|t| t.len())
+    }
+
+    /// `activities.csv`'s row count.
+    pub fn activities_csv(bytes: &[u8]) -> Result<usize, String> {
+        csvread::activities(bytes, 1 << 20, &mut RemovedTally::new()).map(|a| a.len())
+    }
+}
