@@ -159,6 +159,8 @@ fn metrics_equal_the_csv_and_streams_keep_every_sample() {
     assert_eq!(count("activity descriptions"), want.len() as u64 - 1);
     assert!(count("device serial numbers") >= 2 * 2 + 2, "FIT and TCX serials: {:?}", r.removed);
     assert_eq!(count("routes"), 1);
+    // Altitude and temperature streams are read, then dropped by the scrub policy: every sample.
+    assert_eq!(count("altitude samples"), expected["gps_points"].as_u64().unwrap());
     assert_eq!(count("activity files not listed in activities.csv"), 1);
     assert_eq!(r.activities, want.len());
     assert_eq!(r.activities_with_streams, want.len() - 1);

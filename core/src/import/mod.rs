@@ -261,32 +261,32 @@ pub fn import_strava_export_with(
         }
     }
 
+    // Counted here, not by parsing the document back: that would hold it twice more.
+    let activity_count = activities.len();
+    let activities_with_streams = activities.iter().filter(|a| a.streams.is_some()).count();
+    let samples =
+        activities.iter().filter_map(|a| a.streams.as_ref()).map(|t| t.len() as u64).sum();
+    let lengths: Vec<u64> =
+        activities.iter().map(|a| a.streams.as_ref().map_or(0, |t| t.len() as u64)).collect();
     let raw = build_document(&athlete, &activities);
     drop(activities);
     let scrubbed = scrub::scrub_keyless(raw.as_bytes())?;
     drop(raw);
     // Streams the policy dropped (altitude, temperature) count as removed samples.
     for path in &scrubbed.report.removed {
-        if let Some(stream) = path.rsplit_once("/streams/").map(|(_, s)| s)
+        // "/activities/{i}/streams/{type}": the whole stream, i.e. that activity's samples.
+        if let Some((head, stream)) = path.rsplit_once("/streams/")
             && !stream.contains('/')
+            && let Some(i) = head.strip_prefix("/activities/").and_then(|i| i.parse::<usize>().ok())
         {
             let kind = match stream {
                 "altitude" => "altitude samples",
                 "temp" => "temperature samples",
                 _ => "other samples",
             };
-            run.count(kind, "activity files: samples", 1);
+            run.count(kind, "activity files: samples", lengths.get(i).copied().unwrap_or(0));
         }
     }
-    let value: serde_json::Value = serde_json::from_str(&scrubbed.document)
-        .map_err(|e| ImportError::Refused(format!("the scrubbed document is not JSON ({e})")))?;
-    let acts = value["activities"].as_array().map_or(&[][..], Vec::as_slice);
-    let activities_with_streams = acts.iter().filter(|a| a.get("streams").is_some()).count();
-    let samples = acts
-        .iter()
-        .filter_map(|a| a["streams"]["time"]["data"].as_array())
-        .map(|d| d.len() as u64)
-        .sum();
     let mut removed: Vec<Removed> = run
         .removed
         .into_iter()
@@ -301,7 +301,7 @@ pub fn import_strava_export_with(
     Ok(Imported {
         report: ImportReport {
             version: scrub::SCRUB_VERSION.to_owned(),
-            activities: acts.len(),
+            activities: activity_count,
             activities_with_streams,
             samples,
             removed,
