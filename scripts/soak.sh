@@ -71,7 +71,7 @@ if [ "$FUZZ_SECS" -gt 0 ]; then
       log "cargo install cargo-fuzz (about 2 minutes)"
       cargo install cargo-fuzz --locked
     fi
-    for t in scrub key; do
+    for t in scrub key import; do
       dict=(); [ -f "fuzz/$t.dict" ] && dict=(-dict="$t.dict")
       mkdir -p "fuzz/corpus/$t"
       log "fuzzing $t for $FUZZ_SECS s"

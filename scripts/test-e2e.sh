@@ -28,4 +28,4 @@ bash scripts/build-wasm.sh
 export KOMPASS_BIN="$CARGO_TARGET_DIR/debug/kompass"
 log "node --test (the page's path grouping, then serve with local storage, then with S3)"
 cd tests/e2e
-node --test --test-concurrency=1 paths.test.mjs local.test.mjs account.test.mjs s3.test.mjs
+node --test --test-concurrency=1 paths.test.mjs local.test.mjs account.test.mjs import.test.mjs s3.test.mjs

@@ -36,6 +36,9 @@ echo "== wasm-bindgen tests, every export: Node (tests/node.rs) and headless Chr
 cargo test -p kompass-wasm --target wasm32-unknown-unknown
 echo "== wasm-bindgen tests, the page's build (no edge feature): headless Chromium"
 cargo test -p kompass-wasm --target wasm32-unknown-unknown --no-default-features --test browser
+echo "== wasm-bindgen tests, the importer's build (feature import): Node and headless Chromium"
+cargo test -p kompass-wasm --target wasm32-unknown-unknown --no-default-features --features import \
+  --test import_node --test import_browser
 
 echo "== built modules; edge presigner in workerd (miniflare) and Node, against $AWS_ENDPOINT_URL"
 if [ -f wasm/package-lock.json ]; then

@@ -15,6 +15,10 @@ set -a; . <(bash scripts/s3-server.sh env); set +a
 
 echo "== core builds for wasm32 (the browser and the edge run it)"
 cargo build -p kompass-core --target wasm32-unknown-unknown
+cargo build -p kompass-core --target wasm32-unknown-unknown --features import
+
+echo "== the generated Strava bulk export (fit-tool) is the committed fixture"
+bash scripts/test-strava-export.sh
 
 echo "== Rust tests (core, native, S3 against SeaweedFS)"
 cargo test --workspace --exclude kompass-wasm

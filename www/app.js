@@ -145,6 +145,9 @@ function signedOut(reason) {
 
 async function loadFile(file) {
   if (!file) return;
+  if (isZip(file)) return loadExportZip(file);
+  $('import-review').hidden = true;
+  $('json-review').hidden = false;
   if (!state.wasmReady) {
     setText('load-status', 'The scrubber is not loaded, so nothing can be read: see the message above.', 'error');
     return;
@@ -244,6 +247,90 @@ function showReview(file, original, { document: doc, report }) {
   const PREVIEW = 20000;
   const pretty = JSON.stringify(JSON.parse(doc), null, 2);
   $('preview').textContent = pretty.length > PREVIEW ? pretty.slice(0, PREVIEW) + '\n…' : pretty;
+  $('review').hidden = false;
+}
+
+/* ---------- import a Strava bulk export (ZIP) ---------- */
+
+// The importer (ZIP, inflate, CSV, GPX/TCX/FIT parsers) is its own wasm module, www/pkg-import,
+// fetched only when a ZIP is chosen, so the page's first load stays small. It reads the archive
+// entry by entry and returns the same scrubbed document shape as the JSON path; nothing of the
+// archive leaves the device but that document.
+let importer = null;
+
+function isZip(file) {
+  return /\.zip$/i.test(file.name) || file.type === 'application/zip' || file.type === 'application/x-zip-compressed';
+}
+
+async function loadImporter() {
+  if (!importer) {
+    const mod = await import('./pkg-import/kompass_wasm.js');
+    await mod.default();
+    importer = mod;
+  }
+  return importer;
+}
+
+async function loadExportZip(file) {
+  state.scrubbed = null;
+  $('review').hidden = true;
+  $('send').hidden = true;
+  setText('upload-status', '');
+  $('progress').value = 0;
+  const bar = $('import-progress');
+  bar.value = 0;
+  bar.hidden = false;
+  setText('load-status', `Reading ${file.name} (${humanBytes(file.size)}) on this device…`);
+  let result;
+  try {
+    const mod = await loadImporter();
+    const bytes = new Uint8Array(await file.arrayBuffer());
+    result = mod.importStravaExport(bytes, (p) => {
+      bar.value = p.bytes_total ? Math.round((p.bytes_done / p.bytes_total) * 100) : 0;
+    });
+  } catch (e) {
+    bar.hidden = true;
+    setText('load-status', `${file.name} could not be imported: ${e.message}`, 'error');
+    return;
+  }
+  bar.value = 100;
+  const out = new TextEncoder().encode(result.document);
+  state.scrubbed = { bytes: out, sha256: await sha256Hex(out), report: result.report, document: result.document };
+  showImportReview(file, result);
+  const r = result.report;
+  setText(
+    'load-status',
+    `${file.name}: ${r.activities} activities read (${r.activities_with_streams} with their recorded samples), ` +
+      `${humanBytes(out.length)} left to upload.`,
+    'ok',
+  );
+  $('send').hidden = false;
+  updatePrecheck();
+}
+
+function showImportReview(file, { document: doc, report: r }) {
+  $('json-review').hidden = true;
+  $('import-review').hidden = false;
+  $('scrub-summary').textContent =
+    `${file.name}: ${humanBytes(r.archive_bytes)} archive, ${r.samples.toLocaleString('en')} samples kept in ` +
+    `${r.activities} activities. Positions, names, titles, descriptions, devices, photos and everything ` +
+    'else not needed for training are removed here, before anything is sent.';
+  const list = (id, items) => {
+    const ul = $(id);
+    ul.replaceChildren();
+    for (const text of items) {
+      const li = document.createElement('li');
+      li.textContent = text;
+      ul.append(li);
+    }
+  };
+  list('import-removed', r.removed.length ? r.removed.map((x) => x.text) : ['nothing']);
+  $('import-skipped-block').hidden = !r.skipped.length;
+  list('import-skipped', r.skipped.map((s) => `${s.count} × ${s.reason}`));
+  list('import-paths', r.removed.flatMap((x) => x.paths.map((p) => `${x.kind}: ${p}`)));
+  const PREVIEW = 20000;
+  const pretty = JSON.stringify(JSON.parse(doc), null, 2);
+  $('import-preview').textContent = pretty.length > PREVIEW ? pretty.slice(0, PREVIEW) + '\n…' : pretty;
   $('review').hidden = false;
 }
 

@@ -8,6 +8,8 @@
 pub mod admission;
 pub mod config;
 pub mod fifo;
+#[cfg(feature = "import")]
+pub mod import;
 pub mod inventory;
 pub mod key;
 pub mod migrate;

@@ -201,6 +201,18 @@ pub enum RiderCommand {
         #[arg(long)]
         user: String,
     },
+    /// Import Strava's bulk export ZIP ("Download your data"): read, scrubbed, then stored as
+    /// `rider save` stores.
+    Import {
+        /// The rider (may be left out with --dry-run).
+        #[arg(long, required_unless_present = "dry_run")]
+        user: Option<String>,
+        /// The export ZIP (export_*.zip); `-` reads standard input.
+        file: PathBuf,
+        /// Print the document that would be stored on stdout; store nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 /// `kompass migrate`.

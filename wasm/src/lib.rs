@@ -7,6 +7,8 @@ mod cleanup;
 #[cfg(feature = "edge")]
 mod config;
 mod error;
+#[cfg(feature = "import")]
+mod import;
 mod key;
 mod precheck;
 #[cfg(feature = "edge")]
@@ -20,6 +22,8 @@ mod token;
 pub use cleanup::plan_cleanup;
 #[cfg(feature = "edge")]
 pub use config::Config;
+#[cfg(feature = "import")]
+pub use import::import_strava_export;
 pub use key::object_key;
 pub use precheck::precheck;
 #[cfg(feature = "edge")]

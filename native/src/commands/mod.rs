@@ -45,6 +45,9 @@ pub enum CliError {
     /// Rider data could not be scrubbed or saved (storage errors are [`CliError::Manager`]).
     #[error(transparent)]
     Rider(RiderError),
+    /// A Strava bulk export could not be imported.
+    #[error(transparent)]
+    Import(#[from] kompass_core::import::ImportError),
     /// The arguments do not make sense together.
     #[error("{0}")]
     Usage(String),
@@ -67,6 +70,7 @@ impl CliError {
             CliError::Usage(_) | CliError::Manager(ManagerError::Key(_)) => 2,
             // An input file that cannot be read (missing, a directory, not permitted) is bad input.
             CliError::Input { .. } => 2,
+            CliError::Import(_) => 2,
             CliError::Env(_) => 2,
             // Rider data refused by the scrub policy, or no key to check it with: bad input.
             CliError::Manager(

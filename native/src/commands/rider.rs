@@ -1,8 +1,11 @@
 //! `kompass rider save|load|history`: rider data, scrubbed before it is stored.
 
+use std::io::Write;
 use std::path::Path;
 
+use kompass_core::import::{self, ImportLimits, ImportReport};
 use kompass_core::key::UserId;
+use serde::Serialize;
 
 use super::output::human_bytes;
 use super::{CliError, Output, read_input};
@@ -26,6 +29,9 @@ pub async fn rider(cli: &Cli, args: &RiderArgs, out: &Output) -> Result<(), CliE
         RiderCommand::Save { user, file } => save(cli, user, file, out).await,
         RiderCommand::Load { user, name } => load(cli, user, name.as_deref()).await,
         RiderCommand::History { user } => history(cli, user, out).await,
+        RiderCommand::Import { user, file, dry_run } => {
+            import(cli, user.as_deref(), file, *dry_run, out).await
+        }
     }
 }
 
@@ -111,4 +117,105 @@ async fn history(cli: &Cli, user: &str, out: &Output) -> Result<(), CliError> {
             .join("\n")
     });
     Ok(())
+}
+
+/// What `kompass rider import --json` prints.
+#[derive(Serialize)]
+struct ImportOutput<'a> {
+    /// The save, as `rider save --json` prints it; absent with --dry-run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    saved: Option<&'a crate::rider::RiderSaved>,
+    /// The document that would be stored (--dry-run only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    document: Option<serde_json::Value>,
+    /// What the import kept, removed and skipped.
+    import: &'a ImportReport,
+}
+
+/// `kompass rider import`: Strava's bulk export ZIP, read and scrubbed here, then stored as
+/// `rider save` stores it (keyed scrub, timestamped name). With --dry-run the document goes to
+/// stdout and nothing is stored; the report goes to stderr (or into the JSON with --json).
+async fn import(
+    cli: &Cli,
+    user: Option<&str>,
+    file: &Path,
+    dry_run: bool,
+    out: &Output,
+) -> Result<(), CliError> {
+    let user = user.map(user_id).transpose()?;
+    // The key is checked before the archive is read, as for `rider save`.
+    let target = match (&user, dry_run) {
+        (Some(user), false) => {
+            let config = crate::env::load(cli.data_dir.as_deref())?;
+            let key = crate::rider::pseudonym_key(&config)?;
+            Some((user.clone(), config, key))
+        }
+        (None, false) => {
+            return Err(CliError::Usage("rider import needs --user (or --dry-run)".into()));
+        }
+        (_, true) => None,
+    };
+    let archive = read_input(Some(file))?;
+    let imported =
+        import::import_strava_export_with(&archive, &ImportLimits::default(), &mut |_| {})?;
+    drop(archive);
+    let report = &imported.report;
+    let Some((user, config, key)) = target else {
+        if out.is_json() {
+            let document = serde_json::from_str(&imported.document)
+                .map_err(|e| CliError::Other(format!("the imported document is not JSON: {e}")))?;
+            out.print(
+                &ImportOutput { saved: None, document: Some(document), import: report },
+                String::new,
+            );
+        } else {
+            let mut stdout = std::io::stdout().lock();
+            stdout
+                .write_all(imported.document.as_bytes())
+                .and_then(|()| stdout.write_all(b"\n"))
+                .and_then(|()| stdout.flush())
+                .map_err(|e| CliError::Other(format!("could not write to standard output: {e}")))?;
+            eprintln!("{}", import_text(report));
+        }
+        return Ok(());
+    };
+    let m = Manager::open(config)?;
+    let saved = Riders::new(&m)?.save(&user, imported.document.as_bytes(), &key, now_ms()).await?;
+    out.print(&ImportOutput { saved: Some(&saved), document: None, import: report }, || {
+        format!(
+            "saved {} ({}) to {}: {} activit{}, {} with streams\n{}",
+            saved.outcome.key,
+            human_bytes(saved.outcome.bytes),
+            saved.outcome.backend,
+            report.activities,
+            if report.activities == 1 { "y" } else { "ies" },
+            report.activities_with_streams,
+            import_text(report)
+        )
+    });
+    Ok(())
+}
+
+/// The import report in plain words: what kind of thing was removed and how much.
+fn import_text(r: &ImportReport) -> String {
+    let mut t = format!(
+        "imported {} activit{} ({} samples) from a {} archive",
+        r.activities,
+        if r.activities == 1 { "y" } else { "ies" },
+        import::thousands(r.samples),
+        human_bytes(r.archive_bytes)
+    );
+    if !r.removed.is_empty() {
+        t.push_str("\nremoved (never stored):");
+        for x in &r.removed {
+            t.push_str(&format!("\n  {}", x.text));
+        }
+    }
+    if !r.skipped.is_empty() {
+        t.push_str("\nskipped:");
+        for s in &r.skipped {
+            t.push_str(&format!("\n  {} x {}", s.count, s.reason));
+        }
+    }
+    t
 }

@@ -1,0 +1,23 @@
+// Times importStravaExport of www/pkg-import (the page's importer module) on one archive and
+// prints one JSON line: seconds (wall), the result's sizes, and Node's peak RSS.
+// Usage: node bench/wasm/import.mjs ARCHIVE.zip
+import { readFileSync } from "node:fs";
+import { resolve, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+const mod = await import(resolve(root, "www/pkg-import/kompass_wasm.js"));
+mod.initSync({ module: readFileSync(resolve(root, "www/pkg-import/kompass_wasm_bg.wasm")) });
+const bytes = new Uint8Array(readFileSync(process.argv[2]));
+const t0 = process.hrtime.bigint();
+let calls = 0;
+const out = mod.importStravaExport(bytes, () => { calls += 1; });
+const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+console.log(JSON.stringify({
+  seconds,
+  archive_bytes: bytes.length,
+  document_bytes: out.document.length,
+  activities: out.report.activities,
+  progress_calls: calls,
+  peak_rss_bytes: process.resourceUsage().maxRSS * 1024,
+}));
