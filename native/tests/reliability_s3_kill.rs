@@ -46,6 +46,11 @@ fn write_data_set(
     out
 }
 
+/// The runs here move 2,000 files several times over (every kill restarts the migration), more
+/// than the free tier's 2,000 PUT-class requests a month: this test is about crashes, not the
+/// budget (native/tests/admission.rs tests that), so it runs as a paid account would.
+const PAID: &[(&str, &str)] = &[("KOMPASS_REQUEST_BUDGET", "off")];
+
 #[test]
 fn migration_loses_nothing_when_the_s3_server_is_sigkilled() {
     const TEST: &str = "migration_loses_nothing_when_the_s3_server_is_sigkilled";
@@ -82,7 +87,7 @@ fn migration_loses_nothing_when_the_s3_server_is_sigkilled() {
         // restarts after the run, so that it fails its survey or first transfers.
         let restart_at_once = kill_after_files > 0 && rng.chance(0.5);
 
-        let mut child = kompass(dir.path(), Some(&server.env), &[], &["--json", "migrate"])
+        let mut child = kompass(dir.path(), Some(&server.env), PAID, &["--json", "migrate"])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -154,7 +159,7 @@ fn migration_loses_nothing_when_the_s3_server_is_sigkilled() {
     }
 
     // The server stays up now: one re-run finishes the job.
-    let out = kompass(dir.path(), Some(&server.env), &[], &["--json", "migrate"]).output().unwrap();
+    let out = kompass(dir.path(), Some(&server.env), PAID, &["--json", "migrate"]).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "the final run must complete: {}", show(&out));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["failed"], 0, "{report}");
