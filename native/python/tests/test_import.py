@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import io
 import json
+import threading
+import time
 import zipfile
 from pathlib import Path
 
@@ -200,3 +202,35 @@ def test_import_needs_the_pseudonym_key(env: Env, user: str) -> None:
     assert not (env.data / "fitness").exists()
     # A dry run stores nothing, so it needs no key.
     assert p.import_strava_export(EXPORT, user, dry_run=True) is not None, p.last_error
+
+
+def test_the_gil_is_released_during_the_import(manager: StorageManager) -> None:
+    """A dry run is the import alone (CPU, no IO): another Python thread runs in the middle of
+    it. Were the GIL held, the ticker could run only at the call's edges (see
+    test_threads.test_gil_is_released_during_io); a busy machine may make one attempt miss."""
+    p = RiderDataProcessor(None, manager)
+    ticks: list[float] = []
+    stop = threading.Event()
+
+    def ticker() -> None:
+        while not stop.is_set():
+            ticks.append(time.perf_counter())
+            time.sleep(0.001)
+
+    th = threading.Thread(target=ticker)
+    th.start()
+    tried = []
+    try:
+        for _ in range(8):
+            t0 = time.perf_counter()
+            assert p.strict.import_strava_export(EXPORT, None, dry_run=True)["import"]["activities"] > 0
+            t1 = time.perf_counter()
+            d = t1 - t0
+            inside = [t for t in ticks if t0 + d / 4 < t < t1 - d / 4]
+            tried.append((round(d, 3), len(inside)))
+            if d >= 0.02 and inside:
+                break
+    finally:
+        stop.set()
+        th.join()
+    assert any(d >= 0.02 and n > 0 for d, n in tried), f"(seconds, ticks in the middle half) per import: {tried}"
