@@ -25,12 +25,13 @@
 use std::collections::BTreeMap;
 
 use kompass_core::config::{Config, MissingSecret};
+use kompass_core::import::{self, ImportError, ImportLimits, ImportReport, Imported};
 use kompass_core::key::{DataType, FileName, ObjectKey, UserId};
-use kompass_core::scrub::{self, PseudonymKey, PseudonymKeyError, ScrubError, ScrubReport};
 pub use kompass_core::rider::{
     MAX_SAVES_PER_SECOND, NAME_PREFIX, SECTIONS, SaveStamp, Summary, parse_save_name, save_name,
     stamp, summarize,
 };
+use kompass_core::scrub::{self, PseudonymKey, PseudonymKeyError, ScrubError, ScrubReport};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -68,6 +69,9 @@ pub enum RiderError {
         /// The user.
         user: String,
     },
+    /// A Strava bulk export ZIP that cannot be imported; nothing was stored.
+    #[error(transparent)]
+    Import(#[from] ImportError),
     /// Every name of that second is taken.
     #[error(
         "user {user} already has {MAX_SAVES_PER_SECOND} rider data saves stamped {stamp}; nothing was stored: wait a second and save again"
@@ -84,6 +88,13 @@ pub enum RiderError {
 pub fn pseudonym_key(config: &Config) -> Result<PseudonymKey, RiderError> {
     let k = config.pseudonym_key()?;
     Ok(PseudonymKey::new(k.id, k.key.expose_bytes())?)
+}
+
+/// Reads Strava's bulk export ZIP with the default limits ([`ImportLimits::default`]): the
+/// document [`Riders::import`] stores and what was kept, removed and skipped. `kompass rider
+/// import` (also with --dry-run) and the Python package call this, so they read alike.
+pub fn import_export(archive: &[u8]) -> Result<Imported, RiderError> {
+    Ok(import::import_strava_export_with(archive, &ImportLimits::default(), &mut |_| {})?)
 }
 
 /// A rider data save that was stored.
@@ -208,6 +219,19 @@ impl<'a> Riders<'a> {
     ) -> Result<RiderSaved, RiderError> {
         let scrubbed = scrub::scrub(input, key).map_err(RiderError::NotStored)?;
         self.store(user, scrubbed, now_ms).await
+    }
+
+    /// Stores an imported Strava bulk export ([`import_export`]) as [`Riders::save`] stores
+    /// rider data (keyed scrub, timestamped name); the save and the import's report.
+    pub async fn save_import(
+        &self,
+        user: &UserId,
+        imported: Imported,
+        key: &PseudonymKey,
+        now_ms: i64,
+    ) -> Result<(RiderSaved, ImportReport), RiderError> {
+        let saved = self.save(user, imported.document.as_bytes(), key, now_ms).await?;
+        Ok((saved, imported.report))
     }
 
     /// Like [`Riders::save`], for rider data that reached the server from outside (the
@@ -359,4 +383,3 @@ fn fitness_key(user: &UserId, name: &str) -> Result<ObjectKey, RiderError> {
     let name = FileName::new(name).map_err(ManagerError::Key)?;
     Ok(ObjectKey::new(Some(user.clone()), DataType::Fitness, name).map_err(ManagerError::Key)?)
 }
-

@@ -77,6 +77,14 @@ fn manager_error(e: ManagerError) -> PyErr {
         ManagerError::NotFound { .. } => NotFound::new_err(msg),
         ManagerError::S3(ref s3) if s3.is_outage() => StorageUnavailable::new_err(msg),
         ManagerError::S3Disabled | ManagerError::Policy(_) => ConfigError::new_err(msg),
+        // The core policy's rule for fitness data: only a document the keyed scrub leaves
+        // unchanged is stored. The message names the CLI; a Python caller gets its own way.
+        ManagerError::NotScrubbed(_) => InvalidData::new_err(format!(
+            "{msg}. From Python, store rider data with RiderDataProcessor.save_rider_data, which removes PII first"
+        )),
+        ManagerError::MissingPseudonymKey(_) | ManagerError::BadPseudonymKey(_) => {
+            ConfigError::new_err(msg)
+        }
         _ => StorageError::new_err(msg),
     }
 }
@@ -86,7 +94,9 @@ fn rider_error(e: RiderError) -> PyErr {
     match e {
         RiderError::Manager(m) => manager_error(m),
         RiderError::MissingKey(_) | RiderError::BadKey(_) => ConfigError::new_err(msg),
-        RiderError::Scrub(_) | RiderError::NotStored(_) => InvalidData::new_err(msg),
+        RiderError::Scrub(_) | RiderError::NotStored(_) | RiderError::Import(_) => {
+            InvalidData::new_err(msg)
+        }
         RiderError::NoData { .. } => NotFound::new_err(msg),
         RiderError::Crowded { .. } => LimitExceeded::new_err(msg),
         RiderError::Unreadable(_) => StorageError::new_err(msg),
@@ -158,6 +168,19 @@ struct TypeUsage {
     percent_of_quota: f64,
 }
 
+/// What `rider_import` returns: the `kompass rider import --json` shape.
+#[derive(Serialize)]
+struct ImportOutput {
+    /// The save, as `rider_save` returns it; absent in a dry run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    saved: Option<kompass::rider::RiderSaved>,
+    /// The document that would be stored (dry run only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    document: Option<serde_json::Value>,
+    /// What the import kept, removed and skipped.
+    import: kompass_core::import::ImportReport,
+}
+
 /// The storage manager, its runtime, and nothing else: all policy is the native crate's.
 #[pyclass(frozen, module = "kompass_storage._native")]
 struct NativeManager {
@@ -208,14 +231,7 @@ impl NativeManager {
         data: &[u8],
     ) -> PyResult<String> {
         let key = ObjectKey::parse_parts(user, data_type, name).map_err(key_error)?;
-        // Rider data is stored only scrubbed with the pseudonym key, under the rider naming:
-        // a plain save would store whatever it is given. (When the core gets one rider data
-        // policy for every path, issue 10, this asks it instead.)
-        if key.data_type() == DataType::Fitness {
-            return Err(InvalidData::new_err(
-                "fitness data is rider data: store it with RiderDataProcessor.save_rider_data, which removes PII first; nothing was stored",
-            ));
-        }
+        // Fitness data passes the core policy's rule in the manager's save (NotScrubbed).
         let saved = self.run(py, self.manager.save(&key, data)).map_err(manager_error)?;
         to_json(&saved)
     }
@@ -373,6 +389,71 @@ impl NativeManager {
         let saved = self
             .run(py, async { Riders::new(&self.manager)?.save(&user, data, &key, now_ms()).await });
         to_json(&saved.map_err(rider_error)?)
+    }
+
+    /// Imports Strava's bulk export ZIP at `path` and stores it as `user`'s rider data, through
+    /// the same library calls as `kompass rider import` (`rider::import_export`, then
+    /// `Riders::save_import`); with `dry_run` nothing is stored and the document is returned.
+    /// The whole import runs with the GIL released.
+    #[pyo3(signature = (path, user=None, dry_run=false))]
+    fn rider_import(
+        &self,
+        py: Python<'_>,
+        path: std::path::PathBuf,
+        user: Option<&str>,
+        dry_run: bool,
+    ) -> PyResult<String> {
+        let user = user.map(user_id).transpose()?;
+        // As the CLI: the user and the key are checked before the archive is read.
+        let key = match (&user, dry_run) {
+            (Some(_), false) => {
+                Some(kompass::rider::pseudonym_key(self.manager.config()).map_err(rider_error)?)
+            }
+            (None, false) => {
+                return Err(InvalidName::new_err(
+                    "importing a Strava export needs a user id (or dry_run=True); nothing was stored",
+                ));
+            }
+            (_, true) => None,
+        };
+        let out = py.detach(|| {
+            let archive = std::fs::read(&path).map_err(|e| {
+                InvalidData::new_err(format!(
+                    "the Strava export {} cannot be read: {e}",
+                    path.display()
+                ))
+            })?;
+            let imported = kompass::rider::import_export(&archive).map_err(rider_error)?;
+            drop(archive);
+            match (user, key) {
+                (Some(user), Some(key)) => {
+                    let (saved, report) = self
+                        .runtime
+                        .block_on(async {
+                            Riders::new(&self.manager)?
+                                .save_import(&user, imported, &key, now_ms())
+                                .await
+                        })
+                        .map_err(rider_error)?;
+                    Ok::<_, PyErr>(ImportOutput {
+                        saved: Some(saved),
+                        document: None,
+                        import: report,
+                    })
+                }
+                _ => {
+                    let document = serde_json::from_str(&imported.document).map_err(|e| {
+                        StorageError::new_err(format!("the imported document is not JSON: {e}"))
+                    })?;
+                    Ok(ImportOutput {
+                        saved: None,
+                        document: Some(document),
+                        import: imported.report,
+                    })
+                }
+            }
+        })?;
+        to_json(&out)
     }
 
     /// A stored rider document (`name`, or the newest); `NotFound` when there is none.

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from conftest import Env
+from conftest import PSEUDONYM_KEY, Env
 from kompass_storage import (
     ConfigError,
     InvalidData,
@@ -150,3 +150,32 @@ def test_plain_save_of_fitness_data_is_refused(manager: StorageManager, env: Env
     assert RiderDataProcessor(None, manager).save_rider_data(rider_export, user), manager.last_error
     [item] = manager.list_user_data(user, "fitness")
     assert manager.load_data(user, "fitness", item["filename"])["anonymization"]["pii_removed"] is True
+
+
+def test_plain_save_of_fitness_data_asks_the_core_policy(manager: StorageManager, env: Env, user: str, rider_export: dict) -> None:
+    """save_data of fitness data passes the core's rule (a fixed point of the keyed scrub), as
+    every other path: a copy of a document this system scrubbed is accepted, raw or edited
+    rider data is refused, and nothing is stored without the key."""
+    p = RiderDataProcessor(None, manager)
+    assert p.save_rider_data(rider_export, user), p.last_error
+    [item] = manager.list_user_data(user, "fitness")
+    scrubbed = manager.load_bytes(user, "fitness", item["filename"])
+    assert manager.save_data(scrubbed, user, "fitness", "copy.json") is True, manager.last_error
+    assert manager.load_bytes(user, "fitness", "copy.json") == scrubbed
+    # A PII field put back into the scrubbed document: refused, with the way to store it.
+    doc = json.loads(scrubbed)
+    doc["athlete" if "athlete" in doc else "basic_info"]["email"] = "rider@example.com"
+    assert manager.save_data(doc, user, "fitness", "edited.json") is False
+    assert isinstance(manager.last_exception, InvalidData)
+    assert "save_rider_data" in manager.last_error and "rider@example.com" not in manager.last_error
+    # Scrubbed under another key (id): its pseudonyms are not this key's, so it is refused too.
+    env.set(KOMPASS_PSEUDONYM_KEY=PSEUDONYM_KEY[::-1], KOMPASS_PSEUDONYM_KEY_ID="rotated")
+    other = StorageManager()
+    assert other.save_data(scrubbed, user, "fitness", "other-key.json") is False
+    assert isinstance(other.last_exception, InvalidData)
+    env.unset("KOMPASS_PSEUDONYM_KEY")
+    keyless = StorageManager()
+    with pytest.raises(ConfigError):
+        keyless.strict.save_data(scrubbed, user, "fitness", "no-key.json")
+    names = sorted(i["filename"] for i in manager.list_user_data(user, "fitness"))
+    assert names == sorted([item["filename"], "copy.json"])

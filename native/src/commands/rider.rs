@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use kompass_core::import::{self, ImportLimits, ImportReport};
+use kompass_core::import::{self, ImportReport};
 use kompass_core::key::UserId;
 use serde::Serialize;
 
@@ -18,6 +18,8 @@ impl From<RiderError> for CliError {
         match e {
             // Storage errors keep their own exit codes.
             RiderError::Manager(m) => CliError::Manager(m),
+            // An unreadable archive is bad input (exit 2), as before the import moved here.
+            RiderError::Import(e) => CliError::Import(e),
             other => CliError::Rider(other),
         }
     }
@@ -156,8 +158,7 @@ async fn import(
         (_, true) => None,
     };
     let archive = read_input(Some(file))?;
-    let imported =
-        import::import_strava_export_with(&archive, &ImportLimits::default(), &mut |_| {})?;
+    let imported = crate::rider::import_export(&archive)?;
     drop(archive);
     let report = &imported.report;
     let Some((user, config, key)) = target else {
@@ -180,7 +181,8 @@ async fn import(
         return Ok(());
     };
     let m = Manager::open(config)?;
-    let saved = Riders::new(&m)?.save(&user, imported.document.as_bytes(), &key, now_ms()).await?;
+    let (saved, report) = Riders::new(&m)?.save_import(&user, imported, &key, now_ms()).await?;
+    let report = &report;
     out.print(&ImportOutput { saved: Some(&saved), document: None, import: report }, || {
         format!(
             "saved {} ({}) to {}: {} activit{}, {} with streams\n{}",

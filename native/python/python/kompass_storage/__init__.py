@@ -33,7 +33,7 @@ import json
 import logging
 import os
 import threading
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Literal, TypeVar, overload
 
 from . import _native
 from ._native import (
@@ -335,6 +335,25 @@ class StrictRiderDataProcessor:
         m = self.manager
         return json.loads(m._call(lambda: m._native.rider_save(user_id, raw)))
 
+    def import_strava_export(
+        self, path: str | os.PathLike[str], user_id: str | None, *, dry_run: bool = False
+    ) -> dict[str, Any]:
+        """Imports Strava's bulk export ZIP ("Download your data": ``profile.csv``,
+        ``activities.csv`` and the GPX/TCX/FIT activity files) and stores the rider document it
+        makes as ``save_rider_data`` does, through the same native code as ``kompass rider
+        import``. Names, titles, coordinates, device serials, media and messages never reach the
+        document. Returns the ``kompass rider import --json`` shape: ``{"saved": <what
+        save_rider_data returns>, "import": <report>}``; the report counts what was removed and
+        skipped, by kind, never a removed value. With ``dry_run=True`` nothing is stored (and
+        ``user_id`` may be None): ``{"document": <the document>, "import": <report>}``.
+
+        Raises ``InvalidData`` for a file that cannot be read or is not a Strava export
+        (nothing is stored), ``InvalidName`` for a bad user id, ``ConfigError`` without
+        ``KOMPASS_PSEUDONYM_KEY``, ``LimitExceeded`` when a limit refuses the save."""
+        archive = os.fspath(path)
+        m = self.manager
+        return json.loads(m._call(lambda: m._native.rider_import(archive, user_id, dry_run)))
+
     def load_rider_data(self, user_id: str, filename: str | None = None) -> dict[str, Any]:
         """The newest save (or ``filename``), parsed. Raises ``NotFound`` when there is none."""
         m = self.manager
@@ -363,6 +382,35 @@ class RiderDataProcessor(_Errors):
         """Scrubs and stores; False when refused (not rider data, no pseudonym key, a limit)."""
         return self._lenient(
             "save rider data", False, lambda: self.strict.save_rider_data(rider_data, user_id) is not None
+        )
+
+    @overload
+    def import_strava_export(
+        self, path: str | os.PathLike[str], user_id: str | None, *, dry_run: Literal[False] = ...
+    ) -> bool: ...
+    @overload
+    def import_strava_export(
+        self, path: str | os.PathLike[str], user_id: str | None, *, dry_run: Literal[True]
+    ) -> dict[str, Any] | None: ...
+
+    def import_strava_export(
+        self, path: str | os.PathLike[str], user_id: str | None, *, dry_run: bool = False
+    ) -> bool | dict[str, Any] | None:
+        """Imports Strava's bulk export ZIP at ``path`` and stores the scrubbed rider document
+        (see ``StrictRiderDataProcessor.import_strava_export``); False when refused (not a
+        Strava export, a bad user id, no pseudonym key, a limit), with the reason in
+        ``last_error``. With ``dry_run=True`` nothing is stored: the document and the import
+        report, or None when the archive cannot be imported."""
+        if dry_run:
+            return self._lenient(
+                "import Strava export",
+                None,
+                lambda: self.strict.import_strava_export(path, user_id, dry_run=True),
+            )
+        return self._lenient(
+            "import Strava export",
+            False,
+            lambda: self.strict.import_strava_export(path, user_id) is not None,
         )
 
     def load_rider_data(self, user_id: str) -> dict[str, Any] | None:
