@@ -295,7 +295,13 @@ async function loadExportZip(file) {
   }
   bar.value = 100;
   const out = new TextEncoder().encode(result.document);
-  state.scrubbed = { bytes: out, sha256: await sha256Hex(out), report: result.report, document: result.document };
+  state.scrubbed = {
+    bytes: out,
+    sha256: wasm.sha256Hex(out),
+    summary: wasm.summarizeRider(result.document),
+    report: result.report,
+    document: result.document,
+  };
   showImportReview(file, result);
   const r = result.report;
   setText(
