@@ -254,14 +254,25 @@ fn monitor_check_exits_by_level_like_a_monitoring_plugin() {
     assert!(r.stderr.contains("WARNING"), "{}", r.stderr);
     save("c.json", 100); // 93 %
     assert!(k.run(&["monitor", "--check"]).code(2).stderr.contains("CRITICAL"));
-    // Without --check the general contract holds: the report, exit 0.
-    k.run(&["--json", "monitor"]).ok();
+    // Without --check too (issue 12: "monitor exits 0 at critical" was a defect): the
+    // report, then the level as the exit status.
+    let r = k.run(&["--json", "monitor"]).code(2);
+    assert_eq!(r.json()["level"], "critical");
+    assert!(k.run(&["monitor"]).code(2).stderr.contains("CRITICAL"));
     // Usage that cannot be read is UNKNOWN.
     let down = s3_at(&format!("http://127.0.0.1:{}", common::closed_port()));
     assert!(down.run(&["monitor", "--check"]).code(3).stderr.contains("UNKNOWN"));
+    assert!(down.run(&["monitor"]).code(3).stderr.contains("UNKNOWN"));
+    // Bad configuration is UNKNOWN too (2 is critical here), and says what is wrong.
     let mut bad = Kompass::new();
     bad.set("S3_MAX_FILE_SIZE_MB", "lots");
     bad.run(&["monitor", "--check"]).code(3);
+    let r = bad.run(&["monitor"]).code(3);
+    assert!(
+        r.stderr.contains("UNKNOWN") && r.stderr.contains("S3_MAX_FILE_SIZE_MB"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
