@@ -489,7 +489,7 @@ fn monitor_reports_usage_levels_and_a_bar_chart() {
     let line =
         text.lines().find(|l| l.starts_with("u-warning") && l.contains("total")).expect(&text);
     assert!(
-        line.contains("████████░░") && line.contains("83% of 1 MB") && line.contains("warning"),
+        line.contains("████████░░") && line.contains("83% of 1 MiB") && line.contains("warning"),
         "{line}"
     );
     assert!(text.contains("pending sync: 0"), "{text}");

@@ -419,7 +419,7 @@ async fn fifo_cleanup_end_to_end() {
     for key in &expected {
         assert!(text.contains(key.as_str()), "{key} in {text}");
     }
-    assert!(text.contains(&format!("user {u} over 70% of 1 MB quota")), "{text}");
+    assert!(text.contains(&format!("user {u} over 70% of 1 MiB quota")), "{text}");
     assert!(text.contains("dry run"), "{text}");
     assert_eq!(keys(&s3, &prefix).await.len(), 18);
 
@@ -800,7 +800,7 @@ async fn monitor_json_matches_what_was_saved() {
     let line =
         text.lines().find(|l| l.starts_with(warn.as_str()) && l.contains("total")).expect(&text);
     assert!(
-        line.contains("████████░░") && line.contains("83% of 1 MB") && line.contains("warning"),
+        line.contains("████████░░") && line.contains("83% of 1 MiB") && line.contains("warning"),
         "{line}"
     );
     assert!(text.contains("PUT-class"), "{text}");
