@@ -365,8 +365,16 @@ function updatePrecheck() {
   } else if (v.admitted) {
     setText('precheck', `Precheck: ${size} fits; older files will be cleaned up (oldest first) to stay under the cleanup threshold.`, 'warn');
   } else if (v.reason !== 'file_too_large' && state.usage.auto_cleanup) {
-    // The server may free room by FIFO cleanup of older files; it decides.
-    setText('precheck', `Precheck: ${v.message} The server may still make room by removing your oldest files.`, 'warn');
+    // The server may free room by FIFO cleanup of older files; it decides. Upload stays
+    // enabled, and the rider's own files are offered too, in the rider's words.
+    const scope = v.reason === 'bucket_full' ? 'the storage shared by all riders' : 'your quota';
+    const text =
+      `${size} does not fit in ${scope} as it is: it would bring it to ${humanBytes(v.projected)} of ${humanBytes(v.limit)}. ` +
+      'The server may make room by removing your oldest files when you upload, or you can delete some of your files below first.';
+    setText('precheck', `Precheck: ${text}`, 'warn');
+    offerRoom(text);
+    button.disabled = state.busy;
+    return;
   } else if (v.reason === 'file_too_large') {
     setText('precheck', `Precheck: ${v.message}`, 'error');
     return;

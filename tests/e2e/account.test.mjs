@@ -177,3 +177,61 @@ describe('the page: a refusal offers the rider\'s files to delete', () => {
     await context.close();
   });
 });
+
+// With auto-cleanup on, the precheck cannot know what the server may free: Upload stays
+// enabled, the rider's files are offered anyway, and when the server then refuses (min-keep
+// holds the rider's two routes files) Upload is disabled until a file is deleted.
+describe('the page: auto-cleanup on, a refusal from the server', () => {
+  let server;
+  let browser;
+  let dataDir;
+  let env;
+  const cli = (args, input) =>
+    execFileSync(kompassBin(), ['--data-dir', dataDir, ...args], { env: { PATH: process.env.PATH, ...env }, input });
+
+  before(async () => {
+    const dir = tempDir('room-auto');
+    dataDir = path.join(dir, 'data');
+    env = {
+      KOMPASS_SERVER_SECRET: secret(),
+      KOMPASS_PSEUDONYM_KEY: KEY,
+      S3_STORAGE_ENABLED: 'false',
+      S3_MAX_USER_STORAGE_MB: '0.01',
+    };
+    server = await startServe({ cwd: dir, env: { DATA_DIRECTORY: dataDir, ...env } });
+    browser = await launch();
+    cli(['save', '--user', 'dev-rider', '--type', 'routes', '--name', 'small.json', '-'], '{"route":"small"}');
+    cli(['save', '--user', 'dev-rider', '--type', 'routes', '--name', 'big.json', '-'], `"${'x'.repeat(9498)}"`);
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  test('Upload stays enabled with the files offered; the 507 disables it until one is deleted', async () => {
+    const { page, errors, context } = await openPage(browser);
+    page.on('dialog', (d) => d.accept());
+    await page.goto(server.pageUrl);
+    await waitForText(page, '#signin-status', 'Signed in');
+    await page.setInputFiles('#file', FIXTURE);
+    await waitForText(page, '#load-status', 'fields removed');
+    await waitForText(page, '#precheck', 'may make room');
+    assert.doesNotMatch(await page.textContent('#precheck'), /S3_MAX_USER_STORAGE_MB|this user/, 'spoken to the rider');
+    assert.equal(await page.isEnabled('#upload'), true);
+    await waitForText(page, '#room-files', 'big.json');
+
+    await page.click('#upload');
+    await waitForText(page, '#upload-status', 'Upload failed');
+    assert.equal(await page.isDisabled('#upload'), true);
+    assert.ok(existsSync(path.join(dataDir, 'routes', 'dev-rider', 'big.json')), 'nothing deleted for a refused upload');
+
+    await page.click('button[aria-label="Delete big.json to make room"]');
+    await waitForText(page, '#precheck', 'fits within your quota');
+    assert.equal(await page.isEnabled('#upload'), true);
+    await page.click('#upload');
+    await waitForText(page, '#upload-status', 'Uploaded');
+    assert.deepEqual(errors.filter((e) => !/status of 507/.test(e)), []);
+    await context.close();
+  });
+});
