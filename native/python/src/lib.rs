@@ -88,6 +88,7 @@ fn rider_error(e: RiderError) -> PyErr {
         RiderError::MissingKey(_) | RiderError::BadKey(_) => ConfigError::new_err(msg),
         RiderError::Scrub(_) | RiderError::NotStored(_) => InvalidData::new_err(msg),
         RiderError::NoData { .. } => NotFound::new_err(msg),
+        RiderError::Unreachable(_) => StorageUnavailable::new_err(msg),
         RiderError::Crowded { .. } => LimitExceeded::new_err(msg),
         RiderError::Unreadable(_) => StorageError::new_err(msg),
     }
