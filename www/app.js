@@ -156,6 +156,7 @@ async function loadFile(file) {
     return;
   }
   state.scrubbed = null;
+  state.refused = null; // a refusal was for the previous file
   $('review').hidden = true;
   $('send').hidden = true;
   setText('upload-status', '');
@@ -276,6 +277,7 @@ async function loadImporter() {
 
 async function loadExportZip(file) {
   state.scrubbed = null;
+  state.refused = null; // a refusal was for the previous file
   $('review').hidden = true;
   $('send').hidden = true;
   setText('upload-status', '');
