@@ -66,10 +66,15 @@ function button(text, onClick, label) {
   return b;
 }
 
-async function renderFiles() {
-  const body = $('account-files').tBodies[0];
-  body.replaceChildren();
+/**
+ * Fills `table` with the user's files, each with a Delete button (and Download unless
+ * `deleteOnly`). A delete reloads this section and tells app.js (`kompass:files-changed`),
+ * which asks the server for the usage again and prechecks anew.
+ */
+async function renderFiles(table = $('account-files'), { deleteOnly = false } = {}) {
+  const body = table.tBodies[0];
   const files = await (await call('/api/files')).json();
+  body.replaceChildren();
   if (!files.length) {
     const tr = document.createElement('tr');
     const td = document.createElement('td');
@@ -88,28 +93,50 @@ async function renderFiles() {
     }
     const actions = document.createElement('td');
     const path = `/api/files/${encodeURIComponent(f.type)}/${encodeURIComponent(f.name)}`;
-    actions.append(
-      button('Download', async () => {
+    if (!deleteOnly) {
+      actions.append(button('Download', async () => {
         try {
           await saveAs(await call(path), f.name);
         } catch (e) {
           say(`Could not download ${f.name}: ${e.message}`, 'error');
         }
-      }, `Download ${f.name}`),
-      button('Delete', async () => {
-        if (!window.confirm(`Delete ${f.name}? This cannot be undone.`)) return;
-        try {
-          await call(path, { method: 'DELETE' });
-          say(`Deleted ${f.name}.`, 'ok');
-          await refreshAccount();
-        } catch (e) {
-          say(`Could not delete ${f.name}: ${e.message}`, 'error');
-        }
-      }, `Delete ${f.name}`),
-    );
+      }, `Download ${f.name}`));
+    }
+    const where = deleteOnly ? 'to make room' : '';
+    actions.append(button('Delete', async () => {
+      if (!window.confirm(`Delete ${f.name}? This cannot be undone.`)) return;
+      try {
+        await call(path, { method: 'DELETE' });
+        say(`Deleted ${f.name}.`, 'ok');
+        document.dispatchEvent(new CustomEvent('kompass:files-changed'));
+        await refreshAccount();
+      } catch (e) {
+        say(`Could not delete ${f.name}: ${e.message}`, 'error');
+      }
+    }, `Delete ${f.name}${where ? ` ${where}` : ''}`));
     tr.append(actions);
     body.append(tr);
   }
+}
+
+/**
+ * The upload does not fit (the precheck or the server said so): says `text` and lists the
+ * rider's own files to delete right there. app.js decides when; this only shows.
+ */
+export async function offerRoom(text) {
+  $('room-text').textContent = text;
+  $('room').hidden = false;
+  try {
+    await renderFiles($('room-files'), { deleteOnly: true });
+  } catch (e) {
+    $('room-text').textContent = `${text} (Your files could not be listed: ${e.message}.)`;
+  }
+}
+
+/** The upload fits again: the offer goes away. */
+export function closeRoom() {
+  $('room').hidden = true;
+  $('room-files').tBodies[0].replaceChildren();
 }
 
 async function renderHistory() {

@@ -13,6 +13,7 @@
 // one and the ids are dropped; the server adds the keyed user_hash of the token's user.
 
 import { groupRemoved, keptFields } from './paths.js';
+import { closeRoom, offerRoom } from './account.js';
 
 const TOKEN_KEY = 'kompass-token';
 const $ = (id) => document.getElementById(id);
@@ -27,6 +28,8 @@ const state = {
   scrubbed: null, // { bytes: Uint8Array, sha256: hex, report, summary }
   wasmReady: false,
   busy: false,
+  // The server's refusal (507) of the scrubbed upload, until the rider's files change.
+  refused: null,
 };
 
 /* ---------- formatting ---------- */
@@ -153,6 +156,7 @@ async function loadFile(file) {
     return;
   }
   state.scrubbed = null;
+  state.refused = null; // a refusal was for the previous file
   $('review').hidden = true;
   $('send').hidden = true;
   setText('upload-status', '');
@@ -273,6 +277,7 @@ async function loadImporter() {
 
 async function loadExportZip(file) {
   state.scrubbed = null;
+  state.refused = null; // a refusal was for the previous file
   $('review').hidden = true;
   $('send').hidden = true;
   setText('upload-status', '');
@@ -359,18 +364,47 @@ function updatePrecheck() {
     return;
   }
   const size = humanBytes(s.bytes.length);
+  if (state.refused) {
+    refuse(state.refused);
+    return;
+  }
   if (v.admitted && v.verdict === 'admit') {
     setText('precheck', `Precheck: ${size} fits within your quota.`, 'ok');
   } else if (v.admitted) {
     setText('precheck', `Precheck: ${size} fits; older files will be cleaned up (oldest first) to stay under the cleanup threshold.`, 'warn');
   } else if (v.reason !== 'file_too_large' && state.usage.auto_cleanup) {
-    // The server may free room by FIFO cleanup of older files; it decides.
-    setText('precheck', `Precheck: ${v.message} The server may still make room by removing your oldest files.`, 'warn');
-  } else {
+    // The server may free room by FIFO cleanup of older files; it decides. Upload stays
+    // enabled, and the rider's own files are offered too, in the rider's words.
+    const scope = v.reason === 'bucket_full' ? 'the storage shared by all riders' : 'your quota';
+    const text =
+      `${size} does not fit in ${scope} as it is: it would bring it to ${humanBytes(v.projected)} of ${humanBytes(v.limit)}. ` +
+      'The server may make room by removing your oldest files when you upload, or you can delete some of your files below first.';
+    setText('precheck', `Precheck: ${text}`, 'warn');
+    offerRoom(text);
+    button.disabled = state.busy;
+    return;
+  } else if (v.reason === 'file_too_large') {
     setText('precheck', `Precheck: ${v.message}`, 'error');
     return;
+  } else {
+    // Deleting the rider's own files is what makes room: offer them (the numbers are the
+    // core's verdict, not computed here).
+    const scope = v.reason === 'bucket_full' ? 'the storage shared by all riders' : 'your quota';
+    refuse(
+      `${size} does not fit in ${scope}: it would bring it to ${humanBytes(v.projected)} of ${humanBytes(v.limit)}. ` +
+        'Nothing was uploaded. Delete some of your files below to make room, then upload.',
+    );
+    return;
   }
+  closeRoom();
   button.disabled = state.busy;
+}
+
+/** Upload stays disabled; the rider's files are offered for deletion. */
+function refuse(text) {
+  $('upload').disabled = true;
+  setText('precheck', `Precheck: ${text}`, 'error');
+  offerRoom(text);
 }
 
 /* ---------- upload ---------- */
@@ -407,7 +441,9 @@ function postRider(bytes, sha256, onProgress) {
         resolve(JSON.parse(xhr.responseText));
       } else {
         if (xhr.status === 401) signedOut(failureText(xhr));
-        reject(new Error(failureText(xhr)));
+        const err = new Error(failureText(xhr));
+        err.status = xhr.status;
+        reject(err);
       }
     };
     xhr.onerror = () => reject(new Error('the upload could not reach the server'));
@@ -438,6 +474,12 @@ async function upload() {
     await refreshStorage();
   } catch (e) {
     setText('upload-status', `Upload failed: ${e.message}`, 'error');
+    if (e.status === 507) {
+      // The server's admission refused it (its usage is newer than this page's).
+      state.refused = 'The server refused the upload: it does not fit in your storage. Nothing was uploaded. ' +
+        'Delete some of your files below to make room, then upload.';
+      await refreshStorage();
+    }
   } finally {
     state.busy = false;
     updatePrecheck();
@@ -547,6 +589,12 @@ function wire() {
   $('file').addEventListener('change', (e) => loadFile(e.target.files[0]));
   $('upload').addEventListener('click', upload);
   $('refresh').addEventListener('click', refreshStorage);
+  // A file deleted in "Your data" or from the refusal's list: fresh usage, a fresh precheck.
+  document.addEventListener('kompass:files-changed', async () => {
+    state.refused = null;
+    await refreshStorage();
+    updatePrecheck();
+  });
 
   const zone = $('dropzone');
   // A file dropped anywhere else must not make the browser navigate away to it.

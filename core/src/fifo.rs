@@ -337,9 +337,10 @@ const KIB: u64 = 1024;
 const MIB: u64 = 1024 * KIB;
 const GIB: u64 = 1024 * MIB;
 
-/// Bytes for people: binary units with the labels the configuration uses (MB = 2^20 bytes).
+/// Bytes for people: binary units labelled as such (MiB = 2^20 bytes), as everywhere else
+/// (the page, refusals); the configuration's `_MB`/`_GB` variables mean the same units.
 pub fn human_bytes(bytes: u64) -> String {
-    const UNITS: [(u64, &str); 4] = [(1 << 40, "TB"), (GIB, "GB"), (MIB, "MB"), (KIB, "KB")];
+    const UNITS: [(u64, &str); 4] = [(1 << 40, "TiB"), (GIB, "GiB"), (MIB, "MiB"), (KIB, "KiB")];
     for (size, label) in UNITS {
         if bytes >= size {
             let tenths = (u128::from(bytes) * 10 + u128::from(size) / 2) / u128::from(size);
@@ -744,13 +745,13 @@ mod tests {
     }
 
     #[test]
-    fn human_bytes_uses_config_units() {
+    fn human_bytes_uses_binary_units_labelled_as_such() {
         assert_eq!(human_bytes(0), "0 B");
         assert_eq!(human_bytes(1023), "1023 B");
-        assert_eq!(human_bytes(1536), "1.5 KB");
-        assert_eq!(human_bytes(100 * MIB), "100 MB");
-        assert_eq!(human_bytes(9 * GIB / 2), "4.5 GB");
-        assert_eq!(human_bytes(u64::MAX), "16777216 TB");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(100 * MIB), "100 MiB");
+        assert_eq!(human_bytes(9 * GIB / 2), "4.5 GiB");
+        assert_eq!(human_bytes(u64::MAX), "16777216 TiB");
     }
 
     #[test]
@@ -915,7 +916,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             plan.deletions[0].reason.to_string(),
-            "user alice over 70% of 100 MB quota (120 MB used): oldest of 12 routes files"
+            "user alice over 70% of 100 MiB quota (120 MiB used): oldest of 12 routes files"
         );
         let mut inv = user_files("bob", "routes", 10, GIB / 2, 0);
         inv.push(obj("routes/anon1", GIB / 2, -1, None, "routes"));
@@ -927,7 +928,7 @@ mod tests {
             .collect();
         assert_eq!(
             text[0],
-            "bucket over 70% of 4.5 GB limit (5.5 GB used): oldest of 10 routes files of user bob"
+            "bucket over 70% of 4.5 GiB limit (5.5 GiB used): oldest of 10 routes files of user bob"
         );
         // The anonymous group has one file: floor(1/2) = 0 may go.
         assert!(plan.deletions.iter().all(|d| d.key != "routes/anon1"));

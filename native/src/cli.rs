@@ -84,8 +84,9 @@ pub struct ExportArgs {
 /// `kompass monitor`.
 #[derive(Debug, Args)]
 pub struct MonitorArgs {
-    /// Exit by level, like a monitoring plugin: 0 normal or cleanup, 1 warning, 2 critical,
-    /// 3 unknown (usage could not be read: S3 unreachable, bad configuration).
+    /// Accepted for compatibility: `monitor` always exits by level, like a monitoring
+    /// plugin: 0 normal or cleanup, 1 warning, 2 critical, 3 unknown (usage could not be
+    /// read: S3 unreachable, bad configuration).
     #[arg(long)]
     pub check: bool,
 }

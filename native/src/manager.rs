@@ -1018,6 +1018,16 @@ impl Manager {
 
     /// Reads an object: the newest copy when both S3 and local disk hold one.
     pub async fn load(&self, key: &ObjectKey) -> Result<(Vec<u8>, Backend), ManagerError> {
+        self.load_checked(key).await.map(|(bytes, backend, _)| (bytes, backend))
+    }
+
+    /// Like [`Manager::load`], and why S3 could not be asked when S3 is configured but was
+    /// unreachable and the local copy was read instead (it may be older: a degraded answer).
+    pub async fn load_checked(
+        &self,
+        key: &ObjectKey,
+    ) -> Result<(Vec<u8>, Backend, Option<String>), ManagerError> {
+        let mut degraded = None;
         let local_meta = self.local.head(key)?;
         if let Some(s3) = &self.s3 {
             let s3_key = key.s3_key();
@@ -1030,7 +1040,10 @@ impl Manager {
                     Some(local) => match s3.head(&s3_key).await {
                         Ok(Some(m)) if m.last_modified_ms >= local.last_modified_ms => Some(true),
                         Ok(_) => None,
-                        Err(e) if e.is_outage() => None,
+                        Err(e) if e.is_outage() => {
+                            degraded = Some(e.to_string());
+                            None
+                        }
                         Err(e) => return Err(e.into()),
                     },
                     None => Some(true),
@@ -1039,9 +1052,11 @@ impl Manager {
                     let got = s3.get(&s3_key).await;
                     self.record_requests()?;
                     match got {
-                        Ok(bytes) => return Ok((bytes, Backend::S3)),
+                        Ok(bytes) => return Ok((bytes, Backend::S3, None)),
                         Err(S3Error::NotFound { .. }) => {}
-                        Err(e) if e.is_outage() && local_meta.is_some() => {}
+                        Err(e) if e.is_outage() && local_meta.is_some() => {
+                            degraded = Some(e.to_string());
+                        }
                         Err(e) => return Err(e.into()),
                     }
                 } else {
@@ -1050,7 +1065,7 @@ impl Manager {
             }
         }
         match self.local.get(key) {
-            Ok(bytes) => Ok((bytes, Backend::Local)),
+            Ok(bytes) => Ok((bytes, Backend::Local, degraded)),
             Err(e) if e.is_not_found() => Err(ManagerError::NotFound {
                 key: key.s3_key(),
                 where_: if self.s3.is_some() {

@@ -72,6 +72,9 @@ pub enum RiderError {
     /// A Strava bulk export ZIP that cannot be imported; nothing was stored.
     #[error(transparent)]
     Import(#[from] ImportError),
+    /// S3 is configured but unreachable and nothing local answers: not "no rider data".
+    #[error("S3 is configured but unreachable, and no local copy of this rider's data exists: {0}")]
+    Unreachable(String),
     /// Every name of that second is taken.
     #[error(
         "user {user} already has {MAX_SAVES_PER_SECOND} rider data saves stamped {stamp}; nothing was stored: wait a second and save again"
@@ -292,7 +295,16 @@ impl<'a> Riders<'a> {
 
     /// `user`'s stored fitness files, newest save first.
     pub async fn saves(&self, user: &UserId) -> Result<Vec<Save>, RiderError> {
-        let listed = self.manager.list(Some(user), DataType::Fitness).await?;
+        Ok(self.saves_checked(user).await?.0)
+    }
+
+    /// Like [`Riders::saves`], and why S3's saves are missing when S3 is configured but could
+    /// not be listed (the local copies only: a degraded answer).
+    pub async fn saves_checked(
+        &self,
+        user: &UserId,
+    ) -> Result<(Vec<Save>, Option<String>), RiderError> {
+        let (listed, degraded) = self.manager.list_checked(Some(user), DataType::Fitness).await?;
         let mut saves: Vec<Save> = listed
             .into_iter()
             .map(|listed| {
@@ -309,26 +321,54 @@ impl<'a> Riders<'a> {
                 .cmp(&(&a.saved_at, a.seq))
                 .then_with(|| a.listed.name.cmp(&b.listed.name))
         });
-        Ok(saves)
+        Ok((saves, degraded))
     }
 
     /// The save called `name`, or the newest one.
     pub async fn load(&self, user: &UserId, name: Option<&str>) -> Result<Loaded, RiderError> {
+        Ok(self.load_checked(user, name).await?.0)
+    }
+
+    /// Like [`Riders::load`], and why S3 could not be asked when S3 is configured but was
+    /// unreachable (the save read is a local copy, maybe not the newest: a degraded answer).
+    /// With nothing local to read it fails with S3's outage, never "no rider data".
+    pub async fn load_checked(
+        &self,
+        user: &UserId,
+        name: Option<&str>,
+    ) -> Result<(Loaded, Option<String>), RiderError> {
+        let mut degraded = None;
         let name = match name {
             Some(n) => n.to_owned(),
-            None => match self.saves(user).await?.into_iter().next() {
-                Some(s) => s.listed.name,
-                None => return Err(RiderError::NoData { user: user.to_string() }),
-            },
+            None => {
+                let (saves, listing) = self.saves_checked(user).await?;
+                match (saves.into_iter().next(), listing) {
+                    (Some(s), listing) => {
+                        degraded = listing;
+                        s.listed.name
+                    }
+                    (None, Some(why)) => return Err(RiderError::Unreachable(why)),
+                    (None, None) => return Err(RiderError::NoData { user: user.to_string() }),
+                }
+            }
         };
         let key = fitness_key(user, &name)?;
-        let (bytes, backend) = self.manager.load(&key).await?;
-        Ok(Loaded { name, key: key.s3_key(), backend, bytes })
+        let (bytes, backend, read) = self.manager.load_checked(&key).await?;
+        Ok((Loaded { name, key: key.s3_key(), backend, bytes }, degraded.or(read)))
     }
 
     /// Every save of `user`, newest first, each with its summary.
     pub async fn history(&self, user: &UserId) -> Result<Vec<HistoryEntry>, RiderError> {
-        let saves = self.saves(user).await?;
+        Ok(self.history_checked(user).await?.0)
+    }
+
+    /// Like [`Riders::history`], and why S3's saves are missing when S3 is configured but
+    /// could not be listed (the local saves only: a degraded answer).
+    pub async fn history_checked(
+        &self,
+        user: &UserId,
+    ) -> Result<(Vec<HistoryEntry>, Option<String>), RiderError> {
+        let (saves, degraded) = self.saves_checked(user).await?;
         let cache = self.summaries.load().map_err(ManagerError::from)?;
         let mut fresh: BTreeMap<String, CachedSummary> = BTreeMap::new();
         let mut out = Vec::with_capacity(saves.len());
@@ -375,7 +415,7 @@ impl<'a> Riders<'a> {
                 c.entries.extend(fresh);
             })
             .map_err(ManagerError::from)?;
-        Ok(out)
+        Ok((out, degraded))
     }
 }
 

@@ -460,7 +460,7 @@ fn monitor_reports_usage_levels_and_a_bar_chart() {
     }
     k.run_stdin(&["save", "--type", "models", "--name", "m.bin", "-"], &payload("m", 3000)).ok();
 
-    let m = k.run(&["--json", "monitor"]).ok().json();
+    let m = k.run(&["--json", "monitor"]).code(2).json();
     assert_eq!(m["usage_source"], "local");
     for (u, kib) in users {
         let ur = &m["users"][u];
@@ -485,11 +485,11 @@ fn monitor_reports_usage_levels_and_a_bar_chart() {
     assert_eq!(m["requests"]["put_class"]["used"], 0, "no S3, no requests");
     assert_eq!(m["requests"]["level"], "normal");
 
-    let text = k.run(&["monitor"]).ok().out();
+    let text = k.run(&["monitor"]).code(2).out();
     let line =
         text.lines().find(|l| l.starts_with("u-warning") && l.contains("total")).expect(&text);
     assert!(
-        line.contains("████████░░") && line.contains("83% of 1 MB") && line.contains("warning"),
+        line.contains("████████░░") && line.contains("83% of 1 MiB") && line.contains("warning"),
         "{line}"
     );
     assert!(text.contains("pending sync: 0"), "{text}");

@@ -235,6 +235,74 @@ fn an_unreachable_endpoint_is_degraded_for_reads_never_empty() {
     k.run(&["export", "--user", "u", "--out", out.to_str().unwrap()]).code(5);
 }
 
+/// `rider history`, `rider load`, `status` and `monitor` with S3 configured but unreachable:
+/// each says so (`"degraded": true` and why) and exits 5 (`monitor`: 3, UNKNOWN), never an
+/// answer that looks complete. The local copies are still shown.
+#[test]
+fn the_other_read_commands_are_degraded_when_s3_is_unreachable() {
+    const STRAVA_EXPORT: &str =
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/strava_export.json");
+    // A rider save stored while S3 was off: a plain local copy, not queued for S3.
+    let mut local = Kompass::new();
+    local.with_pseudonym_key();
+    let saved = local.run(&["--json", "rider", "save", "--user", "rae", STRAVA_EXPORT]).ok().json();
+    let name = saved["name"].as_str().unwrap().to_owned();
+    let doc = local.run(&["rider", "load", "--user", "rae", "--name", &name]).ok().stdout;
+    local.run(&["--json", "status"]).ok();
+
+    // The same data directory, now with S3 on at a closed port.
+    let endpoint = format!("http://127.0.0.1:{}", common::closed_port());
+    let k = local.with(&[
+        ("S3_STORAGE_ENABLED", "true"),
+        ("AWS_ENDPOINT_URL", &endpoint),
+        ("AWS_S3_BUCKET", "kompass-test"),
+        ("AWS_ACCESS_KEY_ID", "AKIAEXAMPLE"),
+        ("AWS_SECRET_ACCESS_KEY", "secret-example"),
+    ]);
+
+    let r = k.run(&["--json", "rider", "history", "--user", "rae"]).code(5);
+    let j = r.json();
+    assert_eq!(j["degraded"], true, "{j}");
+    assert!(j["reason"].as_str().unwrap().contains("127.0.0.1"), "{j}");
+    assert_eq!(j["entries"][0]["name"], name.as_str(), "the local save is still shown: {j}");
+    assert!(r.stderr.contains("unreachable"), "{}", r.stderr);
+    // Text: the local saves, and the status.
+    let r = k.run(&["rider", "history", "--user", "rae"]).code(5);
+    assert!(r.out().contains(&name), "{}", r.out());
+
+    // Load by name: the local copy is printed, and exit 5 says it may not be the newest.
+    let r = k.run(&["rider", "load", "--user", "rae", "--name", &name]).code(5);
+    assert_eq!(r.stdout, doc);
+    assert!(r.stderr.contains("local copy"), "{}", r.stderr);
+    // The newest save: found from the local listing, degraded the same way.
+    assert_eq!(k.run(&["rider", "load", "--user", "rae"]).code(5).stdout, doc);
+    // A rider with nothing local: degraded, not "no rider data" (exit 4).
+    let r = k.run(&["rider", "load", "--user", "nobody"]).code(5);
+    assert!(r.stderr.contains("unreachable"), "{}", r.stderr);
+    k.run(&["rider", "history", "--user", "nobody"]).code(5);
+
+    let r = k.run(&["--json", "status"]).code(5);
+    let j = r.json();
+    assert_eq!(j["degraded"], true, "{j}");
+    assert!(j["reason"].as_str().unwrap().contains("unreachable"), "{j}");
+    assert_eq!(j["s3_files"], serde_json::Value::Null, "missing, not zero: {j}");
+    assert_eq!(j["local_files"], 1);
+    k.run(&["status"]).code(5);
+
+    let r = k.run(&["--json", "monitor"]).code(3);
+    let j = r.json();
+    assert_eq!(j["degraded"], true, "{j}");
+    assert!(j["reason"].as_str().unwrap().contains("could not be listed"), "{j}");
+    assert_eq!(j["usage_source"], "local");
+    assert!(r.stderr.contains("UNKNOWN"), "{}", r.stderr);
+
+    // With S3 off the same commands are complete answers.
+    let j = local.run(&["--json", "rider", "history", "--user", "rae"]).ok().json();
+    assert!(j.is_array(), "{j}");
+    assert_eq!(local.run(&["--json", "status"]).ok().json()["degraded"], false);
+    assert_eq!(local.run(&["--json", "monitor"]).ok().json()["degraded"], false);
+}
+
 #[test]
 fn monitor_check_exits_by_level_like_a_monitoring_plugin() {
     let mut k = Kompass::new();
@@ -254,14 +322,25 @@ fn monitor_check_exits_by_level_like_a_monitoring_plugin() {
     assert!(r.stderr.contains("WARNING"), "{}", r.stderr);
     save("c.json", 100); // 93 %
     assert!(k.run(&["monitor", "--check"]).code(2).stderr.contains("CRITICAL"));
-    // Without --check the general contract holds: the report, exit 0.
-    k.run(&["--json", "monitor"]).ok();
+    // Without --check too (issue 12: "monitor exits 0 at critical" was a defect): the
+    // report, then the level as the exit status.
+    let r = k.run(&["--json", "monitor"]).code(2);
+    assert_eq!(r.json()["level"], "critical");
+    assert!(k.run(&["monitor"]).code(2).stderr.contains("CRITICAL"));
     // Usage that cannot be read is UNKNOWN.
     let down = s3_at(&format!("http://127.0.0.1:{}", common::closed_port()));
     assert!(down.run(&["monitor", "--check"]).code(3).stderr.contains("UNKNOWN"));
+    assert!(down.run(&["monitor"]).code(3).stderr.contains("UNKNOWN"));
+    // Bad configuration is UNKNOWN too (2 is critical here), and says what is wrong.
     let mut bad = Kompass::new();
     bad.set("S3_MAX_FILE_SIZE_MB", "lots");
     bad.run(&["monitor", "--check"]).code(3);
+    let r = bad.run(&["monitor"]).code(3);
+    assert!(
+        r.stderr.contains("UNKNOWN") && r.stderr.contains("S3_MAX_FILE_SIZE_MB"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]

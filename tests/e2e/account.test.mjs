@@ -93,3 +93,145 @@ describe('the page: your data', () => {
     await context.close();
   });
 });
+
+// A rider near the quota (issue 12): the refusal, from the precheck or from the server's 507,
+// disables Upload and offers the rider's own files to delete right there; once one is
+// deleted the upload fits and goes through. Auto-cleanup is off, so the quota is hard.
+describe('the page: a refusal offers the rider\'s files to delete', () => {
+  let server;
+  let browser;
+  let dataDir;
+  let env;
+  const cli = (args, input) =>
+    execFileSync(kompassBin(), ['--data-dir', dataDir, ...args], { env: { PATH: process.env.PATH, ...env }, input });
+  // 9,500 bytes: stored alone it fits the 10.2 KiB quota (0.01 MiB), beside the scrubbed
+  // fixture it does not.
+  const big = (name) => cli(['save', '--user', 'dev-rider', '--type', 'routes', '--name', name, '-'], `"${'x'.repeat(9498)}"`);
+  const routes = () => path.join(dataDir, 'routes', 'dev-rider');
+  const fitness = () => {
+    const d = path.join(dataDir, 'fitness', 'dev-rider');
+    return existsSync(d) ? readdirSync(d) : [];
+  };
+
+  before(async () => {
+    const dir = tempDir('room');
+    dataDir = path.join(dir, 'data');
+    env = {
+      KOMPASS_SERVER_SECRET: secret(),
+      KOMPASS_PSEUDONYM_KEY: KEY,
+      S3_STORAGE_ENABLED: 'false',
+      S3_MAX_USER_STORAGE_MB: '0.01',
+      S3_AUTO_CLEANUP_ENABLED: 'false',
+    };
+    server = await startServe({ cwd: dir, env: { DATA_DIRECTORY: dataDir, ...env } });
+    browser = await launch();
+    cli(['save', '--user', 'dev-rider', '--type', 'routes', '--name', 'small.json', '-'], '{"route":"small"}');
+    big('big.json');
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  test('precheck refusal, then the server\'s 507: delete from the offered list, then upload', async () => {
+    const { page, errors, context } = await openPage(browser);
+    page.on('dialog', (d) => d.accept());
+    await page.goto(server.pageUrl);
+    await waitForText(page, '#signin-status', 'Signed in');
+    await page.setInputFiles('#file', FIXTURE);
+    await waitForText(page, '#load-status', 'fields removed');
+
+    // The precheck refuses: Upload disabled, the rider's own files offered, nobody else's.
+    await waitForText(page, '#precheck', 'does not fit in your quota');
+    assert.match(await page.textContent('#precheck'), /of 10\.2 KiB/);
+    assert.equal(await page.isDisabled('#upload'), true);
+    assert.equal(await page.isVisible('#room'), true);
+    await waitForText(page, '#room-files', 'big.json');
+    assert.ok((await page.textContent('#room-files')).includes('small.json'));
+
+    await page.click('button[aria-label="Delete big.json to make room"]');
+    await waitForText(page, '#precheck', 'fits within your quota');
+    assert.equal(await page.isEnabled('#upload'), true);
+    assert.equal(await page.isHidden('#room'), true);
+    assert.ok(!existsSync(path.join(routes(), 'big.json')), 'deleted on disk');
+    assert.ok(existsSync(path.join(routes(), 'small.json')), 'only the chosen file');
+
+    // Another device fills the quota after this page's precheck: the server answers 507.
+    big('big2.json');
+    await page.click('#upload');
+    await waitForText(page, '#upload-status', 'Upload failed');
+    await waitForText(page, '#room-files', 'big2.json');
+    assert.equal(await page.isDisabled('#upload'), true);
+    assert.match(await page.textContent('#precheck'), /Delete some of your files below/);
+    assert.deepEqual(fitness(), [], 'nothing stored by the refused upload');
+
+    await page.click('button[aria-label="Delete big2.json to make room"]');
+    await waitForText(page, '#precheck', 'fits within your quota');
+    assert.equal(await page.isEnabled('#upload'), true);
+    await page.click('#upload');
+    await waitForText(page, '#upload-status', 'Uploaded');
+    assert.equal(fitness().length, 1);
+    // Chromium logs the refused request itself; nothing else may fail.
+    assert.deepEqual(errors.filter((e) => !/status of 507/.test(e)), []);
+    await context.close();
+  });
+});
+
+// With auto-cleanup on, the precheck cannot know what the server may free: Upload stays
+// enabled, the rider's files are offered anyway, and when the server then refuses (min-keep
+// holds the rider's two routes files) Upload is disabled until a file is deleted.
+describe('the page: auto-cleanup on, a refusal from the server', () => {
+  let server;
+  let browser;
+  let dataDir;
+  let env;
+  const cli = (args, input) =>
+    execFileSync(kompassBin(), ['--data-dir', dataDir, ...args], { env: { PATH: process.env.PATH, ...env }, input });
+
+  before(async () => {
+    const dir = tempDir('room-auto');
+    dataDir = path.join(dir, 'data');
+    env = {
+      KOMPASS_SERVER_SECRET: secret(),
+      KOMPASS_PSEUDONYM_KEY: KEY,
+      S3_STORAGE_ENABLED: 'false',
+      S3_MAX_USER_STORAGE_MB: '0.01',
+    };
+    server = await startServe({ cwd: dir, env: { DATA_DIRECTORY: dataDir, ...env } });
+    browser = await launch();
+    cli(['save', '--user', 'dev-rider', '--type', 'routes', '--name', 'small.json', '-'], '{"route":"small"}');
+    cli(['save', '--user', 'dev-rider', '--type', 'routes', '--name', 'big.json', '-'], `"${'x'.repeat(9498)}"`);
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  test('Upload stays enabled with the files offered; the 507 disables it until one is deleted', async () => {
+    const { page, errors, context } = await openPage(browser);
+    page.on('dialog', (d) => d.accept());
+    await page.goto(server.pageUrl);
+    await waitForText(page, '#signin-status', 'Signed in');
+    await page.setInputFiles('#file', FIXTURE);
+    await waitForText(page, '#load-status', 'fields removed');
+    await waitForText(page, '#precheck', 'may make room');
+    assert.doesNotMatch(await page.textContent('#precheck'), /S3_MAX_USER_STORAGE_MB|this user/, 'spoken to the rider');
+    assert.equal(await page.isEnabled('#upload'), true);
+    await waitForText(page, '#room-files', 'big.json');
+
+    await page.click('#upload');
+    await waitForText(page, '#upload-status', 'Upload failed');
+    assert.equal(await page.isDisabled('#upload'), true);
+    assert.ok(existsSync(path.join(dataDir, 'routes', 'dev-rider', 'big.json')), 'nothing deleted for a refused upload');
+
+    await page.click('button[aria-label="Delete big.json to make room"]');
+    await waitForText(page, '#precheck', 'fits within your quota');
+    assert.equal(await page.isEnabled('#upload'), true);
+    await page.click('#upload');
+    await waitForText(page, '#upload-status', 'Uploaded');
+    assert.deepEqual(errors.filter((e) => !/status of 507/.test(e)), []);
+    await context.close();
+  });
+});

@@ -98,6 +98,7 @@ fn rider_error(e: RiderError) -> PyErr {
             InvalidData::new_err(msg)
         }
         RiderError::NoData { .. } => NotFound::new_err(msg),
+        RiderError::Unreachable(_) => StorageUnavailable::new_err(msg),
         RiderError::Crowded { .. } => LimitExceeded::new_err(msg),
         RiderError::Unreadable(_) => StorageError::new_err(msg),
     }

@@ -54,7 +54,7 @@ pub enum CliError {
     /// S3 is configured but could not be reached: the result is incomplete (exit 5).
     #[error("{0}")]
     Degraded(String),
-    /// `monitor --check`: the level as a monitoring plugin's exit status (1, 2 or 3).
+    /// `monitor`: the level as a monitoring plugin's exit status (1, 2 or 3).
     #[error("{1}")]
     Level(i32, String),
     /// Anything else, already phrased for people.
@@ -143,15 +143,22 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     let out = Output::new(cli.json);
     match &cli.command {
         Command::Status => status::status(&cli, &out).await,
-        Command::Monitor(args) if args.check => match monitor::monitor(&cli, &out).await {
+        // Always by level, like a monitoring plugin (`--check` is an accepted alias): the
+        // report is printed first, then the level is the exit status.
+        Command::Monitor(_) => match monitor::monitor(&cli, &out).await {
             Ok(level) => match level {
                 AlertLevel::Normal | AlertLevel::Cleanup => Ok(()),
-                AlertLevel::Warning => Err(CliError::Level(1, "monitor: WARNING (80 % of a limit)".into())),
-                AlertLevel::Critical => Err(CliError::Level(2, "monitor: CRITICAL (90 % of a limit)".into())),
+                AlertLevel::Warning => {
+                    Err(CliError::Level(1, "monitor: WARNING (80 % of a limit)".into()))
+                }
+                AlertLevel::Critical => {
+                    Err(CliError::Level(2, "monitor: CRITICAL (90 % of a limit)".into()))
+                }
             },
+            // Usage that could not be read (bad configuration, S3 unreachable) is UNKNOWN,
+            // never 2, which here means critical.
             Err(e) => Err(CliError::Level(3, format!("monitor: UNKNOWN: {e}"))),
         },
-        Command::Monitor(_) => monitor::monitor(&cli, &out).await.map(|_| ()),
         Command::Cleanup(args) => cleanup::cleanup(&cli, args, &out).await,
         Command::Config(args) => status::config(&cli, args, &out).await,
         Command::Save(args) => data::save(&cli, args, &out).await,

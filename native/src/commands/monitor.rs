@@ -73,6 +73,12 @@ struct Report {
     local: Usage,
     /// Why S3 could not be listed, when it is enabled but failed.
     s3_error: Option<String>,
+    /// S3 is configured but could not be listed: the figures are the local data's only, and
+    /// the exit status is 3 (UNKNOWN, the monitoring-plugin status for "could not tell").
+    degraded: bool,
+    /// Why, when degraded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
     /// This month's S3 requests against the free tier.
     requests: BudgetStatus,
     /// Saves waiting in the pending-sync journal for S3.
@@ -184,6 +190,8 @@ fn build(
             level: bucket_status.level,
         },
         local,
+        degraded: s3_error.is_some(),
+        reason: s3_error.as_ref().map(|e| format!("S3 is configured but could not be listed: {e}")),
         s3_error,
         requests,
         pending_sync: m.journal().pending()?.len(),

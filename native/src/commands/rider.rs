@@ -17,7 +17,11 @@ impl From<RiderError> for CliError {
     fn from(e: RiderError) -> Self {
         match e {
             // Storage errors keep their own exit codes.
-            RiderError::Manager(m) => CliError::Manager(m),
+            // An outage keeps the degraded status (exit 5), as for `load` and `list`.
+            RiderError::Manager(m) => super::degraded(m),
+            RiderError::Unreachable(why) => {
+                CliError::Degraded(format!("S3 is configured but unreachable: {why}"))
+            }
             // An unreadable archive is bad input (exit 2), as before the import moved here.
             RiderError::Import(e) => CliError::Import(e),
             other => CliError::Rider(other),
@@ -80,16 +84,25 @@ async fn save(cli: &Cli, user: &str, file: &Path, out: &Output) -> Result<(), Cl
 async fn load(cli: &Cli, user: &str, name: Option<&str>) -> Result<(), CliError> {
     let user = user_id(user)?;
     let m = super::open_manager(cli)?;
-    let loaded = Riders::new(&m)?.load(&user, name).await?;
-    super::write_all_stdout(&loaded.bytes)
+    let (loaded, degraded) = Riders::new(&m)?.load_checked(&user, name).await?;
+    super::write_all_stdout(&loaded.bytes)?;
+    match degraded {
+        // The document is printed (it is the only copy at hand); the status says it may not
+        // be the newest, so a script never takes it for the whole answer.
+        Some(why) => Err(CliError::Degraded(format!(
+            "S3 is configured but unreachable, so {} is the local copy and may not be the newest ({why})",
+            loaded.name
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// `kompass rider history`: every save, newest first, with what it holds.
 async fn history(cli: &Cli, user: &str, out: &Output) -> Result<(), CliError> {
     let user = user_id(user)?;
     let m = super::open_manager(cli)?;
-    let entries = Riders::new(&m)?.history(&user).await?;
-    out.print(&entries, || {
+    let (entries, degraded) = Riders::new(&m)?.history_checked(&user).await?;
+    let text = || {
         if entries.is_empty() {
             return format!("no rider data for {user}");
         }
@@ -117,8 +130,22 @@ async fn history(cli: &Cli, user: &str, out: &Output) -> Result<(), CliError> {
             })
             .collect::<Vec<_>>()
             .join("\n")
-    });
-    Ok(())
+    };
+    match degraded {
+        Some(reason) => {
+            // Not the history shape on purpose (as `list`): the local saves only.
+            let shown =
+                serde_json::json!({ "degraded": true, "reason": reason, "entries": entries });
+            out.print(&shown, text);
+            Err(CliError::Degraded(format!(
+                "S3 is configured but unreachable, so only local saves are listed ({reason})"
+            )))
+        }
+        None => {
+            out.print(&entries, text);
+            Ok(())
+        }
+    }
 }
 
 /// What `kompass rider import --json` prints.

@@ -47,6 +47,11 @@ struct Status {
     s3_bytes: Option<u64>,
     s3_error: Option<String>,
     pending_sync: usize,
+    /// S3 is configured but unreachable: the S3 figures are missing, not zero (exit 5).
+    degraded: bool,
+    /// Why, when degraded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
 }
 
 /// `kompass status`.
@@ -65,6 +70,8 @@ pub async fn status(cli: &Cli, out: &Output) -> Result<(), CliError> {
         s3_bytes: None,
         s3_error: None,
         pending_sync: m.journal().pending().map_err(ManagerError::from)?.len(),
+        degraded: false,
+        reason: None,
     };
     if m.s3().is_some() {
         st.backends.insert(0, Backend::S3);
@@ -73,7 +80,13 @@ pub async fn status(cli: &Cli, out: &Output) -> Result<(), CliError> {
                 st.s3_files = Some(inv.len());
                 st.s3_bytes = Some(inv.iter().map(|o| o.size).sum());
             }
-            Err(e) => st.s3_error = Some(e.to_string()),
+            Err(e) => {
+                if matches!(&e, ManagerError::S3(s) if s.is_outage()) {
+                    st.degraded = true;
+                    st.reason = Some(format!("S3 is configured but unreachable: {e}"));
+                }
+                st.s3_error = Some(e.to_string());
+            }
         }
     }
     out.print(&st, || {
@@ -107,7 +120,10 @@ pub async fn status(cli: &Cli, out: &Output) -> Result<(), CliError> {
         }
         s
     });
-    Ok(())
+    match st.reason {
+        Some(reason) => Err(CliError::Degraded(reason)),
+        None => Ok(()),
+    }
 }
 
 #[derive(Serialize)]
