@@ -7,6 +7,12 @@ export CARGO_TERM_COLOR=never
 
 bash scripts/install.sh
 
+echo "== gates: rustfmt, clippy -D warnings, ARCHITECTURE.md names only paths that exist"
+cargo fmt --all --check
+(cd native/python && cargo fmt --check)
+cargo clippy --workspace --all-targets -- -D warnings
+bash scripts/check-architecture.sh
+
 # A real S3 server with SigV4 verification on, for the native and end-to-end tests.
 export KOMPASS_S3_PORT="${KOMPASS_S3_PORT:-8333}"
 bash scripts/s3-server.sh start

@@ -18,7 +18,6 @@ use kompass_core::inventory::{ObjectInfo, usage};
 mod support;
 use support::{inventory, listing_order};
 
-
 /// Reads every field a plan reads, touching each string's heap bytes once.
 fn scan(inv: &[ObjectInfo]) -> u64 {
     let first = |s: &str| s.as_bytes().first().copied().unwrap_or(0) as u64;
@@ -42,10 +41,7 @@ fn bench(c: &mut Criterion) {
     for n in [10_000usize, 100_000, 1_000_000] {
         let inv = inventory(n);
         let total: u64 = inv.iter().map(|o| o.size).sum();
-        let limits = Limits {
-            user_quota_bytes: 100 * 1024 * 1024,
-            bucket_bytes: total / 2,
-        };
+        let limits = Limits { user_quota_bytes: 100 * 1024 * 1024, bucket_bytes: total / 2 };
         let plan = plan_bucket(&inv, &policy, &limits, now).unwrap();
         eprintln!(
             "fifo n={n}: bucket plan deletes {} objects, {} of {} bytes",
@@ -58,11 +54,9 @@ fn bench(c: &mut Criterion) {
             b.iter(|| plan_bucket(black_box(inv), &policy, &limits, now).unwrap())
         });
         let listed = listing_order(inv.clone());
-        group.bench_with_input(
-            BenchmarkId::new("plan_bucket_listing", n),
-            &listed,
-            |b, inv| b.iter(|| plan_bucket(black_box(inv), &policy, &limits, now).unwrap()),
-        );
+        group.bench_with_input(BenchmarkId::new("plan_bucket_listing", n), &listed, |b, inv| {
+            b.iter(|| plan_bucket(black_box(inv), &policy, &limits, now).unwrap())
+        });
         drop(listed);
         group.bench_with_input(BenchmarkId::new("plan_user", n), &inv, |b, inv| {
             b.iter(|| plan_user(black_box(inv), "u000000", &policy, &limits, now).unwrap())

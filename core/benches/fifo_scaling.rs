@@ -30,7 +30,6 @@ const ROUNDS: usize = 11;
 /// Plans per timed batch at 100k, so that a batch takes about as long as one plan at 1M.
 const SMALL_BATCH: usize = 10;
 
-
 /// The process's CPU time so far (user + system), in ns: POSIX
 /// `clock_gettime(CLOCK_PROCESS_CPUTIME_ID)` (std has no CPU clock).
 #[cfg(all(target_os = "linux", target_pointer_width = "64"))]

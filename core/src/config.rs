@@ -210,11 +210,7 @@ impl S3Config {
 
     /// Path-style with a custom endpoint, virtual-hosted on AWS.
     pub fn addressing(&self) -> Addressing {
-        if self.endpoint.is_some() {
-            Addressing::PathStyle
-        } else {
-            Addressing::VirtualHosted
-        }
+        if self.endpoint.is_some() { Addressing::PathStyle } else { Addressing::VirtualHosted }
     }
 }
 
@@ -290,9 +286,7 @@ struct Reader<F> {
 
 impl<F: Fn(&str) -> Option<String>> Reader<F> {
     fn get(&self, name: &str) -> Option<String> {
-        (self.lookup)(name)
-            .map(|v| v.trim().to_string())
-            .filter(|v| !v.is_empty())
+        (self.lookup)(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
     }
 }
 
@@ -399,9 +393,7 @@ impl Config {
                 p.push(
                     DATA_DIRECTORY,
                     Some(&v),
-                    ProblemKind::Malformed {
-                        reason: "it contains control characters".into(),
-                    },
+                    ProblemKind::Malformed { reason: "it contains control characters".into() },
                     "set it to a directory path without control characters (e.g. saved_routes)",
                 );
                 v
@@ -414,8 +406,7 @@ impl Config {
             None => DEFAULT_PSEUDONYM_KEY_ID.to_string(),
             Some(v) => {
                 let ok = v.len() <= MAX_KEY_ID_LEN
-                    && v.bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+                    && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
                 if !ok {
                     p.push(
                         KOMPASS_PSEUDONYM_KEY_ID,
@@ -433,9 +424,7 @@ impl Config {
         let request_budget = read_budget(&r, &mut p);
 
         if !p.0.is_empty() {
-            return Err(ConfigErrors {
-                problems: sort_documented(p.0),
-            });
+            return Err(ConfigErrors { problems: sort_documented(p.0) });
         }
         Ok(Config {
             s3,
@@ -468,10 +457,7 @@ impl Config {
     /// The key for user pseudonyms; saving rider data must fail with this error without it.
     pub fn pseudonym_key(&self) -> Result<PseudonymKey<'_>, MissingSecret> {
         match &self.pseudonym_key {
-            Some(key) => Ok(PseudonymKey {
-                id: &self.pseudonym_key_id,
-                key,
-            }),
+            Some(key) => Ok(PseudonymKey { id: &self.pseudonym_key_id, key }),
             None => Err(MissingSecret {
                 variable: KOMPASS_PSEUDONYM_KEY,
                 needed_for: "rider data cannot be saved without the key that pseudonymises athlete ids (a plain hash of a sequential id is reversible)",
@@ -554,7 +540,8 @@ fn read_budget<F: Fn(&str) -> Option<String>>(
             true
         }),
     };
-    let mut count = |name: &'static str, default: u64| match r.get(name) {
+    let mut count = |name: &'static str, default: u64| {
+        match r.get(name) {
         None => default,
         Some(v) => values::parse_whole(&v, 0, u64::MAX).unwrap_or_else(|kind| {
             p.push(
@@ -565,6 +552,7 @@ fn read_budget<F: Fn(&str) -> Option<String>>(
             );
             default
         }),
+    }
     };
     let budget = crate::quota::RequestBudget {
         put_class: count(KOMPASS_PUT_BUDGET, free.put_class),
@@ -584,9 +572,7 @@ fn read_s3<F: Fn(&str) -> Option<String>>(
             p.push(
                 var,
                 None,
-                ProblemKind::Missing {
-                    required_because: BECAUSE,
-                },
+                ProblemKind::Missing { required_because: BECAUSE },
                 format!("{fix}, or set S3_STORAGE_ENABLED=false to store locally"),
             );
         }
@@ -612,11 +598,7 @@ fn read_s3<F: Fn(&str) -> Option<String>>(
     };
     let access_key_id = match r.get(AWS_ACCESS_KEY_ID) {
         None => {
-            missing(
-                p,
-                AWS_ACCESS_KEY_ID,
-                "set it to the access key id of the credentials",
-            );
+            missing(p, AWS_ACCESS_KEY_ID, "set it to the access key id of the credentials");
             None
         }
         Some(k) if k.chars().any(|c| c.is_whitespace() || c.is_control()) => {
@@ -635,11 +617,7 @@ fn read_s3<F: Fn(&str) -> Option<String>>(
     };
     let secret_access_key = match r.get(AWS_SECRET_ACCESS_KEY) {
         None => {
-            missing(
-                p,
-                AWS_SECRET_ACCESS_KEY,
-                "set it to the secret access key of the credentials",
-            );
+            missing(p, AWS_SECRET_ACCESS_KEY, "set it to the secret access key of the credentials");
             None
         }
         Some(s) => Some(Secret::new(s)),
@@ -728,12 +706,7 @@ fn read_key<F: Fn(&str) -> Option<String>>(
 
 /// Orders problems as the variables are documented (stable within a variable).
 fn sort_documented(mut problems: Vec<ConfigProblem>) -> Vec<ConfigProblem> {
-    problems.sort_by_key(|p| {
-        vars::ALL
-            .iter()
-            .position(|v| *v == p.variable)
-            .unwrap_or(usize::MAX)
-    });
+    problems.sort_by_key(|p| vars::ALL.iter().position(|v| *v == p.variable).unwrap_or(usize::MAX));
     problems
 }
 
@@ -761,11 +734,7 @@ pub enum SecretState {
 
 impl SecretState {
     fn of(secret: Option<&Secret>) -> Self {
-        if secret.is_some() {
-            SecretState::Set
-        } else {
-            SecretState::Unset
-        }
+        if secret.is_some() { SecretState::Set } else { SecretState::Unset }
     }
 }
 
@@ -836,20 +805,11 @@ impl fmt::Display for RedactedConfig {
             (AWS_SECRET_ACCESS_KEY, self.secret_access_key.to_string()),
             (AWS_SESSION_TOKEN, self.session_token.to_string()),
             (AWS_REGION, or_dash(&self.region)),
-            (
-                AWS_ENDPOINT_URL,
-                format!("{}{addressing}", or_dash(&self.endpoint_url)),
-            ),
+            (AWS_ENDPOINT_URL, format!("{}{addressing}", or_dash(&self.endpoint_url))),
             (S3_MAX_FILE_SIZE_MB, size(self.max_file_size_bytes)),
             (S3_MAX_USER_STORAGE_MB, size(self.max_user_storage_bytes)),
-            (
-                S3_CLEANUP_THRESHOLD_PERCENT,
-                format!("{}%", self.cleanup_threshold_percent),
-            ),
-            (
-                S3_AUTO_CLEANUP_ENABLED,
-                self.auto_cleanup_enabled.to_string(),
-            ),
+            (S3_CLEANUP_THRESHOLD_PERCENT, format!("{}%", self.cleanup_threshold_percent)),
+            (S3_AUTO_CLEANUP_ENABLED, self.auto_cleanup_enabled.to_string()),
             (S3_MIN_FILES_TO_KEEP, self.min_files_to_keep.to_string()),
             (S3_MAX_TOTAL_STORAGE_GB, size(self.max_total_storage_bytes)),
             (DATA_DIRECTORY, self.data_directory.clone()),

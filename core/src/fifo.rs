@@ -74,11 +74,7 @@ pub struct Policy {
 
 impl Default for Policy {
     fn default() -> Self {
-        Self {
-            threshold_percent: 70,
-            min_files_to_keep: 5,
-            min_age_ms: None,
-        }
+        Self { threshold_percent: 70, min_files_to_keep: 5, min_age_ms: None }
     }
 }
 
@@ -88,9 +84,7 @@ impl Policy {
         if (1..=100).contains(&self.threshold_percent) {
             Ok(())
         } else {
-            Err(PolicyError::ThresholdOutOfRange {
-                percent: self.threshold_percent,
-            })
+            Err(PolicyError::ThresholdOutOfRange { percent: self.threshold_percent })
         }
     }
 
@@ -111,10 +105,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self {
-            user_quota_bytes: 100 * MIB,
-            bucket_bytes: 9 * GIB / 2,
-        }
+        Self { user_quota_bytes: 100 * MIB, bucket_bytes: 9 * GIB / 2 }
     }
 }
 
@@ -382,11 +373,7 @@ struct Member<'a> {
 
 impl<'a> Member<'a> {
     fn of(object: &'a ObjectInfo) -> Self {
-        Self {
-            last_modified_ms: object.last_modified_ms,
-            size: object.size,
-            object,
-        }
+        Self { last_modified_ms: object.last_modified_ms, size: object.size, object }
     }
 }
 
@@ -526,9 +513,7 @@ impl<'a> Index<'a> {
             }
         }
         groups.sort_unstable_by_key(|g| g.start);
-        let cutoff = policy
-            .min_age_ms
-            .map(|age| i128::from(now_ms) - i128::from(age));
+        let cutoff = policy.min_age_ms.map(|age| i128::from(now_ms) - i128::from(age));
         Self {
             groups,
             members,
@@ -554,18 +539,13 @@ impl<'a> Index<'a> {
             None => n,
             Some(c) => members.partition_point(|m| i128::from(m.last_modified_ms) <= c),
         };
-        grp.cap = (n / 2)
-            .min(n.saturating_sub(self.policy.min_files_to_keep))
-            .min(old_enough);
+        grp.cap = (n / 2).min(n.saturating_sub(self.policy.min_files_to_keep)).min(old_enough);
         grp.ready = true;
     }
 
     /// Clean one user's groups against the user quota, if the user reached the threshold.
     fn clean_user(&mut self, run: Range<usize>, user: &str, quota: u64) {
-        let used: u64 = self.groups[run.clone()]
-            .iter()
-            .map(|g| g.bytes - g.freed)
-            .sum();
+        let used: u64 = self.groups[run.clone()].iter().map(|g| g.bytes - g.freed).sum();
         if !self.policy.threshold_reached(used, quota) {
             return;
         }
@@ -626,10 +606,7 @@ impl<'a> Index<'a> {
         for (slot, &g) in gids.iter().enumerate() {
             let grp = &self.groups[g];
             if grp.taken < grp.cap {
-                heap.push(Candidate {
-                    member: self.members[grp.start + grp.taken],
-                    slot,
-                });
+                heap.push(Candidate { member: self.members[grp.start + grp.taken], slot });
             }
         }
         while self.policy.threshold_reached(used, limit) {
@@ -646,10 +623,7 @@ impl<'a> Index<'a> {
             });
             self.taken.push(Taken { member, reason });
             if grp.taken < grp.cap {
-                heap.push(Candidate {
-                    member: self.members[grp.start + grp.taken],
-                    slot,
-                });
+                heap.push(Candidate { member: self.members[grp.start + grp.taken], slot });
             }
         }
     }
@@ -658,8 +632,7 @@ impl<'a> Index<'a> {
     fn finish(mut self, users: BTreeMap<String, Range<usize>>) -> CleanupPlan {
         // Each phase took oldest first; the plan as a whole is oldest first too. Sorting the
         // compact records and materializing once avoids moving owned deletions around.
-        self.taken
-            .sort_unstable_by(|a, b| older(&a.member, &b.member));
+        self.taken.sort_unstable_by(|a, b| older(&a.member, &b.member));
         let deletions: Vec<Deletion> = self
             .taken
             .iter()
@@ -671,11 +644,8 @@ impl<'a> Index<'a> {
             })
             .collect();
         let bytes_freed = self.groups.iter().map(|g| g.freed).sum();
-        let mut before = ScopeUsage {
-            bucket: self.bucket,
-            global: self.global,
-            users: BTreeMap::new(),
-        };
+        let mut before =
+            ScopeUsage { bucket: self.bucket, global: self.global, users: BTreeMap::new() };
         let mut after = before.clone();
         after.bucket.bytes -= bytes_freed;
         after.bucket.files -= deletions.len() as u64;
@@ -695,12 +665,7 @@ impl<'a> Index<'a> {
             before.users.insert(user.clone(), b);
             after.users.insert(user, a);
         }
-        CleanupPlan {
-            deletions,
-            bytes_freed,
-            usage_before: before,
-            usage_after: after,
-        }
+        CleanupPlan { deletions, bytes_freed, usage_before: before, usage_after: after }
     }
 }
 
@@ -734,10 +699,7 @@ mod tests {
     }
 
     fn limits(quota: u64, bucket: u64) -> Limits {
-        Limits {
-            user_quota_bytes: quota,
-            bucket_bytes: bucket,
-        }
+        Limits { user_quota_bytes: quota, bucket_bytes: bucket }
     }
 
     fn keys(plan: &CleanupPlan) -> Vec<&str> {
@@ -760,22 +722,13 @@ mod tests {
         let plan = plan_user(&inv, "alice", &Policy::default(), &limits(286, 10_000), 0).unwrap();
         assert!(plan.is_empty()); // 200 * 100 < 286 * 70
         assert_eq!(plan.usage_after, plan.usage_before);
-        assert_eq!(
-            plan.usage_before.users["alice"],
-            Tally {
-                bytes: 200,
-                files: 20
-            }
-        );
+        assert_eq!(plan.usage_before.users["alice"], Tally { bytes: 200, files: 20 });
     }
 
     #[test]
     fn exactly_at_threshold_cleans() {
         let inv = user_files("alice", "routes", 20, 10, 0); // 200 bytes = 50% of 400
-        let policy = Policy {
-            threshold_percent: 50,
-            ..Policy::default()
-        };
+        let policy = Policy { threshold_percent: 50, ..Policy::default() };
         let plan = plan_user(&inv, "alice", &policy, &limits(400, 10_000), 0).unwrap();
         assert_eq!(keys(&plan), ["users/alice/routes/f000.json"]);
         assert_eq!(plan.usage_after.users["alice"].bytes, 190);
@@ -802,18 +755,9 @@ mod tests {
             ]
         );
         assert_eq!(plan.bytes_freed, 70);
-        assert_eq!(
-            plan.usage_after.users["alice"],
-            Tally {
-                bytes: 130,
-                files: 13
-            }
-        );
+        assert_eq!(plan.usage_after.users["alice"], Tally { bytes: 130, files: 13 });
         assert!(!plan.usage_after.users.contains_key("bob"));
-        assert_eq!(
-            plan.usage_after.bucket.bytes,
-            plan.usage_before.bucket.bytes - 70
-        );
+        assert_eq!(plan.usage_after.bucket.bytes, plan.usage_before.bucket.bytes - 70);
     }
 
     #[test]
@@ -822,26 +766,14 @@ mod tests {
         // save; this cycle frees as many as the half-cap allows (20) and its usage_after shows
         // the user still over, so the next cycle finishes the job.
         let inv = user_files("alice", "routes", 40, MIB, 0);
-        let plan = plan_user(
-            &inv,
-            "alice",
-            &Policy::default(),
-            &limits(20 * MIB, 1 << 40),
-            0,
-        )
-        .unwrap();
+        let plan =
+            plan_user(&inv, "alice", &Policy::default(), &limits(20 * MIB, 1 << 40), 0).unwrap();
         assert_eq!(plan.deletions.len(), 20);
         assert_eq!(plan.usage_after.users["alice"].bytes, 20 * MIB);
         // The next cycle: 20 MB → under 14 MB takes 7 of the 10 allowed.
         let rest: Vec<ObjectInfo> = inv.iter().skip(20).cloned().collect();
-        let plan2 = plan_user(
-            &rest,
-            "alice",
-            &Policy::default(),
-            &limits(20 * MIB, 1 << 40),
-            0,
-        )
-        .unwrap();
+        let plan2 =
+            plan_user(&rest, "alice", &Policy::default(), &limits(20 * MIB, 1 << 40), 0).unwrap();
         assert_eq!(plan2.deletions.len(), 7);
         assert!(
             !Policy::default().threshold_reached(plan2.usage_after.users["alice"].bytes, 20 * MIB)
@@ -853,17 +785,8 @@ mod tests {
         let mut inv = user_files("alice", "routes", 7, 100, 0); // cap min(3, 2) = 2
         inv.extend(user_files("alice", "fitness", 4, 100, 0)); // cap min(2, 0) = 0
         let plan = plan_user(&inv, "alice", &Policy::default(), &limits(100, 1 << 40), 0).unwrap();
-        assert_eq!(
-            keys(&plan),
-            [
-                "users/alice/routes/f000.json",
-                "users/alice/routes/f001.json"
-            ]
-        );
-        let policy = Policy {
-            min_files_to_keep: 0,
-            ..Policy::default()
-        };
+        assert_eq!(keys(&plan), ["users/alice/routes/f000.json", "users/alice/routes/f001.json"]);
+        let policy = Policy { min_files_to_keep: 0, ..Policy::default() };
         let plan = plan_user(&inv, "alice", &policy, &limits(100, 1 << 40), 0).unwrap();
         assert_eq!(plan.deletions.len(), 3 + 2); // floor(7/2) + floor(4/2)
     }
@@ -890,10 +813,7 @@ mod tests {
     #[test]
     fn min_age_protects_recent_files_including_future_ones() {
         let inv = user_files("u", "routes", 20, 10, 1_000); // t = 1000..1019
-        let policy = Policy {
-            min_age_ms: Some(500),
-            ..Policy::default()
-        };
+        let policy = Policy { min_age_ms: Some(500), ..Policy::default() };
         // now = 1503: only t <= 1003 are old enough.
         let plan = plan_user(&inv, "u", &policy, &limits(10, 1 << 40), 1_503).unwrap();
         assert_eq!(plan.deletions.len(), 4);
@@ -906,14 +826,8 @@ mod tests {
     #[test]
     fn reasons_read_well() {
         let inv = user_files("alice", "routes", 12, 10 * MIB, 0);
-        let plan = plan_user(
-            &inv,
-            "alice",
-            &Policy::default(),
-            &limits(100 * MIB, 1 << 40),
-            0,
-        )
-        .unwrap();
+        let plan =
+            plan_user(&inv, "alice", &Policy::default(), &limits(100 * MIB, 1 << 40), 0).unwrap();
         assert_eq!(
             plan.deletions[0].reason.to_string(),
             "user alice over 70% of 100 MiB quota (120 MiB used): oldest of 12 routes files"
@@ -921,11 +835,7 @@ mod tests {
         let mut inv = user_files("bob", "routes", 10, GIB / 2, 0);
         inv.push(obj("routes/anon1", GIB / 2, -1, None, "routes"));
         let plan = plan_bucket(&inv, &Policy::default(), &limits(1 << 50, 9 * GIB / 2), 0).unwrap();
-        let text: Vec<String> = plan
-            .deletions
-            .iter()
-            .map(|d| d.reason.to_string())
-            .collect();
+        let text: Vec<String> = plan.deletions.iter().map(|d| d.reason.to_string()).collect();
         assert_eq!(
             text[0],
             "bucket over 70% of 4.5 GiB limit (5.5 GiB used): oldest of 10 routes files of user bob"
@@ -945,10 +855,7 @@ mod tests {
                 inv.push(obj(&format!("{ty}/f{i:02}"), 100, t + i, None, ty));
             }
         }
-        let policy = Policy {
-            min_files_to_keep: 0,
-            ..Policy::default()
-        };
+        let policy = Policy { min_files_to_keep: 0, ..Policy::default() };
         let plan = plan_bucket(&inv, &policy, &limits(1, 100), 0).unwrap();
         assert_eq!(plan.deletions.len(), 10);
         assert!(plan.deletions.iter().all(|d| d.key.starts_with("routes/")));
@@ -986,25 +893,15 @@ mod tests {
         assert_eq!(plan.usage_after.bucket.bytes, 205);
         // Oldest first overall: bob's files (t 0..) come before alice's (t 100..).
         assert!(plan.deletions[0].key.starts_with("users/bob/"));
-        assert!(
-            plan.deletions
-                .windows(2)
-                .all(|w| w[0].last_modified_ms <= w[1].last_modified_ms)
-        );
+        assert!(plan.deletions.windows(2).all(|w| w[0].last_modified_ms <= w[1].last_modified_ms));
     }
 
     #[test]
     fn invalid_threshold_is_rejected_with_a_fix() {
         for percent in [0, 101, 255] {
-            let policy = Policy {
-                threshold_percent: percent,
-                ..Policy::default()
-            };
+            let policy = Policy { threshold_percent: percent, ..Policy::default() };
             let e = plan_bucket(&[], &policy, &Limits::default(), 0).unwrap_err();
-            assert!(
-                e.to_string().contains("S3_CLEANUP_THRESHOLD_PERCENT"),
-                "{e}"
-            );
+            assert!(e.to_string().contains("S3_CLEANUP_THRESHOLD_PERCENT"), "{e}");
         }
     }
 

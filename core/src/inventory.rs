@@ -77,10 +77,8 @@ impl Sha256Digest {
     /// Parse 64 hex characters (either case).
     pub fn from_hex(input: &str) -> Result<Self, DigestError> {
         let mut out = [0u8; 32];
-        hex::decode_to_slice(input, &mut out).map_err(|e| DigestError::Hex {
-            input: input.to_owned(),
-            reason: e.to_string(),
-        })?;
+        hex::decode_to_slice(input, &mut out)
+            .map_err(|e| DigestError::Hex { input: input.to_owned(), reason: e.to_string() })?;
         Ok(Self(out))
     }
 
@@ -94,13 +92,8 @@ impl Sha256Digest {
         } else {
             ""
         };
-        let bad = || DigestError::Base64 {
-            input: input.to_owned(),
-            hint,
-        };
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(input)
-            .map_err(|_| bad())?;
+        let bad = || DigestError::Base64 { input: input.to_owned(), hint };
+        let bytes = base64::engine::general_purpose::STANDARD.decode(input).map_err(|_| bad())?;
         let arr: [u8; 32] = bytes.try_into().map_err(|_| bad())?;
         Ok(Self(arr))
     }
@@ -202,10 +195,7 @@ pub fn usage(objects: &[ObjectInfo]) -> Usage {
         }
         tallies[g].add(o.size);
     }
-    let mut out = Usage {
-        bucket,
-        ..Usage::default()
-    };
+    let mut out = Usage { bucket, ..Usage::default() };
     for ((user, data_type), tally) in names.into_iter().zip(tallies) {
         match user {
             Some(user) => {
@@ -382,14 +372,8 @@ mod tests {
     fn digest_base64_matches_s3_form() {
         // SHA-256 of the empty string, as S3 reports it in ChecksumSHA256.
         let d = Sha256Digest::from_base64("47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=").unwrap();
-        assert_eq!(
-            d.to_hex(),
-            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-        );
-        assert_eq!(
-            d.to_base64(),
-            "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
-        );
+        assert_eq!(d.to_hex(), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+        assert_eq!(d.to_base64(), "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=");
     }
 
     #[test]
@@ -406,11 +390,8 @@ mod tests {
         assert_eq!(o.user, None);
         assert_eq!(o.sha256, None);
         assert_eq!(o.last_modified_ms, -5);
-        let with = ObjectInfo {
-            sha256: Some(Sha256Digest([1; 32])),
-            user: Some("alice".into()),
-            ..o
-        };
+        let with =
+            ObjectInfo { sha256: Some(Sha256Digest([1; 32])), user: Some("alice".into()), ..o };
         let v = serde_json::to_value(&with).unwrap();
         assert_eq!(v["sha256"], "01".repeat(32));
         assert_eq!(v["user"], "alice");
@@ -451,34 +432,13 @@ mod tests {
             obj("routes/anon", 3, None, "routes"),
         ];
         let u = usage(&inv);
-        assert_eq!(
-            u.bucket,
-            Tally {
-                bytes: 126,
-                files: 6
-            }
-        );
+        assert_eq!(u.bucket, Tally { bytes: 126, files: 6 });
         assert_eq!(u.users["a"].bytes, 22);
         assert_eq!(u.users["a"].files, 3);
-        assert_eq!(
-            u.users["a"].by_type["routes"],
-            Tally {
-                bytes: 15,
-                files: 2
-            }
-        );
-        assert_eq!(
-            u.users["a"].by_type["fitness"],
-            Tally { bytes: 7, files: 1 }
-        );
+        assert_eq!(u.users["a"].by_type["routes"], Tally { bytes: 15, files: 2 });
+        assert_eq!(u.users["a"].by_type["fitness"], Tally { bytes: 7, files: 1 });
         assert_eq!(u.users["b"].bytes, 1);
-        assert_eq!(
-            u.global["models"],
-            Tally {
-                bytes: 100,
-                files: 1
-            }
-        );
+        assert_eq!(u.global["models"], Tally { bytes: 100, files: 1 });
         assert_eq!(u.global["routes"], Tally { bytes: 3, files: 1 });
         assert_eq!(u.users.len(), 2);
         assert_eq!(usage(&[]), Usage::default());

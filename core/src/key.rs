@@ -213,8 +213,9 @@ impl UserId {
     pub fn new(value: &str) -> Result<Self, KeyError> {
         check_segment(Part::UserId, value, MAX_USER_ID_BYTES)?;
         // User ids name a folder and a key prefix: a narrow alphabet keeps them unambiguous.
-        if let Some(c) =
-            value.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@')))
+        if let Some(c) = value
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@')))
         {
             return Err(KeyError::new(Part::UserId, value, Problem::Forbidden(c)));
         }
@@ -366,7 +367,11 @@ pub const USERS_PREFIX: &str = "users/";
 
 impl ObjectKey {
     /// A key for `owner`'s data, or for global data when `owner` is `None`.
-    pub fn new(owner: Option<UserId>, data_type: DataType, name: FileName) -> Result<Self, KeyError> {
+    pub fn new(
+        owner: Option<UserId>,
+        data_type: DataType,
+        name: FileName,
+    ) -> Result<Self, KeyError> {
         let scope_ok =
             if owner.is_some() { data_type.allows_user() } else { data_type.allows_global() };
         if !scope_ok {

@@ -108,11 +108,7 @@ impl Action {
 pub fn classify(local: &ObjectInfo, remote: Option<&ObjectInfo>) -> Action {
     let key = local.key.clone();
     let Some(remote) = remote else {
-        return Action::Upload {
-            key,
-            size: local.size,
-            sha256: local.sha256,
-        };
+        return Action::Upload { key, size: local.size, sha256: local.sha256 };
     };
     let conflict = |mismatch| Action::Conflict {
         key: local.key.clone(),
@@ -126,18 +122,11 @@ pub fn classify(local: &ObjectInfo, remote: Option<&ObjectInfo>) -> Action {
         return conflict(Mismatch::Size);
     }
     match (local.sha256, remote.sha256) {
-        (Some(l), Some(r)) if l == r => Action::SkipIdentical {
-            key,
-            size: local.size,
-            sha256: l,
-        },
+        (Some(l), Some(r)) if l == r => Action::SkipIdentical { key, size: local.size, sha256: l },
         (Some(_), Some(_)) => conflict(Mismatch::Checksum),
-        (local_sha256, remote_sha256) => Action::NeedsVerify {
-            key,
-            size: local.size,
-            local_sha256,
-            remote_sha256,
-        },
+        (local_sha256, remote_sha256) => {
+            Action::NeedsVerify { key, size: local.size, local_sha256, remote_sha256 }
+        }
     }
 }
 
@@ -212,10 +201,7 @@ fn sorted_unique(objects: &[ObjectInfo], side: Side) -> Result<Vec<&ObjectInfo>,
     let mut v: Vec<&ObjectInfo> = objects.iter().collect();
     v.sort_unstable_by(|a, b| a.key.cmp(&b.key));
     if let Some(w) = v.windows(2).find(|w| w[0].key == w[1].key) {
-        return Err(MigrateError::DuplicateKey {
-            side,
-            key: w[0].key.clone(),
-        });
+        return Err(MigrateError::DuplicateKey { side, key: w[0].key.clone() });
     }
     Ok(v)
 }
@@ -292,14 +278,7 @@ mod tests {
     #[test]
     fn absent_remote_uploads_with_the_local_checksum() {
         let a = classify(&obj("k", 10, Some(A)), None);
-        assert_eq!(
-            a,
-            Action::Upload {
-                key: "k".into(),
-                size: 10,
-                sha256: Some(A)
-            }
-        );
+        assert_eq!(a, Action::Upload { key: "k".into(), size: 10, sha256: Some(A) });
         assert!(!a.may_remove_local());
         assert_eq!(a.upload_bytes(), 10);
         let a = classify(&obj("k", 10, None), None);
@@ -309,14 +288,7 @@ mod tests {
     #[test]
     fn same_checksum_and_size_is_identical() {
         let a = classify(&obj("k", 10, Some(A)), Some(&obj("k", 10, Some(A))));
-        assert_eq!(
-            a,
-            Action::SkipIdentical {
-                key: "k".into(),
-                size: 10,
-                sha256: A
-            }
-        );
+        assert_eq!(a, Action::SkipIdentical { key: "k".into(), size: 10, sha256: A });
         assert!(a.may_remove_local());
         assert_eq!(a.upload_bytes(), 0);
     }
@@ -324,13 +296,7 @@ mod tests {
     #[test]
     fn different_checksum_is_a_conflict() {
         let a = classify(&obj("k", 10, Some(A)), Some(&obj("k", 10, Some(B))));
-        assert!(matches!(
-            a,
-            Action::Conflict {
-                mismatch: Mismatch::Checksum,
-                ..
-            }
-        ));
+        assert!(matches!(a, Action::Conflict { mismatch: Mismatch::Checksum, .. }));
         assert!(!a.may_remove_local());
     }
 
@@ -340,12 +306,7 @@ mod tests {
             let a = classify(&obj("k", 10, l), Some(&obj("k", 11, r)));
             assert!(matches!(
                 a,
-                Action::Conflict {
-                    mismatch: Mismatch::Size,
-                    local_size: 10,
-                    remote_size: 11,
-                    ..
-                }
+                Action::Conflict { mismatch: Mismatch::Size, local_size: 10, remote_size: 11, .. }
             ));
         }
     }
@@ -354,13 +315,7 @@ mod tests {
     fn equal_checksums_with_different_sizes_is_still_a_conflict() {
         // An inconsistent inventory must not license removing the local copy.
         let a = classify(&obj("k", 10, Some(A)), Some(&obj("k", 12, Some(A))));
-        assert!(matches!(
-            a,
-            Action::Conflict {
-                mismatch: Mismatch::Size,
-                ..
-            }
-        ));
+        assert!(matches!(a, Action::Conflict { mismatch: Mismatch::Size, .. }));
     }
 
     #[test]
@@ -413,25 +368,10 @@ mod tests {
     fn duplicate_keys_are_refused() {
         let dup = vec![obj("a", 1, None), obj("a", 2, None)];
         let e = plan(&dup, &[]).unwrap_err();
-        assert_eq!(
-            e,
-            MigrateError::DuplicateKey {
-                side: Side::Local,
-                key: "a".into()
-            }
-        );
-        assert!(
-            e.to_string().contains("local inventory lists key \"a\""),
-            "{e}"
-        );
+        assert_eq!(e, MigrateError::DuplicateKey { side: Side::Local, key: "a".into() });
+        assert!(e.to_string().contains("local inventory lists key \"a\""), "{e}");
         let e = plan(&[obj("a", 1, None)], &dup).unwrap_err();
-        assert!(matches!(
-            e,
-            MigrateError::DuplicateKey {
-                side: Side::Remote,
-                ..
-            }
-        ));
+        assert!(matches!(e, MigrateError::DuplicateKey { side: Side::Remote, .. }));
     }
 
     #[test]
@@ -443,11 +383,7 @@ mod tests {
             obj("diff", 7, Some(A)),
             obj("unk", 7, None),
         ];
-        let remote = vec![
-            obj("same", 7, Some(A)),
-            obj("diff", 7, Some(B)),
-            obj("unk", 7, Some(A)),
-        ];
+        let remote = vec![obj("same", 7, Some(A)), obj("diff", 7, Some(B)), obj("unk", 7, Some(A))];
         let p = plan(&local, &remote).unwrap();
         let dry = p.summary();
         assert_eq!(
@@ -474,14 +410,7 @@ mod tests {
         assert_eq!((run.migrated, run.failed, run.bytes), (1, 1, 50));
         assert_eq!(run.errors, ["up1: connection reset"]);
         let json = serde_json::to_value(&run).unwrap();
-        for field in [
-            "migrated",
-            "skipped_identical",
-            "conflicts",
-            "failed",
-            "bytes",
-            "errors",
-        ] {
+        for field in ["migrated", "skipped_identical", "conflicts", "failed", "bytes", "errors"] {
             assert!(json.get(field).is_some(), "missing {field}");
         }
     }

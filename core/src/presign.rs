@@ -91,10 +91,7 @@ impl fmt::Debug for Credentials {
         f.debug_struct("Credentials")
             .field("access_key_id", &self.access_key_id)
             .field("secret_access_key", &"** redacted **")
-            .field(
-                "session_token",
-                &self.session_token.as_ref().map(|_| "** redacted **"),
-            )
+            .field("session_token", &self.session_token.as_ref().map(|_| "** redacted **"))
             .finish()
     }
 }
@@ -133,10 +130,7 @@ pub enum TimeError {
 
 /// Unix seconds of `now`, bounded to what the signer's date formatting supports.
 fn unix_secs(now: SystemTime) -> Result<u64, TimeError> {
-    let secs = now
-        .duration_since(UNIX_EPOCH)
-        .map_err(|_| TimeError::BeforeEpoch)?
-        .as_secs();
+    let secs = now.duration_since(UNIX_EPOCH).map_err(|_| TimeError::BeforeEpoch)?.as_secs();
     if secs > MAX_UNIX_SECS {
         return Err(TimeError::TooLate);
     }
@@ -147,9 +141,7 @@ fn unix_secs(now: SystemTime) -> Result<u64, TimeError> {
 fn scope_region_ok(region: &str) -> bool {
     !region.is_empty()
         && region.len() <= 64
-        && region
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && region.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 #[cfg(test)]
@@ -167,10 +159,7 @@ mod tests {
 
     #[test]
     fn credentials_are_validated() {
-        assert_eq!(
-            Credentials::new("", "s").validate(),
-            Err(CredentialsError::EmptyAccessKeyId)
-        );
+        assert_eq!(Credentials::new("", "s").validate(), Err(CredentialsError::EmptyAccessKeyId));
         assert_eq!(
             Credentials::new("AK/ID", "s").validate(),
             Err(CredentialsError::InvalidAccessKeyId)
@@ -184,15 +173,11 @@ mod tests {
             Err(CredentialsError::EmptySecretAccessKey)
         );
         assert_eq!(
-            Credentials::new("AKID", "s")
-                .with_session_token("a\nb")
-                .validate(),
+            Credentials::new("AKID", "s").with_session_token("a\nb").validate(),
             Err(CredentialsError::InvalidSessionToken)
         );
         assert_eq!(
-            Credentials::new("AKID", "s")
-                .with_session_token("")
-                .validate(),
+            Credentials::new("AKID", "s").with_session_token("").validate(),
             Err(CredentialsError::InvalidSessionToken)
         );
         assert!(
@@ -206,10 +191,7 @@ mod tests {
     #[test]
     fn times_outside_the_signers_range_are_rejected() {
         use std::time::Duration;
-        assert_eq!(
-            unix_secs(UNIX_EPOCH - Duration::from_secs(1)),
-            Err(TimeError::BeforeEpoch)
-        );
+        assert_eq!(unix_secs(UNIX_EPOCH - Duration::from_secs(1)), Err(TimeError::BeforeEpoch));
         assert_eq!(
             unix_secs(UNIX_EPOCH + Duration::from_secs(MAX_UNIX_SECS + 1)),
             Err(TimeError::TooLate)

@@ -14,10 +14,7 @@ const PSEUDONYM_KEY: &str = "pseudonym-key-0123456789abcdef0123456789";
 const SERVER_SECRET: &str = "server-secret-fedcba9876543210fedcba9876";
 
 fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
 fn s3_env() -> BTreeMap<String, String> {
@@ -105,15 +102,9 @@ fn every_variable_is_read() {
     let s3 = c.s3.as_ref().unwrap();
     assert_eq!(s3.region, "eu-central-1");
     let ep = s3.endpoint.as_ref().unwrap();
-    assert_eq!(
-        (ep.scheme(), ep.host(), ep.port()),
-        (Scheme::Http, "127.0.0.1", Some(8333))
-    );
+    assert_eq!((ep.scheme(), ep.host(), ep.port()), (Scheme::Http, "127.0.0.1", Some(8333)));
     assert_eq!(s3.addressing(), Addressing::PathStyle);
-    assert_eq!(
-        s3.credentials.session_token.as_ref().unwrap().expose(),
-        SESSION_TOKEN
-    );
+    assert_eq!(s3.credentials.session_token.as_ref().unwrap().expose(), SESSION_TOKEN);
     assert_eq!(c.limits.max_file_bytes, MIB / 2);
     assert_eq!(c.limits.max_user_bytes, 250 * MIB);
     assert_eq!(c.limits.cleanup_threshold_percent, 60);
@@ -129,14 +120,9 @@ fn every_variable_is_read() {
 
 #[test]
 fn booleans_accept_the_documented_spellings() {
-    for (v, expected) in [
-        ("TRUE", true),
-        ("Yes", true),
-        ("1", true),
-        ("False", false),
-        ("NO", false),
-        ("0", false),
-    ] {
+    for (v, expected) in
+        [("TRUE", true), ("Yes", true), ("1", true), ("False", false), ("NO", false), ("0", false)]
+    {
         let mut map = s3_env();
         map.insert(vars::S3_STORAGE_ENABLED.into(), v.into());
         map.insert(vars::S3_AUTO_CLEANUP_ENABLED.into(), v.into());
@@ -181,11 +167,7 @@ fn s3_enabled_requires_bucket_and_both_keys_each_reported() {
     let vars_reported: Vec<_> = errs.problems.iter().map(|p| p.variable).collect();
     assert_eq!(
         vars_reported,
-        [
-            vars::AWS_S3_BUCKET,
-            vars::AWS_ACCESS_KEY_ID,
-            vars::AWS_SECRET_ACCESS_KEY
-        ]
+        [vars::AWS_S3_BUCKET, vars::AWS_ACCESS_KEY_ID, vars::AWS_SECRET_ACCESS_KEY]
     );
     for p in &errs.problems {
         assert!(matches!(p.kind, ProblemKind::Missing { .. }), "{p}");
@@ -193,16 +175,9 @@ fn s3_enabled_requires_bucket_and_both_keys_each_reported() {
         assert!(p.fix.contains("S3_STORAGE_ENABLED=false"), "{p}");
     }
     let msg = errs.to_string();
-    assert!(
-        msg.contains("AWS_S3_BUCKET is not set, and S3_STORAGE_ENABLED is true"),
-        "{msg}"
-    );
+    assert!(msg.contains("AWS_S3_BUCKET is not set, and S3_STORAGE_ENABLED is true"), "{msg}");
 
-    for missing in [
-        vars::AWS_S3_BUCKET,
-        vars::AWS_ACCESS_KEY_ID,
-        vars::AWS_SECRET_ACCESS_KEY,
-    ] {
+    for missing in [vars::AWS_S3_BUCKET, vars::AWS_ACCESS_KEY_ID, vars::AWS_SECRET_ACCESS_KEY] {
         let mut map = s3_env();
         map.remove(missing);
         let errs = errors(&map);
@@ -226,35 +201,18 @@ fn invalid_switch_validates_present_aws_values_without_requiring_any() {
 #[test]
 fn bad_values_for_each_variable() {
     let base = s3_env();
-    let not_bool = [
-        (vars::S3_STORAGE_ENABLED, "enabled"),
-        (vars::S3_AUTO_CLEANUP_ENABLED, "on"),
-    ];
+    let not_bool = [(vars::S3_STORAGE_ENABLED, "enabled"), (vars::S3_AUTO_CLEANUP_ENABLED, "on")];
     for (var, v) in not_bool {
-        assert_eq!(
-            problem_for(&base, var, v),
-            ProblemKind::NotBool,
-            "{var}={v}"
-        );
+        assert_eq!(problem_for(&base, var, v), ProblemKind::NotBool, "{var}={v}");
     }
-    for var in [
-        vars::S3_MAX_FILE_SIZE_MB,
-        vars::S3_MAX_USER_STORAGE_MB,
-        vars::S3_MAX_TOTAL_STORAGE_GB,
-    ] {
+    for var in
+        [vars::S3_MAX_FILE_SIZE_MB, vars::S3_MAX_USER_STORAGE_MB, vars::S3_MAX_TOTAL_STORAGE_GB]
+    {
         for v in ["abc", "NaN", "inf", "1e3", "50MB"] {
-            assert_eq!(
-                problem_for(&base, var, v),
-                ProblemKind::NotNumber,
-                "{var}={v}"
-            );
+            assert_eq!(problem_for(&base, var, v), ProblemKind::NotNumber, "{var}={v}");
         }
         for v in ["0", "-1", "-0.5", "0.0"] {
-            assert_eq!(
-                problem_for(&base, var, v),
-                ProblemKind::NotPositive,
-                "{var}={v}"
-            );
+            assert_eq!(problem_for(&base, var, v), ProblemKind::NotPositive, "{var}={v}");
         }
     }
     assert!(matches!(
@@ -265,16 +223,9 @@ fn bad_values_for_each_variable() {
         problem_for(&base, vars::S3_MAX_TOTAL_STORAGE_GB, "99999999999"),
         ProblemKind::OutOfRange { .. }
     ));
-    let pct = ProblemKind::OutOfRange {
-        min: "1".into(),
-        max: "100".into(),
-    };
+    let pct = ProblemKind::OutOfRange { min: "1".into(), max: "100".into() };
     for v in ["0", "101", "-5", "1000"] {
-        assert_eq!(
-            problem_for(&base, vars::S3_CLEANUP_THRESHOLD_PERCENT, v),
-            pct,
-            "{v}"
-        );
+        assert_eq!(problem_for(&base, vars::S3_CLEANUP_THRESHOLD_PERCENT, v), pct, "{v}");
     }
     assert_eq!(
         problem_for(&base, vars::S3_CLEANUP_THRESHOLD_PERCENT, "70.5"),
@@ -284,10 +235,7 @@ fn bad_values_for_each_variable() {
         problem_for(&base, vars::S3_CLEANUP_THRESHOLD_PERCENT, "seventy"),
         ProblemKind::NotNumber
     );
-    assert_eq!(
-        problem_for(&base, vars::S3_MIN_FILES_TO_KEEP, "2.5"),
-        ProblemKind::NotWholeNumber
-    );
+    assert_eq!(problem_for(&base, vars::S3_MIN_FILES_TO_KEEP, "2.5"), ProblemKind::NotWholeNumber);
     assert!(matches!(
         problem_for(&base, vars::S3_MIN_FILES_TO_KEEP, "-1"),
         ProblemKind::OutOfRange { .. }
@@ -296,16 +244,10 @@ fn bad_values_for_each_variable() {
         problem_for(&base, vars::S3_MIN_FILES_TO_KEEP, "5000000000"),
         ProblemKind::OutOfRange { .. }
     ));
-    assert_eq!(
-        problem_for(&base, vars::S3_MIN_FILES_TO_KEEP, "five"),
-        ProblemKind::NotNumber
-    );
+    assert_eq!(problem_for(&base, vars::S3_MIN_FILES_TO_KEEP, "five"), ProblemKind::NotNumber);
     for v in ["My_Bucket", "ab", "-bucket", "192.168.0.1"] {
         assert!(
-            matches!(
-                problem_for(&base, vars::AWS_S3_BUCKET, v),
-                ProblemKind::Malformed { .. }
-            ),
+            matches!(problem_for(&base, vars::AWS_S3_BUCKET, v), ProblemKind::Malformed { .. }),
             "{v}"
         );
     }
@@ -322,18 +264,11 @@ fn bad_values_for_each_variable() {
         problem_for(&base, vars::AWS_REGION, "us east 1"),
         ProblemKind::Malformed { .. }
     ));
-    for v in [
-        "localhost:9000",
-        "ftp://x",
-        "http://host/path",
-        "http://u:p@host",
-        "http://host:99999",
-    ] {
+    for v in
+        ["localhost:9000", "ftp://x", "http://host/path", "http://u:p@host", "http://host:99999"]
+    {
         assert!(
-            matches!(
-                problem_for(&base, vars::AWS_ENDPOINT_URL, v),
-                ProblemKind::Malformed { .. }
-            ),
+            matches!(problem_for(&base, vars::AWS_ENDPOINT_URL, v), ProblemKind::Malformed { .. }),
             "{v}"
         );
     }
@@ -368,10 +303,7 @@ fn bad_values_are_echoed_with_the_variable_and_a_fix() {
     let p = &errs.problems[0];
     assert_eq!(p.value.as_deref(), Some("fifty"));
     let msg = p.to_string();
-    assert!(
-        msg.starts_with("S3_MAX_FILE_SIZE_MB=\"fifty\" is not a number: "),
-        "{msg}"
-    );
+    assert!(msg.starts_with("S3_MAX_FILE_SIZE_MB=\"fifty\" is not a number: "), "{msg}");
     assert!(msg.contains("MiB"), "{msg}");
 }
 
@@ -411,10 +343,7 @@ fn every_problem_is_reported_at_once_in_documented_order() {
         ]
     );
     let msg = errs.to_string();
-    assert!(
-        msg.starts_with("the configuration has 13 problems:"),
-        "{msg}"
-    );
+    assert!(msg.starts_with("the configuration has 13 problems:"), "{msg}");
     assert_eq!(msg.lines().count(), 14);
     let json = serde_json::to_value(&errs).unwrap();
     assert_eq!(json.as_array().unwrap().len(), 13);
@@ -475,13 +404,8 @@ fn secrets_never_appear_in_debug_display_or_json() {
         format!("{:?}", config.pseudonym_key().unwrap()),
     ];
     for out in &outputs {
-        for secret in [
-            SECRET_KEY,
-            SESSION_TOKEN,
-            PSEUDONYM_KEY,
-            SERVER_SECRET,
-            "tiny-secret-value",
-        ] {
+        for secret in [SECRET_KEY, SESSION_TOKEN, PSEUDONYM_KEY, SERVER_SECRET, "tiny-secret-value"]
+        {
             assert!(!out.contains(secret), "secret leaked into: {out}");
         }
     }
@@ -520,10 +444,7 @@ fn redacted_view_shows_secrets_as_set_or_unset() {
 
     let text = config.to_string();
     assert!(text.contains("AWS_SECRET_ACCESS_KEY         set"), "{text}");
-    assert!(
-        text.contains("S3_MAX_FILE_SIZE_MB           50 MiB (52428800 bytes)"),
-        "{text}"
-    );
+    assert!(text.contains("S3_MAX_FILE_SIZE_MB           50 MiB (52428800 bytes)"), "{text}");
     assert_eq!(text.lines().count(), vars::ALL.len());
 }
 
@@ -531,10 +452,7 @@ fn redacted_view_shows_secrets_as_set_or_unset() {
 fn short_access_key_ids_are_hidden_entirely() {
     let mut map = s3_env();
     map.insert(vars::AWS_ACCESS_KEY_ID.into(), "admin".into());
-    map.insert(
-        vars::AWS_ENDPOINT_URL.into(),
-        "http://localhost:8333".into(),
-    );
+    map.insert(vars::AWS_ENDPOINT_URL.into(), "http://localhost:8333".into());
     let view = ok(&map).redacted_view();
     assert_eq!(view.access_key_id.as_deref(), Some("****"));
     assert_eq!(view.endpoint_url.as_deref(), Some("http://localhost:8333"));
@@ -559,10 +477,7 @@ fn dotenv_file_merged_under_the_environment() {
     let c = ok(&merged);
     let s3 = c.s3.unwrap();
     assert_eq!(s3.bucket, "from-env");
-    assert_eq!(
-        s3.credentials.secret_access_key.expose(),
-        "s3cr3t $with #chars"
-    );
+    assert_eq!(s3.credentials.secret_access_key.expose(), "s3cr3t $with #chars");
     assert_eq!(c.limits.max_file_bytes, 10 * MIB);
 
     let bad: DotenvError = parse_dotenv("AWS_SECRET_ACCESS_KEY=\"unclosed secret\n").unwrap_err();
@@ -571,17 +486,9 @@ fn dotenv_file_merged_under_the_environment() {
 
 #[test]
 fn likely_typos_are_flagged() {
-    let names = [
-        "S3_MAX_FILE_SIZE",
-        "KOMPASS_PSEUDONYM",
-        "S3_STORAGE_ENABLED",
-        "AWS_PROFILE",
-        "PATH",
-    ];
-    assert_eq!(
-        unrecognized_variables(names),
-        ["S3_MAX_FILE_SIZE", "KOMPASS_PSEUDONYM"]
-    );
+    let names =
+        ["S3_MAX_FILE_SIZE", "KOMPASS_PSEUDONYM", "S3_STORAGE_ENABLED", "AWS_PROFILE", "PATH"];
+    assert_eq!(unrecognized_variables(names), ["S3_MAX_FILE_SIZE", "KOMPASS_PSEUDONYM"]);
 }
 
 #[test]
@@ -595,12 +502,8 @@ fn config_limits_feed_admission() {
         &Freeable::NONE,
     );
     assert!(matches!(v, Verdict::Refuse(_)));
-    let v = admit(
-        &UploadRequest::new(MIB, Some("u")),
-        &Usage::default(),
-        &c.limits,
-        &Freeable::NONE,
-    );
+    let v =
+        admit(&UploadRequest::new(MIB, Some("u")), &Usage::default(), &c.limits, &Freeable::NONE);
     assert_eq!(v, Verdict::Admit);
 }
 
@@ -609,10 +512,17 @@ fn request_budget_defaults_to_the_free_tier_and_can_be_changed_or_switched_off()
     use kompass_core::config::budget_vars;
     use kompass_core::quota::RequestBudget;
     assert_eq!(ok(&env(&[])).request_budget, Some(RequestBudget::FREE_TIER));
-    let c = ok(&env(&[(budget_vars::KOMPASS_PUT_BUDGET, "50"), (budget_vars::KOMPASS_GET_BUDGET, "7")]));
+    let c = ok(&env(&[
+        (budget_vars::KOMPASS_PUT_BUDGET, "50"),
+        (budget_vars::KOMPASS_GET_BUDGET, "7"),
+    ]));
     assert_eq!(c.request_budget, Some(RequestBudget { put_class: 50, get_class: 7 }));
     for off in ["off", "OFF", "false", "no", "0"] {
-        assert_eq!(ok(&env(&[(budget_vars::KOMPASS_REQUEST_BUDGET, off)])).request_budget, None, "{off}");
+        assert_eq!(
+            ok(&env(&[(budget_vars::KOMPASS_REQUEST_BUDGET, off)])).request_budget,
+            None,
+            "{off}"
+        );
     }
     let e = errors(&env(&[(budget_vars::KOMPASS_PUT_BUDGET, "lots")]));
     assert!(e.to_string().contains("KOMPASS_PUT_BUDGET"), "{e}");

@@ -10,30 +10,28 @@ const USERS: [Option<&str>; 4] = [None, Some("alice"), Some("bob"), Some("carol"
 const TYPES: [&str; 4] = ["routes", "fitness", "models", "training_data"];
 
 fn inventory() -> impl Strategy<Value = Vec<ObjectInfo>> {
-    prop::collection::vec(
-        (0..4usize, 0..4usize, 0..30i64, 0..200u64, 0..50u32),
-        0..120,
+    prop::collection::vec((0..4usize, 0..4usize, 0..30i64, 0..200u64, 0..50u32), 0..120).prop_map(
+        |rows| {
+            rows.into_iter()
+                .enumerate()
+                .map(|(i, (u, t, lm, size, name))| {
+                    let (user, data_type) = (USERS[u], TYPES[t]);
+                    let key = match user {
+                        Some(u) => format!("users/{u}/{data_type}/n{name:02}_{i}"),
+                        None => format!("{data_type}/n{name:02}_{i}"),
+                    };
+                    ObjectInfo {
+                        key,
+                        size,
+                        last_modified_ms: lm,
+                        sha256: None,
+                        user: user.map(str::to_owned),
+                        data_type: data_type.to_owned(),
+                    }
+                })
+                .collect()
+        },
     )
-    .prop_map(|rows| {
-        rows.into_iter()
-            .enumerate()
-            .map(|(i, (u, t, lm, size, name))| {
-                let (user, data_type) = (USERS[u], TYPES[t]);
-                let key = match user {
-                    Some(u) => format!("users/{u}/{data_type}/n{name:02}_{i}"),
-                    None => format!("{data_type}/n{name:02}_{i}"),
-                };
-                ObjectInfo {
-                    key,
-                    size,
-                    last_modified_ms: lm,
-                    sha256: None,
-                    user: user.map(str::to_owned),
-                    data_type: data_type.to_owned(),
-                }
-            })
-            .collect()
-    })
 }
 
 fn policy() -> impl Strategy<Value = Policy> {
@@ -45,10 +43,7 @@ fn policy() -> impl Strategy<Value = Policy> {
 }
 
 fn limits() -> impl Strategy<Value = Limits> {
-    (0..3_000u64, 0..8_000u64).prop_map(|(q, b)| Limits {
-        user_quota_bytes: q,
-        bucket_bytes: b,
-    })
+    (0..3_000u64, 0..8_000u64).prop_map(|(q, b)| Limits { user_quota_bytes: q, bucket_bytes: b })
 }
 
 type GroupId = (Option<String>, String);
@@ -57,9 +52,7 @@ type GroupId = (Option<String>, String);
 fn groups(inv: &[ObjectInfo]) -> BTreeMap<GroupId, Vec<&ObjectInfo>> {
     let mut g: BTreeMap<GroupId, Vec<&ObjectInfo>> = BTreeMap::new();
     for o in inv {
-        g.entry((o.user.clone(), o.data_type.clone()))
-            .or_default()
-            .push(o);
+        g.entry((o.user.clone(), o.data_type.clone())).or_default().push(o);
     }
     for v in g.values_mut() {
         v.sort_by(|a, b| (a.last_modified_ms, &a.key).cmp(&(b.last_modified_ms, &b.key)));
@@ -81,9 +74,7 @@ fn cap(members: &[&ObjectInfo], policy: &Policy, now: i64) -> usize {
             Some(age) => (now as i128) - (o.last_modified_ms as i128) >= age as i128,
         })
         .count();
-    (n / 2)
-        .min(n.saturating_sub(policy.min_files_to_keep))
-        .min(old_enough)
+    (n / 2).min(n.saturating_sub(policy.min_files_to_keep)).min(old_enough)
 }
 
 fn user_bytes(inv: &[ObjectInfo], user: &str) -> Tally {
@@ -102,23 +93,14 @@ fn check_common(
     now: i64,
 ) -> BTreeMap<GroupId, usize> {
     let deleted: HashSet<&str> = plan.deletions.iter().map(|d| d.key.as_str()).collect();
-    assert_eq!(
-        deleted.len(),
-        plan.deletions.len(),
-        "a key is deleted twice"
-    );
+    assert_eq!(deleted.len(), plan.deletions.len(), "a key is deleted twice");
     let mut counts = BTreeMap::new();
     for (id, members) in groups(inv) {
         let n = members.len();
-        let d = members
-            .iter()
-            .filter(|o| deleted.contains(o.key.as_str()))
-            .count();
+        let d = members.iter().filter(|o| deleted.contains(o.key.as_str())).count();
         // Oldest first: the deleted members are exactly the group's oldest d.
         assert!(
-            members[..d]
-                .iter()
-                .all(|o| deleted.contains(o.key.as_str())),
+            members[..d].iter().all(|o| deleted.contains(o.key.as_str())),
             "group {id:?} lost a file while an older one stayed"
         );
         assert!(d <= n / 2, "group {id:?} lost {d} of {n} files, over half");
@@ -147,27 +129,16 @@ fn check_common(
         let o = by_key[d.key.as_str()];
         assert_eq!((d.size, d.last_modified_ms), (o.size, o.last_modified_ms));
         let (ru, rt, rn) = match d.reason.as_ref() {
-            Reason::UserQuota {
-                user,
-                data_type,
-                group_files,
-                ..
-            } => (Some(user.clone()), data_type, group_files),
-            Reason::BucketLimit {
-                user,
-                data_type,
-                group_files,
-                ..
-            } => (user.clone(), data_type, group_files),
+            Reason::UserQuota { user, data_type, group_files, .. } => {
+                (Some(user.clone()), data_type, group_files)
+            }
+            Reason::BucketLimit { user, data_type, group_files, .. } => {
+                (user.clone(), data_type, group_files)
+            }
         };
         assert_eq!((&ru, rt), (&o.user, &o.data_type));
         let id = (o.user.clone(), o.data_type.clone());
-        assert_eq!(
-            *rn,
-            inv.iter()
-                .filter(|x| (x.user.clone(), x.data_type.clone()) == id)
-                .count()
-        );
+        assert_eq!(*rn, inv.iter().filter(|x| (x.user.clone(), x.data_type.clone()) == id).count());
         assert!(!d.reason.to_string().is_empty());
     }
     // Byte accounting.
@@ -176,10 +147,7 @@ fn check_common(
     let total = usage(inv);
     assert_eq!(plan.usage_before.bucket, total.bucket);
     assert_eq!(plan.usage_after.bucket.bytes, total.bucket.bytes - freed);
-    assert_eq!(
-        plan.usage_after.bucket.files,
-        total.bucket.files - plan.deletions.len() as u64
-    );
+    assert_eq!(plan.usage_after.bucket.files, total.bucket.files - plan.deletions.len() as u64);
     let global_before: u64 = total.global.values().map(|t| t.bytes).sum();
     let global_freed: u64 = plan
         .deletions

@@ -21,16 +21,40 @@ fn bad_names() -> Vec<Case> {
     ];
     let sep = |p: &Problem| matches!(p, Problem::Separator(_));
     for s in [
-        "../etc/passwd", "..\\..\\boot.ini", "/etc/passwd", "/", "\\", "a/b", "a\\b", "..%2f/x",
-        "./a", "a/..", "C:\\Windows", "\\\\server\\share", "//double", "users/bob/routes/x.json",
-        "foo/", "/foo", "..//..//x", "a/./b", "/root/.ssh/id_rsa", "~/../../x", "%2e%2e/x",
-        "....//....//x", "\\?\\C:\\x", "file:///etc/passwd", "saved_routes/../x", "a\\..\\b",
+        "../etc/passwd",
+        "..\\..\\boot.ini",
+        "/etc/passwd",
+        "/",
+        "\\",
+        "a/b",
+        "a\\b",
+        "..%2f/x",
+        "./a",
+        "a/..",
+        "C:\\Windows",
+        "\\\\server\\share",
+        "//double",
+        "users/bob/routes/x.json",
+        "foo/",
+        "/foo",
+        "..//..//x",
+        "a/./b",
+        "/root/.ssh/id_rsa",
+        "~/../../x",
+        "%2e%2e/x",
+        "....//....//x",
+        "\\?\\C:\\x",
+        "file:///etc/passwd",
+        "saved_routes/../x",
+        "a\\..\\b",
     ] {
         cases.push((s.into(), sep));
     }
     let look = |p: &Problem| matches!(p, Problem::LookalikeSlash(_));
-    for c in ['\u{2215}', '\u{FF0F}', '\u{2044}', '\u{29F8}', '\u{FF3C}', '\u{2216}', '\u{FE68}',
-        '\u{29F9}', '\u{29F5}', '\u{2571}'] {
+    for c in [
+        '\u{2215}', '\u{FF0F}', '\u{2044}', '\u{29F8}', '\u{FF3C}', '\u{2216}', '\u{FE68}',
+        '\u{29F9}', '\u{29F5}', '\u{2571}',
+    ] {
         cases.push((format!("a{c}b"), look));
         cases.push((format!("..{c}..{c}etc"), look));
     }
@@ -44,8 +68,17 @@ fn bad_names() -> Vec<Case> {
     }
     let edge = |p: &Problem| matches!(p, Problem::LeadingOrTrailing(_));
     for s in [
-        ".hidden", "trailing.", " lead", "trail ", "...", ". x", "x .", "\u{3000}wide", "nbsp\u{a0}",
-        "..x", "x..",
+        ".hidden",
+        "trailing.",
+        " lead",
+        "trail ",
+        "...",
+        ". x",
+        "x .",
+        "\u{3000}wide",
+        "nbsp\u{a0}",
+        "..x",
+        "x..",
     ] {
         cases.push((s.into(), edge));
     }
@@ -94,7 +127,8 @@ fn user_ids_use_a_narrow_alphabet() {
 
 #[test]
 fn unicode_file_names_that_are_safe_are_kept() {
-    for ok in ["Tour de France étape 3.json", "東京ライド.json", "ride (1).json", "x", "a..b.json"] {
+    for ok in ["Tour de France étape 3.json", "東京ライド.json", "ride (1).json", "x", "a..b.json"]
+    {
         assert_eq!(FileName::new(ok).unwrap().as_str(), ok);
     }
     assert!(FileName::new(&"x".repeat(255)).is_ok());

@@ -34,11 +34,7 @@ fn original_acceptance_case() {
         "-122.4194",
         "123456789",
     ] {
-        assert!(
-            !out.document.contains(gone),
-            "{gone} survived: {}",
-            out.document
-        );
+        assert!(!out.document.contains(gone), "{gone} survived: {}", out.document);
     }
     let athlete = &doc["basic_info"];
     for field in ["firstname", "lastname", "email", "city", "id"] {
@@ -103,17 +99,9 @@ fn the_report_serializes_for_the_cli_and_the_browser() {
 fn errors_say_what_is_wrong() {
     let not_json = scrub(b"firstname=John", &key()).unwrap_err();
     assert!(matches!(not_json, ScrubError::NotJson { line: 1, .. }));
-    assert!(
-        not_json.to_string().contains("not valid JSON"),
-        "{not_json}"
-    );
+    assert!(not_json.to_string().contains("not valid JSON"), "{not_json}");
     let scalar = scrub(b"42", &key()).unwrap_err();
-    assert!(
-        scalar
-            .to_string()
-            .contains("a JSON number, not a rider document"),
-        "{scalar}"
-    );
+    assert!(scalar.to_string().contains("a JSON number, not a rider document"), "{scalar}");
 }
 
 #[test]

@@ -56,7 +56,10 @@ fn environment() -> Result<Vec<(String, String)>, EnvError> {
 
 /// The merged variables: `.env` from `dir`, the process environment, and a data-dir override,
 /// with AWS settings filled in from the shared profile files where both leave them unset.
-pub fn variables(dir: &Path, data_dir: Option<&Path>) -> Result<BTreeMap<String, String>, EnvError> {
+pub fn variables(
+    dir: &Path,
+    data_dir: Option<&Path>,
+) -> Result<BTreeMap<String, String>, EnvError> {
     Ok(variables_with_sources(dir, data_dir)?.0)
 }
 

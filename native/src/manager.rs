@@ -20,8 +20,8 @@ use kompass_core::fifo::{self, Deletion, Policy};
 use kompass_core::inventory::ObjectInfo;
 use kompass_core::key::{DataType, KeyError, ObjectKey, UserId};
 use kompass_core::quota::{RequestKind, RequestLedger};
-use kompass_core::time::UnixMs;
 use kompass_core::scrub::{NotScrubbed, PseudonymKey, PseudonymKeyError, check_scrubbed};
+use kompass_core::time::UnixMs;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use thiserror::Error;
@@ -798,15 +798,30 @@ impl Manager {
     /// An allowance for the edge presigner ([`kompass_core::admission::allowance`]): the bytes
     /// `owner` may still upload (quota minus stored and reserved bytes) and the PUTs the
     /// month's budget has left (capped), for five minutes, signed with `secret`.
-    pub async fn allowance(&self, owner: &UserId, secret: &[u8]) -> Result<(Allowance, String), ManagerError> {
+    pub async fn allowance(
+        &self,
+        owner: &UserId,
+        secret: &[u8],
+    ) -> Result<(Allowance, String), ManagerError> {
         use kompass_core::admission::allowance::{DEFAULT_ALLOWANCE_TTL_MS, MAX_ALLOWANCE_PUTS};
         let backend = self.upload_backend().await?;
         let now = UnixMs(now_ms());
         let settings = self.admission_settings(backend);
         let (used, ledger) = self.state.write(|tx| {
             let g = self.gather(tx, backend, Some(owner), 0, now)?;
-            let stored: u64 = g.stored.objects.iter().filter(|o| o.key.owner() == Some(owner)).map(|o| o.size).sum();
-            let reserved: u64 = g.reservations.iter().filter(|r| r.key.owner() == Some(owner)).map(|r| r.size).sum();
+            let stored: u64 = g
+                .stored
+                .objects
+                .iter()
+                .filter(|o| o.key.owner() == Some(owner))
+                .map(|o| o.size)
+                .sum();
+            let reserved: u64 = g
+                .reservations
+                .iter()
+                .filter(|r| r.key.owner() == Some(owner))
+                .map(|r| r.size)
+                .sum();
             Ok::<_, ManagerError>((stored + reserved, g.ledger))
         })?;
         let puts = match settings.budget {
@@ -1080,7 +1095,11 @@ impl Manager {
 
     /// Lists one owner's files of one type across both backends, newest copy of each, newest
     /// first.
-    pub async fn list(&self, owner: Option<&UserId>, data_type: DataType) -> Result<Vec<Listed>, ManagerError> {
+    pub async fn list(
+        &self,
+        owner: Option<&UserId>,
+        data_type: DataType,
+    ) -> Result<Vec<Listed>, ManagerError> {
         Ok(self.list_checked(owner, data_type).await?.0)
     }
 
@@ -1146,7 +1165,9 @@ impl Manager {
             }
         }
         let mut out: Vec<Listed> = by_name.into_values().collect();
-        out.sort_by(|a, b| b.last_modified_ms.cmp(&a.last_modified_ms).then_with(|| a.name.cmp(&b.name)));
+        out.sort_by(|a, b| {
+            b.last_modified_ms.cmp(&a.last_modified_ms).then_with(|| a.name.cmp(&b.name))
+        });
         Ok((out, degraded))
     }
 

@@ -832,7 +832,10 @@ async fn a_raw_export_saved_as_fitness_is_refused_in_s3_and_nothing_is_stored_or
     k.set("S3_MAX_USER_STORAGE_MB", "0.02").set("S3_MIN_FILES_TO_KEEP", "0");
     for i in 0..3 {
         k.with(&[("S3_AUTO_CLEANUP_ENABLED", "false")])
-            .run_stdin(&save_args(Some(&u), "routes", &format!("r{i}.json")), &payload("r", 5 * 1024))
+            .run_stdin(
+                &save_args(Some(&u), "routes", &format!("r{i}.json")),
+                &payload("r", 5 * 1024),
+            )
             .ok();
     }
     let before = contents(&s3, &prefix).await;

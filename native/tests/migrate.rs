@@ -456,10 +456,7 @@ async fn an_outage_save_is_journaled_and_migrate_replays_it() {
         b"{\"v\":2}",
         "the pending save replaced the older S3 copy"
     );
-    assert_eq!(
-        s3.get(&format!("users/{u}/fitness/fresh.json")).await.unwrap(),
-        fresh_doc
-    );
+    assert_eq!(s3.get(&format!("users/{u}/fitness/fresh.json")).await.unwrap(), fresh_doc);
     assert!(!ride.exists() && !fresh.exists(), "local copies go once verified");
     assert_eq!(journal_lines(dir.path()), 0, "the journal is empty");
 }

@@ -144,7 +144,10 @@ async fn saves_through_a_faulty_network_land_whole_or_fail_cleanly() {
         if let Ok((Backend::Local, _)) = r {
             let queued = journal.contains(key);
             let in_s3 = present.contains_key(key);
-            assert!(queued || in_s3, "{key}: landed locally, but neither queued nor replayed to S3");
+            assert!(
+                queued || in_s3,
+                "{key}: landed locally, but neither queued nor replayed to S3"
+            );
             if !queued {
                 replayed += 1;
             }

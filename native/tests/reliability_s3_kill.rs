@@ -159,7 +159,8 @@ fn migration_loses_nothing_when_the_s3_server_is_sigkilled() {
     }
 
     // The server stays up now: one re-run finishes the job.
-    let out = kompass(dir.path(), Some(&server.env), PAID, &["--json", "migrate"]).output().unwrap();
+    let out =
+        kompass(dir.path(), Some(&server.env), PAID, &["--json", "migrate"]).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "the final run must complete: {}", show(&out));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["failed"], 0, "{report}");

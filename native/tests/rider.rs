@@ -769,7 +769,9 @@ fn smuggling_fixture() -> (Vec<u8>, String) {
 
 fn assert_no_smuggled(stored: &[u8], unkeyed: &str) {
     let text = String::from_utf8_lossy(stored);
-    for leak in ["Jane", "SW1A", "Home-51", "not-k1", unkeyed, "measurement_preference", "date_preference"] {
+    for leak in
+        ["Jane", "SW1A", "Home-51", "not-k1", unkeyed, "measurement_preference", "date_preference"]
+    {
         assert!(!text.contains(leak), "{leak} kept: {text}");
     }
 }
@@ -800,15 +802,26 @@ fn scrub_and_rider_save_drop_smuggled_pseudonyms_and_account_metadata() {
         assert!(removed.contains(&p), "{p} not reported: {removed:?}");
     }
     // The real id still gives the keyed pseudonym (the smuggled one was dropped, not kept).
-    assert_eq!(out["document"]["basic_info"]["user_hash"], pseudonym_key().athlete_pseudonym(ATHLETE_ID));
+    assert_eq!(
+        out["document"]["basic_info"]["user_hash"],
+        pseudonym_key().athlete_pseudonym(ATHLETE_ID)
+    );
     assert_eq!(out["report"]["key_id"], "k1");
 
     // Keyless: every pseudonym-shaped value is dropped, ours included.
     let keyed = out["document"].to_string();
-    let keyless =
-        stdout_json(&run_with_stdin(kompass(&data, &[]).args(["--json", "scrub", "--report", "-"]), keyed.as_bytes()));
+    let keyless = stdout_json(&run_with_stdin(
+        kompass(&data, &[]).args(["--json", "scrub", "--report", "-"]),
+        keyed.as_bytes(),
+    ));
     assert!(!keyless["document"].to_string().contains("k1:"), "{keyless}");
-    assert!(keyless["report"]["removed"].as_array().unwrap().iter().any(|p| p == "/basic_info/user_hash"));
+    assert!(
+        keyless["report"]["removed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p == "/basic_info/user_hash")
+    );
 
     // kompass rider save: stored without them.
     let saved = stdout_json(&run_with_stdin(
@@ -877,7 +890,11 @@ fn scrub_audit_lists_what_the_policy_would_change_and_fix_rescrubs_it_in_place()
                 .args(["save", "--user", "amelie", "--type", "fitness", "--name", name, "-"]),
             bytes,
         );
-        assert_eq!(refused.status.code(), Some(2), "the byte store stores no unscrubbed rider data");
+        assert_eq!(
+            refused.status.code(),
+            Some(2),
+            "the byte store stores no unscrubbed rider data"
+        );
         let path = data.join("fitness/amelie").join(name);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, bytes).unwrap();
@@ -886,7 +903,7 @@ fn scrub_audit_lists_what_the_policy_would_change_and_fix_rescrubs_it_in_place()
     save("smuggled.json", &smuggled);
     save("junk.json", b"athlete: Amelie, Annecy");
     let clean = stdout_json(&run(
-        kompass(&data, &key).args(["--json", "rider", "save", "--user", "amelie", FIXTURE]),
+        kompass(&data, &key).args(["--json", "rider", "save", "--user", "amelie", FIXTURE])
     ));
     let clean_name = clean["name"].as_str().unwrap().to_owned();
     let before = fitness_files(&data, "amelie");
@@ -897,7 +914,10 @@ fn scrub_audit_lists_what_the_policy_would_change_and_fix_rescrubs_it_in_place()
     assert_eq!(r["key_id"], "k1");
     let raw = finding(&r, "users/amelie/fitness/raw.json");
     assert_eq!(raw["action"], "listed");
-    assert!(raw["removed"].as_array().unwrap().iter().any(|p| p == "/basic_info/firstname"), "{raw}");
+    assert!(
+        raw["removed"].as_array().unwrap().iter().any(|p| p == "/basic_info/firstname"),
+        "{raw}"
+    );
     let sm = finding(&r, "users/amelie/fitness/smuggled.json");
     assert!(sm["removed"].as_array().unwrap().iter().any(|p| p == "/basic_info/user_hash"), "{sm}");
     assert_eq!(finding(&r, "users/amelie/fitness/junk.json")["action"], "cannot_scrub");
@@ -927,7 +947,10 @@ fn scrub_audit_lists_what_the_policy_would_change_and_fix_rescrubs_it_in_place()
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("KOMPASS_PSEUDONYM_KEY"));
     // --dry-run goes with --fix.
-    assert_eq!(run(kompass(&data, &key).args(["scrub", "--audit", "--dry-run"])).status.code(), Some(2));
+    assert_eq!(
+        run(kompass(&data, &key).args(["scrub", "--audit", "--dry-run"])).status.code(),
+        Some(2)
+    );
 }
 
 #[tokio::test]
@@ -943,8 +966,9 @@ async fn s3_scrub_audit_fixes_raw_rider_data_in_the_bucket() {
     // The byte store refuses a raw export; one already in the bucket (from before the policy)
     // is what the audit is for.
     let out = run_with_stdin(
-        kompass(&data, &vars)
-            .args(["--json", "save", "--user", &user, "--type", "fitness", "--name", "raw.json", "-"]),
+        kompass(&data, &vars).args([
+            "--json", "save", "--user", &user, "--type", "fitness", "--name", "raw.json", "-",
+        ]),
         &fixture(),
     );
     assert_eq!(out.status.code(), Some(2));

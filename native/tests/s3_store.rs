@@ -19,10 +19,7 @@ fn sha(bytes: &[u8]) -> [u8; 32] {
 }
 
 fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
 }
 
 /// Short backoff so retry tests stay fast; the schedule itself is unit-tested.
@@ -41,13 +38,7 @@ fn store_with(env: &S3Env, bucket: &str, key_id: &str, secret: &str, opts: S3Opt
 }
 
 fn store(env: &S3Env) -> S3Store {
-    store_with(
-        env,
-        &env.bucket,
-        &env.access_key_id,
-        &env.secret_access_key,
-        fast_options(),
-    )
+    store_with(env, &env.bucket, &env.access_key_id, &env.secret_access_key, fast_options())
 }
 
 fn fake_store(server: &FakeServer, opts: S3Options) -> S3Store {
@@ -78,10 +69,7 @@ async fn put_get_head_delete_round_trip_with_checksum() {
     let body = br#"{"route":"Col du Galibier","km":34.8}"#.to_vec();
     let before = now_ms();
 
-    let put = s3
-        .put(&key, body.clone(), sha(&body), PutMode::Overwrite)
-        .await
-        .unwrap();
+    let put = s3.put(&key, body.clone(), sha(&body), PutMode::Overwrite).await.unwrap();
     assert_eq!(put.attempts, 1);
     assert!(put.etag.as_deref().is_some_and(|e| !e.is_empty()));
 
@@ -96,27 +84,13 @@ async fn put_get_head_delete_round_trip_with_checksum() {
     assert!(meta.last_modified_ms + 2_000 >= before, "{meta:?}");
     assert!(meta.last_modified_ms <= now_ms() + 2_000, "{meta:?}");
 
-    assert!(
-        s3.verify(&key, body.len() as u64, sha(&body))
-            .await
-            .unwrap()
-    );
-    assert!(
-        !s3.verify(&key, body.len() as u64 + 1, sha(&body))
-            .await
-            .unwrap()
-    );
-    assert!(
-        !s3.verify(&key, body.len() as u64, sha(b"other"))
-            .await
-            .unwrap()
-    );
+    assert!(s3.verify(&key, body.len() as u64, sha(&body)).await.unwrap());
+    assert!(!s3.verify(&key, body.len() as u64 + 1, sha(&body)).await.unwrap());
+    assert!(!s3.verify(&key, body.len() as u64, sha(b"other")).await.unwrap());
 
     // Overwrite replaces.
     let v2 = b"{}".to_vec();
-    s3.put(&key, v2.clone(), sha(&v2), PutMode::Overwrite)
-        .await
-        .unwrap();
+    s3.put(&key, v2.clone(), sha(&v2), PutMode::Overwrite).await.unwrap();
     assert_eq!(s3.get(&key).await.unwrap(), v2);
     assert_eq!(s3.head(&key).await.unwrap().unwrap().sha256, Some(sha(&v2)));
 
@@ -124,10 +98,7 @@ async fn put_get_head_delete_round_trip_with_checksum() {
     assert_eq!(s3.head(&key).await.unwrap(), None);
     assert!(!s3.verify(&key, 2, sha(&v2)).await.unwrap());
     let err = s3.get(&key).await.unwrap_err();
-    assert!(
-        matches!(&err, S3Error::NotFound { key: k } if *k == key),
-        "{err}"
-    );
+    assert!(matches!(&err, S3Error::NotFound { key: k } if *k == key), "{err}");
     assert!(!err.is_outage());
     // Deleting a missing object succeeds, as on S3.
     s3.delete(&key).await.unwrap();
@@ -140,9 +111,7 @@ async fn empty_object_round_trip() {
     };
     let s3 = store(&env);
     let key = format!("{}empty.json", common::unique_prefix("empty"));
-    s3.put(&key, Vec::new(), sha(b""), PutMode::CreateOnly)
-        .await
-        .unwrap();
+    s3.put(&key, Vec::new(), sha(b""), PutMode::CreateOnly).await.unwrap();
     assert_eq!(s3.get(&key).await.unwrap(), b"");
     let meta = s3.head(&key).await.unwrap().unwrap();
     assert_eq!((meta.size, meta.sha256), (0, Some(sha(b""))));
@@ -171,13 +140,8 @@ async fn unicode_space_and_reserved_character_keys() {
         let meta = s3.head(&key).await.unwrap().expect("exists");
         assert_eq!(meta.sha256, Some(sha(&body)), "{key:?}");
     }
-    let mut listed: Vec<String> = s3
-        .list(&prefix)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|o| o.key)
-        .collect();
+    let mut listed: Vec<String> =
+        s3.list(&prefix).await.unwrap().into_iter().map(|o| o.key).collect();
     listed.sort();
     let mut expected: Vec<String> = names.iter().map(|n| format!("{prefix}{n}")).collect();
     expected.sort();
@@ -201,28 +165,14 @@ async fn create_only_refuses_an_existing_key() {
     let key = format!("{}fitness/data.json", common::unique_prefix("create-only"));
     let first = b"first".to_vec();
     let second = b"second".to_vec();
-    s3.put(&key, first.clone(), sha(&first), PutMode::CreateOnly)
-        .await
-        .unwrap();
+    s3.put(&key, first.clone(), sha(&first), PutMode::CreateOnly).await.unwrap();
     let before = s3.counts();
-    let err = s3
-        .put(&key, second.clone(), sha(&second), PutMode::CreateOnly)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, S3Error::PreconditionFailed { key: k } if *k == key),
-        "{err}"
-    );
+    let err = s3.put(&key, second.clone(), sha(&second), PutMode::CreateOnly).await.unwrap_err();
+    assert!(matches!(&err, S3Error::PreconditionFailed { key: k } if *k == key), "{err}");
     assert!(!err.is_outage());
     assert!(err.to_string().contains("already exists"), "{err}");
     // A 412 is final: one attempt, no retry, no HEAD.
-    assert_eq!(
-        counts_since(&s3, before),
-        RequestCounts {
-            put: 1,
-            ..RequestCounts::default()
-        }
-    );
+    assert_eq!(counts_since(&s3, before), RequestCounts { put: 1, ..RequestCounts::default() });
     assert_eq!(s3.get(&key).await.unwrap(), first, "the original is intact");
 }
 
@@ -242,9 +192,7 @@ async fn listing_paginates_past_1000_keys() {
         tasks.spawn(async move {
             let _permit = limit.acquire_owned().await.unwrap();
             let body = format!("{{\"i\":{i}}}").into_bytes();
-            s3.put(&key, body.clone(), sha(&body), PutMode::Overwrite)
-                .await
-                .map(|_| ())
+            s3.put(&key, body.clone(), sha(&body), PutMode::Overwrite).await.map(|_| ())
         });
     }
     while let Some(done) = tasks.join_next().await {
@@ -253,10 +201,8 @@ async fn listing_paginates_past_1000_keys() {
 
     let before = s3.counts();
     let mut progress = Vec::new();
-    let objects: Vec<ObjectMeta> = s3
-        .list_with_progress(&prefix, |n| progress.push(n))
-        .await
-        .unwrap();
+    let objects: Vec<ObjectMeta> =
+        s3.list_with_progress(&prefix, |n| progress.push(n)).await.unwrap();
     assert_eq!(objects.len(), N);
     let keys: Vec<&str> = objects.iter().map(|o| o.key.as_str()).collect();
     let expected: Vec<String> = (0..N).map(|i| format!("{prefix}obj-{i:05}.json")).collect();
@@ -264,13 +210,7 @@ async fn listing_paginates_past_1000_keys() {
     assert_eq!(objects[7].size, "{\"i\":7}".len() as u64);
     // Two pages of at most 1,000: two LIST requests, nothing else.
     assert_eq!(progress, vec![1000, N]);
-    assert_eq!(
-        counts_since(&s3, before),
-        RequestCounts {
-            list: 2,
-            ..RequestCounts::default()
-        }
-    );
+    assert_eq!(counts_since(&s3, before), RequestCounts { list: 2, ..RequestCounts::default() });
 
     // The paged primitive: a first page and its token.
     let first = s3.list_page(&prefix, None).await.unwrap();
@@ -288,18 +228,10 @@ async fn wrong_secret_is_bad_credentials_and_never_shown() {
         return;
     };
     let wrong_secret = "wrong-secret-Zq8vX3kP9mLw2Rt7";
-    let s3 = store_with(
-        &env,
-        &env.bucket,
-        &env.access_key_id,
-        wrong_secret,
-        fast_options(),
-    );
+    let s3 = store_with(&env, &env.bucket, &env.access_key_id, wrong_secret, fast_options());
     for err in [
         s3.check_access().await.unwrap_err(),
-        s3.put("it/x.json", b"x".to_vec(), sha(b"x"), PutMode::Overwrite)
-            .await
-            .unwrap_err(),
+        s3.put("it/x.json", b"x".to_vec(), sha(b"x"), PutMode::Overwrite).await.unwrap_err(),
         s3.get("it/x.json").await.unwrap_err(),
     ] {
         assert!(
@@ -314,15 +246,7 @@ async fn wrong_secret_is_bad_credentials_and_never_shown() {
         assert!(!err.is_outage());
     }
     // Not retried: one request each.
-    assert_eq!(
-        s3.counts(),
-        RequestCounts {
-            list: 1,
-            put: 1,
-            get: 1,
-            ..RequestCounts::default()
-        }
-    );
+    assert_eq!(s3.counts(), RequestCounts { list: 1, put: 1, get: 1, ..RequestCounts::default() });
 }
 
 #[tokio::test]
@@ -352,18 +276,9 @@ async fn missing_bucket_is_no_such_bucket() {
         return;
     };
     let bucket = format!("kompass-missing-{}", std::process::id());
-    let s3 = store_with(
-        &env,
-        &bucket,
-        &env.access_key_id,
-        &env.secret_access_key,
-        fast_options(),
-    );
+    let s3 = store_with(&env, &bucket, &env.access_key_id, &env.secret_access_key, fast_options());
     let err = s3.check_access().await.unwrap_err();
-    assert!(
-        matches!(&err, S3Error::NoSuchBucket { bucket: b, .. } if *b == bucket),
-        "{err:?}"
-    );
+    assert!(matches!(&err, S3Error::NoSuchBucket { bucket: b, .. } if *b == bucket), "{err:?}");
     assert!(err.to_string().contains("AWS_S3_BUCKET"), "{err}");
     assert!(!err.is_outage());
     let err = s3.list("users/").await.unwrap_err();
@@ -379,31 +294,16 @@ async fn missing_permission_is_access_denied() {
     };
     // "reader" may read and list kompass-test but not write; "outsider" may touch another bucket only.
     let (reader_id, reader_secret) = common::identity("reader");
-    let reader = store_with(
-        &env,
-        &env.bucket,
-        &reader_id,
-        &reader_secret,
-        fast_options(),
-    );
+    let reader = store_with(&env, &env.bucket, &reader_id, &reader_secret, fast_options());
     reader.check_access().await.unwrap();
     let key = format!("{}denied.json", common::unique_prefix("denied"));
-    let err = reader
-        .put(&key, b"x".to_vec(), sha(b"x"), PutMode::Overwrite)
-        .await
-        .unwrap_err();
+    let err = reader.put(&key, b"x".to_vec(), sha(b"x"), PutMode::Overwrite).await.unwrap_err();
     assert!(matches!(&err, S3Error::AccessDenied { .. }), "{err:?}");
     assert!(err.to_string().contains("s3:PutObject"), "{err}");
     assert!(!err.is_outage());
 
     let (outsider_id, outsider_secret) = common::identity("outsider");
-    let outsider = store_with(
-        &env,
-        &env.bucket,
-        &outsider_id,
-        &outsider_secret,
-        fast_options(),
-    );
+    let outsider = store_with(&env, &env.bucket, &outsider_id, &outsider_secret, fast_options());
     let err = outsider.check_access().await.unwrap_err();
     assert!(matches!(&err, S3Error::AccessDenied { .. }), "{err:?}");
     assert!(err.to_string().contains("s3:ListBucket"), "{err}");
@@ -417,13 +317,7 @@ async fn check_access_passes_with_good_credentials() {
     };
     let s3 = store(&env);
     s3.check_access().await.unwrap();
-    assert_eq!(
-        s3.counts(),
-        RequestCounts {
-            list: 1,
-            ..RequestCounts::default()
-        }
-    );
+    assert_eq!(s3.counts(), RequestCounts { list: 1, ..RequestCounts::default() });
 }
 
 #[tokio::test]
@@ -435,14 +329,9 @@ async fn counters_count_each_request_class() {
     let prefix = common::unique_prefix("counters");
     for i in 0..3 {
         let body = vec![i; 10];
-        s3.put(
-            &format!("{prefix}{i}"),
-            body.clone(),
-            sha(&body),
-            PutMode::Overwrite,
-        )
-        .await
-        .unwrap();
+        s3.put(&format!("{prefix}{i}"), body.clone(), sha(&body), PutMode::Overwrite)
+            .await
+            .unwrap();
     }
     s3.get(&format!("{prefix}0")).await.unwrap();
     s3.get(&format!("{prefix}1")).await.unwrap();
@@ -450,22 +339,9 @@ async fn counters_count_each_request_class() {
     assert_eq!(s3.list(&prefix).await.unwrap().len(), 3);
     s3.delete(&format!("{prefix}0")).await.unwrap();
     // verify: one HEAD (SeaweedFS returns the checksum, so no GET).
-    assert!(
-        s3.verify(&format!("{prefix}1"), 10, sha(&[1; 10]))
-            .await
-            .unwrap()
-    );
+    assert!(s3.verify(&format!("{prefix}1"), 10, sha(&[1; 10])).await.unwrap());
     let c = s3.counts();
-    assert_eq!(
-        c,
-        RequestCounts {
-            put: 3,
-            list: 1,
-            get: 2,
-            head: 2,
-            delete: 1,
-        }
-    );
+    assert_eq!(c, RequestCounts { put: 3, list: 1, get: 2, head: 2, delete: 1 });
     assert_eq!((c.put_class(), c.get_class()), (4, 4));
     // Clones share the counters (one ledger per bucket).
     let clone = s3.clone();
@@ -480,15 +356,8 @@ async fn a_wrong_checksum_is_refused_before_sending() {
     };
     let s3 = store(&env);
     let key = format!("{}x.json", common::unique_prefix("wrong-sum"));
-    let err = s3
-        .put(
-            &key,
-            b"actual".to_vec(),
-            sha(b"claimed"),
-            PutMode::Overwrite,
-        )
-        .await
-        .unwrap_err();
+    let err =
+        s3.put(&key, b"actual".to_vec(), sha(b"claimed"), PutMode::Overwrite).await.unwrap_err();
     assert!(matches!(err, S3Error::WrongChecksum { .. }), "{err:?}");
     assert_eq!(s3.counts(), RequestCounts::default());
     assert_eq!(s3.head(&key).await.unwrap(), None);
@@ -499,16 +368,10 @@ async fn a_wrong_checksum_is_refused_before_sending() {
 #[tokio::test]
 async fn closed_port_is_unreachable_after_bounded_attempts() {
     let port = common::closed_port();
-    let target = S3Target::new(
-        Some(format!("http://127.0.0.1:{port}")),
-        "us-east-1",
-        "kompass-test",
-    )
-    .unwrap();
-    let opts = S3Options {
-        max_retries: 3,
-        ..fast_options()
-    };
+    let target =
+        S3Target::new(Some(format!("http://127.0.0.1:{port}")), "us-east-1", "kompass-test")
+            .unwrap();
+    let opts = S3Options { max_retries: 3, ..fast_options() };
     let s3 = S3Store::new(target, Credentials::new("AKIAFAKE", "fake-secret"), opts).unwrap();
     let err = s3.head("users/u/routes/a.json").await.unwrap_err();
     assert!(
@@ -519,13 +382,7 @@ async fn closed_port_is_unreachable_after_bounded_attempts() {
     let text = err.to_string();
     assert!(text.contains("AWS_ENDPOINT_URL"), "{text}");
     assert!(text.to_lowercase().contains("refused"), "{text}");
-    assert_eq!(
-        s3.counts(),
-        RequestCounts {
-            head: 4,
-            ..RequestCounts::default()
-        }
-    );
+    assert_eq!(s3.counts(), RequestCounts { head: 4, ..RequestCounts::default() });
     let err = s3.check_access().await.unwrap_err();
     assert!(matches!(err, S3Error::Unreachable { .. }), "{err:?}");
     assert_eq!(s3.counts().list, 4);
@@ -534,17 +391,10 @@ async fn closed_port_is_unreachable_after_bounded_attempts() {
 #[tokio::test]
 async fn a_server_that_never_answers_times_out() {
     let server = FakeServer::start(vec![Reply::Hang]).await;
-    let opts = S3Options {
-        max_retries: 1,
-        timeout: Duration::from_millis(300),
-        ..fast_options()
-    };
+    let opts = S3Options { max_retries: 1, timeout: Duration::from_millis(300), ..fast_options() };
     let s3 = fake_store(&server, opts);
     let err = s3.get("a.json").await.unwrap_err();
-    assert!(
-        matches!(err, S3Error::Timeout { attempts: 2, .. }),
-        "{err:?}"
-    );
+    assert!(matches!(err, S3Error::Timeout { attempts: 2, .. }), "{err:?}");
     assert!(err.is_outage());
     assert_eq!(server.received().len(), 2);
     assert_eq!(s3.counts().get, 2);
@@ -560,10 +410,7 @@ async fn slow_down_and_5xx_are_retried_then_succeed() {
     ])
     .await;
     let s3 = fake_store(&server, fast_options());
-    let out = s3
-        .put("a.json", b"x".to_vec(), sha(b"x"), PutMode::Overwrite)
-        .await
-        .unwrap();
+    let out = s3.put("a.json", b"x".to_vec(), sha(b"x"), PutMode::Overwrite).await.unwrap();
     assert_eq!(out.attempts, 4);
     assert_eq!(out.etag.as_deref(), Some("abc"));
     assert_eq!(s3.counts().put, 4, "every attempt is billed");
@@ -577,10 +424,7 @@ async fn slow_down_and_5xx_are_retried_then_succeed() {
 #[tokio::test]
 async fn persistent_5xx_is_an_outage_after_max_retries() {
     let server = FakeServer::start(vec![Reply::s3_error(500, "InternalError")]).await;
-    let opts = S3Options {
-        max_retries: 2,
-        ..fast_options()
-    };
+    let opts = S3Options { max_retries: 2, ..fast_options() };
     let s3 = fake_store(&server, opts);
     let err = s3.list("users/").await.unwrap_err();
     assert!(
@@ -611,10 +455,7 @@ async fn client_errors_are_not_retried() {
     ] {
         let server = FakeServer::start(vec![reply, Reply::ok(&[], "")]).await;
         let s3 = fake_store(&server, fast_options());
-        let err = s3
-            .put("a.json", b"x".to_vec(), sha(b"x"), PutMode::Overwrite)
-            .await
-            .unwrap_err();
+        let err = s3.put("a.json", b"x".to_vec(), sha(b"x"), PutMode::Overwrite).await.unwrap_err();
         assert!(check(&err), "{err:?}");
         assert_eq!(server.received().len(), 1, "{err:?} was retried");
     }
@@ -625,19 +466,11 @@ async fn requests_are_signed_and_carry_the_checksums() {
     let server = FakeServer::start(vec![Reply::ok(&[], "")]).await;
     let s3 = fake_store(&server, fast_options());
     let body = b"{\"a\":1}".to_vec();
-    s3.put(
-        "users/u1/routes/a b+ü.json",
-        body.clone(),
-        sha(&body),
-        PutMode::CreateOnly,
-    )
-    .await
-    .unwrap();
+    s3.put("users/u1/routes/a b+ü.json", body.clone(), sha(&body), PutMode::CreateOnly)
+        .await
+        .unwrap();
     let r = &server.received()[0];
-    assert_eq!(
-        r.request_line,
-        "PUT /kompass-test/users/u1/routes/a%20b%2B%C3%BC.json HTTP/1.1"
-    );
+    assert_eq!(r.request_line, "PUT /kompass-test/users/u1/routes/a%20b%2B%C3%BC.json HTTP/1.1");
     let hex_sum = hex::encode(sha(&body));
     assert_eq!(r.header("x-amz-content-sha256"), Some(hex_sum.as_str()));
     assert_eq!(r.header("x-amz-meta-sha256"), Some(hex_sum.as_str()));
@@ -647,17 +480,9 @@ async fn requests_are_signed_and_carry_the_checksums() {
     assert_eq!(r.header("if-none-match"), Some("*"));
     assert_eq!(r.header("content-length"), Some("7"));
     let auth = r.header("authorization").unwrap();
-    assert!(
-        auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIAFAKE/"),
-        "{auth}"
-    );
+    assert!(auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIAFAKE/"), "{auth}");
     assert!(auth.contains("/us-east-1/s3/aws4_request"), "{auth}");
-    for signed in [
-        "host",
-        "if-none-match",
-        "x-amz-checksum-sha256",
-        "x-amz-meta-sha256",
-    ] {
+    for signed in ["host", "if-none-match", "x-amz-checksum-sha256", "x-amz-meta-sha256"] {
         assert!(auth.contains(signed), "{signed} unsigned: {auth}");
     }
     assert!(!auth.contains("fake-secret"));
@@ -705,9 +530,7 @@ async fn list_requests_ask_for_url_encoded_keys_and_follow_tokens() {
         "GET /kompass-test?encoding-type=url&list-type=2&max-keys=1000&prefix=p%2F%20x HTTP/1.1"
     );
     assert!(
-        received[1]
-            .request_line
-            .contains("&continuation-token=tok%2Fen%2B%3D "),
+        received[1].request_line.contains("&continuation-token=tok%2Fen%2B%3D "),
         "{}",
         received[1].request_line
     );
@@ -730,51 +553,28 @@ async fn verify_downloads_and_hashes_when_the_server_keeps_no_checksum() {
     let body = "stored bytes";
     // The fake sends Content-Length from its body, so a HEAD reply carries a body of that size
     // (which the client does not read).
-    let head = Reply::ok(
-        &[("last-modified", "Wed, 21 Oct 2015 07:28:00 GMT")],
-        &" ".repeat(body.len()),
-    );
+    let head =
+        Reply::ok(&[("last-modified", "Wed, 21 Oct 2015 07:28:00 GMT")], &" ".repeat(body.len()));
     let server = FakeServer::start(vec![head, Reply::ok(&[], body)]).await;
     let s3 = fake_store(&server, fast_options());
-    assert!(
-        s3.verify("a.json", body.len() as u64, sha(body.as_bytes()))
-            .await
-            .unwrap()
-    );
-    assert_eq!(
-        s3.counts(),
-        RequestCounts {
-            head: 1,
-            get: 1,
-            ..RequestCounts::default()
-        }
-    );
+    assert!(s3.verify("a.json", body.len() as u64, sha(body.as_bytes())).await.unwrap());
+    assert_eq!(s3.counts(), RequestCounts { head: 1, get: 1, ..RequestCounts::default() });
 
     // Same size, other bytes: false.
     let server = FakeServer::start(vec![
-        Reply::ok(
-            &[("last-modified", "Wed, 21 Oct 2015 07:28:00 GMT")],
-            "            ",
-        ),
+        Reply::ok(&[("last-modified", "Wed, 21 Oct 2015 07:28:00 GMT")], "            "),
         Reply::ok(&[], "other  bytes"),
     ])
     .await;
     let s3 = fake_store(&server, fast_options());
-    assert!(
-        !s3.verify("a.json", body.len() as u64, sha(body.as_bytes()))
-            .await
-            .unwrap()
-    );
+    assert!(!s3.verify("a.json", body.len() as u64, sha(body.as_bytes())).await.unwrap());
 }
 
 #[tokio::test]
 async fn a_download_that_does_not_match_its_stored_checksum_is_corrupt() {
     let stored = hex::encode(sha(b"original"));
-    let server = FakeServer::start(vec![Reply::ok(
-        &[("x-amz-meta-sha256", &stored)],
-        "tampered",
-    )])
-    .await;
+    let server =
+        FakeServer::start(vec![Reply::ok(&[("x-amz-meta-sha256", &stored)], "tampered")]).await;
     let s3 = fake_store(&server, fast_options());
     let err = s3.get("a.json").await.unwrap_err();
     assert!(matches!(err, S3Error::Corrupt { .. }), "{err:?}");
@@ -787,10 +587,7 @@ async fn a_create_only_put_whose_answer_was_lost_is_recognised_as_ours() {
     let head = Reply::Answer {
         status: 200,
         headers: vec![
-            (
-                "last-modified".into(),
-                "Wed, 21 Oct 2015 07:28:00 GMT".into(),
-            ),
+            ("last-modified".into(), "Wed, 21 Oct 2015 07:28:00 GMT".into()),
             ("x-amz-meta-sha256".into(), hex_sum.clone()),
             ("etag".into(), "\"e1\"".into()),
         ],
@@ -804,37 +601,17 @@ async fn a_create_only_put_whose_answer_was_lost_is_recognised_as_ours() {
     ])
     .await;
     let s3 = fake_store(&server, fast_options());
-    let out = s3
-        .put("a.json", body.clone(), sha(&body), PutMode::CreateOnly)
-        .await
-        .unwrap();
+    let out = s3.put("a.json", body.clone(), sha(&body), PutMode::CreateOnly).await.unwrap();
     assert_eq!(out.attempts, 2);
     assert_eq!(out.etag.as_deref(), Some("e1"));
-    assert_eq!(
-        s3.counts(),
-        RequestCounts {
-            put: 2,
-            head: 1,
-            ..RequestCounts::default()
-        }
-    );
+    assert_eq!(s3.counts(), RequestCounts { put: 2, head: 1, ..RequestCounts::default() });
 
     // Someone else's bytes under that key: still a conflict.
-    let server = FakeServer::start(vec![
-        Reply::Close,
-        Reply::s3_error(412, "PreconditionFailed"),
-        head,
-    ])
-    .await;
+    let server =
+        FakeServer::start(vec![Reply::Close, Reply::s3_error(412, "PreconditionFailed"), head])
+            .await;
     let s3 = fake_store(&server, fast_options());
-    let err = s3
-        .put(
-            "a.json",
-            b"diff".to_vec(),
-            sha(b"diff"),
-            PutMode::CreateOnly,
-        )
-        .await
-        .unwrap_err();
+    let err =
+        s3.put("a.json", b"diff".to_vec(), sha(b"diff"), PutMode::CreateOnly).await.unwrap_err();
     assert!(matches!(err, S3Error::PreconditionFailed { .. }), "{err:?}");
 }

@@ -242,9 +242,12 @@ async fn every_api_route_needs_a_valid_bearer_token() {
         ),
     ];
     for (what, header, says) in &cases {
-        for (method, path) in
-            [("GET", "/api/usage"), ("GET", "/api/files"), ("POST", "/api/presign"), ("POST", "/api/rider")]
-        {
+        for (method, path) in [
+            ("GET", "/api/usage"),
+            ("GET", "/api/files"),
+            ("POST", "/api/presign"),
+            ("POST", "/api/rider"),
+        ] {
             let mut req = match method {
                 "GET" => s.client.get(format!("{}{path}", s.base)),
                 _ => s
@@ -602,7 +605,8 @@ async fn usage_levels_follow_the_quota() {
     let alice = token("alice");
     // A rider document whose stored (server-scrubbed) form is exactly 8 500 bytes: the
     // distance's (fraction) digits are kept byte for byte, so their count sets the size.
-    let doc = |digits: usize| format!("{{\"activities\":[{{\"distance\":1.0{}}}]}}", "0".repeat(digits));
+    let doc =
+        |digits: usize| format!("{{\"activities\":[{{\"distance\":1.0{}}}]}}", "0".repeat(digits));
     let stored_len = |d: usize| {
         kompass_core::scrub::scrub_incoming(doc(d).as_bytes(), &pseudonym_key(), "alice")
             .unwrap()
@@ -769,13 +773,27 @@ fn smuggling_export() -> Vec<u8> {
 fn assert_stored_scrubbed(stored: &[u8], user: &str) {
     let text = String::from_utf8(stored.to_vec()).unwrap();
     for leak in [
-        "John", "Doe", "London", "Morning", "51.5007", "start_latlng", "measurement_preference",
-        "Jane", "Home-51", "firstname", "12345678", &sha_hex(b"12345678"),
+        "John",
+        "Doe",
+        "London",
+        "Morning",
+        "51.5007",
+        "start_latlng",
+        "measurement_preference",
+        "Jane",
+        "Home-51",
+        "firstname",
+        "12345678",
+        &sha_hex(b"12345678"),
     ] {
         assert!(!text.contains(leak), "{leak} stored: {text}");
     }
     let doc: Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(doc["basic_info"]["user_hash"], json!(pseudonym_key().user_pseudonym(user)), "{doc}");
+    assert_eq!(
+        doc["basic_info"]["user_hash"],
+        json!(pseudonym_key().user_pseudonym(user)),
+        "{doc}"
+    );
     assert_eq!(doc["basic_info"]["ftp"], 250);
     assert_eq!(doc["activities"][0]["distance"], 1000.5);
     assert_eq!(
@@ -788,7 +806,8 @@ fn assert_stored_scrubbed(stored: &[u8], user: &str) {
 }
 
 fn assert_spec_name(name: &str) {
-    let stamp = name.strip_prefix("fitness_data_").and_then(|r| r.strip_suffix(".json")).unwrap_or("");
+    let stamp =
+        name.strip_prefix("fitness_data_").and_then(|r| r.strip_suffix(".json")).unwrap_or("");
     let ok = stamp.len() == 15
         && stamp.as_bytes()[8] == b'_'
         && stamp.bytes().enumerate().all(|(i, b)| i == 8 || b.is_ascii_digit());
@@ -927,7 +946,11 @@ async fn with_s3_rider_data_is_stored_only_by_the_server_scrubbed() {
 
 #[tokio::test]
 async fn an_allowance_for_the_edge_is_signed_and_states_what_is_left() {
-    let s = start(&[("KOMPASS_SERVER_SECRET", SECRET), ("S3_MAX_USER_STORAGE_MB", "0.019073486328125")]).unwrap();
+    let s = start(&[
+        ("KOMPASS_SERVER_SECRET", SECRET),
+        ("S3_MAX_USER_STORAGE_MB", "0.019073486328125"),
+    ])
+    .unwrap();
     let alice = token("alice");
     s.upload(&alice, "routes", "one.json", &[b'a'; 5_000]).await;
     let _reserved = s.grant(&alice, "routes", "two.json", &[b'b'; 3_000]).await;
@@ -936,7 +959,9 @@ async fn an_allowance_for_the_edge_is_signed_and_states_what_is_left() {
     assert_eq!(a.body["bytes"], 20_000 - 5_000 - 3_000, "{}", a.body);
     let sealed = a.body["allowance"].as_str().unwrap();
     let now = kompass_core::time::UnixMs(unix_now() as i64 * 1000);
-    let opened = kompass_core::admission::allowance::Allowance::open(sealed, SECRET.as_bytes(), now).unwrap();
+    let opened =
+        kompass_core::admission::allowance::Allowance::open(sealed, SECRET.as_bytes(), now)
+            .unwrap();
     assert_eq!(opened.user.as_str(), "alice");
     assert_eq!(opened.bytes, 12_000);
     // Not an API token: it cannot act as alice.

@@ -91,11 +91,7 @@ pub fn plan_cleanup(
     #[wasm_bindgen(js_name = nowMs)] now_ms: f64,
 ) -> Result<JsValue, JsValue> {
     let objects: Vec<ObjectInfo> = from_js("inventory", inventory)?;
-    let CleanupPolicy {
-        policy,
-        limits,
-        user,
-    } = from_js("policy", policy)?;
+    let CleanupPolicy { policy, limits, user } = from_js("policy", policy)?;
     let now_ms = i64::try_from(unix_ms(now_ms)?).expect("below 2^53");
     let plan = match user {
         Some(user) => fifo::plan_user(&objects, &user, &policy, &limits, now_ms),

@@ -85,10 +85,7 @@ pub fn scrub(
         None => scrub::scrub_keyless(&bytes),
     }
     .map_err(|e| js_error("ScrubError", e))?;
-    to_js(&Scrubbed {
-        document: &scrubbed.document,
-        report: &scrubbed.report,
-    })
+    to_js(&Scrubbed { document: &scrubbed.document, report: &scrubbed.report })
 }
 
 /// The input's UTF-8 bytes: text as is, bytes copied once, other values as `JSON.stringify`

@@ -45,10 +45,7 @@ pub fn verify_token(
 pub(crate) fn verify(token: &str, secret: &[u8], now_ms: f64) -> Result<JsValue, JsValue> {
     let claims =
         token::verify(token, secret, unix_secs(now_ms)?).map_err(|e| js_error("TokenError", e))?;
-    to_js(&Claims {
-        user: claims.user,
-        expires_at: claims.expires_at,
-    })
+    to_js(&Claims { user: claims.user, expires_at: claims.expires_at })
 }
 
 /// Mints a token for `user` valid until `expiresAt` (unix seconds), signed with `secret`

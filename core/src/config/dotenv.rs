@@ -56,11 +56,7 @@ pub struct DotenvError {
 }
 
 fn list(problems: &[DotenvProblem]) -> String {
-    problems
-        .iter()
-        .map(|p| p.to_string())
-        .collect::<Vec<_>>()
-        .join("; ")
+    problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("; ")
 }
 
 /// Parses a `.env` file into assignments in file order (duplicates kept; the last one wins
@@ -88,20 +84,15 @@ pub fn parse_dotenv(input: &str) -> Result<Vec<(String, String)>, DotenvError> {
         }
         let body = strip_export(body);
         let Some(eq) = body.find('=') else {
-            problems.push(DotenvProblem {
-                line: start_line,
-                kind: DotenvProblemKind::MissingEquals,
-            });
+            problems
+                .push(DotenvProblem { line: start_line, kind: DotenvProblemKind::MissingEquals });
             pos = next;
             line_no = next_line_no;
             continue;
         };
         let key = body[..eq].trim();
         if !is_valid_key(key) {
-            problems.push(DotenvProblem {
-                line: start_line,
-                kind: DotenvProblemKind::InvalidKey,
-            });
+            problems.push(DotenvProblem { line: start_line, kind: DotenvProblemKind::InvalidKey });
             pos = next;
             line_no = next_line_no;
             continue;
@@ -146,11 +137,7 @@ pub fn parse_dotenv(input: &str) -> Result<Vec<(String, String)>, DotenvError> {
         line_no = next_line_no;
     }
 
-    if problems.is_empty() {
-        Ok(out)
-    } else {
-        Err(DotenvError { problems })
-    }
+    if problems.is_empty() { Ok(out) } else { Err(DotenvError { problems }) }
 }
 
 /// Byte offset of `sub` within `whole` (`sub` must be a subslice of `whole`).
@@ -251,29 +238,13 @@ mod tests {
     #[test]
     fn export_prefix_is_dropped_but_a_key_named_export_is_not() {
         let got = parse("export A=1\nexport\tB=2\nexportC=3\nexport=4\n");
-        assert_eq!(
-            got,
-            vec![
-                kv("A", "1"),
-                kv("B", "2"),
-                kv("exportC", "3"),
-                kv("export", "4")
-            ]
-        );
+        assert_eq!(got, vec![kv("A", "1"), kv("B", "2"), kv("exportC", "3"), kv("export", "4")]);
     }
 
     #[test]
     fn inline_comments_need_whitespace_before_the_hash() {
         let got = parse("A=value # comment\nB=a#b\nC= # only a comment\nD=#literal\n");
-        assert_eq!(
-            got,
-            vec![
-                kv("A", "value"),
-                kv("B", "a#b"),
-                kv("C", ""),
-                kv("D", "#literal")
-            ]
-        );
+        assert_eq!(got, vec![kv("A", "value"), kv("B", "a#b"), kv("C", ""), kv("D", "#literal")]);
     }
 
     #[test]
@@ -300,10 +271,7 @@ mod tests {
         let err = parse_dotenv(input).unwrap_err();
         assert_eq!(
             err.problems,
-            vec![DotenvProblem {
-                line: 5,
-                kind: DotenvProblemKind::MissingEquals
-            }]
+            vec![DotenvProblem { line: 5, kind: DotenvProblemKind::MissingEquals }]
         );
         let ok = parse("A=\"first\nsecond\"\nB='x\r\ny'\n");
         assert_eq!(ok, vec![kv("A", "first\nsecond"), kv("B", "x\ny")]);
@@ -329,22 +297,10 @@ mod tests {
         assert_eq!(
             err.problems,
             vec![
-                DotenvProblem {
-                    line: 2,
-                    kind: DotenvProblemKind::MissingEquals
-                },
-                DotenvProblem {
-                    line: 3,
-                    kind: DotenvProblemKind::InvalidKey
-                },
-                DotenvProblem {
-                    line: 4,
-                    kind: DotenvProblemKind::InvalidKey
-                },
-                DotenvProblem {
-                    line: 5,
-                    kind: DotenvProblemKind::TrailingText
-                },
+                DotenvProblem { line: 2, kind: DotenvProblemKind::MissingEquals },
+                DotenvProblem { line: 3, kind: DotenvProblemKind::InvalidKey },
+                DotenvProblem { line: 4, kind: DotenvProblemKind::InvalidKey },
+                DotenvProblem { line: 5, kind: DotenvProblemKind::TrailingText },
                 DotenvProblem {
                     line: 6,
                     kind: DotenvProblemKind::UnterminatedQuote { quote: '\'' }

@@ -140,11 +140,7 @@ impl ConfigErrors {
 impl fmt::Display for ConfigErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.problems.len();
-        write!(
-            f,
-            "the configuration has {n} problem{}:",
-            if n == 1 { "" } else { "s" }
-        )?;
+        write!(f, "the configuration has {n} problem{}:", if n == 1 { "" } else { "s" })?;
         for p in &self.problems {
             write!(f, "\n  - {p}")?;
         }
@@ -185,15 +181,10 @@ mod tests {
         let missing = ConfigProblem {
             variable: "AWS_S3_BUCKET",
             value: None,
-            kind: ProblemKind::Missing {
-                required_because: "S3 is enabled",
-            },
+            kind: ProblemKind::Missing { required_because: "S3 is enabled" },
             fix: "set it".into(),
         };
-        assert_eq!(
-            missing.to_string(),
-            "AWS_S3_BUCKET is not set, and S3 is enabled: set it"
-        );
+        assert_eq!(missing.to_string(), "AWS_S3_BUCKET is not set, and S3 is enabled: set it");
     }
 
     #[test]
@@ -201,9 +192,7 @@ mod tests {
         let p = ConfigProblem {
             variable: "DATA_DIRECTORY",
             value: Some(format!("\u{1b}[31m{}", "x".repeat(200))),
-            kind: ProblemKind::Malformed {
-                reason: "bad".into(),
-            },
+            kind: ProblemKind::Malformed { reason: "bad".into() },
             fix: "fix it".into(),
         };
         let s = p.to_string();
@@ -226,9 +215,7 @@ mod tests {
                 ConfigProblem {
                     variable: "B",
                     value: None,
-                    kind: ProblemKind::Missing {
-                        required_because: "r",
-                    },
+                    kind: ProblemKind::Missing { required_because: "r" },
                     fix: "f2".into(),
                 },
             ],

@@ -62,10 +62,7 @@ mod tests {
         assert_eq!(format!("{s:?}"), REDACTED);
         assert_eq!(format!("{s}"), REDACTED);
         assert_eq!(format!("{s:#?}"), REDACTED);
-        assert_eq!(
-            format!("{:?}", Some(s.clone())),
-            format!("Some({REDACTED})")
-        );
+        assert_eq!(format!("{:?}", Some(s.clone())), format!("Some({REDACTED})"));
         assert_eq!(s.expose(), "hunter2-very-secret");
         assert_eq!(s.expose_bytes(), b"hunter2-very-secret");
         assert_eq!(s.len(), 19);

@@ -20,9 +20,7 @@ pub(crate) fn parse_size(value: &str, unit: u64, max_units: f64) -> Result<u64, 
     // f64's parser also takes "inf", "NaN" and exponents; accept plain decimals only, so that
     // what the user wrote is what they get.
     let plain = !value.is_empty()
-        && value
-            .chars()
-            .all(|c| c.is_ascii_digit() || c == '.' || c == '-' || c == '+')
+        && value.chars().all(|c| c.is_ascii_digit() || c == '.' || c == '-' || c == '+')
         && value.chars().filter(|&c| c == '.').count() <= 1
         && value.chars().any(|c| c.is_ascii_digit());
     let number: f64 = if plain {
@@ -51,11 +49,7 @@ pub(crate) fn parse_size(value: &str, unit: u64, max_units: f64) -> Result<u64, 
 
 /// `5120` rather than `5120.0`, `4.5` as is.
 fn trim_float(x: f64) -> String {
-    if x.fract() == 0.0 {
-        format!("{}", x as u64)
-    } else {
-        format!("{x}")
-    }
+    if x.fract() == 0.0 { format!("{}", x as u64) } else { format!("{x}") }
 }
 
 /// Parses a whole number in `min..=max`.
@@ -65,20 +59,14 @@ pub(crate) fn parse_whole(value: &str, min: u64, max: u64) -> Result<u64, Proble
         // All digits: either in range, or too large for any integer type.
         return match digits.parse::<u64>() {
             Ok(n) if (min..=max).contains(&n) => Ok(n),
-            _ => Err(ProblemKind::OutOfRange {
-                min: min.to_string(),
-                max: max.to_string(),
-            }),
+            _ => Err(ProblemKind::OutOfRange { min: min.to_string(), max: max.to_string() }),
         };
     }
     match value.parse::<f64>() {
         Ok(x) if x.is_finite() && x.fract() == 0.0 => {
             // A negative whole number, or one written like "5.0".
             if x < min as f64 || x > max as f64 {
-                Err(ProblemKind::OutOfRange {
-                    min: min.to_string(),
-                    max: max.to_string(),
-                })
+                Err(ProblemKind::OutOfRange { min: min.to_string(), max: max.to_string() })
             } else {
                 Err(ProblemKind::NotWholeNumber)
             }
@@ -131,11 +119,7 @@ impl Endpoint {
         }
         let (host, port) = split_host_port(authority)?;
         validate_host(host)?;
-        Ok(Endpoint {
-            scheme,
-            host: host.to_string(),
-            port,
-        })
+        Ok(Endpoint { scheme, host: host.to_string(), port })
     }
 
     /// The scheme.
@@ -179,9 +163,7 @@ impl fmt::Display for Endpoint {
 
 fn split_host_port(authority: &str) -> Result<(&str, Option<u16>), String> {
     let (host, port) = if authority.starts_with('[') {
-        let end = authority
-            .find(']')
-            .ok_or("the IPv6 address is missing its closing ']'")?;
+        let end = authority.find(']').ok_or("the IPv6 address is missing its closing ']'")?;
         let (host, after) = authority.split_at(end + 1);
         match after {
             "" => (host, None),
@@ -222,15 +204,11 @@ fn validate_host(host: &str) -> Result<(), String> {
     for label in host.split('.') {
         let ok = !label.is_empty()
             && label.len() <= 63
-            && label
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
             && !label.starts_with('-')
             && !label.ends_with('-');
         if !ok {
-            return Err(format!(
-                "the host {host:?} is not a valid host name or IP address"
-            ));
+            return Err(format!("the host {host:?} is not a valid host name or IP address"));
         }
     }
     Ok(())
@@ -239,14 +217,9 @@ fn validate_host(host: &str) -> Result<(), String> {
 /// Checks an S3 bucket name against the AWS naming rules.
 pub(crate) fn validate_bucket(name: &str) -> Result<(), String> {
     if !(3..=63).contains(&name.len()) {
-        return Err(format!(
-            "it is {} characters long; bucket names have 3 to 63",
-            name.len()
-        ));
+        return Err(format!("it is {} characters long; bucket names have 3 to 63", name.len()));
     }
-    if !name
-        .bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+    if !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
     {
         return Err("bucket names use only lowercase letters, digits, '.' and '-'".into());
     }
@@ -270,10 +243,7 @@ pub(crate) fn validate_region(region: &str) -> Result<(), String> {
     if region.len() > 64 {
         return Err("it is longer than 64 characters".into());
     }
-    if !region
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    {
+    if !region.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
         return Err("regions use only letters, digits, '-' and '_' (e.g. us-east-1)".into());
     }
     Ok(())
@@ -309,23 +279,11 @@ mod tests {
         assert_eq!(parse_size("0", MIB, 1e6), Err(ProblemKind::NotPositive));
         assert_eq!(parse_size("-1", MIB, 1e6), Err(ProblemKind::NotPositive));
         assert_eq!(parse_size("-0", MIB, 1e6), Err(ProblemKind::NotPositive));
-        assert_eq!(
-            parse_size("0.0000000001", MIB, 1e6),
-            Err(ProblemKind::NotPositive)
-        );
-        for bad in [
-            "abc", "NaN", "inf", "-inf", "1e3", "50MB", "5,5", "", ".", "1.2.3", "--1",
-        ] {
-            assert_eq!(
-                parse_size(bad, MIB, 1e6),
-                Err(ProblemKind::NotNumber),
-                "{bad}"
-            );
+        assert_eq!(parse_size("0.0000000001", MIB, 1e6), Err(ProblemKind::NotPositive));
+        for bad in ["abc", "NaN", "inf", "-inf", "1e3", "50MB", "5,5", "", ".", "1.2.3", "--1"] {
+            assert_eq!(parse_size(bad, MIB, 1e6), Err(ProblemKind::NotNumber), "{bad}");
         }
-        assert!(matches!(
-            parse_size("5121", MIB, 5120.0),
-            Err(ProblemKind::OutOfRange { .. })
-        ));
+        assert!(matches!(parse_size("5121", MIB, 5120.0), Err(ProblemKind::OutOfRange { .. })));
         assert_eq!(parse_size("5120", MIB, 5120.0), Ok(5120 * MIB));
     }
 
@@ -335,22 +293,13 @@ mod tests {
         assert_eq!(parse_whole("+70", 1, 100), Ok(70));
         assert_eq!(parse_whole("100", 1, 100), Ok(100));
         assert_eq!(parse_whole("1", 1, 100), Ok(1));
-        let range = ProblemKind::OutOfRange {
-            min: "1".into(),
-            max: "100".into(),
-        };
+        let range = ProblemKind::OutOfRange { min: "1".into(), max: "100".into() };
         assert_eq!(parse_whole("0", 1, 100), Err(range.clone()));
         assert_eq!(parse_whole("101", 1, 100), Err(range.clone()));
         assert_eq!(parse_whole("-5", 1, 100), Err(range.clone()));
         assert_eq!(parse_whole("99999999999999999999999", 1, 100), Err(range));
-        assert_eq!(
-            parse_whole("70.5", 1, 100),
-            Err(ProblemKind::NotWholeNumber)
-        );
-        assert_eq!(
-            parse_whole("70.0", 1, 100),
-            Err(ProblemKind::NotWholeNumber)
-        );
+        assert_eq!(parse_whole("70.5", 1, 100), Err(ProblemKind::NotWholeNumber));
+        assert_eq!(parse_whole("70.0", 1, 100), Err(ProblemKind::NotWholeNumber));
         assert_eq!(parse_whole("seventy", 1, 100), Err(ProblemKind::NotNumber));
         assert_eq!(parse_whole("NaN", 1, 100), Err(ProblemKind::NotNumber));
         assert_eq!(parse_whole("", 1, 100), Err(ProblemKind::NotNumber));
@@ -359,10 +308,7 @@ mod tests {
     #[test]
     fn endpoints() {
         let e = Endpoint::parse("http://127.0.0.1:8333").unwrap();
-        assert_eq!(
-            (e.scheme(), e.host(), e.port()),
-            (Scheme::Http, "127.0.0.1", Some(8333))
-        );
+        assert_eq!((e.scheme(), e.host(), e.port()), (Scheme::Http, "127.0.0.1", Some(8333)));
         assert_eq!(e.url(), "http://127.0.0.1:8333");
         let e = Endpoint::parse("HTTPS://S3.Example.COM/").unwrap();
         assert_eq!(e.url(), "https://s3.example.com");

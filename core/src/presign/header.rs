@@ -13,12 +13,8 @@ use thiserror::Error;
 use super::{Credentials, CredentialsError, SERVICE, TimeError, scope_region_ok, unix_secs};
 
 /// Headers the signer adds; a request that already has one would be signed ambiguously.
-const RESERVED_HEADERS: [&str; 4] = [
-    "authorization",
-    "x-amz-date",
-    "x-amz-content-sha256",
-    "x-amz-security-token",
-];
+const RESERVED_HEADERS: [&str; 4] =
+    ["authorization", "x-amz-date", "x-amz-content-sha256", "x-amz-security-token"];
 
 /// A request to sign with an Authorization header.
 #[derive(Debug, Clone, Copy)]
@@ -146,20 +142,12 @@ pub fn sign_request(
     )?;
     let (instructions, _signature) = sign(request, &params)?.into_parts();
     let (headers, _) = instructions.into_parts();
-    Ok(headers
-        .iter()
-        .map(|h| (h.name().to_owned(), h.value().to_owned()))
-        .collect())
+    Ok(headers.iter().map(|h| (h.name().to_owned(), h.value().to_owned())).collect())
 }
 
 /// aws-sigv4 panics on a URL without a host, so this is checked first.
 fn check_url(url: &str) -> Result<(), SignError> {
-    let fail = |reason| {
-        Err(SignError::InvalidUrl {
-            url: url.to_owned(),
-            reason,
-        })
-    };
+    let fail = |reason| Err(SignError::InvalidUrl { url: url.to_owned(), reason });
     let Ok(uri) = url.parse::<http::Uri>() else {
         return fail("it is not a valid, encoded URL");
     };
@@ -185,25 +173,15 @@ mod tests {
     }
 
     fn doc_creds() -> Credentials {
-        Credentials::new(
-            "AKIAIOSFODNN7EXAMPLE",
-            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-        )
+        Credentials::new("AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
     }
 
     fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-        headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+        headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
     }
 
     fn signature(headers: &[(String, String)]) -> &str {
-        header(headers, "authorization")
-            .unwrap()
-            .rsplit_once("Signature=")
-            .unwrap()
-            .1
+        header(headers, "authorization").unwrap().rsplit_once("Signature=").unwrap().1
     }
 
     fn sign_doc(
@@ -213,12 +191,7 @@ mod tests {
         payload: Option<&str>,
     ) -> Vec<(String, String)> {
         sign_request(
-            &SignableRequest {
-                method,
-                url,
-                headers,
-                payload_sha256_hex: payload,
-            },
+            &SignableRequest { method, url, headers, payload_sha256_hex: payload },
             &doc_creds(),
             "us-east-1",
             doc_time(),
@@ -260,10 +233,7 @@ mod tests {
         let payload = hex::encode(sha2::Sha256::digest(b"Welcome to Amazon S3."));
         let target = S3Target::new(None, "us-east-1", "examplebucket").unwrap();
         let url = target.object_url("test$file.text");
-        assert_eq!(
-            url,
-            "https://examplebucket.s3.amazonaws.com/test%24file.text"
-        );
+        assert_eq!(url, "https://examplebucket.s3.amazonaws.com/test%24file.text");
         let out = sign_doc(
             "PUT",
             &url,
@@ -287,12 +257,8 @@ mod tests {
     #[test]
     fn reproduces_the_aws_bucket_examples() {
         let target = S3Target::new(None, "us-east-1", "examplebucket").unwrap();
-        let lifecycle = sign_doc(
-            "GET",
-            &format!("{}?lifecycle", target.bucket_url()),
-            &[],
-            Some(EMPTY_SHA256),
-        );
+        let lifecycle =
+            sign_doc("GET", &format!("{}?lifecycle", target.bucket_url()), &[], Some(EMPTY_SHA256));
         assert_eq!(
             signature(&lifecycle),
             "fea454ca298b7da1c68078a5d1bdbfbbe0d65c699e0f91ac7a200a0136783543"
@@ -323,10 +289,7 @@ mod tests {
             doc_time(),
         )
         .unwrap();
-        assert_eq!(
-            header(&headers, "x-amz-content-sha256"),
-            Some("UNSIGNED-PAYLOAD")
-        );
+        assert_eq!(header(&headers, "x-amz-content-sha256"), Some("UNSIGNED-PAYLOAD"));
         assert_eq!(header(&headers, "x-amz-security-token"), Some("tok+/="));
         assert!(
             header(&headers, "authorization").unwrap().contains(
@@ -354,43 +317,25 @@ mod tests {
     fn bad_requests_are_typed_errors() {
         let try_sign = |method: &str, url: &str, headers: &[(String, String)], payload| {
             sign_request(
-                &SignableRequest {
-                    method,
-                    url,
-                    headers,
-                    payload_sha256_hex: payload,
-                },
+                &SignableRequest { method, url, headers, payload_sha256_hex: payload },
                 &doc_creds(),
                 "us-east-1",
                 doc_time(),
             )
         };
         let url = "https://examplebucket.s3.amazonaws.com/test.txt";
-        for bad_url in [
-            "/test.txt",
-            "examplebucket/test.txt",
-            "ftp://h/x",
-            "https:///x",
-            "http://h/a b",
-        ] {
+        for bad_url in
+            ["/test.txt", "examplebucket/test.txt", "ftp://h/x", "https:///x", "http://h/a b"]
+        {
             assert!(
-                matches!(
-                    try_sign("GET", bad_url, &[], None),
-                    Err(SignError::InvalidUrl { .. })
-                ),
+                matches!(try_sign("GET", bad_url, &[], None), Err(SignError::InvalidUrl { .. })),
                 "{bad_url:?}"
             );
         }
-        assert!(matches!(
-            try_sign("get", url, &[], None),
-            Err(SignError::InvalidMethod(_))
-        ));
-        for reserved in [
-            "Authorization",
-            "X-Amz-Date",
-            "x-amz-content-sha256",
-            "x-amz-security-token",
-        ] {
+        assert!(matches!(try_sign("get", url, &[], None), Err(SignError::InvalidMethod(_))));
+        for reserved in
+            ["Authorization", "X-Amz-Date", "x-amz-content-sha256", "x-amz-security-token"]
+        {
             assert!(matches!(
                 try_sign("GET", url, &[h(reserved, "x")], None),
                 Err(SignError::ReservedHeader(_))
@@ -411,33 +356,21 @@ mod tests {
             ));
         }
         let region_err = sign_request(
-            &SignableRequest {
-                method: "GET",
-                url,
-                headers: &[],
-                payload_sha256_hex: None,
-            },
+            &SignableRequest { method: "GET", url, headers: &[], payload_sha256_hex: None },
             &doc_creds(),
             "us/east",
             doc_time(),
         );
         assert!(matches!(region_err, Err(SignError::InvalidRegion(_))));
         let creds_err = sign_request(
-            &SignableRequest {
-                method: "GET",
-                url,
-                headers: &[],
-                payload_sha256_hex: None,
-            },
+            &SignableRequest { method: "GET", url, headers: &[], payload_sha256_hex: None },
             &Credentials::new("AKID", ""),
             "us-east-1",
             doc_time(),
         );
         assert!(matches!(
             creds_err,
-            Err(SignError::Credentials(
-                CredentialsError::EmptySecretAccessKey
-            ))
+            Err(SignError::Credentials(CredentialsError::EmptySecretAccessKey))
         ));
     }
 }

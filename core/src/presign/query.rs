@@ -127,13 +127,9 @@ pub fn presign_put(
     headers.insert("content-length".to_owned(), size.to_string());
     headers.insert("x-amz-checksum-sha256".to_owned(), STANDARD.encode(sha256));
     if let Some(content_type) = content_type {
-        let printable = content_type
-            .bytes()
-            .all(|b| b == b' ' || b.is_ascii_graphic());
+        let printable = content_type.bytes().all(|b| b == b' ' || b.is_ascii_graphic());
         if content_type.trim().is_empty() || content_type.len() > 256 || !printable {
-            return Err(PresignError::InvalidContentType {
-                content_type: content_type.to_owned(),
-            });
+            return Err(PresignError::InvalidContentType { content_type: content_type.to_owned() });
         }
         headers.insert("content-type".to_owned(), content_type.to_owned());
     }
@@ -156,9 +152,7 @@ fn presign(
         return Err(PresignError::InvalidKey { reason: "empty" });
     }
     if key.len() > MAX_KEY_BYTES {
-        return Err(PresignError::InvalidKey {
-            reason: "longer than 1024 bytes",
-        });
+        return Err(PresignError::InvalidKey { reason: "longer than 1024 bytes" });
     }
     target.validate()?;
     creds.validate()?;
@@ -225,10 +219,7 @@ mod tests {
     }
 
     fn doc_creds() -> Credentials {
-        Credentials::new(
-            "AKIAIOSFODNN7EXAMPLE",
-            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-        )
+        Credentials::new("AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
     }
 
     fn doc_target() -> S3Target {
@@ -237,9 +228,7 @@ mod tests {
 
     fn query_param<'a>(url: &'a str, name: &str) -> Option<&'a str> {
         let query = url.split_once('?')?.1;
-        query
-            .split('&')
-            .find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
+        query.split('&').find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
     }
 
     fn sha(bytes: &[u8]) -> [u8; 32] {
@@ -307,12 +296,7 @@ mod tests {
         )
         .unwrap();
         let json = serde_json::to_value(&p).unwrap();
-        let mut fields: Vec<&str> = json
-            .as_object()
-            .unwrap()
-            .keys()
-            .map(String::as_str)
-            .collect();
+        let mut fields: Vec<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
         fields.sort_unstable();
         assert_eq!(fields, ["expires_at", "headers", "key", "method", "url"]);
         assert_eq!(json["expires_at"], "2013-05-24T00:01:00Z");
@@ -347,8 +331,7 @@ mod tests {
         let checksum = &p.headers["x-amz-checksum-sha256"];
         assert_eq!(STANDARD.decode(checksum).unwrap(), sha(body));
         assert!(
-            p.url
-                .starts_with("https://examplebucket.s3.amazonaws.com/users/u1/routes/r.json?")
+            p.url.starts_with("https://examplebucket.s3.amazonaws.com/users/u1/routes/r.json?")
         );
         assert_eq!(p.expires_at, "2013-05-24T00:05:00Z");
     }
@@ -428,8 +411,7 @@ mod tests {
         )
         .unwrap();
         assert!(
-            p.url
-                .starts_with("http://127.0.0.1:8333/kompass/routes/a%20b.json?X-Amz-Algorithm="),
+            p.url.starts_with("http://127.0.0.1:8333/kompass/routes/a%20b.json?X-Amz-Algorithm="),
             "{}",
             p.url
         );
@@ -444,10 +426,7 @@ mod tests {
             Duration::from_secs(60),
         )
         .unwrap();
-        assert_ne!(
-            query_param(&p.url, "X-Amz-Signature"),
-            query_param(&q.url, "X-Amz-Signature")
-        );
+        assert_ne!(query_param(&p.url, "X-Amz-Signature"), query_param(&q.url, "X-Amz-Signature"));
     }
 
     #[test]
@@ -478,14 +457,9 @@ mod tests {
     fn session_token_is_signed_and_sent() {
         let token = "FwoGZXIvYXdz+token/with=chars";
         let creds = doc_creds().with_session_token(token);
-        let p = presign_get(
-            &doc_target(),
-            "test.txt",
-            &creds,
-            doc_time(),
-            Duration::from_secs(86_400),
-        )
-        .unwrap();
+        let p =
+            presign_get(&doc_target(), "test.txt", &creds, doc_time(), Duration::from_secs(86_400))
+                .unwrap();
         assert_eq!(
             query_param(&p.url, "X-Amz-Security-Token"),
             Some("FwoGZXIvYXdz%2Btoken%2Fwith%3Dchars")
@@ -493,10 +467,7 @@ mod tests {
         // S3 includes the token in the signed query string: the signature differs from the
         // documented one (same request, no token).
         let sig = query_param(&p.url, "X-Amz-Signature").unwrap();
-        assert_ne!(
-            sig,
-            "aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404"
-        );
+        assert_ne!(sig, "aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404");
         let other = presign_get(
             &doc_target(),
             "test.txt",
@@ -532,28 +503,18 @@ mod tests {
             Err(PresignError::InvalidKey { .. })
         ));
         assert!(get(&doc_target(), &"k".repeat(1024), &doc_creds(), doc_time()).is_ok());
-        let hand_built = S3Target {
-            endpoint: None,
-            region: "us-east-1".into(),
-            bucket: "Bad_Bucket".into(),
-        };
+        let hand_built =
+            S3Target { endpoint: None, region: "us-east-1".into(), bucket: "Bad_Bucket".into() };
         assert!(matches!(
             get(&hand_built, "k", &doc_creds(), doc_time()),
             Err(PresignError::Target(TargetError::InvalidBucket { .. }))
         ));
         assert!(matches!(
             get(&doc_target(), "k", &Credentials::new("", "s"), doc_time()),
-            Err(PresignError::Credentials(
-                CredentialsError::EmptyAccessKeyId
-            ))
+            Err(PresignError::Credentials(CredentialsError::EmptyAccessKeyId))
         ));
         assert!(matches!(
-            get(
-                &doc_target(),
-                "k",
-                &doc_creds(),
-                UNIX_EPOCH - Duration::from_secs(1)
-            ),
+            get(&doc_target(), "k", &doc_creds(), UNIX_EPOCH - Duration::from_secs(1)),
             Err(PresignError::Time(TimeError::BeforeEpoch))
         ));
         // The expiry itself may not run past the signer's calendar.

@@ -5,11 +5,8 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use thiserror::Error;
 
 /// Everything but S3's unreserved characters `A-Z a-z 0-9 - . _ ~` is encoded.
-const S3_COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
+const S3_COMPONENT: &AsciiSet =
+    &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 
 /// Like [`S3_COMPONENT`] but keeps `/`, for object keys in a path.
 const S3_PATH: &AsciiSet = &S3_COMPONENT.remove(b'/');
@@ -122,9 +119,7 @@ impl S3Target {
 
     fn addressing(&self) -> Addressing {
         if let Some(endpoint) = &self.endpoint {
-            return Addressing::PathStyle {
-                base: endpoint.trim_end_matches('/').to_owned(),
-            };
+            return Addressing::PathStyle { base: endpoint.trim_end_matches('/').to_owned() };
         }
         // us-east-1's legacy global host is what the AWS documentation's examples sign.
         let host = if self.region == "us-east-1" {
@@ -134,9 +129,7 @@ impl S3Target {
         };
         if self.bucket.contains('.') {
             // A dotted bucket as a subdomain breaks AWS's wildcard TLS certificate.
-            return Addressing::PathStyle {
-                base: format!("https://{host}"),
-            };
+            return Addressing::PathStyle { base: format!("https://{host}") };
         }
         Addressing::VirtualHosted { host }
     }
@@ -151,21 +144,13 @@ fn validate_region(region: &str, on_aws: bool) -> Result<(), TargetError> {
         }
     };
     if region.is_empty() || region.len() > 64 || !region.chars().all(allowed) {
-        return Err(TargetError::InvalidRegion {
-            region: region.to_owned(),
-            on_aws,
-        });
+        return Err(TargetError::InvalidRegion { region: region.to_owned(), on_aws });
     }
     Ok(())
 }
 
 fn validate_bucket(bucket: &str) -> Result<(), TargetError> {
-    let fail = |reason| {
-        Err(TargetError::InvalidBucket {
-            bucket: bucket.to_owned(),
-            reason,
-        })
-    };
+    let fail = |reason| Err(TargetError::InvalidBucket { bucket: bucket.to_owned(), reason });
     if !(3..=63).contains(&bucket.len()) {
         return fail("a bucket name has 3 to 63 characters");
     }
@@ -193,12 +178,7 @@ fn validate_bucket(bucket: &str) -> Result<(), TargetError> {
 }
 
 fn validate_endpoint(endpoint: &str) -> Result<(), TargetError> {
-    let fail = |reason| {
-        Err(TargetError::InvalidEndpoint {
-            endpoint: endpoint.to_owned(),
-            reason,
-        })
-    };
+    let fail = |reason| Err(TargetError::InvalidEndpoint { endpoint: endpoint.to_owned(), reason });
     let trimmed = endpoint.trim_end_matches('/');
     if trimmed.contains(['?', '#']) {
         return fail("an endpoint has no query or fragment");
@@ -251,29 +231,16 @@ mod tests {
     #[test]
     fn dotted_bucket_on_aws_is_path_style() {
         let t = aws("eu-west-1", "my.bucket");
-        assert_eq!(
-            t.object_url("k"),
-            "https://s3.eu-west-1.amazonaws.com/my.bucket/k"
-        );
-        assert_eq!(
-            t.bucket_url(),
-            "https://s3.eu-west-1.amazonaws.com/my.bucket"
-        );
+        assert_eq!(t.object_url("k"), "https://s3.eu-west-1.amazonaws.com/my.bucket/k");
+        assert_eq!(t.bucket_url(), "https://s3.eu-west-1.amazonaws.com/my.bucket");
     }
 
     #[test]
     fn path_style_with_endpoint() {
-        let t = S3Target::new(
-            Some("http://127.0.0.1:8333/".into()),
-            "us-east-1",
-            "kompass",
-        )
-        .unwrap();
+        let t =
+            S3Target::new(Some("http://127.0.0.1:8333/".into()), "us-east-1", "kompass").unwrap();
         assert_eq!(t.endpoint.as_deref(), Some("http://127.0.0.1:8333"));
-        assert_eq!(
-            t.object_url("routes/x.json"),
-            "http://127.0.0.1:8333/kompass/routes/x.json"
-        );
+        assert_eq!(t.object_url("routes/x.json"), "http://127.0.0.1:8333/kompass/routes/x.json");
         assert_eq!(t.bucket_url(), "http://127.0.0.1:8333/kompass");
         // Built by hand with a trailing slash: URLs still have no double slash.
         let hand = S3Target {

@@ -52,19 +52,12 @@ pub struct UploadRequest<'a> {
 impl<'a> UploadRequest<'a> {
     /// An upload of `size` bytes to a new key.
     pub fn new(size: u64, user: Option<&'a str>) -> Self {
-        UploadRequest {
-            size,
-            user,
-            replaces: 0,
-        }
+        UploadRequest { size, user, replaces: 0 }
     }
 
     /// The same upload, overwriting an existing object of `bytes` bytes.
     pub fn replacing(self, bytes: u64) -> Self {
-        UploadRequest {
-            replaces: bytes,
-            ..self
-        }
+        UploadRequest { replaces: bytes, ..self }
     }
 }
 
@@ -116,10 +109,7 @@ pub struct Freeable {
 
 impl Freeable {
     /// No cleanup: asks whether the upload fits as things are.
-    pub const NONE: Freeable = Freeable {
-        user_bytes: 0,
-        bucket_bytes: 0,
-    };
+    pub const NONE: Freeable = Freeable { user_bytes: 0, bucket_bytes: 0 };
 }
 
 /// How much one scope (the user, or the bucket) should shed around the upload.
@@ -202,18 +192,10 @@ impl Refusal {
     pub fn over_by(&self) -> u64 {
         match *self {
             Refusal::FileTooLarge { size, limit } => size.saturating_sub(limit),
-            Refusal::UserQuotaExceeded {
-                projected,
-                limit,
-                freeable,
-                ..
+            Refusal::UserQuotaExceeded { projected, limit, freeable, .. }
+            | Refusal::BucketFull { projected, limit, freeable, .. } => {
+                projected.saturating_sub(limit).saturating_sub(freeable)
             }
-            | Refusal::BucketFull {
-                projected,
-                limit,
-                freeable,
-                ..
-            } => projected.saturating_sub(limit).saturating_sub(freeable),
         }
     }
 }
@@ -283,10 +265,7 @@ fn assess_scope(
     let freeable = freeable.min(remaining);
     let required = projected.saturating_sub(limit);
     if required > freeable {
-        return ScopeOutcome::Over {
-            projected,
-            freeable,
-        };
+        return ScopeOutcome::Over { projected, freeable };
     }
     let target = if projected > 0 && reached(projected, limit, percent) {
         match max_below_threshold(limit, percent) {
@@ -296,10 +275,7 @@ fn assess_scope(
     } else {
         0
     };
-    ScopeOutcome::Fits(ScopeNeed {
-        required_bytes: required,
-        target_bytes: target.max(required),
-    })
+    ScopeOutcome::Fits(ScopeNeed { required_bytes: required, target_bytes: target.max(required) })
 }
 
 /// Decides whether an upload may be stored; see the module documentation for the rules.
@@ -328,10 +304,7 @@ pub fn admit(
             freeable.user_bytes,
         ) {
             ScopeOutcome::Fits(need) => need,
-            ScopeOutcome::Over {
-                projected,
-                freeable,
-            } => {
+            ScopeOutcome::Over { projected, freeable } => {
                 return Verdict::Refuse(Refusal::UserQuotaExceeded {
                     user: user.to_string(),
                     size: upload.size,
@@ -352,10 +325,7 @@ pub fn admit(
         freeable.bucket_bytes,
     ) {
         ScopeOutcome::Fits(need) => need,
-        ScopeOutcome::Over {
-            projected,
-            freeable,
-        } => {
+        ScopeOutcome::Over { projected, freeable } => {
             return Verdict::Refuse(Refusal::BucketFull {
                 size: upload.size,
                 projected,
@@ -365,10 +335,7 @@ pub fn admit(
         }
     };
 
-    let need = CleanupNeed {
-        user: user_need,
-        bucket: bucket_need,
-    };
+    let need = CleanupNeed { user: user_need, bucket: bucket_need };
     if need.must_run_first() {
         Verdict::AdmitAfterCleanup(need)
     } else if need.user.target_bytes > 0 || need.bucket.target_bytes > 0 {
@@ -391,17 +358,11 @@ mod tests {
     }
 
     fn usage(user: u64, bucket: u64) -> Usage {
-        Usage {
-            user_bytes: user,
-            bucket_bytes: bucket,
-        }
+        Usage { user_bytes: user, bucket_bytes: bucket }
     }
 
     fn freeable(user: u64, bucket: u64) -> Freeable {
-        Freeable {
-            user_bytes: user,
-            bucket_bytes: bucket,
-        }
+        Freeable { user_bytes: user, bucket_bytes: bucket }
     }
 
     #[test]
@@ -435,12 +396,7 @@ mod tests {
 
     #[test]
     fn small_upload_to_empty_storage_is_admitted() {
-        let v = admit(
-            &UploadRequest::new(MIB, ALICE),
-            &usage(0, 0),
-            &limits(),
-            &Freeable::NONE,
-        );
+        let v = admit(&UploadRequest::new(MIB, ALICE), &usage(0, 0), &limits(), &Freeable::NONE);
         assert_eq!(v, Verdict::Admit);
         assert!(v.is_admitted());
         assert!(v.cleanup().is_none());
@@ -449,12 +405,8 @@ mod tests {
     #[test]
     fn file_at_the_limit_is_admitted_and_one_byte_over_is_refused() {
         let l = limits();
-        let at = admit(
-            &UploadRequest::new(l.max_file_bytes, None),
-            &usage(0, 0),
-            &l,
-            &Freeable::NONE,
-        );
+        let at =
+            admit(&UploadRequest::new(l.max_file_bytes, None), &usage(0, 0), &l, &Freeable::NONE);
         assert!(at.is_admitted(), "{at:?}");
         let over = admit(
             &UploadRequest::new(l.max_file_bytes + 1, None),
@@ -481,10 +433,7 @@ mod tests {
             &l,
             &freeable(u64::MAX, u64::MAX),
         );
-        assert!(
-            matches!(v, Verdict::Refuse(Refusal::FileTooLarge { .. })),
-            "{v:?}"
-        );
+        assert!(matches!(v, Verdict::Refuse(Refusal::FileTooLarge { .. })), "{v:?}");
         assert!(v.cleanup().is_none());
     }
 
@@ -497,9 +446,7 @@ mod tests {
             &limits(),
             &Freeable::NONE,
         );
-        let Verdict::AdmitCleanupDue(need) = v else {
-            panic!("{v:?}")
-        };
+        let Verdict::AdmitCleanupDue(need) = v else { panic!("{v:?}") };
         assert_eq!(need.user.required_bytes, 0);
         // Below 70 MiB means at most 73,400,319 bytes: 80 MiB − that.
         assert_eq!(need.user.target_bytes, 80 * MIB - (70 * MIB - 1));
@@ -515,19 +462,10 @@ mod tests {
     fn exactly_at_the_threshold_is_due_and_one_byte_below_is_not() {
         let l = limits();
         let t = 70 * MIB; // 70 % of 100 MiB exactly
-        let at = admit(
-            &UploadRequest::new(MIB, ALICE),
-            &usage(t - MIB, 0),
-            &l,
-            &Freeable::NONE,
-        );
+        let at = admit(&UploadRequest::new(MIB, ALICE), &usage(t - MIB, 0), &l, &Freeable::NONE);
         assert_eq!(at.cleanup().unwrap().user.target_bytes, 1);
-        let below = admit(
-            &UploadRequest::new(MIB - 1, ALICE),
-            &usage(t - MIB, 0),
-            &l,
-            &Freeable::NONE,
-        );
+        let below =
+            admit(&UploadRequest::new(MIB - 1, ALICE), &usage(t - MIB, 0), &l, &Freeable::NONE);
         assert_eq!(below, Verdict::Admit);
     }
 
@@ -540,9 +478,7 @@ mod tests {
             &limits(),
             &freeable(30 * MIB, 30 * MIB),
         );
-        let Verdict::AdmitAfterCleanup(need) = v else {
-            panic!("{v:?}")
-        };
+        let Verdict::AdmitAfterCleanup(need) = v else { panic!("{v:?}") };
         assert_eq!(need.user.required_bytes, 5 * MIB);
         assert_eq!(need.user.target_bytes, 105 * MIB - (70 * MIB - 1));
         assert!(need.must_run_first());
@@ -556,9 +492,7 @@ mod tests {
             &limits(),
             &freeable(5 * MIB - 1, GIB),
         );
-        let Verdict::Refuse(r) = &v else {
-            panic!("{v:?}")
-        };
+        let Verdict::Refuse(r) = &v else { panic!("{v:?}") };
         assert_eq!(
             *r,
             Refusal::UserQuotaExceeded {
@@ -580,10 +514,7 @@ mod tests {
     fn does_it_fit_now_versus_after_cleanup() {
         let req = UploadRequest::new(10 * MIB, ALICE);
         let u = usage(95 * MIB, 95 * MIB);
-        assert!(matches!(
-            admit(&req, &u, &limits(), &Freeable::NONE),
-            Verdict::Refuse(_)
-        ));
+        assert!(matches!(admit(&req, &u, &limits(), &Freeable::NONE), Verdict::Refuse(_)));
         assert!(matches!(
             admit(&req, &u, &limits(), &freeable(5 * MIB, 5 * MIB)),
             Verdict::AdmitAfterCleanup(_)
@@ -593,10 +524,7 @@ mod tests {
     #[test]
     fn freeable_is_capped_at_what_is_stored() {
         // A file larger than the whole quota can never fit, whatever the caller claims.
-        let l = Limits {
-            max_file_bytes: GIB,
-            ..limits()
-        };
+        let l = Limits { max_file_bytes: GIB, ..limits() };
         let v = admit(
             &UploadRequest::new(101 * MIB, ALICE),
             &usage(MIB, MIB),
@@ -613,15 +541,8 @@ mod tests {
     fn overwriting_an_object_credits_its_size() {
         // 100 MiB used, of which 10 MiB is the object being overwritten with 10 MiB: still fits.
         let req = UploadRequest::new(10 * MIB, ALICE).replacing(10 * MIB);
-        let v = admit(
-            &req,
-            &usage(100 * MIB, 100 * MIB),
-            &limits(),
-            &Freeable::NONE,
-        );
-        let Verdict::AdmitCleanupDue(need) = v else {
-            panic!("{v:?}")
-        };
+        let v = admit(&req, &usage(100 * MIB, 100 * MIB), &limits(), &Freeable::NONE);
+        let Verdict::AdmitCleanupDue(need) = v else { panic!("{v:?}") };
         assert_eq!(need.user.required_bytes, 0);
         // Without the credit it would be refused.
         let v = admit(
@@ -648,35 +569,15 @@ mod tests {
     fn bucket_limit_applies_to_everyone() {
         let l = limits();
         let full = l.max_bucket_bytes;
-        let v = admit(
-            &UploadRequest::new(MIB, None),
-            &usage(0, full),
-            &l,
-            &Freeable::NONE,
-        );
-        let Some(Refusal::BucketFull {
-            projected, limit, ..
-        }) = v.refusal()
-        else {
+        let v = admit(&UploadRequest::new(MIB, None), &usage(0, full), &l, &Freeable::NONE);
+        let Some(Refusal::BucketFull { projected, limit, .. }) = v.refusal() else {
             panic!("{v:?}")
         };
         assert_eq!((*projected, *limit), (full + MIB, full));
-        assert!(
-            v.refusal()
-                .unwrap()
-                .to_string()
-                .contains("S3_MAX_TOTAL_STORAGE_GB")
-        );
+        assert!(v.refusal().unwrap().to_string().contains("S3_MAX_TOTAL_STORAGE_GB"));
 
-        let v = admit(
-            &UploadRequest::new(MIB, ALICE),
-            &usage(0, full),
-            &l,
-            &freeable(0, 2 * MIB),
-        );
-        let Verdict::AdmitAfterCleanup(need) = v else {
-            panic!("{v:?}")
-        };
+        let v = admit(&UploadRequest::new(MIB, ALICE), &usage(0, full), &l, &freeable(0, 2 * MIB));
+        let Verdict::AdmitAfterCleanup(need) = v else { panic!("{v:?}") };
         assert_eq!(need.bucket.required_bytes, MIB);
         assert_eq!(need.user, ScopeNeed::default());
     }
@@ -690,39 +591,24 @@ mod tests {
             &l,
             &Freeable::NONE,
         );
-        assert!(
-            matches!(v.refusal(), Some(Refusal::UserQuotaExceeded { .. })),
-            "{v:?}"
-        );
+        assert!(matches!(v.refusal(), Some(Refusal::UserQuotaExceeded { .. })), "{v:?}");
     }
 
     #[test]
     fn zero_byte_upload_is_admitted_at_the_limit() {
-        let v = admit(
-            &UploadRequest::new(0, ALICE),
-            &usage(50 * MIB, 0),
-            &limits(),
-            &Freeable::NONE,
-        );
+        let v =
+            admit(&UploadRequest::new(0, ALICE), &usage(50 * MIB, 0), &limits(), &Freeable::NONE);
         // Already at 50 %: no cleanup due.
         assert_eq!(v, Verdict::Admit);
-        let v = admit(
-            &UploadRequest::new(0, ALICE),
-            &usage(100 * MIB, 0),
-            &limits(),
-            &Freeable::NONE,
-        );
+        let v =
+            admit(&UploadRequest::new(0, ALICE), &usage(100 * MIB, 0), &limits(), &Freeable::NONE);
         assert!(matches!(v, Verdict::AdmitCleanupDue(_)), "{v:?}");
     }
 
     #[test]
     fn verdicts_serialize_with_a_tag() {
-        let v = admit(
-            &UploadRequest::new(60 * MIB, ALICE),
-            &usage(0, 0),
-            &limits(),
-            &Freeable::NONE,
-        );
+        let v =
+            admit(&UploadRequest::new(60 * MIB, ALICE), &usage(0, 0), &limits(), &Freeable::NONE);
         let json = serde_json::to_value(&v).unwrap();
         assert_eq!(json["verdict"], "refuse");
         assert_eq!(json["reason"], "file_too_large");
@@ -736,18 +622,12 @@ mod tests {
         let json = serde_json::to_value(&v).unwrap();
         assert_eq!(json["verdict"], "admit_cleanup_due");
         assert!(json["user"]["target_bytes"].as_u64().unwrap() > 0);
-        assert_eq!(
-            serde_json::to_value(Verdict::Admit).unwrap()["verdict"],
-            "admit"
-        );
+        assert_eq!(serde_json::to_value(Verdict::Admit).unwrap()["verdict"], "admit");
     }
 
     #[test]
     fn file_too_large_message_says_what_to_do() {
-        let r = Refusal::FileTooLarge {
-            size: 60 * MIB,
-            limit: 50 * MIB,
-        };
+        let r = Refusal::FileTooLarge { size: 60 * MIB, limit: 50 * MIB };
         assert_eq!(
             r.to_string(),
             "the file is 60 MiB (62914560 bytes), over the per-file limit of 50 MiB (52428800 bytes); nothing was uploaded or deleted. Upload a smaller file (the limit is set by S3_MAX_FILE_SIZE_MB)"
@@ -757,16 +637,8 @@ mod tests {
 
     #[test]
     fn zero_threshold_targets_everything() {
-        let l = Limits {
-            cleanup_threshold_percent: 0,
-            ..limits()
-        };
-        let v = admit(
-            &UploadRequest::new(MIB, ALICE),
-            &usage(MIB, 2 * MIB),
-            &l,
-            &Freeable::NONE,
-        );
+        let l = Limits { cleanup_threshold_percent: 0, ..limits() };
+        let v = admit(&UploadRequest::new(MIB, ALICE), &usage(MIB, 2 * MIB), &l, &Freeable::NONE);
         let need = v.cleanup().copied().unwrap();
         assert_eq!(need.user.target_bytes, 2 * MIB);
         assert_eq!(need.bucket.target_bytes, 3 * MIB);

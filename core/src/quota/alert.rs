@@ -201,14 +201,8 @@ mod tests {
             (AlertLevel::Critical, "critical"),
         ] {
             assert_eq!(level.to_string(), name);
-            assert_eq!(
-                serde_json::to_string(&level).unwrap(),
-                format!("\"{name}\"")
-            );
-            assert_eq!(
-                serde_json::from_str::<AlertLevel>(&format!("\"{name}\"")).unwrap(),
-                level
-            );
+            assert_eq!(serde_json::to_string(&level).unwrap(), format!("\"{name}\""));
+            assert_eq!(serde_json::from_str::<AlertLevel>(&format!("\"{name}\"")).unwrap(), level);
         }
         assert!(AlertLevel::Normal < AlertLevel::Cleanup);
         assert!(AlertLevel::Warning < AlertLevel::Critical);

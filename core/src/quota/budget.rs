@@ -77,10 +77,7 @@ pub struct RequestBudget {
 
 impl RequestBudget {
     /// The AWS S3 free tier: 2,000 PUT-class and 20,000 GET-class requests a month.
-    pub const FREE_TIER: RequestBudget = RequestBudget {
-        put_class: 2_000,
-        get_class: 20_000,
-    };
+    pub const FREE_TIER: RequestBudget = RequestBudget { put_class: 2_000, get_class: 20_000 };
 
     fn limit(&self, class: RequestClass) -> Option<u64> {
         match class {
@@ -123,12 +120,7 @@ pub struct RequestLedger {
 impl RequestLedger {
     /// An empty ledger for `month`.
     pub fn new(month: YearMonth) -> Self {
-        RequestLedger {
-            month,
-            put_class: 0,
-            get_class: 0,
-            free: 0,
-        }
+        RequestLedger { month, put_class: 0, get_class: 0, free: 0 }
     }
 
     /// An empty ledger for the UTC month containing `at_unix_ms`.
@@ -315,25 +307,14 @@ mod tests {
     fn counts_per_class_and_deletes_are_free() {
         let t = at(2025, 3, 10, 12, 0, 0, 0);
         let mut l = RequestLedger::starting_at(t);
-        for k in [
-            RequestKind::Put,
-            RequestKind::Copy,
-            RequestKind::Post,
-            RequestKind::List,
-        ] {
+        for k in [RequestKind::Put, RequestKind::Copy, RequestKind::Post, RequestKind::List] {
             assert!(l.record(k, t).is_none());
         }
         l.record(RequestKind::Get, t);
         l.record(RequestKind::Head, t);
         l.record_many(RequestKind::Delete, 7, t);
         assert_eq!((l.put_class, l.get_class, l.free), (4, 2, 7));
-        assert_eq!(
-            l.remaining(),
-            Remaining {
-                put_class: 1_996,
-                get_class: 19_998
-            }
-        );
+        assert_eq!(l.remaining(), Remaining { put_class: 1_996, get_class: 19_998 });
         assert_eq!(l.month, ym(2025, 3));
     }
 
@@ -343,9 +324,7 @@ mod tests {
         l.record_many(RequestKind::Put, 1_500, at(2025, 1, 31, 23, 59, 59, 999));
         assert_eq!(l.month, ym(2025, 1));
         assert_eq!(l.put_class, 1_500);
-        let closed = l
-            .record(RequestKind::Put, at(2025, 2, 1, 0, 0, 0, 0))
-            .expect("rollover");
+        let closed = l.record(RequestKind::Put, at(2025, 2, 1, 0, 0, 0, 0)).expect("rollover");
         assert_eq!(closed.month, ym(2025, 1));
         assert_eq!(closed.put_class, 1_500);
         assert_eq!(l.month, ym(2025, 2));
@@ -356,9 +335,7 @@ mod tests {
     fn rolls_over_at_the_year_boundary() {
         let mut l = RequestLedger::starting_at(at(2024, 12, 31, 23, 59, 59, 999));
         l.record(RequestKind::Get, at(2024, 12, 31, 23, 59, 59, 999));
-        let closed = l
-            .record(RequestKind::Get, at(2025, 1, 1, 0, 0, 0, 0))
-            .unwrap();
+        let closed = l.record(RequestKind::Get, at(2025, 1, 1, 0, 0, 0, 0)).unwrap();
         assert_eq!(closed.month, ym(2024, 12));
         assert_eq!(l.month, ym(2025, 1));
         assert_eq!(l.get_class, 1);
@@ -367,36 +344,21 @@ mod tests {
     #[test]
     fn leap_february_lasts_29_days() {
         let mut l = RequestLedger::starting_at(at(2024, 2, 1, 0, 0, 0, 0));
-        assert!(
-            l.record(RequestKind::Put, at(2024, 2, 29, 23, 59, 59, 999))
-                .is_none()
-        );
+        assert!(l.record(RequestKind::Put, at(2024, 2, 29, 23, 59, 59, 999)).is_none());
         assert_eq!(l.month, ym(2024, 2));
-        assert!(
-            l.record(RequestKind::Put, at(2024, 3, 1, 0, 0, 0, 0))
-                .is_some()
-        );
+        assert!(l.record(RequestKind::Put, at(2024, 3, 1, 0, 0, 0, 0)).is_some());
         assert_eq!(l.month, ym(2024, 3));
 
         // 2023 is not leap: the day after 28 February is in March. 2100 is not leap either.
         let mut l = RequestLedger::starting_at(at(2023, 2, 28, 12, 0, 0, 0));
-        assert!(
-            l.record(RequestKind::Put, at(2023, 2, 28, 23, 59, 59, 999) + 1)
-                .is_some()
-        );
+        assert!(l.record(RequestKind::Put, at(2023, 2, 28, 23, 59, 59, 999) + 1).is_some());
         assert_eq!(l.month, ym(2023, 3));
         let mut l = RequestLedger::starting_at(at(2100, 2, 28, 0, 0, 0, 0));
-        assert!(
-            l.advance_to(at(2100, 2, 28, 0, 0, 0, 0) + MS_PER_DAY)
-                .is_some()
-        );
+        assert!(l.advance_to(at(2100, 2, 28, 0, 0, 0, 0) + MS_PER_DAY).is_some());
         assert_eq!(l.month, ym(2100, 3));
         // 2000 is leap.
         let mut l = RequestLedger::starting_at(at(2000, 2, 28, 0, 0, 0, 0));
-        assert!(
-            l.advance_to(at(2000, 2, 28, 0, 0, 0, 0) + MS_PER_DAY)
-                .is_none()
-        );
+        assert!(l.advance_to(at(2000, 2, 28, 0, 0, 0, 0) + MS_PER_DAY).is_none());
         assert_eq!(l.month, ym(2000, 2));
     }
 
@@ -404,16 +366,11 @@ mod tests {
     fn skipping_months_starts_fresh_and_earlier_requests_count_in_the_current_month() {
         let mut l = RequestLedger::starting_at(at(2025, 1, 15, 0, 0, 0, 0));
         l.record_many(RequestKind::Put, 10, at(2025, 1, 15, 0, 0, 0, 0));
-        let closed = l
-            .record(RequestKind::Put, at(2025, 5, 2, 0, 0, 0, 0))
-            .unwrap();
+        let closed = l.record(RequestKind::Put, at(2025, 5, 2, 0, 0, 0, 0)).unwrap();
         assert_eq!(closed.put_class, 10);
         assert_eq!(l.month, ym(2025, 5));
         // A late entry from April: counted now, month unchanged.
-        assert!(
-            l.record(RequestKind::Put, at(2025, 4, 30, 0, 0, 0, 0))
-                .is_none()
-        );
+        assert!(l.record(RequestKind::Put, at(2025, 4, 30, 0, 0, 0, 0)).is_none());
         assert_eq!(l.month, ym(2025, 5));
         assert_eq!(l.put_class, 2);
     }
@@ -456,18 +413,9 @@ mod tests {
     fn custom_budget() {
         let mut l = RequestLedger::new(ym(2025, 1));
         l.get_class = 9;
-        let b = RequestBudget {
-            put_class: 10,
-            get_class: 10,
-        };
+        let b = RequestBudget { put_class: 10, get_class: 10 };
         assert_eq!(l.budget_status(&b).get_class.level, AlertLevel::Critical);
-        assert_eq!(
-            l.remaining_in(&b),
-            Remaining {
-                put_class: 10,
-                get_class: 1
-            }
-        );
+        assert_eq!(l.remaining_in(&b), Remaining { put_class: 10, get_class: 1 });
         assert_eq!(RequestBudget::default(), RequestBudget::FREE_TIER);
     }
 
@@ -477,17 +425,11 @@ mod tests {
         l.record_many(RequestKind::Put, 3, at(2025, 2, 3, 0, 0, 0, 0));
         l.record(RequestKind::Delete, at(2025, 2, 3, 0, 0, 0, 0));
         let json = serde_json::to_string(&l).unwrap();
-        assert_eq!(
-            json,
-            r#"{"month":"2025-02","put_class":3,"get_class":0,"free":1}"#
-        );
+        assert_eq!(json, r#"{"month":"2025-02","put_class":3,"get_class":0,"free":1}"#);
         assert_eq!(serde_json::from_str::<RequestLedger>(&json).unwrap(), l);
         let old: RequestLedger =
             serde_json::from_str(r#"{"month":"2024-11","put_class":5,"get_class":6}"#).unwrap();
-        assert_eq!(
-            (old.month, old.put_class, old.get_class, old.free),
-            (ym(2024, 11), 5, 6, 0)
-        );
+        assert_eq!((old.month, old.put_class, old.get_class, old.free), (ym(2024, 11), 5, 6, 0));
         assert!(
             serde_json::from_str::<RequestLedger>(
                 r#"{"month":"2024-13","put_class":5,"get_class":6}"#

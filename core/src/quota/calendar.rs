@@ -108,10 +108,7 @@ impl YearMonth {
     pub fn from_unix_ms(at_unix_ms: u64) -> Self {
         let d = civil_from_unix_ms(at_unix_ms);
         // The largest u64 millisecond value is in year ~584 million: it fits an i32.
-        YearMonth {
-            year: d.year as i32,
-            month: d.month,
-        }
+        YearMonth { year: d.year as i32, month: d.month }
     }
 
     /// The year.
@@ -127,15 +124,9 @@ impl YearMonth {
     /// The following month.
     pub fn next(self) -> Self {
         if self.month == 12 {
-            YearMonth {
-                year: self.year + 1,
-                month: 1,
-            }
+            YearMonth { year: self.year + 1, month: 1 }
         } else {
-            YearMonth {
-                year: self.year,
-                month: self.month + 1,
-            }
+            YearMonth { year: self.year, month: self.month + 1 }
         }
     }
 
@@ -203,18 +194,9 @@ mod tests {
         assert_eq!(civil_from_days(11_016), date(2000, 2, 29)); // 2000 is leap (divisible by 400)
         assert_eq!(civil_from_days(19_782), date(2024, 2, 29));
         assert_eq!(civil_from_days(19_783), date(2024, 3, 1));
-        assert_eq!(
-            days_from_civil(1900, 3, 1) - days_from_civil(1900, 2, 28),
-            1
-        ); // 1900 not leap
-        assert_eq!(
-            days_from_civil(2100, 3, 1) - days_from_civil(2100, 2, 28),
-            1
-        ); // 2100 not leap
-        assert_eq!(
-            days_from_civil(2000, 3, 1) - days_from_civil(2000, 2, 28),
-            2
-        );
+        assert_eq!(days_from_civil(1900, 3, 1) - days_from_civil(1900, 2, 28), 1); // 1900 not leap
+        assert_eq!(days_from_civil(2100, 3, 1) - days_from_civil(2100, 2, 28), 1); // 2100 not leap
+        assert_eq!(days_from_civil(2000, 3, 1) - days_from_civil(2000, 2, 28), 2);
     }
 
     #[test]
@@ -250,26 +232,18 @@ mod tests {
             serde_json::from_str::<YearMonth>("\"1999-12\"").unwrap(),
             YearMonth::new(1999, 12).unwrap()
         );
-        for bad in [
-            "2025-13", "2025-00", "2025-1", "25-01", "2025/01", "", "abcd-ef", "2025-+1",
-        ] {
+        for bad in ["2025-13", "2025-00", "2025-1", "25-01", "2025/01", "", "abcd-ef", "2025-+1"] {
             assert!(bad.parse::<YearMonth>().is_err(), "{bad} parsed");
         }
         assert!(serde_json::from_str::<YearMonth>("\"2025-13\"").is_err());
-        assert_eq!(
-            YearMonth::new(2025, 0),
-            Err(YearMonthError::InvalidMonth(0))
-        );
+        assert_eq!(YearMonth::new(2025, 0), Err(YearMonthError::InvalidMonth(0)));
     }
 
     #[test]
     fn next_month_crosses_years() {
         let dec = YearMonth::new(2024, 12).unwrap();
         assert_eq!(dec.next(), YearMonth::new(2025, 1).unwrap());
-        assert_eq!(
-            YearMonth::new(2024, 1).unwrap().next(),
-            YearMonth::new(2024, 2).unwrap()
-        );
+        assert_eq!(YearMonth::new(2024, 1).unwrap().next(), YearMonth::new(2024, 2).unwrap());
         assert!(dec < dec.next());
     }
 
@@ -278,10 +252,7 @@ mod tests {
         let feb = YearMonth::new(2024, 2).unwrap();
         assert_eq!(feb.start_unix_ms(), 1_706_745_600_000);
         assert_eq!(feb.days(), 29);
-        assert_eq!(
-            feb.next().start_unix_ms() - feb.start_unix_ms(),
-            29 * MS_PER_DAY as i64
-        );
+        assert_eq!(feb.next().start_unix_ms() - feb.start_unix_ms(), 29 * MS_PER_DAY as i64);
         assert_eq!(YearMonth::new(1970, 1).unwrap().start_unix_ms(), 0);
         assert!(YearMonth::new(1969, 12).unwrap().start_unix_ms() < 0);
     }

@@ -232,23 +232,12 @@ pub(super) const SPORTS: &[&str] = &[
 
 /// Stream types that carry no location: not `latlng`, and not `altitude` or `grade_smooth`
 /// (an elevation profile can be matched to a road), nor `temp`.
-pub(super) const STREAM_TYPES: &[&str] = &[
-    "cadence",
-    "distance",
-    "heartrate",
-    "moving",
-    "time",
-    "velocity_smooth",
-    "watts",
-];
+pub(super) const STREAM_TYPES: &[&str] =
+    &["cadence", "distance", "heartrate", "moving", "time", "velocity_smooth", "watts"];
 
 /// The sample rule of a stream type: `moving` is boolean, the others numeric.
 pub(super) fn stream_sample(stream_type: &str) -> Leaf {
-    if stream_type == "moving" {
-        Leaf::Bool
-    } else {
-        Leaf::Number
-    }
+    if stream_type == "moving" { Leaf::Bool } else { Leaf::Number }
 }
 
 const SEX: Node = Node::Leaf(Leaf::Enum(&["F", "M"]));
@@ -388,9 +377,8 @@ pub(super) static ACTIVITY_ZONE: Object = Object {
 };
 
 /// A zone bucket with the time spent in it.
-pub(super) static BUCKET: Object = Object {
-    fields: fields! { "max" => NUM, "min" => NUM, "time" => NUM },
-};
+pub(super) static BUCKET: Object =
+    Object { fields: fields! { "max" => NUM, "min" => NUM, "time" => NUM } };
 
 /// The athlete's zones (`GET /athlete/zones`).
 pub(super) static ATHLETE_ZONES: Object = Object {
@@ -410,9 +398,7 @@ pub(super) static ZONE_SET: Object = Object {
 };
 
 /// One zone's bounds.
-pub(super) static ZONE_RANGE: Object = Object {
-    fields: fields! { "max" => NUM, "min" => NUM },
-};
+pub(super) static ZONE_RANGE: Object = Object { fields: fields! { "max" => NUM, "min" => NUM } };
 
 /// Strava's athlete stats (`GET /athletes/{id}/stats`).
 pub(super) static STATS: Object = Object {
@@ -458,21 +444,18 @@ pub(super) static FITNESS_METRICS: Object = Object {
     },
 };
 
-static ACTIVITY_FREQUENCY: Object = Object {
-    fields: fields! { "activities_per_week" => NUM, "riding_days_per_week" => NUM },
-};
+static ACTIVITY_FREQUENCY: Object =
+    Object { fields: fields! { "activities_per_week" => NUM, "riding_days_per_week" => NUM } };
 
-static FITNESS_TREND: Object = Object {
-    fields: fields! { "power_trend_direction" => TREND, "power_trend_magnitude" => NUM },
-};
+static FITNESS_TREND: Object =
+    Object { fields: fields! { "power_trend_direction" => TREND, "power_trend_magnitude" => NUM } };
 
 static INTENSITY_DISTRIBUTION: Object = Object {
     fields: fields! { "avg_heart_rate" => NUM, "hr_distribution" => Node::Object(&HR_DISTRIBUTION) },
 };
 
-static HR_DISTRIBUTION: Object = Object {
-    fields: fields! { "easy" => NUM, "hard" => NUM, "moderate" => NUM },
-};
+static HR_DISTRIBUTION: Object =
+    Object { fields: fields! { "easy" => NUM, "hard" => NUM, "moderate" => NUM } };
 
 /// KOMpass's computed power analysis.
 pub(super) static POWER_ANALYSIS: Object = Object {
@@ -501,9 +484,8 @@ static RECENT_POWER_METRICS: Object = Object {
     },
 };
 
-static POWER_TREND: Object = Object {
-    fields: fields! { "trend_direction" => TREND, "trend_strength" => NUM },
-};
+static POWER_TREND: Object =
+    Object { fields: fields! { "trend_direction" => TREND, "trend_strength" => NUM } };
 
 /// KOMpass's computed training load.
 pub(super) static TRAINING_LOAD: Object = Object {
@@ -583,35 +565,22 @@ mod tests {
     fn every_allow_list_is_sorted_unique_and_small_enough_for_the_seen_bitset() {
         for (what, obj) in all_objects() {
             let names: Vec<_> = obj.fields.iter().map(|f| f.name).collect();
-            assert!(
-                names.windows(2).all(|w| w[0] < w[1]),
-                "{what} fields not sorted: {names:?}"
-            );
-            assert!(
-                obj.fields.len() < 63,
-                "{what} has too many fields for the seen bitset"
-            );
-            assert!(
-                obj.fields.iter().filter(|f| f.node.is_pseudonym()).count() <= 2,
-                "{what}"
-            );
+            assert!(names.windows(2).all(|w| w[0] < w[1]), "{what} fields not sorted: {names:?}");
+            assert!(obj.fields.len() < 63, "{what} has too many fields for the seen bitset");
+            assert!(obj.fields.iter().filter(|f| f.node.is_pseudonym()).count() <= 2, "{what}");
         }
     }
 
     #[test]
     fn enumerations_are_sorted_for_binary_search() {
-        let enums = all_objects()
-            .into_iter()
-            .flat_map(|(_, o)| o.fields.iter())
-            .filter_map(|f| match f.node {
+        let enums = all_objects().into_iter().flat_map(|(_, o)| o.fields.iter()).filter_map(|f| {
+            match f.node {
                 Node::Leaf(Leaf::Enum(values)) => Some(values),
                 _ => None,
-            });
+            }
+        });
         for values in enums.chain([SPORTS, STREAM_TYPES]) {
-            assert!(
-                values.windows(2).all(|w| w[0] < w[1]),
-                "not sorted: {values:?}"
-            );
+            assert!(values.windows(2).all(|w| w[0] < w[1]), "not sorted: {values:?}");
         }
     }
 
@@ -624,10 +593,7 @@ mod tests {
                 let written = f.out_key.trim_matches(|c| c == '"' || c == ':');
                 // The top level may hold the athlete block; no other object may.
                 let allowed_here = std::ptr::eq(obj, &ROOT) && written == "athlete";
-                assert!(
-                    allowed_here || !forbidden.contains(&written),
-                    "{what} writes {written}"
-                );
+                assert!(allowed_here || !forbidden.contains(&written), "{what} writes {written}");
                 // A forbidden key is read only to be replaced by a pseudonym.
                 assert!(
                     allowed_here || !forbidden.contains(&f.name) || f.node.is_pseudonym(),
@@ -641,19 +607,11 @@ mod tests {
     #[test]
     fn the_athlete_block_keeps_exactly_what_the_policy_says() {
         let policy = &super::super::policy::POLICY;
-        let kept: Vec<&str> = ATHLETE
-            .fields
-            .iter()
-            .filter(|f| !f.node.is_pseudonym())
-            .map(|f| f.name)
-            .collect();
+        let kept: Vec<&str> =
+            ATHLETE.fields.iter().filter(|f| !f.node.is_pseudonym()).map(|f| f.name).collect();
         assert_eq!(kept, policy.athlete_kept);
-        let pseudonyms: Vec<&str> = ATHLETE
-            .fields
-            .iter()
-            .filter(|f| f.node.is_pseudonym())
-            .map(|f| f.out_key)
-            .collect();
+        let pseudonyms: Vec<&str> =
+            ATHLETE.fields.iter().filter(|f| f.node.is_pseudonym()).map(|f| f.out_key).collect();
         assert_eq!(pseudonyms, ["\"user_hash\":", "\"user_hash\":"]);
     }
 
@@ -695,16 +653,8 @@ mod tests {
     fn raw_ids_are_non_negative_integers_or_digit_strings() {
         assert_eq!(raw_id("123456789"), Some(123_456_789));
         assert_eq!(raw_id("\"123456789\""), Some(123_456_789));
-        for bad in [
-            "-1",
-            "1.5",
-            "1e9",
-            "\"12a\"",
-            "\"\"",
-            "99999999999999999999999",
-            "null",
-            "{}",
-        ] {
+        for bad in ["-1", "1.5", "1e9", "\"12a\"", "\"\"", "99999999999999999999999", "null", "{}"]
+        {
             assert_eq!(raw_id(bad), None, "{bad}");
         }
     }

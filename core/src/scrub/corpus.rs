@@ -24,27 +24,13 @@ pub fn generate(activities: usize, seed: u64) -> String {
     doc.insert("stats".into(), stats(&mut rng));
     doc.insert("zones".into(), zones(&mut rng));
     let list: Vec<Value> = (0..activities)
-        .map(|i| {
-            activity(
-                &mut rng,
-                i,
-                athlete_id,
-                (first, last),
-                (city, state, country),
-            )
-        })
+        .map(|i| activity(&mut rng, i, athlete_id, (first, last), (city, state, country)))
         .collect();
     doc.insert("activities".into(), Value::Array(list));
-    doc.insert(
-        "fitness_metrics".into(),
-        fitness_metrics(&mut rng, activities),
-    );
+    doc.insert("fitness_metrics".into(), fitness_metrics(&mut rng, activities));
     doc.insert("power_analysis".into(), power_analysis(&mut rng));
     doc.insert("training_load".into(), training_load(&mut rng));
-    doc.insert(
-        "fetch_timestamp".into(),
-        json!("2024-06-30T21:15:42.123456"),
-    );
+    doc.insert("fetch_timestamp".into(), json!("2024-06-30T21:15:42.123456"));
     Value::Object(doc).to_string()
 }
 
@@ -88,31 +74,18 @@ impl Rng {
 
     /// An encoded-polyline-like string (characters 63..=126, as Google's encoding uses).
     fn polyline(&mut self, len: usize) -> String {
-        (0..len)
-            .map(|_| char::from(63 + self.below(64) as u8))
-            .collect()
+        (0..len).map(|_| char::from(63 + self.below(64) as u8)).collect()
     }
 
     fn hex(&mut self, len: usize) -> String {
-        (0..len)
-            .map(|_| char::from(b"0123456789abcdef"[self.below(16) as usize]))
-            .collect()
+        (0..len).map(|_| char::from(b"0123456789abcdef"[self.below(16) as usize])).collect()
     }
 }
 
-const FIRST_NAMES: &[&str] = &[
-    "John", "Åsa", "Mohammed", "Chloé", "Kenji", "Priya", "Søren", "María",
-];
-const LAST_NAMES: &[&str] = &[
-    "Doe",
-    "Lindqvist",
-    "Haddad",
-    "Dubois",
-    "Tanaka",
-    "Iyer",
-    "Jørgensen",
-    "García",
-];
+const FIRST_NAMES: &[&str] =
+    &["John", "Åsa", "Mohammed", "Chloé", "Kenji", "Priya", "Søren", "María"];
+const LAST_NAMES: &[&str] =
+    &["Doe", "Lindqvist", "Haddad", "Dubois", "Tanaka", "Iyer", "Jørgensen", "García"];
 const PLACES: &[(&str, &str, &str)] = &[
     ("San Francisco", "California", "United States"),
     ("Zürich", "Zürich", "Switzerland"),
@@ -134,19 +107,9 @@ const SPORTS: &[(&str, &str)] = &[
     ("Run", "Run"),
     ("Run", "TrailRun"),
 ];
-const COMPANIONS: &[&str] = &[
-    "with Anna",
-    "with the Tuesday club",
-    "solo",
-    "with Dad 🚴",
-    "past Hauptstraße 12",
-];
-const DEVICES: &[&str] = &[
-    "Garmin Edge 530",
-    "Wahoo ELEMNT BOLT",
-    "Zwift",
-    "Strava iPhone App",
-];
+const COMPANIONS: &[&str] =
+    &["with Anna", "with the Tuesday club", "solo", "with Dad 🚴", "past Hauptstraße 12"];
+const DEVICES: &[&str] = &["Garmin Edge 530", "Wahoo ELEMNT BOLT", "Zwift", "Strava iPhone App"];
 
 fn athlete(rng: &mut Rng, id: u64, first: &str, last: &str, place: (&str, &str, &str)) -> Value {
     let bikes: Vec<Value> = (0..2)
@@ -214,14 +177,8 @@ fn stats(rng: &mut Rng) -> Value {
             stats.insert(format!("{period}_{sport}_totals"), totals(rng, count));
         }
     }
-    stats.insert(
-        "biggest_ride_distance".into(),
-        json!(rng.float(50_000.0, 300_000.0, 1)),
-    );
-    stats.insert(
-        "biggest_climb_elevation_gain".into(),
-        json!(rng.float(100.0, 3000.0, 1)),
-    );
+    stats.insert("biggest_ride_distance".into(), json!(rng.float(50_000.0, 300_000.0, 1)));
+    stats.insert("biggest_climb_elevation_gain".into(), json!(rng.float(100.0, 3000.0, 1)));
     Value::Object(stats)
 }
 
@@ -229,11 +186,7 @@ fn zone_ranges(rng: &mut Rng, n: usize, step: u64) -> Vec<Value> {
     let mut lo = 0;
     (0..n)
         .map(|i| {
-            let hi = if i + 1 == n {
-                -1
-            } else {
-                (lo + step + rng.below(step)) as i64
-            };
+            let hi = if i + 1 == n { -1 } else { (lo + step + rng.below(step)) as i64 };
             let zone = json!({"min": lo, "max": hi});
             lo = hi.max(0) as u64;
             zone
@@ -255,10 +208,7 @@ fn series(rng: &mut Rng, n: usize, lo: f64, hi: f64, decimals: i32) -> Vec<Value
 fn streams(rng: &mut Rng, n: usize, lat: f64, lng: f64, as_list: bool) -> Value {
     let latlng: Vec<Value> = (0..n)
         .map(|k| {
-            json!([
-                lat + k as f64 * 1e-4 + rng.float(0.0, 1e-4, 6),
-                lng + rng.float(0.0, 1e-3, 6)
-            ])
+            json!([lat + k as f64 * 1e-4 + rng.float(0.0, 1e-4, 6), lng + rng.float(0.0, 1e-3, 6)])
         })
         .collect();
     let time: Vec<Value> = (0..n).map(|k| json!(k * 5)).collect();
@@ -268,10 +218,7 @@ fn streams(rng: &mut Rng, n: usize, lat: f64, lng: f64, as_list: bool) -> Value 
         ("time", Value::Array(time)),
         ("distance", Value::Array(series(rng, n, 0.0, 100_000.0, 1))),
         ("altitude", Value::Array(series(rng, n, 0.0, 2500.0, 1))),
-        (
-            "velocity_smooth",
-            Value::Array(series(rng, n, 0.0, 20.0, 1)),
-        ),
+        ("velocity_smooth", Value::Array(series(rng, n, 0.0, 20.0, 1))),
         ("heartrate", Value::Array(series(rng, n, 90.0, 190.0, 0))),
         ("cadence", Value::Array(series(rng, n, 60.0, 110.0, 0))),
         ("watts", Value::Array(series(rng, n, 0.0, 600.0, 0))),
@@ -290,11 +237,7 @@ fn streams(rng: &mut Rng, n: usize, lat: f64, lng: f64, as_list: bool) -> Value 
         Value::Array(all.into_iter().map(with_type).collect())
     } else {
         // `key_by_type=true`: an object keyed by stream type.
-        Value::Object(
-            all.into_iter()
-                .map(|(ty, data)| (ty.to_owned(), stream(data)))
-                .collect(),
-        )
+        Value::Object(all.into_iter().map(|(ty, data)| (ty.to_owned(), stream(data))).collect())
     }
 }
 
@@ -444,9 +387,8 @@ fn activity(
         json!({})
     };
     // Several literals: one would exceed the json! macro's recursion limit.
-    let merged = [identity, place_and_social, more, power]
-        .into_iter()
-        .flat_map(|part| match part {
+    let merged =
+        [identity, place_and_social, more, power].into_iter().flat_map(|part| match part {
             Value::Object(fields) => fields,
             _ => Map::new(),
         });

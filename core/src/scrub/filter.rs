@@ -235,8 +235,7 @@ impl Filter<'_> {
         if !first {
             self.out.push(',');
         }
-        self.out
-            .push_str("\"anonymization\":{\"pii_removed\":true,\"version\":\"");
+        self.out.push_str("\"anonymization\":{\"pii_removed\":true,\"version\":\"");
         self.out.push_str(SCRUB_VERSION);
         match self.key {
             Some(key) => {
@@ -255,10 +254,7 @@ impl Filter<'_> {
         entry: StreamEntry<'_>,
         first: bool,
     ) -> Result<bool, serde_json::Error> {
-        let type_raw = STREAM_ENTRY
-            .find("type")
-            .and_then(|i| entry.raws[i])
-            .map(RawValue::get);
+        let type_raw = STREAM_ENTRY.find("type").and_then(|i| entry.raws[i]).map(RawValue::get);
         let Some(stream_type) = type_raw
             .and_then(allow::plain_string)
             .filter(|t| STREAM_TYPES.binary_search(t).is_ok())
@@ -343,11 +339,7 @@ fn filter_map<'de, A: MapAccess<'de>>(
             }
         };
         let field = &obj.fields[index];
-        let bit = if field.node.is_pseudonym() {
-            1 << 63
-        } else {
-            1 << index
-        };
+        let bit = if field.node.is_pseudonym() { 1 << 63 } else { 1 << index };
         if seen & bit != 0 {
             map.next_value::<IgnoredAny>()?;
             f.remove_child(field.name);
@@ -661,11 +653,7 @@ impl<'de> Visitor<'de> for StreamEntrySeed<'_, '_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut entry = StreamEntry {
-            raws: [None; 5],
-            removed: Vec::new(),
-            removed_count: 0,
-        };
+        let mut entry = StreamEntry { raws: [None; 5], removed: Vec::new(), removed_count: 0 };
         while let Some(key) = map.next_key_seed(KeySeed(&STREAM_ENTRY))? {
             match key {
                 Key::Known(index) if entry.raws[index].is_none() => {

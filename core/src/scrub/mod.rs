@@ -135,33 +135,19 @@ impl ScrubError {
         // Python's json.dump writes NaN and Infinity, which JSON does not allow.
         let at = byte_offset(input, line, column);
         let rest = at.and_then(|at| input.get(at..)).unwrap_or("");
-        let hint = if ["NaN", "Infinity", "-Infinity"]
-            .iter()
-            .any(|bad| rest.starts_with(bad))
-        {
+        let hint = if ["NaN", "Infinity", "-Infinity"].iter().any(|bad| rest.starts_with(bad)) {
             " (NaN and Infinity are not JSON: write null instead, e.g. json.dump(..., allow_nan=False) after replacing them)"
         } else {
             ""
         };
-        ScrubError::NotJson {
-            line,
-            column,
-            message: err.to_string(),
-            hint,
-        }
+        ScrubError::NotJson { line, column, message: err.to_string(), hint }
     }
 }
 
 /// The byte offset of serde_json's 1-based (line, column) position of a character.
 fn byte_offset(input: &str, line: usize, column: usize) -> Option<usize> {
-    let line_start = if line <= 1 {
-        0
-    } else {
-        input
-            .match_indices('\n')
-            .nth(line - 2)
-            .map(|(i, _)| i + 1)?
-    };
+    let line_start =
+        if line <= 1 { 0 } else { input.match_indices('\n').nth(line - 2).map(|(i, _)| i + 1)? };
     Some(line_start + column.checked_sub(1)?)
 }
 
@@ -188,7 +174,11 @@ pub fn scrub_keyless(input: &[u8]) -> Result<Scrubbed, ScrubError> {
 /// `user_hash` is the pseudonym of `user`, the authenticated user the data is stored for
 /// ([`PseudonymKey::user_pseudonym`]). A document without an athlete block gets
 /// `"athlete": {"user_hash": ...}`.
-pub fn scrub_incoming(input: &[u8], key: &PseudonymKey, user: &str) -> Result<Scrubbed, ScrubError> {
+pub fn scrub_incoming(
+    input: &[u8],
+    key: &PseudonymKey,
+    user: &str,
+) -> Result<Scrubbed, ScrubError> {
     let subject = key.user_pseudonym(user);
     scrub_with(input, Some(key), PseudonymRule::DropAll, Some(&subject))
 }
@@ -271,9 +261,8 @@ fn scrub_paths(
     list: bool,
 ) -> Result<Scrubbed, ScrubError> {
     let input = input.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(input);
-    let text = std::str::from_utf8(input).map_err(|e| ScrubError::NotUtf8 {
-        offset: e.valid_up_to(),
-    })?;
+    let text =
+        std::str::from_utf8(input).map_err(|e| ScrubError::NotUtf8 { offset: e.valid_up_to() })?;
     let (filter, root) = filter::run(text, key, pseudonyms, subject, list)
         .map_err(|e| ScrubError::from_json(&e, text))?;
     if let filter::Root::Other(found) = root {
@@ -290,8 +279,5 @@ fn scrub_paths(
         input_bytes: input.len(),
         output_bytes: filter.out.len(),
     };
-    Ok(Scrubbed {
-        document: filter.out,
-        report,
-    })
+    Ok(Scrubbed { document: filter.out, report })
 }

@@ -106,10 +106,7 @@ pub struct Policy {
 impl Policy {
     /// What `path` does with rider data.
     pub fn handling(&self, path: RiderPath) -> RiderHandling {
-        self.paths
-            .iter()
-            .find(|(p, _)| *p == path)
-            .map_or(RiderHandling::Refuse, |(_, h)| *h)
+        self.paths.iter().find(|(p, _)| *p == path).map_or(RiderHandling::Refuse, |(_, h)| *h)
     }
 }
 

@@ -62,9 +62,7 @@ impl PseudonymKey {
     /// A key from its id (e.g. `"k1"`) and secret bytes (at least [`MIN_SECRET_BYTES`]).
     pub fn new(key_id: &str, secret: &[u8]) -> Result<Self, PseudonymKeyError> {
         if !is_valid_key_id(key_id) {
-            return Err(PseudonymKeyError::BadKeyId {
-                key_id: key_id.to_owned(),
-            });
+            return Err(PseudonymKeyError::BadKeyId { key_id: key_id.to_owned() });
         }
         if secret.len() < MIN_SECRET_BYTES {
             return Err(PseudonymKeyError::SecretTooShort { len: secret.len() });
@@ -72,10 +70,7 @@ impl PseudonymKey {
         // HMAC accepts keys of any length, so this cannot fail; map it anyway rather than panic.
         let mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret)
             .map_err(|_| PseudonymKeyError::SecretTooShort { len: secret.len() })?;
-        Ok(Self {
-            key_id: key_id.to_owned(),
-            mac,
-        })
+        Ok(Self { key_id: key_id.to_owned(), mac })
     }
 
     /// The key id written into pseudonyms and into the anonymization block.
@@ -154,9 +149,7 @@ pub(super) enum Domain {
 pub(super) fn is_valid_key_id(key_id: &str) -> bool {
     !key_id.is_empty()
         && key_id.len() <= MAX_KEY_ID_BYTES
-        && key_id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        && key_id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 /// Whether `s` has the shape of a pseudonym this module writes: `{key id}:{64 lower-case hex}`.
@@ -204,10 +197,8 @@ mod tests {
     #[test]
     fn athlete_pseudonym_is_hmac_of_the_decimal_id_with_key_id_prefix() {
         let key = PseudonymKey::new("k1", &[0x0b; 20]).unwrap();
-        let expected = format!(
-            "k1:{}",
-            std::str::from_utf8(&key.mac_hex(&[b"123456789"])).unwrap()
-        );
+        let expected =
+            format!("k1:{}", std::str::from_utf8(&key.mac_hex(&[b"123456789"])).unwrap());
         assert_eq!(key.athlete_pseudonym(123_456_789), expected);
         assert!(is_pseudonym(&expected));
     }
@@ -232,10 +223,7 @@ mod tests {
         let mut buf = [0u8; 20];
         assert_eq!(format_u64(0, &mut buf), b"0");
         assert_eq!(format_u64(123_456_789, &mut buf), b"123456789");
-        assert_eq!(
-            format_u64(u64::MAX, &mut buf),
-            u64::MAX.to_string().as_bytes()
-        );
+        assert_eq!(format_u64(u64::MAX, &mut buf), u64::MAX.to_string().as_bytes());
     }
 
     #[test]
@@ -246,10 +234,7 @@ mod tests {
         );
         for bad in ["", "k:1", "k 1", "k\"1", &"k".repeat(65)] {
             assert!(
-                matches!(
-                    PseudonymKey::new(bad, &[7; 32]),
-                    Err(PseudonymKeyError::BadKeyId { .. })
-                ),
+                matches!(PseudonymKey::new(bad, &[7; 32]), Err(PseudonymKeyError::BadKeyId { .. })),
                 "{bad:?} accepted"
             );
         }
@@ -260,10 +245,7 @@ mod tests {
     fn debug_never_prints_the_secret() {
         let key = PseudonymKey::new("k1", b"super-secret-key-bytes").unwrap();
         let shown = format!("{key:?}");
-        assert!(
-            shown.contains("k1") && !shown.contains("super-secret"),
-            "{shown}"
-        );
+        assert!(shown.contains("k1") && !shown.contains("super-secret"), "{shown}");
     }
 
     #[test]

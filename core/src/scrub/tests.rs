@@ -47,14 +47,7 @@ fn allowed_keys() -> &'static BTreeSet<String> {
             .map(|f| f.out_key.trim_matches(|c| c == '"' || c == ':').to_owned())
             .collect();
         keys.extend(
-            [
-                "anonymization",
-                "pii_removed",
-                "version",
-                "key_id",
-                "pseudonym",
-            ]
-            .map(String::from),
+            ["anonymization", "pii_removed", "version", "key_id", "pseudonym"].map(String::from),
         );
         keys
     })
@@ -87,18 +80,10 @@ fn assert_only_allowed(out: &Scrubbed) {
     walk(&value, &mut strings, &mut keys, &mut numbers);
     let allowed = allowed_keys();
     for k in keys {
-        assert!(
-            allowed.contains(k),
-            "key {k:?} survived in {}",
-            out.document
-        );
+        assert!(allowed.contains(k), "key {k:?} survived in {}", out.document);
     }
     for s in strings {
-        assert!(
-            is_allowed_string(s),
-            "string {s:?} survived in {}",
-            out.document
-        );
+        assert!(is_allowed_string(s), "string {s:?} survived in {}", out.document);
     }
     assert_eq!(value["anonymization"]["pii_removed"], json!(true));
     assert_eq!(out.report.removed_count, out.report.removed.len());
@@ -123,42 +108,18 @@ fn generated_corpus_keeps_no_pii() {
         // No free text of the input survives, anywhere (as a substring, too).
         let (mut strings, mut keys, mut numbers) = (Vec::new(), Vec::new(), Vec::new());
         walk(&input, &mut strings, &mut keys, &mut numbers);
-        for s in strings
-            .iter()
-            .filter(|s| !is_allowed_string(s) && s.len() >= 4)
-        {
+        for s in strings.iter().filter(|s| !is_allowed_string(s) && s.len() >= 4) {
             let encoded = serde_json::to_string(s).unwrap();
-            assert!(
-                !out.document.contains(&encoded[1..encoded.len() - 1]),
-                "{s:?} survived"
-            );
+            assert!(!out.document.contains(&encoded[1..encoded.len() - 1]), "{s:?} survived");
         }
         // No GPS coordinate survives (they have 6 decimals, unlike any kept metric).
         let mut coords = Vec::new();
         for a in input["activities"].as_array().unwrap() {
-            coords.extend(
-                a["start_latlng"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(Value::to_string),
-            );
-            coords.extend(
-                a["end_latlng"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(Value::to_string),
-            );
+            coords.extend(a["start_latlng"].as_array().unwrap().iter().map(Value::to_string));
+            coords.extend(a["end_latlng"].as_array().unwrap().iter().map(Value::to_string));
         }
-        for c in coords
-            .iter()
-            .filter(|c| c.split('.').nth(1).is_some_and(|d| d.len() >= 5))
-        {
-            assert!(
-                !out.document.contains(c.as_str()),
-                "coordinate {c} survived"
-            );
+        for c in coords.iter().filter(|c| c.split('.').nth(1).is_some_and(|d| d.len() >= 5)) {
+            assert!(!out.document.contains(c.as_str()), "coordinate {c} survived");
         }
         // The raw athlete id and activity ids appear nowhere.
         let athlete_id = input["basic_info"]["id"].to_string();
@@ -175,20 +136,11 @@ fn generated_corpus_keeps_every_metric_exactly() {
     let input: Value = serde_json::from_str(&raw).unwrap();
     let out = scrub_value(&input).to_value().unwrap();
     // Whole blocks whose every field is allowed come through unchanged.
-    for block in [
-        "stats",
-        "zones",
-        "fitness_metrics",
-        "power_analysis",
-        "training_load",
-    ] {
+    for block in ["stats", "zones", "fitness_metrics", "power_analysis", "training_load"] {
         assert_eq!(out[block], input[block], "{block} changed");
     }
     for field in POLICY.athlete_kept {
-        assert_eq!(
-            out["basic_info"][field], input["basic_info"][field],
-            "{field}"
-        );
+        assert_eq!(out["basic_info"][field], input["basic_info"][field], "{field}");
     }
     // Account metadata is not training data (the policy keeps only the traits above).
     assert!(input["basic_info"].get("measurement_preference").is_some());
@@ -222,10 +174,8 @@ fn generated_corpus_keeps_every_metric_exactly() {
         "manual",
         "zones",
     ];
-    let (ins, outs) = (
-        input["activities"].as_array().unwrap(),
-        out["activities"].as_array().unwrap(),
-    );
+    let (ins, outs) =
+        (input["activities"].as_array().unwrap(), out["activities"].as_array().unwrap());
     assert_eq!(ins.len(), outs.len());
     for (a, b) in ins.iter().zip(outs) {
         for m in metrics {
@@ -240,16 +190,8 @@ fn streams_keep_performance_series_and_lose_location() {
     let input: Value = serde_json::from_str(&raw).unwrap();
     let out = scrub_value(&input).to_value().unwrap();
     // Activity 0: streams keyed by type.
-    let (ins, outs) = (
-        &input["activities"][0]["streams"],
-        &out["activities"][0]["streams"],
-    );
-    let kept: BTreeSet<_> = outs
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
+    let (ins, outs) = (&input["activities"][0]["streams"], &out["activities"][0]["streams"]);
+    let kept: BTreeSet<_> = outs.as_object().unwrap().keys().map(String::as_str).collect();
     assert_eq!(
         kept,
         BTreeSet::from([
@@ -266,10 +208,7 @@ fn streams_keep_performance_series_and_lose_location() {
         assert_eq!(outs[ty], ins[ty], "{ty}");
     }
     // Activity 1: a list of streams, each naming its type.
-    let (ins, outs) = (
-        &input["activities"][1]["streams"],
-        &out["activities"][1]["streams"],
-    );
+    let (ins, outs) = (&input["activities"][1]["streams"], &out["activities"][1]["streams"]);
     let by_type = |list: &Value| -> Vec<(String, Value)> {
         list.as_array()
             .unwrap()
@@ -315,35 +254,21 @@ fn report_lists_removed_paths_that_exist_in_the_input_in_a_stable_order() {
         "/activities/3/device_name",
         "/fetch_timestamp",
     ] {
-        assert!(
-            a.report.removed.iter().any(|p| p == expected),
-            "{expected} not reported"
-        );
+        assert!(a.report.removed.iter().any(|p| p == expected), "{expected} not reported");
     }
     // The list-form streams of activity 1 lose latlng, altitude, temp and grade_smooth.
     let list = input["activities"][1]["streams"].as_array().unwrap();
     for (i, s) in list.iter().enumerate() {
-        let removed = a
-            .report
-            .removed
-            .contains(&format!("/activities/1/streams/{i}"));
+        let removed = a.report.removed.contains(&format!("/activities/1/streams/{i}"));
         let location =
             ["latlng", "altitude", "temp", "grade_smooth"].contains(&s["type"].as_str().unwrap());
         assert_eq!(removed, location, "stream {}", s["type"]);
     }
     // Document order: basic_info comes after activities in the generated (sorted) export.
-    let first_activity = a
-        .report
-        .removed
-        .iter()
-        .position(|p| p.starts_with("/activities/"))
-        .unwrap();
-    let first_athlete = a
-        .report
-        .removed
-        .iter()
-        .position(|p| p.starts_with("/basic_info/"))
-        .unwrap();
+    let first_activity =
+        a.report.removed.iter().position(|p| p.starts_with("/activities/")).unwrap();
+    let first_athlete =
+        a.report.removed.iter().position(|p| p.starts_with("/basic_info/")).unwrap();
     assert!(first_activity < first_athlete);
     assert_eq!(a.report.activities_kept, 4);
     assert_eq!(a.report.removed_count, a.report.removed.len());
@@ -359,30 +284,16 @@ fn pseudonyms_replace_ids_are_stable_and_depend_on_the_key() {
     let expected = key().athlete_pseudonym(athlete_id);
     assert_eq!(doc["basic_info"]["user_hash"], json!(expected));
     assert_eq!(out.report.user_hash.as_deref(), Some(expected.as_str()));
-    for (a, b) in input["activities"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .zip(doc["activities"].as_array().unwrap())
+    for (a, b) in
+        input["activities"].as_array().unwrap().iter().zip(doc["activities"].as_array().unwrap())
     {
-        assert_eq!(
-            b["activity_hash"],
-            json!(key().activity_pseudonym(a["id"].as_u64().unwrap()))
-        );
+        assert_eq!(b["activity_hash"], json!(key().activity_pseudonym(a["id"].as_u64().unwrap())));
         assert!(b.get("id").is_none() && b.get("athlete").is_none());
     }
     let other = PseudonymKey::new("k2", b"another-secret-0123456789").unwrap();
     let rotated = scrub(raw.as_bytes(), &other).unwrap().to_value().unwrap();
-    assert_ne!(
-        rotated["basic_info"]["user_hash"],
-        doc["basic_info"]["user_hash"]
-    );
-    assert!(
-        rotated["basic_info"]["user_hash"]
-            .as_str()
-            .unwrap()
-            .starts_with("k2:")
-    );
+    assert_ne!(rotated["basic_info"]["user_hash"], doc["basic_info"]["user_hash"]);
+    assert!(rotated["basic_info"]["user_hash"].as_str().unwrap().starts_with("k2:"));
     assert_eq!(rotated["anonymization"]["key_id"], json!("k2"));
 }
 
@@ -436,10 +347,7 @@ fn free_text_in_a_key_id_is_dropped_and_reported_under_the_configured_key() {
     assert_eq!(doc["anonymization"]["key_id"], json!("k1"));
     // Under the configured key id the pseudonym is indistinguishable from ours: kept, so
     // that scrubbing our own output changes nothing (the incoming scrub drops it, below).
-    assert_eq!(
-        doc["activities"][1]["activity_hash"],
-        json!(format!("k1:{UNKEYED_HASH}"))
-    );
+    assert_eq!(doc["activities"][1]["activity_hash"], json!(format!("k1:{UNKEYED_HASH}")));
 }
 
 #[test]
@@ -590,10 +498,7 @@ fn values_of_the_wrong_shape_are_removed_never_passed_through() {
             "/activities/2/streams/watts/data/4",
         ]
     );
-    assert_eq!(
-        (out.report.activities_kept, out.report.activities_removed),
-        (1, 2)
-    );
+    assert_eq!((out.report.activities_kept, out.report.activities_removed), (1, 2));
     assert_eq!(out.report.user_hash, None);
 }
 
@@ -620,11 +525,7 @@ fn repeated_keys_keep_the_first_accepted_value_once() {
     assert!(out.document.starts_with(&expected), "{}", out.document);
     assert_eq!(
         out.report.removed,
-        [
-            "/activities/0/distance",
-            "/activities/0/distance",
-            "/activities/0/activity_hash"
-        ]
+        ["/activities/0/distance", "/activities/0/distance", "/activities/0/activity_hash"]
     );
 }
 
@@ -650,21 +551,12 @@ fn key_names_with_pointer_metacharacters_are_escaped_in_the_report() {
 #[test]
 fn escaped_spellings_of_allowed_keys_are_recognised_and_written_plainly() {
     let out = scrub(br#"{"activities":[{"dist\u0061nce":5}]}"#, &key()).unwrap();
-    assert!(
-        out.document
-            .starts_with(r#"{"activities":[{"distance":5}]"#),
-        "{}",
-        out.document
-    );
+    assert!(out.document.starts_with(r#"{"activities":[{"distance":5}]"#), "{}", out.document);
 }
 
 #[test]
 fn a_bare_array_of_activities_is_wrapped() {
-    let out = scrub(
-        br#"[{"name":"Secret","distance":1},{"distance":2}]"#,
-        &key(),
-    )
-    .unwrap();
+    let out = scrub(br#"[{"name":"Secret","distance":1},{"distance":2}]"#, &key()).unwrap();
     assert_eq!(
         out.to_value().unwrap(),
         json!({"activities": [{"distance": 1}, {"distance": 2}], "anonymization": {"pii_removed": true, "version": SCRUB_VERSION, "key_id": "k1", "pseudonym": "hmac-sha256"}})
@@ -696,21 +588,12 @@ fn input_that_is_not_a_json_document_is_an_error() {
         matches!(err(b"{\"map\": {\"x\": [1,]}}"), ScrubError::NotJson { .. }),
         "errors in dropped subtrees count"
     );
-    assert_eq!(
-        err(b"\"John Doe\""),
-        ScrubError::NotADocument { found: "string" }
-    );
-    assert_eq!(
-        err(b"123456789"),
-        ScrubError::NotADocument { found: "number" }
-    );
+    assert_eq!(err(b"\"John Doe\""), ScrubError::NotADocument { found: "string" });
+    assert_eq!(err(b"123456789"), ScrubError::NotADocument { found: "number" });
     assert_eq!(err(b"null"), ScrubError::NotADocument { found: "null" });
     assert_eq!(err(b"{\"a\":\"\xff\"}"), ScrubError::NotUtf8 { offset: 6 });
     let nan = err(b"{\"stats\": {\n  \"biggest_ride_distance\": NaN}}");
-    assert!(
-        nan.to_string().contains("NaN and Infinity are not JSON"),
-        "{nan}"
-    );
+    assert!(nan.to_string().contains("NaN and Infinity are not JSON"), "{nan}");
     assert!(matches!(nan, ScrubError::NotJson { line: 2, .. }));
     let plain = err(b"{\"a\": nope}");
     assert!(!plain.to_string().contains("NaN"), "{plain}");
@@ -723,11 +606,8 @@ fn input_that_is_not_a_json_document_is_an_error() {
 #[test]
 fn deep_nesting_in_dropped_subtrees_is_skipped_without_recursion() {
     let depth = 10_000;
-    let raw = format!(
-        "{{\"map\":{}1{}, \"activities\": []}}",
-        "[".repeat(depth),
-        "]".repeat(depth)
-    );
+    let raw =
+        format!("{{\"map\":{}1{}, \"activities\": []}}", "[".repeat(depth), "]".repeat(depth));
     let out = scrub(raw.as_bytes(), &key()).unwrap();
     assert_eq!(out.report.removed, ["/map"]);
 }
@@ -777,10 +657,7 @@ fn containers(v: &Value, path: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
 }
 
 fn pointer(segments: &[String]) -> String {
-    segments
-        .iter()
-        .map(|s| format!("/{}", s.replace('~', "~0").replace('/', "~1")))
-        .collect()
+    segments.iter().map(|s| format!("/{}", s.replace('~', "~0").replace('/', "~1"))).collect()
 }
 
 /// Whether one pointer is the other or an ancestor of it.
@@ -822,9 +699,7 @@ fn arbitrary_json() -> impl Strategy<Value = Value> {
         Just(Value::Null),
         any::<bool>().prop_map(Value::from),
         any::<i64>().prop_map(Value::from),
-        any::<f64>()
-            .prop_filter("finite", |f| f.is_finite())
-            .prop_map(Value::from),
+        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::from),
         prop::sample::select(vec![
             "Ride",
             "watts",
@@ -841,10 +716,7 @@ fn arbitrary_json() -> impl Strategy<Value = Value> {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
             prop::collection::vec((names.clone(), inner), 0..6).prop_map(|members| Value::Object(
-                members
-                    .into_iter()
-                    .map(|(k, v)| (k.to_owned(), v))
-                    .collect()
+                members.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
             )),
         ]
     })
@@ -857,11 +729,7 @@ fn kept_containers(doc: &Value) -> Vec<Vec<String>> {
     containers(doc, &mut Vec::new(), &mut all);
     all.retain(|p| {
         let p = pointer(p);
-        !baseline
-            .report
-            .removed
-            .iter()
-            .any(|r| p == *r || p.starts_with(&format!("{r}/")))
+        !baseline.report.removed.iter().any(|r| p == *r || p.starts_with(&format!("{r}/")))
     });
     all
 }
@@ -888,15 +756,8 @@ fn insert(doc: &mut Value, target: &[String], key: &str, canary: Value, position
 /// Scrubs `doc` and checks that no canary survived and that the insertion was reported.
 fn assert_canary_removed(doc: &Value, inserted: &str) {
     let out = scrub_value(doc);
-    assert!(
-        !out.document.contains("CANARY"),
-        "canary at {inserted} survived: {}",
-        out.document
-    );
-    assert!(
-        !out.document.contains("canary_"),
-        "canary key at {inserted} survived"
-    );
+    assert!(!out.document.contains("CANARY"), "canary at {inserted} survived: {}", out.document);
+    assert!(!out.document.contains("canary_"), "canary key at {inserted} survived");
     assert!(
         out.report.removed.iter().any(|p| related(p, inserted)),
         "{inserted} not reported: {:?}",
@@ -962,10 +823,7 @@ fn pii_inserted_into_any_kept_container_never_survives() {
             _ => {}
         }
     }
-    let mut doc = scrub(corpus::generate(2, 21).as_bytes(), &key())
-        .unwrap()
-        .to_value()
-        .unwrap();
+    let mut doc = scrub(corpus::generate(2, 21).as_bytes(), &key()).unwrap().to_value().unwrap();
     shorten(&mut doc);
     let kept = kept_containers(&doc);
     assert!(kept.len() > 60, "only {} kept containers", kept.len());
@@ -974,11 +832,9 @@ fn pii_inserted_into_any_kept_container_never_survives() {
         // plus an unknown key and the classic identifiers. An array takes no key: each shape
         // goes in at a few positions instead.
         let keys: Vec<&str> = match doc.pointer(&pointer(target)).unwrap() {
-            Value::Object(map) => map
-                .keys()
-                .map(String::as_str)
-                .chain(["canary_unknown", "name", "id"])
-                .collect(),
+            Value::Object(map) => {
+                map.keys().map(String::as_str).chain(["canary_unknown", "name", "id"]).collect()
+            }
             _ => vec!["", "", ""],
         };
         for (k, key) in keys.into_iter().enumerate() {

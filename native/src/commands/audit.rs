@@ -105,13 +105,15 @@ pub async fn audit(cli: &Cli, args: &ScrubArgs, out: &Output) -> Result<(), CliE
         ));
     }
     if args.dry_run && !args.fix {
-        return Err(CliError::Usage("--dry-run goes with --fix (plain --audit changes nothing)".into()));
+        return Err(CliError::Usage(
+            "--dry-run goes with --fix (plain --audit changes nothing)".into(),
+        ));
     }
     let m = open_manager(cli)?;
     let key = rider::pseudonym_key(m.config()).map_err(|e| match e {
-        RiderError::MissingKey(_) | RiderError::BadKey(_) => CliError::Usage(format!(
-            "{e}: the audit scrubs with the key that stores rider data"
-        )),
+        RiderError::MissingKey(_) | RiderError::BadKey(_) => {
+            CliError::Usage(format!("{e}: the audit scrubs with the key that stores rider data"))
+        }
         e => CliError::Rider(e),
     })?;
     let user = args.user.as_deref().map(UserId::new).transpose().map_err(ManagerError::Key)?;
@@ -190,7 +192,8 @@ pub async fn audit(cli: &Cli, args: &ScrubArgs, out: &Output) -> Result<(), CliE
             } else {
                 finding.action = Action::Deferred;
                 finding.reason = Some(
-                    "the month's PUT-class request budget is used up: run --fix again next month".into(),
+                    "the month's PUT-class request budget is used up: run --fix again next month"
+                        .into(),
                 );
             }
         }

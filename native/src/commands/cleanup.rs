@@ -58,7 +58,11 @@ struct Report<'a> {
 /// Why a due cleanup deletes less than it would need to: every (user, data type) group at or
 /// below `S3_MIN_FILES_TO_KEEP` keeps all its files; larger groups give at most half of their
 /// files per cycle and never go below the minimum. Names the rule and the groups.
-fn held_by(inventory: &[kompass_core::inventory::ObjectInfo], user: Option<&str>, min_keep: usize) -> String {
+fn held_by(
+    inventory: &[kompass_core::inventory::ObjectInfo],
+    user: Option<&str>,
+    min_keep: usize,
+) -> String {
     let usage = kompass_core::inventory::usage(inventory);
     let mut kept_whole = Vec::new();
     let mut capped = Vec::new();
@@ -67,8 +71,16 @@ fn held_by(inventory: &[kompass_core::inventory::ObjectInfo], user: Option<&str>
             continue;
         }
         for (t, tally) in &uu.by_type {
-            let group = format!("{u}/{t} ({} file{})", tally.files, if tally.files == 1 { "" } else { "s" });
-            if tally.files as usize <= min_keep { kept_whole.push(group) } else { capped.push(group) }
+            let group = format!(
+                "{u}/{t} ({} file{})",
+                tally.files,
+                if tally.files == 1 { "" } else { "s" }
+            );
+            if tally.files as usize <= min_keep {
+                kept_whole.push(group)
+            } else {
+                capped.push(group)
+            }
         }
     }
     let mut s = String::new();

@@ -60,7 +60,15 @@ pub async fn list(cli: &Cli, args: &ListArgs, out: &Output) -> Result<(), CliErr
         out.print(&shown, || {
             items
                 .iter()
-                .map(|i| format!("{:<40} {:>10}  {}  {}", i.name, human_bytes(i.size), i.last_modified, i.backend))
+                .map(|i| {
+                    format!(
+                        "{:<40} {:>10}  {}  {}",
+                        i.name,
+                        human_bytes(i.size),
+                        i.last_modified,
+                        i.backend
+                    )
+                })
                 .collect::<Vec<_>>()
                 .join("\n")
         });

@@ -17,7 +17,9 @@ pub fn scrub(cli: &Cli, args: &ScrubArgs, out: &Output) -> Result<(), CliError> 
         // Scrubbing stores nothing, so it works without the key: ids are then dropped
         // (the anonymization block says "pseudonym": "none").
         Err(RiderError::MissingKey(_)) => {
-            eprintln!("note: KOMPASS_PSEUDONYM_KEY is not set, so athlete and activity ids are dropped, not pseudonymised");
+            eprintln!(
+                "note: KOMPASS_PSEUDONYM_KEY is not set, so athlete and activity ids are dropped, not pseudonymised"
+            );
             None
         }
         Err(e) => return Err(e.into()),

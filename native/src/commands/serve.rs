@@ -114,7 +114,10 @@ pub async fn serve(cli: &Cli, args: &ServeArgs, out: &Output) -> Result<(), CliE
         .filter(|v| !v.is_empty());
     let auto_cleanup = app.manager.config().auto_cleanup;
     let app = Arc::new(app);
-    crate::serve::jobs::spawn(app.clone(), crate::serve::jobs::Jobs::from_vars(&vars, auto_cleanup));
+    crate::serve::jobs::spawn(
+        app.clone(),
+        crate::serve::jobs::Jobs::from_vars(&vars, auto_cleanup),
+    );
     if app.manager.s3().is_some() {
         // Saves queued during an outage (or a spent budget) go up without anyone asking.
         let bg = app.clone();

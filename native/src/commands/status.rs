@@ -193,8 +193,7 @@ pub async fn config(cli: &Cli, args: &ConfigArgs, out: &Output) -> Result<(), Cl
         Ok((vars, sources)) => (vars.keys().cloned().collect::<Vec<_>>(), sources),
         Err(_) => (Vec::new(), Default::default()),
     };
-    let known: Vec<&str> =
-        kompass_core::config::vars::ALL
+    let known: Vec<&str> = kompass_core::config::vars::ALL
         .iter()
         .chain(crate::env::NATIVE_VARS)
         .chain(kompass_core::config::budget_vars::ALL.iter())

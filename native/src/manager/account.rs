@@ -242,7 +242,9 @@ impl Manager {
                     Err(e) => {
                         self.record_requests()?;
                         self.state.write(|tx| {
-                            gone.iter().try_for_each(|k| tx.remove_object(k)).map_err(ManagerError::from)
+                            gone.iter()
+                                .try_for_each(|k| tx.remove_object(k))
+                                .map_err(ManagerError::from)
                         })?;
                         return Err(e.into());
                     }

@@ -52,7 +52,12 @@ impl InventoryCache {
 }
 
 /// An inventory fact for a key: owner and data type from the layout, or a foreign object.
-pub fn object_info(key: &str, size: u64, last_modified_ms: i64, sha256: Option<[u8; 32]>) -> ObjectInfo {
+pub fn object_info(
+    key: &str,
+    size: u64,
+    last_modified_ms: i64,
+    sha256: Option<[u8; 32]>,
+) -> ObjectInfo {
     let (user, data_type) = match ObjectKey::from_s3_key(key) {
         Ok(k) => (k.owner().map(|u| u.to_string()), k.data_type().as_str().to_owned()),
         Err(_) => (None, FOREIGN_TYPE.to_owned()),

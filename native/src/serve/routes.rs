@@ -81,7 +81,10 @@ pub async fn presign(
         .map_err(ManagerError::Key)?;
     // The policy: no upload URL is ever issued for rider data, whatever the backend.
     if key.data_type() == DataType::Fitness {
-        return Err(ApiError::bad_request("rider_route", kompass_core::scrub::policy::USE_RIDER_ROUTE));
+        return Err(ApiError::bad_request(
+            "rider_route",
+            kompass_core::scrub::policy::USE_RIDER_ROUTE,
+        ));
     }
     let sha = Sha256Digest::from_hex(&req.sha256)
         .map_err(|e| ApiError::bad_request("bad_sha256", e.to_string()))?;
@@ -409,7 +412,15 @@ pub struct AllowanceAnswer {
 
 /// `GET /api/allowance`: a short-lived, signed statement of what the token's user may still
 /// spend, for the edge presigner (which has no inventory of its own).
-pub async fn allowance(State(app): State<Shared>, User(user): User) -> Result<Json<AllowanceAnswer>, ApiError> {
+pub async fn allowance(
+    State(app): State<Shared>,
+    User(user): User,
+) -> Result<Json<AllowanceAnswer>, ApiError> {
     let (a, sealed) = app.manager.allowance(&user, app.secret()).await?;
-    Ok(Json(AllowanceAnswer { allowance: sealed, bytes: a.bytes, puts: a.puts, expires_at: a.expires_at.rfc3339() }))
+    Ok(Json(AllowanceAnswer {
+        allowance: sealed,
+        bytes: a.bytes,
+        puts: a.puts,
+        expires_at: a.expires_at.rfc3339(),
+    }))
 }

@@ -79,7 +79,9 @@ impl S3Options {
             if let Some(v) = vars.get(name) {
                 match v.trim().parse::<f64>() {
                     Ok(x) if x > 0.0 && x <= 86_400.0 => *into = Duration::from_secs_f64(x),
-                    _ => eprintln!("warning: {name}={v:?} is not a number of seconds (0 < s <= 86400); using {into:?}"),
+                    _ => eprintln!(
+                        "warning: {name}={v:?} is not a number of seconds (0 < s <= 86400); using {into:?}"
+                    ),
                 }
             }
         };
@@ -89,7 +91,10 @@ impl S3Options {
         if let Some(v) = vars.get("KOMPASS_S3_RETRIES") {
             match v.trim().parse::<u32>() {
                 Ok(n) if n <= 10 => o.max_retries = n,
-                _ => eprintln!("warning: KOMPASS_S3_RETRIES={v:?} is not 0 to 10; using {}", o.max_retries),
+                _ => eprintln!(
+                    "warning: KOMPASS_S3_RETRIES={v:?} is not 0 to 10; using {}",
+                    o.max_retries
+                ),
             }
         }
         let _ = CONFIGURED.set(o.clone());
@@ -284,9 +289,10 @@ impl S3Store {
             .user_agent(concat!("kompass/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| S3Error::Client(error_chain(&e)))?;
-        let endpoint = Url::parse(&target.bucket_url())
-            .map(|u| u.origin().ascii_serialization())
-            .map_err(|e| S3Error::Protocol(format!("the bucket URL does not parse ({e})")))?;
+        let endpoint =
+            Url::parse(&target.bucket_url())
+                .map(|u| u.origin().ascii_serialization())
+                .map_err(|e| S3Error::Protocol(format!("the bucket URL does not parse ({e})")))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 client,
@@ -328,9 +334,7 @@ impl S3Store {
         let body: Bytes = body.into();
         let url = self.object_url(key)?;
         if <[u8; 32]>::from(Sha256::digest(&body)) != sha256 {
-            return Err(S3Error::WrongChecksum {
-                key: key.to_owned(),
-            });
+            return Err(S3Error::WrongChecksum { key: key.to_owned() });
         }
         let checksum_b64 = BASE64.encode(sha256);
         let sha256_hex = hex::encode(sha256);
@@ -398,9 +402,7 @@ impl S3Store {
         if let Some(expected) = stored_sha256(&resp.headers)
             && <[u8; 32]>::from(Sha256::digest(&resp.body)) != expected
         {
-            return Err(S3Error::Corrupt {
-                key: key.to_owned(),
-            });
+            return Err(S3Error::Corrupt { key: key.to_owned() });
         }
         Ok(resp.body.into())
     }
@@ -440,9 +442,7 @@ impl S3Store {
         continuation_token: Option<&str>,
     ) -> Result<ListPage, S3Error> {
         let page_size = self.inner.opts.list_page_size.clamp(1, 1000);
-        let resp = self
-            .list_request(prefix, continuation_token, page_size)
-            .await?;
+        let resp = self.list_request(prefix, continuation_token, page_size).await?;
         list::parse_list(&resp.body)
     }
 
@@ -513,21 +513,16 @@ impl S3Store {
     ) -> Result<Response, S3Error> {
         let max_keys = max_keys.to_string();
         // encoding-type=url: keys come back URL-encoded, so any key survives XML 1.0.
-        let mut params = vec![
-            ("encoding-type", "url"),
-            ("list-type", "2"),
-            ("max-keys", max_keys.as_str()),
-        ];
+        let mut params =
+            vec![("encoding-type", "url"), ("list-type", "2"), ("max-keys", max_keys.as_str())];
         if !prefix.is_empty() {
             params.push(("prefix", prefix));
         }
         if let Some(token) = continuation_token {
             params.push(("continuation-token", token));
         }
-        let query: Vec<String> = params
-            .iter()
-            .map(|(k, v)| format!("{k}={}", uri_encode(v, true)))
-            .collect();
+        let query: Vec<String> =
+            params.iter().map(|(k, v)| format!("{k}={}", uri_encode(v, true))).collect();
         let url = format!("{}?{}", self.inner.target.bucket_url(), query.join("&"));
         let url = Url::parse(&url)
             .map_err(|e| S3Error::Protocol(format!("the list URL does not parse ({e})")))?;
@@ -572,17 +567,12 @@ impl S3Store {
 
     /// The object's URL; the key is encoded once, and that exact string is signed and sent.
     fn object_url(&self, key: &str) -> Result<Url, S3Error> {
-        let invalid = |reason| S3Error::InvalidKey {
-            key: key.to_owned(),
-            reason,
-        };
+        let invalid = |reason| S3Error::InvalidKey { key: key.to_owned(), reason };
         if key.is_empty() {
             return Err(invalid("an object key cannot be empty"));
         }
         if key.len() > MAX_KEY_BYTES {
-            return Err(invalid(
-                "S3 keys are at most 1,024 bytes; use a shorter name",
-            ));
+            return Err(invalid("S3 keys are at most 1,024 bytes; use a shorter name"));
         }
         if key.split('/').any(|s| s == "." || s == "..") {
             return Err(invalid(
@@ -593,9 +583,7 @@ impl S3Store {
         let url = Url::parse(&raw).map_err(|_| invalid("it does not form a valid URL"))?;
         // The signature covers the path as sent: a URL parser that rewrote it would break it.
         if url.as_str() != raw {
-            return Err(invalid(
-                "it does not survive URL parsing unchanged; rename it",
-            ));
+            return Err(invalid("it does not survive URL parsing unchanged; rename it"));
         }
         Ok(url)
     }
@@ -618,7 +606,11 @@ impl S3Store {
         }
     }
 
-    async fn execute_attempts(&self, req: &Request<'_>, extra: Duration) -> Result<Response, S3Error> {
+    async fn execute_attempts(
+        &self,
+        req: &Request<'_>,
+        extra: Duration,
+    ) -> Result<Response, S3Error> {
         let opts = &self.inner.opts;
         let mut backoff = Backoff::new(opts.retry_base_delay, opts.retry_max_delay);
         let mut attempts = 0u32;
@@ -650,12 +642,7 @@ impl S3Store {
                 };
                 self.inner.counters.outcome(req.op, label);
                 return match outcome {
-                    Ok((status, headers, body)) => Ok(Response {
-                        status,
-                        headers,
-                        body,
-                        attempts,
-                    }),
+                    Ok((status, headers, body)) => Ok(Response { status, headers, body, attempts }),
                     Err(AttemptError::Transport(e)) => Err(self.transport_error(&e, attempts)),
                     Err(AttemptError::Fatal(e)) => Err(e),
                 };
@@ -710,17 +697,9 @@ impl S3Store {
     fn transport_error(&self, e: &reqwest::Error, attempts: u32) -> S3Error {
         let endpoint = self.inner.endpoint.clone();
         if e.is_timeout() && !e.is_connect() {
-            S3Error::Timeout {
-                endpoint,
-                timeout: self.inner.opts.timeout,
-                attempts,
-            }
+            S3Error::Timeout { endpoint, timeout: self.inner.opts.timeout, attempts }
         } else {
-            S3Error::Unreachable {
-                endpoint,
-                detail: error_chain(e),
-                attempts,
-            }
+            S3Error::Unreachable { endpoint, detail: error_chain(e), attempts }
         }
     }
 
@@ -761,11 +740,7 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
         }
         source = cause.source();
     }
-    if parts.is_empty() {
-        e.to_string()
-    } else {
-        parts.join(": ")
-    }
+    if parts.is_empty() { e.to_string() } else { parts.join(": ") }
 }
 
 fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
@@ -831,12 +806,8 @@ mod tests {
 
     fn store(endpoint: Option<&str>, bucket: &str) -> S3Store {
         let target = S3Target::new(endpoint.map(str::to_owned), "us-east-1", bucket).unwrap();
-        S3Store::new(
-            target,
-            Credentials::new("AKID", "sekrit-value-123"),
-            S3Options::default(),
-        )
-        .unwrap()
+        S3Store::new(target, Credentials::new("AKID", "sekrit-value-123"), S3Options::default())
+            .unwrap()
     }
 
     #[test]
@@ -851,17 +822,12 @@ mod tests {
         let meta_only = headers(&[("x-amz-meta-sha256", &hex::encode(other))]);
         assert_eq!(stored_sha256(&meta_only), Some(other));
         let composite = headers(&[
-            (
-                "x-amz-checksum-sha256",
-                &format!("{}-3", BASE64.encode(sha)),
-            ),
+            ("x-amz-checksum-sha256", &format!("{}-3", BASE64.encode(sha))),
             ("x-amz-checksum-type", "COMPOSITE"),
         ]);
         assert_eq!(stored_sha256(&composite), None);
-        let garbage = headers(&[
-            ("x-amz-checksum-sha256", "not base64!"),
-            ("x-amz-meta-sha256", "abcd"),
-        ]);
+        let garbage =
+            headers(&[("x-amz-checksum-sha256", "not base64!"), ("x-amz-meta-sha256", "abcd")]);
         assert_eq!(stored_sha256(&garbage), None);
         assert_eq!(stored_sha256(&HeaderMap::new()), None);
     }
@@ -887,25 +853,16 @@ mod tests {
             }
         );
         let no_length = headers(&[("last-modified", "Wed, 21 Oct 2015 07:28:00 GMT")]);
-        assert!(matches!(
-            meta_from_headers("k", &no_length),
-            Err(S3Error::Protocol(_))
-        ));
+        assert!(matches!(meta_from_headers("k", &no_length), Err(S3Error::Protocol(_))));
         let bad_date = headers(&[("content-length", "5"), ("last-modified", "yesterday")]);
-        assert!(matches!(
-            meta_from_headers("k", &bad_date),
-            Err(S3Error::Protocol(_))
-        ));
+        assert!(matches!(meta_from_headers("k", &bad_date), Err(S3Error::Protocol(_))));
     }
 
     #[test]
     fn urls_are_path_style_with_an_endpoint_and_virtual_hosted_on_aws() {
         let local = store(Some("http://127.0.0.1:8333"), "kompass-test");
         assert_eq!(
-            local
-                .object_url("users/u1/routes/a b+c.json")
-                .unwrap()
-                .as_str(),
+            local.object_url("users/u1/routes/a b+c.json").unwrap().as_str(),
             "http://127.0.0.1:8333/kompass-test/users/u1/routes/a%20b%2Bc.json"
         );
         let aws = store(None, "kompass-data");
@@ -921,18 +878,12 @@ mod tests {
     fn keys_that_urls_would_rewrite_are_refused() {
         let s = store(Some("http://127.0.0.1:8333"), "kompass-test");
         for bad in ["", "a/../b", "./a", "a/.", "..", &"k".repeat(1025)] {
-            assert!(
-                matches!(s.object_url(bad), Err(S3Error::InvalidKey { .. })),
-                "{bad:?}"
-            );
+            assert!(matches!(s.object_url(bad), Err(S3Error::InvalidKey { .. })), "{bad:?}");
         }
         for good in ["a/.../b", "a/.hidden", "a//b", "%41", "a?b#c", "~tilde"] {
             assert!(s.object_url(good).is_ok(), "{good:?}");
         }
-        assert_eq!(
-            s.object_url("%41?#").unwrap().path(),
-            "/kompass-test/%2541%3F%23"
-        );
+        assert_eq!(s.object_url("%41?#").unwrap().path(), "/kompass-test/%2541%3F%23");
     }
 
     proptest::proptest! {
@@ -964,13 +915,7 @@ mod tests {
 
     #[test]
     fn request_classes_add_up() {
-        let c = RequestCounts {
-            put: 3,
-            list: 2,
-            get: 5,
-            head: 7,
-            delete: 1,
-        };
+        let c = RequestCounts { put: 3, list: 2, get: 5, head: 7, delete: 1 };
         assert_eq!(c.put_class(), 5);
         assert_eq!(c.get_class(), 12);
     }

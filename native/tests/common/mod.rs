@@ -27,16 +27,13 @@ pub fn s3_env(test: &str) -> Option<S3Env> {
         return None;
     }
     let var = |name: &str| {
-        std::env::var(name)
-            .ok()
-            .filter(|v| !v.is_empty())
-            .unwrap_or_else(|| {
-                panic!(
-                    "{name} is not set: test {test} needs the S3 test server. Run \
+        std::env::var(name).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| {
+            panic!(
+                "{name} is not set: test {test} needs the S3 test server. Run \
                  `scripts/s3-server.sh start` and `set -a; . <(scripts/s3-server.sh env); set +a` \
                  before `cargo test`, or set KOMPASS_SKIP_S3=1 to skip the S3 tests"
-                )
-            })
+            )
+        })
     };
     Some(S3Env {
         // Required, so these tests never run against real AWS by accident.
@@ -62,19 +59,13 @@ pub fn identity(name: &str) -> (String, String) {
         .find(|i| i["name"] == name)
         .unwrap_or_else(|| panic!("no identity {name:?} in {path}"));
     let cred = &id["credentials"][0];
-    (
-        cred["accessKey"].as_str().unwrap().to_owned(),
-        cred["secretKey"].as_str().unwrap().to_owned(),
-    )
+    (cred["accessKey"].as_str().unwrap().to_owned(), cred["secretKey"].as_str().unwrap().to_owned())
 }
 
 /// A key prefix no other test (or earlier run) uses, so tests run in parallel on one bucket.
 pub fn unique_prefix(test: &str) -> String {
     static SEQ: AtomicUsize = AtomicUsize::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
     let seq = SEQ.fetch_add(1, Ordering::Relaxed);
     format!("it/{test}/{}-{nanos}-{seq}/", std::process::id())
 }
@@ -91,11 +82,7 @@ pub fn closed_port() -> u16 {
 #[derive(Debug, Clone)]
 pub enum Reply {
     /// Answer with this status, headers and body.
-    Answer {
-        status: u16,
-        headers: Vec<(String, String)>,
-        body: String,
-    },
+    Answer { status: u16, headers: Vec<(String, String)>, body: String },
     /// Read the request, then hold the connection open without answering.
     Hang,
     /// Read the request, then close the connection without answering.
@@ -105,11 +92,7 @@ pub enum Reply {
 impl Reply {
     /// An answer with a status and no headers or body.
     pub fn status(status: u16) -> Self {
-        Self::Answer {
-            status,
-            headers: Vec::new(),
-            body: String::new(),
-        }
+        Self::Answer { status, headers: Vec::new(), body: String::new() }
     }
 
     /// An S3 error answer with an `<Error>` document.
@@ -128,10 +111,7 @@ impl Reply {
     pub fn ok(headers: &[(&str, &str)], body: &str) -> Self {
         Self::Answer {
             status: 200,
-            headers: headers
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect(),
+            headers: headers.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
             body: body.to_owned(),
         }
     }
@@ -150,10 +130,7 @@ pub struct Received {
 impl Received {
     /// The value of header `name` (lower case).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
     }
 }
 
@@ -206,11 +183,7 @@ async fn serve(
     match &script[n.min(script.len() - 1)] {
         Reply::Hang => tokio::time::sleep(Duration::from_secs(120)).await,
         Reply::Close => {}
-        Reply::Answer {
-            status,
-            headers,
-            body,
-        } => {
+        Reply::Answer { status, headers, body } => {
             let mut out = format!(
                 "HTTP/1.1 {status} Scripted\r\nconnection: close\r\ncontent-length: {}\r\n",
                 body.len()
@@ -259,9 +232,5 @@ async fn read_request(stream: &mut TcpStream) -> Option<Received> {
         }
         body.extend_from_slice(&chunk[..n]);
     }
-    Some(Received {
-        request_line,
-        headers,
-        body,
-    })
+    Some(Received { request_line, headers, body })
 }

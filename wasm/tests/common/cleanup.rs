@@ -27,31 +27,17 @@ fn a_user_over_the_threshold_loses_its_oldest_files_only() {
     let policy = r#"{"user_quota_bytes": 100, "bucket_bytes": 1000000, "threshold_percent": 70,
                      "min_files_to_keep": 1, "user": "u1"}"#;
     let plan = json(&plan_cleanup(js(&inventory()), js(policy), 10_000.0).unwrap());
-    let keys: Vec<&str> = plan["deletions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["key"].as_str().unwrap())
-        .collect();
+    let keys: Vec<&str> =
+        plan["deletions"].as_array().unwrap().iter().map(|d| d["key"].as_str().unwrap()).collect();
     assert_eq!(
         keys,
-        [
-            "users/u1/routes/r0.json",
-            "users/u1/routes/r1.json",
-            "users/u1/routes/r2.json"
-        ]
+        ["users/u1/routes/r0.json", "users/u1/routes/r1.json", "users/u1/routes/r2.json"]
     );
     assert_eq!(plan["bytes_freed"], 60);
     assert_eq!(plan["deletions"][0]["reason"]["scope"], "user_quota");
     assert_eq!(plan["deletions"][0]["reason"]["limit_bytes"], 100);
-    assert_eq!(
-        plan["usage_after"]["users"]["u1"],
-        serde_json::json!({"bytes": 60, "files": 3})
-    );
-    assert_eq!(
-        plan["usage_before"]["bucket"],
-        serde_json::json!({"bytes": 125, "files": 7})
-    );
+    assert_eq!(plan["usage_after"]["users"]["u1"], serde_json::json!({"bytes": 60, "files": 3}));
+    assert_eq!(plan["usage_before"]["bucket"], serde_json::json!({"bytes": 125, "files": 7}));
 }
 
 #[wasm_bindgen_test]
@@ -73,19 +59,13 @@ fn a_bad_policy_or_inventory_is_an_error_with_its_reason() {
     let policy = r#"{"user_quota_bytes": 100, "bucket_bytes": 1000, "threshold_percent": 0}"#;
     let (name, message) = js_error(plan_cleanup(js(&inventory()), js(policy), 0.0).unwrap_err());
     assert_eq!(name, "PolicyError");
-    assert!(
-        message.contains("S3_CLEANUP_THRESHOLD_PERCENT"),
-        "{message}"
-    );
+    assert!(message.contains("S3_CLEANUP_THRESHOLD_PERCENT"), "{message}");
 
     let policy = r#"{"user_quota_bytes": 100, "bucket_bytes": 1000}"#;
     let (name, message) =
         js_error(plan_cleanup(js(r#"[{"key": "k"}]"#), js(policy), 0.0).unwrap_err());
     assert_eq!(name, "TypeError");
-    assert!(
-        message.starts_with("inventory:") && message.contains("size"),
-        "{message}"
-    );
+    assert!(message.starts_with("inventory:") && message.contains("size"), "{message}");
 
     let (name, message) =
         js_error(plan_cleanup(js("[]"), js(r#"{"bucket_bytes": 1000}"#), 0.0).unwrap_err());

@@ -19,10 +19,9 @@ fn env(extra: &str) -> js_sys::Object {
 
 #[wasm_bindgen_test]
 fn limits_come_from_the_environment_in_binary_units() {
-    let config = Config::new(&env(
-        r#", "S3_MAX_FILE_SIZE_MB": "0.5", "S3_MAX_TOTAL_STORAGE_GB": "4.5""#,
-    ))
-    .unwrap();
+    let config =
+        Config::new(&env(r#", "S3_MAX_FILE_SIZE_MB": "0.5", "S3_MAX_TOTAL_STORAGE_GB": "4.5""#))
+            .unwrap();
     assert!(config.s3_enabled());
     assert_eq!(
         json(&config.limits().unwrap()),
@@ -39,19 +38,11 @@ fn every_problem_is_reported_at_once_without_secret_values() {
     .err()
     .expect("invalid config is refused");
     let problems = json(&js_sys::Reflect::get(&err, &"problems".into()).unwrap());
-    let variables: Vec<&str> = problems
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["variable"].as_str().unwrap())
-        .collect();
+    let variables: Vec<&str> =
+        problems.as_array().unwrap().iter().map(|p| p["variable"].as_str().unwrap()).collect();
     assert_eq!(
         variables,
-        [
-            "S3_MAX_FILE_SIZE_MB",
-            "S3_CLEANUP_THRESHOLD_PERCENT",
-            "KOMPASS_PSEUDONYM_KEY"
-        ]
+        ["S3_MAX_FILE_SIZE_MB", "S3_CLEANUP_THRESHOLD_PERCENT", "KOMPASS_PSEUDONYM_KEY"]
     );
     let (name, message) = js_error(err);
     assert_eq!(name, "ConfigError");
@@ -71,10 +62,7 @@ fn non_string_bindings_are_ignored_and_json_hides_secrets() {
     js_sys::Reflect::set(&env, &"S3_AUTO_CLEANUP_ENABLED".into(), &JsValue::FALSE).unwrap();
     let config = Config::new(&env).unwrap();
     let shown = String::from(js_sys::JSON::stringify(&config.to_json().unwrap()).unwrap());
-    assert!(
-        !shown.contains(AWS_SECRET) && !shown.contains(SERVER_SECRET),
-        "{shown}"
-    );
+    assert!(!shown.contains(AWS_SECRET) && !shown.contains(SERVER_SECRET), "{shown}");
     let shown: serde_json::Value = serde_json::from_str(&shown).unwrap();
     assert_eq!(shown["server_secret"], "set");
     assert_eq!(shown["bucket"], "kompass-test");
@@ -89,20 +77,10 @@ fn the_config_verifies_tokens_and_presigns_with_its_own_secrets() {
     let config = Config::new(&env("")).unwrap();
     let now_ms = 1_800_000_000_000.0;
     let token = mint_token("rider-42", 1_800_000_060.0, SERVER_SECRET).unwrap();
-    assert_eq!(
-        json(&config.verify_token(&token, now_ms).unwrap())["user"],
-        "rider-42"
-    );
-    let other = mint_token(
-        "rider-42",
-        1_800_000_060.0,
-        "another-secret-0123456789abcdef-0123",
-    )
-    .unwrap();
-    assert_eq!(
-        js_error(config.verify_token(&other, now_ms).unwrap_err()).0,
-        "TokenError"
-    );
+    assert_eq!(json(&config.verify_token(&token, now_ms).unwrap())["user"], "rider-42");
+    let other =
+        mint_token("rider-42", 1_800_000_060.0, "another-secret-0123456789abcdef-0123").unwrap();
+    assert_eq!(js_error(config.verify_token(&other, now_ms).unwrap_err()).0, "TokenError");
 
     let request = js(r#"{"key": "users/rider-42/routes/a.json", "size": 3,
         "sha256": "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", "expires_secs": 60}"#);

@@ -16,10 +16,7 @@ fn user_and_global_keys_follow_the_layout() {
 fn an_escaping_name_is_a_key_error_with_its_reason() {
     let (name, message) = js_error(object_key(Some("u1".into()), "routes", "../x").unwrap_err());
     assert_eq!(name, "KeyError");
-    assert!(
-        message.contains("file name") && message.contains("separator"),
-        "{message}"
-    );
+    assert!(message.contains("file name") && message.contains("separator"), "{message}");
 }
 
 #[wasm_bindgen_test]

@@ -8,9 +8,9 @@ mod cleanup;
 mod config;
 mod key;
 mod precheck;
-mod rider;
 #[cfg(feature = "edge")]
 mod presign;
+mod rider;
 mod scrub;
 #[cfg(feature = "edge")]
 mod token;
@@ -18,9 +18,8 @@ mod token;
 /// The JS `Error` inside a rejected call, with its name and message; panics if the value
 /// thrown is not an `Error` instance.
 pub fn js_error(value: JsValue) -> (String, String) {
-    let error: js_sys::Error = value
-        .dyn_into()
-        .unwrap_or_else(|v| panic!("thrown value is not a JS Error: {v:?}"));
+    let error: js_sys::Error =
+        value.dyn_into().unwrap_or_else(|v| panic!("thrown value is not a JS Error: {v:?}"));
     (String::from(error.name()), String::from(error.message()))
 }
 

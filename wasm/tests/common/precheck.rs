@@ -13,17 +13,12 @@ fn limits() -> JsValue {
 }
 
 fn usage(user: u64, bucket: u64) -> JsValue {
-    js(&format!(
-        r#"{{"user_bytes": {user}, "bucket_bytes": {bucket}}}"#
-    ))
+    js(&format!(r#"{{"user_bytes": {user}, "bucket_bytes": {bucket}}}"#))
 }
 
 #[wasm_bindgen_test]
 fn an_over_size_file_is_refused_with_its_reason() {
-    let meta = js(&format!(
-        r#"{{"size": {}, "user": "u1", "name": "big.json"}}"#,
-        50 * MIB + 1
-    ));
+    let meta = js(&format!(r#"{{"size": {}, "user": "u1", "name": "big.json"}}"#, 50 * MIB + 1));
     let v = json(&precheck(meta, usage(0, 0), limits(), None).unwrap());
     assert_eq!(v["verdict"], "refuse");
     assert_eq!(v["admitted"], false);
@@ -40,13 +35,7 @@ fn an_over_size_file_is_refused_with_its_reason() {
 #[wasm_bindgen_test]
 fn a_small_file_is_admitted_and_the_threshold_makes_cleanup_due() {
     let v = json(
-        &precheck(
-            js(r#"{"size": 1000, "user": "u1"}"#),
-            usage(0, 0),
-            limits(),
-            None,
-        )
-        .unwrap(),
+        &precheck(js(r#"{"size": 1000, "user": "u1"}"#), usage(0, 0), limits(), None).unwrap(),
     );
     assert_eq!(v, serde_json::json!({"verdict": "admit", "admitted": true}));
 
@@ -66,28 +55,15 @@ fn the_user_quota_is_hard_unless_cleanup_can_free_enough() {
     let v = json(&precheck(meta(), usage(95 * MIB, 95 * MIB), limits(), None).unwrap());
     assert_eq!(v["reason"], "user_quota_exceeded");
     assert_eq!(v["user"], "u1");
-    assert!(
-        v["message"]
-            .as_str()
-            .unwrap()
-            .contains("S3_MAX_USER_STORAGE_MB")
-    );
+    assert!(v["message"].as_str().unwrap().contains("S3_MAX_USER_STORAGE_MB"));
 
-    let freeable = js(&format!(
-        r#"{{"user_bytes": {}, "bucket_bytes": {}}}"#,
-        20 * MIB,
-        20 * MIB
-    ));
+    let freeable = js(&format!(r#"{{"user_bytes": {}, "bucket_bytes": {}}}"#, 20 * MIB, 20 * MIB));
     let v = json(&precheck(meta(), usage(95 * MIB, 95 * MIB), limits(), Some(freeable)).unwrap());
     assert_eq!(v["verdict"], "admit_after_cleanup");
     assert_eq!(v["user"]["required_bytes"], 5 * MIB);
 
     // Overwriting a 10 MiB object frees its bytes.
-    let meta = js(&format!(
-        r#"{{"size": {}, "user": "u1", "replaces": {}}}"#,
-        10 * MIB,
-        10 * MIB
-    ));
+    let meta = js(&format!(r#"{{"size": {}, "user": "u1", "replaces": {}}}"#, 10 * MIB, 10 * MIB));
     let v = json(&precheck(meta, usage(95 * MIB, 95 * MIB), limits(), None).unwrap());
     assert_eq!(v["admitted"], true);
 }
@@ -102,8 +78,5 @@ fn malformed_arguments_are_type_errors_naming_the_argument() {
     let (name, message) =
         js_error(precheck(js(r#"{"size": 1}"#), js("{}"), limits(), None).unwrap_err());
     assert_eq!(name, "TypeError");
-    assert!(
-        message.starts_with("usage:") && message.contains("user_bytes"),
-        "{message}"
-    );
+    assert!(message.starts_with("usage:") && message.contains("user_bytes"), "{message}");
 }

@@ -17,10 +17,7 @@ const LOCAL_S3: &str = r#"{"endpoint": "http://127.0.0.1:8333", "region": "us-ea
 const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
 fn query<'a>(url: &'a str, name: &str) -> Option<&'a str> {
-    url.split_once('?')?
-        .1
-        .split('&')
-        .find_map(|p| p.strip_prefix(name)?.strip_prefix('='))
+    url.split_once('?')?.1.split('&').find_map(|p| p.strip_prefix(name)?.strip_prefix('='))
 }
 
 /// "Authenticating Requests: Using Query Parameters (AWS Signature Version 4)": the clock
@@ -28,12 +25,8 @@ fn query<'a>(url: &'a str, name: &str) -> Option<&'a str> {
 #[wasm_bindgen_test]
 fn reproduces_the_aws_presigned_get_example() {
     let get = json(
-        &presign_get(
-            js(DOC_S3),
-            js(r#"{"key": "test.txt", "expires_secs": 86400}"#),
-            DOC_TIME_MS,
-        )
-        .unwrap(),
+        &presign_get(js(DOC_S3), js(r#"{"key": "test.txt", "expires_secs": 86400}"#), DOC_TIME_MS)
+            .unwrap(),
     );
     assert_eq!(
         get["url"],

@@ -46,10 +46,7 @@ fn a_scrubbed_export_loses_names_and_location_and_says_what_went() {
         (&"M".into(), &75.0.into(), &250.into())
     );
     let user_hash = athlete["user_hash"].as_str().unwrap();
-    assert!(
-        user_hash.starts_with("k1:") && user_hash.len() == 3 + 64,
-        "{user_hash}"
-    );
+    assert!(user_hash.starts_with("k1:") && user_hash.len() == 3 + 64, "{user_hash}");
     assert_eq!(doc["activities"][0]["distance"], 25000.5);
     assert_eq!(doc["activities"][0]["average_watts"], 200);
     assert_eq!(doc["anonymization"]["pii_removed"], true);
@@ -57,12 +54,8 @@ fn a_scrubbed_export_loses_names_and_location_and_says_what_went() {
     let report = &out["report"];
     assert_eq!(report["user_hash"], user_hash);
     assert_eq!(report["activities_kept"], 1);
-    let removed: Vec<&str> = report["removed"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p.as_str().unwrap())
-        .collect();
+    let removed: Vec<&str> =
+        report["removed"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
     for path in [
         "/basic_info/firstname",
         "/basic_info/email",
@@ -96,26 +89,16 @@ fn text_bytes_and_objects_scrub_alike() {
         parse(&from_object)["basic_info"]["user_hash"],
         parse(&from_text)["basic_info"]["user_hash"]
     );
-    assert_eq!(
-        from_object["report"]["removed"],
-        from_text["report"]["removed"]
-    );
+    assert_eq!(from_object["report"]["removed"], from_text["report"]["removed"]);
 }
 
 #[wasm_bindgen_test]
 fn input_that_is_not_a_document_is_an_error_and_nothing_comes_back() {
     let (name, message) = js_error(
-        scrub(
-            JsValue::from_str("{\"athlete\": {\"firstname\": \"John\""),
-            key(),
-        )
-        .unwrap_err(),
+        scrub(JsValue::from_str("{\"athlete\": {\"firstname\": \"John\""), key()).unwrap_err(),
     );
     assert_eq!(name, "ScrubError");
-    assert!(
-        message.contains("not valid JSON") && !message.contains("John"),
-        "{message}"
-    );
+    assert!(message.contains("not valid JSON") && !message.contains("John"), "{message}");
 
     let (name, message) = js_error(scrub(JsValue::from_str("\"John Doe\""), key()).unwrap_err());
     assert_eq!(name, "ScrubError");
@@ -128,11 +111,7 @@ fn input_that_is_not_a_document_is_an_error_and_nothing_comes_back() {
 #[wasm_bindgen_test]
 fn an_unusable_key_is_refused_with_what_to_set() {
     let (name, message) = js_error(
-        scrub(
-            JsValue::from_str(EXPORT),
-            js(r#"{"key_id": "k1", "secret": "short"}"#),
-        )
-        .unwrap_err(),
+        scrub(JsValue::from_str(EXPORT), js(r#"{"key_id": "k1", "secret": "short"}"#)).unwrap_err(),
     );
     assert_eq!(name, "PseudonymKeyError");
     assert!(message.contains("KOMPASS_PSEUDONYM_KEY"), "{message}");

@@ -12,10 +12,7 @@ const NOW_S: f64 = 1_800_000_000.0;
 fn a_minted_token_names_its_user_until_it_expires() {
     let token = mint_token("rider-42", NOW_S + 60.0, SECRET).unwrap();
     let claims = json(&verify_token(&token, SECRET, NOW_MS).unwrap());
-    assert_eq!(
-        claims,
-        serde_json::json!({"user": "rider-42", "expires_at": 1_800_000_060u64})
-    );
+    assert_eq!(claims, serde_json::json!({"user": "rider-42", "expires_at": 1_800_000_060u64}));
     // Valid through the last millisecond before the expiry second, not at it.
     assert!(verify_token(&token, SECRET, NOW_MS + 59_999.0).is_ok());
     let (name, message) = js_error(verify_token(&token, SECRET, NOW_MS + 60_000.0).unwrap_err());
@@ -33,11 +30,8 @@ fn another_secret_or_an_altered_token_is_refused() {
 
     // Swap in another user's payload, keeping the signature.
     let other = mint_token("rider-43", NOW_S + 60.0, SECRET).unwrap();
-    let forged = format!(
-        "{}.{}",
-        other.split('.').next().unwrap(),
-        token.split('.').nth(1).unwrap()
-    );
+    let forged =
+        format!("{}.{}", other.split('.').next().unwrap(), token.split('.').nth(1).unwrap());
     let (_, message) = js_error(verify_token(&forged, SECRET, NOW_MS).unwrap_err());
     assert!(message.contains("signature"), "{message}");
 }

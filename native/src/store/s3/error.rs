@@ -239,11 +239,7 @@ fn region_hint(region: &Option<String>, sep: &str) -> String {
 }
 
 fn message_hint(message: &str) -> String {
-    if message.is_empty() {
-        String::new()
-    } else {
-        format!(" ({message})")
-    }
+    if message.is_empty() { String::new() } else { format!(" ({message})") }
 }
 
 /// The operation an answer belongs to; it decides what a bare 404 or 403 means.
@@ -337,9 +333,7 @@ pub(crate) fn classify(
     let bucket = || ctx.bucket.to_owned();
     let wrong_region = || S3Error::WrongRegion {
         bucket: bucket(),
-        region: bucket_region
-            .map(str::to_owned)
-            .or_else(|| body.region.clone()),
+        region: bucket_region.map(str::to_owned).or_else(|| body.region.clone()),
     };
 
     match (status, code) {
@@ -364,34 +358,23 @@ pub(crate) fn classify(
             permission: ctx.op.permission(),
             code: c.to_owned(),
         },
-        (403, None) => S3Error::Forbidden {
-            bucket: bucket(),
-            operation: ctx.operation(),
-        },
-        (404, Some("NoSuchBucket")) => S3Error::NoSuchBucket {
-            bucket: bucket(),
-            endpoint: ctx.endpoint.to_owned(),
-        },
+        (403, None) => S3Error::Forbidden { bucket: bucket(), operation: ctx.operation() },
+        (404, Some("NoSuchBucket")) => {
+            S3Error::NoSuchBucket { bucket: bucket(), endpoint: ctx.endpoint.to_owned() }
+        }
         (404, Some("NoSuchKey")) => S3Error::NotFound { key: key() },
         // A bare 404 (HEAD has no body): about the object if there is one, else the bucket.
         (404, None) if ctx.key.is_some() && ctx.op != Op::List => S3Error::NotFound { key: key() },
-        (404, None) => S3Error::NoSuchBucket {
-            bucket: bucket(),
-            endpoint: ctx.endpoint.to_owned(),
-        },
+        (404, None) => {
+            S3Error::NoSuchBucket { bucket: bucket(), endpoint: ctx.endpoint.to_owned() }
+        }
         (412, _) => S3Error::PreconditionFailed { key: key() },
         (400, Some(c @ ("BadDigest" | "XAmzContentSHA256Mismatch" | "InvalidDigest"))) => {
-            S3Error::ChecksumMismatch {
-                key: key(),
-                code: c.to_owned(),
-            }
+            S3Error::ChecksumMismatch { key: key(), code: c.to_owned() }
         }
-        (s, c) if s >= 500 || super::retry::retriable_status(s, c) => S3Error::Server {
-            status,
-            code: code_or_dash(),
-            message: message(),
-            attempts,
-        },
+        (s, c) if s >= 500 || super::retry::retriable_status(s, c) => {
+            S3Error::Server { status, code: code_or_dash(), message: message(), attempts }
+        }
         _ => S3Error::Rejected {
             operation: ctx.operation(),
             status,
@@ -441,15 +424,9 @@ mod tests {
 <Error><Code>NoSuchBucket</Code><Message>The specified bucket does not exist</Message><Resource>/nope</Resource><RequestId>1</RequestId><BucketName>nope</BucketName></Error>"#;
         let b = parse_error_body(xml);
         assert_eq!(b.code.as_deref(), Some("NoSuchBucket"));
-        assert_eq!(
-            b.message.as_deref(),
-            Some("The specified bucket does not exist")
-        );
+        assert_eq!(b.message.as_deref(), Some("The specified bucket does not exist"));
         let redirect = br#"<Error><Code>AuthorizationHeaderMalformed</Code><Message>m</Message><Region>eu-west-1</Region></Error>"#;
-        assert_eq!(
-            parse_error_body(redirect).region.as_deref(),
-            Some("eu-west-1")
-        );
+        assert_eq!(parse_error_body(redirect).region.as_deref(), Some("eu-west-1"));
         assert_eq!(parse_error_body(b""), ErrorBody::default());
         assert_eq!(
             parse_error_body(b"<html><body>502 Bad Gateway</body></html>"),
@@ -476,10 +453,7 @@ mod tests {
 
     #[test]
     fn access_denied_names_the_permission() {
-        let ctx = Context {
-            op: Op::Put,
-            ..CTX_KEY
-        };
+        let ctx = Context { op: Op::Put, ..CTX_KEY };
         let e = classify(403, &body("AccessDenied"), None, 1, ctx);
         let text = e.to_string();
         assert!(matches!(e, S3Error::AccessDenied { .. }));
@@ -523,14 +497,7 @@ mod tests {
     #[test]
     fn server_failures_are_outages_but_not_501() {
         let e = classify(503, &body("SlowDown"), None, 5, CTX_KEY);
-        assert!(matches!(
-            &e,
-            S3Error::Server {
-                status: 503,
-                attempts: 5,
-                ..
-            }
-        ));
+        assert!(matches!(&e, S3Error::Server { status: 503, attempts: 5, .. }));
         assert!(e.is_outage());
         assert!(e.to_string().contains("5 attempt"), "{e}");
         assert!(classify(500, &ErrorBody::default(), None, 1, CTX_KEY).is_outage());
@@ -543,18 +510,10 @@ mod tests {
 
     #[test]
     fn redirects_say_which_region() {
-        let e = classify(
-            301,
-            &body("PermanentRedirect"),
-            Some("eu-central-1"),
-            1,
-            CTX_LIST,
-        );
+        let e = classify(301, &body("PermanentRedirect"), Some("eu-central-1"), 1, CTX_LIST);
         assert!(e.to_string().contains("AWS_REGION=eu-central-1"), "{e}");
-        let with_region = ErrorBody {
-            region: Some("eu-west-1".into()),
-            ..body("AuthorizationHeaderMalformed")
-        };
+        let with_region =
+            ErrorBody { region: Some("eu-west-1".into()), ..body("AuthorizationHeaderMalformed") };
         let e = classify(400, &with_region, None, 1, CTX_LIST);
         assert!(e.to_string().contains("AWS_REGION=eu-west-1"), "{e}");
         let e = classify(301, &ErrorBody::default(), None, 1, CTX_LIST);

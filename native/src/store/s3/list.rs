@@ -57,11 +57,7 @@ pub(crate) fn parse_list(xml: &[u8]) -> Result<ListPage, S3Error> {
         .contents
         .into_iter()
         .map(|c| {
-            let key = if url_encoded {
-                decode_key(&c.key)?
-            } else {
-                c.key
-            };
+            let key = if url_encoded { decode_key(&c.key)? } else { c.key };
             let last_modified_ms = parse_iso8601(&c.last_modified).ok_or_else(|| {
                 S3Error::Protocol(format!(
                     "ListObjectsV2 gave {key:?} an unreadable LastModified {:?}",
@@ -87,23 +83,17 @@ pub(crate) fn parse_list(xml: &[u8]) -> Result<ListPage, S3Error> {
             ));
         }
     };
-    Ok(ListPage {
-        objects,
-        next_continuation_token,
-    })
+    Ok(ListPage { objects, next_continuation_token })
 }
 
 /// Undoes S3's `encoding-type=url`: form-style (`+` is a space, a literal `+` is `%2B`).
 fn decode_key(encoded: &str) -> Result<String, S3Error> {
     let spaced = encoded.replace('+', " ");
-    percent_decode_str(&spaced)
-        .decode_utf8()
-        .map(|k| k.into_owned())
-        .map_err(|_| {
-            S3Error::Protocol(format!(
-                "ListObjectsV2 gave a key that is not UTF-8 once decoded: {encoded:?}"
-            ))
-        })
+    percent_decode_str(&spaced).decode_utf8().map(|k| k.into_owned()).map_err(|_| {
+        S3Error::Protocol(format!(
+            "ListObjectsV2 gave a key that is not UTF-8 once decoded: {encoded:?}"
+        ))
+    })
 }
 
 #[cfg(test)]
@@ -156,10 +146,7 @@ mod tests {
         );
         assert_eq!(page.objects[1].key, "my-third-image.jpg");
         assert_eq!(page.objects[1].size, 64_994);
-        assert_eq!(
-            page.objects[1].etag.as_deref(),
-            Some("1b2cf535f27731c974343645a3985328")
-        );
+        assert_eq!(page.objects[1].etag.as_deref(), Some("1b2cf535f27731c974343645a3985328"));
     }
 
     #[test]
@@ -254,9 +241,6 @@ mod tests {
         let xml = r#"<ListBucketResult><EncodingType>url</EncodingType><IsTruncated>false</IsTruncated>
             <Contents><Key>%FF%FE</Key><LastModified>2024-01-01T00:00:00Z</LastModified><Size>1</Size></Contents>
             </ListBucketResult>"#;
-        assert!(matches!(
-            parse_list(xml.as_bytes()),
-            Err(S3Error::Protocol(_))
-        ));
+        assert!(matches!(parse_list(xml.as_bytes()), Err(S3Error::Protocol(_))));
     }
 }

@@ -30,21 +30,15 @@ impl Backoff {
     /// draw different delays.
     pub(crate) fn new(base: Duration, cap: Duration) -> Self {
         static SEQ: AtomicU64 = AtomicU64::new(0);
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0);
+        let nanos =
+            SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
         let seq = SEQ.fetch_add(1, Ordering::Relaxed);
         Self::with_seed(base, cap, nanos ^ seq.wrapping_mul(0x9E37_79B9_7F4A_7C15))
     }
 
     /// A backoff with a fixed seed (deterministic delays).
     pub(crate) fn with_seed(base: Duration, cap: Duration, seed: u64) -> Self {
-        Self {
-            base,
-            cap,
-            rng: XorShift64::new(seed),
-        }
+        Self { base, cap, rng: XorShift64::new(seed) }
     }
 
     /// The ceiling of the delay before retry `n`: `min(cap, base * 2^n)`.
@@ -95,9 +89,7 @@ mod tests {
         }
         assert!(retriable_status(503, Some("SlowDown")));
         assert!(retriable_status(409, Some("ConditionalRequestConflict")));
-        for status in [
-            400, 401, 403, 404, 405, 409, 411, 412, 416, 501, 200, 204, 301,
-        ] {
+        for status in [400, 401, 403, 404, 405, 409, 411, 412, 416, 501, 200, 204, 301] {
             assert!(!retriable_status(status, None), "{status}");
         }
         assert!(!retriable_status(409, Some("BucketAlreadyExists")));
