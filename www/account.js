@@ -107,9 +107,10 @@ async function renderFiles(table = $('account-files'), { deleteOnly = false } = 
       if (!window.confirm(`Delete ${f.name}? This cannot be undone.`)) return;
       try {
         await call(path, { method: 'DELETE' });
-        say(`Deleted ${f.name}.`, 'ok');
         document.dispatchEvent(new CustomEvent('kompass:files-changed'));
+        // The status is said once the lists show the file gone, so it never runs ahead of them.
         await refreshAccount();
+        say(`Deleted ${f.name}.`, 'ok');
       } catch (e) {
         say(`Could not delete ${f.name}: ${e.message}`, 'error');
       }
@@ -188,9 +189,9 @@ async function eraseAll(ev) {
   }
   try {
     const report = await (await call('/api/me', { method: 'DELETE', json: { confirm: typed } })).json();
-    say(`Deleted all your data: ${report.removed.length} file(s), ${humanBytes(report.bytes)}.`, 'ok');
     $('erase-confirm').value = '';
     await refreshAccount();
+    say(`Deleted all your data: ${report.removed.length} file(s), ${humanBytes(report.bytes)}.`, 'ok');
   } catch (e) {
     const left = e.body && e.body.report ? ` ${e.body.report.remaining.length} file(s) are left; try again later.` : '';
     say(`Not everything was deleted: ${e.message}.${left}`, 'error');
