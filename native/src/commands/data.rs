@@ -57,21 +57,7 @@ pub async fn list(cli: &Cli, args: &ListArgs, out: &Output) -> Result<(), CliErr
         // Not the list shape on purpose: a script must not read "local copies only" as the
         // whole listing. Exit 5 says the same to scripts that only look at the status.
         let shown = serde_json::json!({ "degraded": true, "reason": reason, "files": items });
-        out.print(&shown, || {
-            items
-                .iter()
-                .map(|i| {
-                    format!(
-                        "{:<40} {:>10}  {}  {}",
-                        i.name,
-                        human_bytes(i.size),
-                        i.last_modified,
-                        i.backend
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join("\n")
-        });
+        out.print(&shown, || file_lines(&items));
         return Err(CliError::Degraded(format!(
             "S3 is configured but unreachable, so only local copies are listed ({reason})"
         )));
@@ -80,21 +66,26 @@ pub async fn list(cli: &Cli, args: &ListArgs, out: &Output) -> Result<(), CliErr
         if items.is_empty() {
             return "no files".into();
         }
-        items
-            .iter()
-            .map(|i| {
-                format!(
-                    "{:<40} {:>10}  {}  {}",
-                    i.name,
-                    human_bytes(i.size),
-                    i.last_modified,
-                    i.backend
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
+        file_lines(&items)
     });
     Ok(())
+}
+
+/// One line per listed file, for people: name, size, last modified, backend.
+fn file_lines(items: &[crate::manager::Listed]) -> String {
+    items
+        .iter()
+        .map(|i| {
+            format!(
+                "{:<40} {:>10}  {}  {}",
+                i.name,
+                human_bytes(i.size),
+                i.last_modified,
+                i.backend
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// `kompass delete`.
