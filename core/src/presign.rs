@@ -4,18 +4,16 @@
 //! Pure: credentials and the time are arguments, so the same code signs natively, in the
 //! browser and on an edge runtime (where `SystemTime::now()` would panic).
 
-mod civil;
 mod header;
 mod query;
 mod target;
 
 use std::fmt;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use aws_smithy_runtime_api::client::identity::Identity;
 use thiserror::Error;
 
-pub use civil::rfc3339_utc;
 pub use header::{SignError, SignableRequest, sign_request};
 pub use query::{MAX_EXPIRY, MIN_EXPIRY, PresignError, Presigned, presign_get, presign_put};
 pub use target::{S3Target, TargetError, uri_encode};
@@ -24,7 +22,7 @@ pub use target::{S3Target, TargetError, uri_encode};
 const SERVICE: &str = "s3";
 
 /// The last second the signer's date handling supports (9999-12-31T23:59:59Z).
-const MAX_UNIX_SECS: u64 = 253_402_300_799;
+const MAX_UNIX_SECS: u64 = crate::time::MAX_FORMATTED_SECS;
 
 /// AWS credentials; the secret and the session token never appear in `Debug` output.
 #[derive(Clone, PartialEq, Eq)]
@@ -130,7 +128,11 @@ pub enum TimeError {
 
 /// Unix seconds of `now`, bounded to what the signer's date formatting supports.
 fn unix_secs(now: SystemTime) -> Result<u64, TimeError> {
-    let secs = now.duration_since(UNIX_EPOCH).map_err(|_| TimeError::BeforeEpoch)?.as_secs();
+    let now = crate::time::UnixMs::from_system_time(now);
+    if now < crate::time::UnixMs::EPOCH {
+        return Err(TimeError::BeforeEpoch);
+    }
+    let secs = now.as_secs();
     if secs > MAX_UNIX_SECS {
         return Err(TimeError::TooLate);
     }
@@ -190,7 +192,7 @@ mod tests {
 
     #[test]
     fn times_outside_the_signers_range_are_rejected() {
-        use std::time::Duration;
+        use std::time::{Duration, UNIX_EPOCH};
         assert_eq!(unix_secs(UNIX_EPOCH - Duration::from_secs(1)), Err(TimeError::BeforeEpoch));
         assert_eq!(
             unix_secs(UNIX_EPOCH + Duration::from_secs(MAX_UNIX_SECS + 1)),

@@ -12,9 +12,9 @@
 mod admission;
 mod alert;
 mod budget;
-pub mod calendar;
 mod size;
 
+pub use crate::time::YearMonth;
 pub use admission::{
     CleanupNeed, DEFAULT_CLEANUP_THRESHOLD_PERCENT, DEFAULT_MAX_BUCKET_BYTES,
     DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_USER_BYTES, Freeable, Limits, Refusal, ScopeNeed,
@@ -27,5 +27,4 @@ pub use alert::{
 pub use budget::{
     BudgetStatus, ClassStatus, Remaining, RequestBudget, RequestClass, RequestKind, RequestLedger,
 };
-pub use calendar::YearMonth;
 pub use size::{ByteSize, GIB, KIB, MIB};

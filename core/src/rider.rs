@@ -34,7 +34,7 @@ pub const SECTIONS: [&str; 4] = ["athlete", "activities", "stats", "zones"];
 /// The UTC second of `unix_ms` as `YYYYmmdd_HHMMSS`.
 pub fn stamp(unix_ms: i64) -> String {
     // "2024-05-01T06:30:00Z" -> "20240501_063000"
-    let t = crate::presign::rfc3339_utc((unix_ms.max(0) / 1000) as u64);
+    let t = crate::time::UnixMs(unix_ms).rfc3339();
     let (date, time) = t.split_once('T').unwrap_or((&t, ""));
     let keep = |s: &str| s.chars().filter(char::is_ascii_digit).collect::<String>();
     format!("{}_{}", keep(date), keep(time))

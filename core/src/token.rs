@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use thiserror::Error;
 
-use crate::presign::rfc3339_utc;
+use crate::time::rfc3339_utc;
 
 /// The shortest secret `verify` accepts; a short key makes tokens forgeable by brute force.
 pub const MIN_SECRET_BYTES: usize = 16;

@@ -2,6 +2,7 @@
 
 pub mod aws_profile;
 pub mod cli;
+pub mod clock;
 pub mod commands;
 pub mod env;
 pub mod journal;

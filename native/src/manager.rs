@@ -8,7 +8,6 @@ pub mod account;
 pub mod inventory;
 
 use std::sync::Mutex;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use kompass_core::admission::allowance::Allowance;
 use kompass_core::admission::{
@@ -214,12 +213,12 @@ pub struct Listed {
 
 /// The current time in unix milliseconds.
 pub fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    crate::clock::now().as_i64()
 }
 
 /// RFC 3339 UTC for unix milliseconds.
 pub fn rfc3339_ms(ms: i64) -> String {
-    kompass_core::presign::rfc3339_utc((ms.max(0) / 1000) as u64)
+    UnixMs(ms).rfc3339()
 }
 
 /// SHA-256 of a byte string.

@@ -48,7 +48,6 @@ pub mod upload;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -126,7 +125,7 @@ pub type Shared = Arc<App>;
 
 /// The current time in unix seconds.
 pub fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    crate::clock::now().as_secs()
 }
 
 /// An API failure: an HTTP status and a JSON body `{"error": message, "code": ..., ...}`.

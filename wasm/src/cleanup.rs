@@ -7,7 +7,6 @@ use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 
 use crate::error::{from_js, js_error, to_js};
-use crate::time::unix_ms;
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_CLEANUP: &str = r#"
@@ -92,7 +91,7 @@ pub fn plan_cleanup(
 ) -> Result<JsValue, JsValue> {
     let objects: Vec<ObjectInfo> = from_js("inventory", inventory)?;
     let CleanupPolicy { policy, limits, user } = from_js("policy", policy)?;
-    let now_ms = i64::try_from(unix_ms(now_ms)?).expect("below 2^53");
+    let now_ms = crate::time::now(now_ms)?.as_i64();
     let plan = match user {
         Some(user) => fifo::plan_user(&objects, &user, &policy, &limits, now_ms),
         None => fifo::plan_bucket(&objects, &policy, &limits, now_ms),

@@ -8,7 +8,6 @@ use kompass_core::admission::allowance::{Allowance, Spent, edge_admit};
 use kompass_core::config;
 use kompass_core::key::UserId;
 use kompass_core::presign::{Credentials, S3Target};
-use kompass_core::time::UnixMs;
 use wasm_bindgen::prelude::*;
 
 use crate::error::{js_error, to_js};
@@ -190,7 +189,7 @@ impl Config {
     ) -> Result<Option<Allowance>, JsValue> {
         let Some(sealed) = sealed else { return Ok(None) };
         let secret = self.inner.server_secret().map_err(|e| js_error("ConfigError", e))?;
-        let now = UnixMs(crate::time::unix_ms(now_ms)? as i64);
+        let now = crate::time::now(now_ms)?;
         Allowance::open(sealed, secret.expose_bytes(), now)
             .map(Some)
             .map_err(|e| js_error("TokenError", e))

@@ -32,17 +32,6 @@ pub(crate) fn strava_csv_date(s: &str) -> Option<String> {
     Some(format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{sec:02}Z"))
 }
 
-/// Days from 1970-01-01 to a civil date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m as i64 + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d as i64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 /// An ISO 8601 time (`2024-05-01T04:30:12Z`, `...12.5Z`, `...12+02:00`) as Unix seconds.
 pub(crate) fn iso8601(s: &str) -> Option<f64> {
     let s = s.trim();
@@ -97,7 +86,7 @@ pub(crate) fn iso8601(s: &str) -> Option<f64> {
             sign * (oh * 3600 + om * 60)
         }
     };
-    let days = days_from_civil(y as i64, mo, d);
+    let days = crate::time::days_from_civil(y as i64, mo as u8, d as u8);
     let secs = days * 86_400 + (h * 3600 + mi * 60 + sec) as i64 - offset;
     Some(secs as f64 + frac)
 }

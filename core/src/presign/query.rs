@@ -16,7 +16,7 @@ use thiserror::Error;
 
 use super::{
     Credentials, CredentialsError, MAX_UNIX_SECS, S3Target, SERVICE, TargetError, TimeError,
-    rfc3339_utc, unix_secs, uri_encode,
+    unix_secs, uri_encode,
 };
 
 /// The shortest expiry S3 accepts.
@@ -204,7 +204,7 @@ fn presign(
         method: method.to_owned(),
         headers,
         key: key.to_owned(),
-        expires_at: rfc3339_utc(expires_at),
+        expires_at: crate::time::rfc3339_utc(expires_at),
     })
 }
 

@@ -18,7 +18,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::alert::{AlertLevel, level, percent_used};
-use super::calendar::YearMonth;
+use crate::time::YearMonth;
 
 /// A billable kind of S3 request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -280,7 +280,7 @@ impl fmt::Display for BudgetStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::quota::calendar::{MS_PER_DAY, days_from_civil};
+    use crate::time::{MS_PER_DAY, days_from_civil};
 
     /// Unix ms of a UTC date and time.
     fn at(y: i64, mo: u8, d: u8, h: u64, mi: u64, s: u64, ms: u64) -> u64 {

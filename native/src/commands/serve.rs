@@ -150,7 +150,7 @@ pub async fn serve(cli: &Cli, args: &ServeArgs, out: &Output) -> Result<(), CliE
         page_url: format!("http://{link}/#token={token}"),
         user: dev_user.to_string(),
         token,
-        expires_at: kompass_core::presign::rfc3339_utc(expires),
+        expires_at: kompass_core::time::rfc3339_utc(expires),
         backend,
         ephemeral_secret: ephemeral,
     };

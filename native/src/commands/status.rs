@@ -1,6 +1,6 @@
 //! status, config, token, presign: what is configured and the credentials it hands out.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use kompass_core::inventory::Sha256Digest;
 use kompass_core::presign::presign_put;
@@ -274,10 +274,6 @@ pub async fn config(cli: &Cli, args: &ConfigArgs, out: &Output) -> Result<(), Cl
     }
 }
 
-fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
-}
-
 /// `kompass token`.
 pub fn token(cli: &Cli, args: &TokenArgs, out: &Output) -> Result<(), CliError> {
     let user = kompass_core::key::UserId::new(&args.user).map_err(ManagerError::Key)?;
@@ -287,9 +283,9 @@ pub fn token(cli: &Cli, args: &TokenArgs, out: &Output) -> Result<(), CliError> 
     if args.expires == 0 {
         return Err(CliError::Usage("--expires must be at least 1 second".into()));
     }
-    let expires_at = unix_now().saturating_add(args.expires);
+    let expires_at = crate::clock::now().as_secs().saturating_add(args.expires);
     let token = kompass_core::token::mint(user.as_str(), expires_at, secret.expose_bytes());
-    let expires_at = kompass_core::presign::rfc3339_utc(expires_at);
+    let expires_at = kompass_core::time::rfc3339_utc(expires_at);
     out.print(
         &serde_json::json!({ "token": token, "user": user, "expires_at": expires_at }),
         || token.clone(),
@@ -312,8 +308,8 @@ pub async fn presign(cli: &Cli, args: &PresignArgs, out: &Output) -> Result<(), 
         .into());
     }
     let s3 = m.require_s3()?;
-    let expires = kompass_core::time::UnixMs(crate::manager::now_ms())
-        .plus_ms(args.expires.saturating_mul(1000));
+    let now = crate::clock::now();
+    let expires = now.plus_ms(args.expires.saturating_mul(1000));
     m.grant(&key, args.size, expires).await?;
     let cfg = m.config().s3.as_ref().ok_or(ManagerError::S3Disabled)?;
     let creds = cfg.signing_credentials();
@@ -323,7 +319,7 @@ pub async fn presign(cli: &Cli, args: &PresignArgs, out: &Output) -> Result<(), 
         args.size,
         sha.0,
         &creds,
-        SystemTime::now(),
+        now.to_system_time(),
         Duration::from_secs(args.expires),
         None,
     )

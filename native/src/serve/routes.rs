@@ -1,7 +1,7 @@
 //! The JSON API: presign (admission, then an upload URL), usage, files.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
@@ -105,7 +105,7 @@ pub async fn presign(
                 req.size,
                 sha.0,
                 &s3.credentials,
-                SystemTime::now(),
+                crate::clock::now().to_system_time(),
                 Duration::from_secs(UPLOAD_EXPIRY_SECS),
                 None,
             )
@@ -131,7 +131,7 @@ pub async fn presign(
                 method: "PUT",
                 headers,
                 key: s3_key,
-                expires_at: kompass_core::presign::rfc3339_utc(expires_at),
+                expires_at: kompass_core::time::rfc3339_utc(expires_at),
                 backend: Backend::Local,
                 cleanup: Vec::new(),
                 confirm: CONFIRM_ROUTE,

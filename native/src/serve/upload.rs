@@ -64,7 +64,7 @@ pub enum GrantError {
     )]
     BadSignature,
     /// The grant was valid until `expired_at`.
-    #[error("the upload URL expired at {}: ask for a new one with POST /api/presign", kompass_core::presign::rfc3339_utc(*.expired_at))]
+    #[error("the upload URL expired at {}: ask for a new one with POST /api/presign", kompass_core::time::rfc3339_utc(*.expired_at))]
     Expired {
         /// When it expired, unix seconds.
         expired_at: u64,

@@ -6,16 +6,16 @@
 mod error;
 mod list;
 mod retry;
-mod time;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
 use kompass_core::presign::{Credentials, S3Target, SignableRequest, sign_request, uri_encode};
+use kompass_core::time::UnixMs;
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode, Url};
 use sha2::{Digest, Sha256};
@@ -671,7 +671,7 @@ impl S3Store {
             },
             &self.inner.creds,
             &self.inner.target.region,
-            SystemTime::now(),
+            crate::clock::now().to_system_time(),
         )
         .map_err(|e| AttemptError::Fatal(e.into()))?;
         // Counted before sending: a request that fails on the way may still be billed.
@@ -769,6 +769,11 @@ fn stored_sha256(headers: &HeaderMap) -> Option<[u8; 32]> {
     })
 }
 
+/// A date S3 sent as unsigned milliseconds: a stored object is not older than 1970.
+pub(crate) fn parse_s3_date(t: Option<UnixMs>) -> Option<u64> {
+    t.and_then(|t| u64::try_from(t.as_i64()).ok())
+}
+
 fn meta_from_headers(key: &str, headers: &HeaderMap) -> Result<ObjectMeta, S3Error> {
     // Read from the header: reqwest's content_length() is the (empty) body's for HEAD.
     let size = header_str(headers, "content-length")
@@ -777,11 +782,12 @@ fn meta_from_headers(key: &str, headers: &HeaderMap) -> Result<ObjectMeta, S3Err
             S3Error::Protocol(format!("HEAD {key} answered without a Content-Length"))
         })?;
     let last_modified = header_str(headers, "last-modified").unwrap_or("");
-    let last_modified_ms = time::parse_http_date(last_modified).ok_or_else(|| {
-        S3Error::Protocol(format!(
-            "HEAD {key} answered with an unreadable Last-Modified {last_modified:?}"
-        ))
-    })?;
+    let last_modified_ms =
+        parse_s3_date(UnixMs::parse_http_date(last_modified)).ok_or_else(|| {
+            S3Error::Protocol(format!(
+                "HEAD {key} answered with an unreadable Last-Modified {last_modified:?}"
+            ))
+        })?;
     Ok(ObjectMeta {
         key: key.to_owned(),
         size,

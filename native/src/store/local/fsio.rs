@@ -285,8 +285,5 @@ pub(crate) fn lock(path: &Path, exclusive: bool) -> Result<FileLock, LocalError>
 
 /// Milliseconds since the Unix epoch of a file's modification time (0 if unknown).
 pub(crate) fn modified_ms(meta: &Metadata) -> u64 {
-    meta.modified()
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    meta.modified().map_or(0, |t| kompass_core::time::UnixMs::from_system_time(t).as_u64())
 }

@@ -3,8 +3,9 @@
 use percent_encoding::percent_decode_str;
 use serde::Deserialize;
 
-use super::time::parse_iso8601;
-use super::{ObjectMeta, S3Error, strip_etag_quotes};
+use kompass_core::time::UnixMs;
+
+use super::{ObjectMeta, S3Error, parse_s3_date, strip_etag_quotes};
 
 /// One page of a listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,12 +59,13 @@ pub(crate) fn parse_list(xml: &[u8]) -> Result<ListPage, S3Error> {
         .into_iter()
         .map(|c| {
             let key = if url_encoded { decode_key(&c.key)? } else { c.key };
-            let last_modified_ms = parse_iso8601(&c.last_modified).ok_or_else(|| {
-                S3Error::Protocol(format!(
-                    "ListObjectsV2 gave {key:?} an unreadable LastModified {:?}",
-                    c.last_modified
-                ))
-            })?;
+            let last_modified_ms = parse_s3_date(UnixMs::parse_rfc3339(&c.last_modified))
+                .ok_or_else(|| {
+                    S3Error::Protocol(format!(
+                        "ListObjectsV2 gave {key:?} an unreadable LastModified {:?}",
+                        c.last_modified
+                    ))
+                })?;
             Ok(ObjectMeta {
                 key,
                 size: c.size,
