@@ -1,8 +1,10 @@
-//! API tokens for `kompass serve` and the edge presigner: which user may act, and until when.
+//! The one signed-token primitive ([`seal`] / [`open`]) and the API tokens built on it, which
+//! tell `kompass serve` and the edge presigner which user may act, and until when.
 //!
-//! Format: `base64url(payload JSON) "." base64url(HMAC-SHA256)`, no padding. The payload is
-//! `{"v":1,"sub":USER,"exp":UNIX_SECONDS}`; the MAC covers a context string and the encoded
-//! payload, so the secret's MACs cannot be confused with other uses of the same key.
+//! Format: `base64url(payload JSON) "." base64url(HMAC-SHA256)`, no padding. The MAC covers a
+//! context string and the encoded payload, so the secret's MACs for one use (API token, upload
+//! grant, edge allowance) never pass for another. An API token's payload is
+//! `{"v":1,"sub":USER,"exp":UNIX_SECONDS}`.
 
 use std::borrow::Cow;
 
@@ -86,9 +88,9 @@ fn mac_with(context: &[u8], secret: &[u8], encoded_payload: &str) -> Hmac<Sha256
 }
 
 /// Seals `payload` (JSON) in this module's format under a context string of its own, so other
-/// signed facts (e.g. [`crate::admission::allowance`]) share the machinery but never pass for
-/// an API token, nor a token for them.
-pub(crate) fn seal(context: &[u8], payload: &[u8], secret: &[u8]) -> String {
+/// signed facts (the edge allowance in [`crate::admission::allowance`], `serve`'s upload
+/// grants) share the machinery but never pass for an API token, nor a token for them.
+pub fn seal(context: &[u8], payload: &[u8], secret: &[u8]) -> String {
     let encoded = URL_SAFE_NO_PAD.encode(payload);
     let tag = mac_with(context, secret, &encoded).finalize().into_bytes();
     format!("{encoded}.{}", URL_SAFE_NO_PAD.encode(tag))
@@ -118,8 +120,8 @@ pub fn verify(token: &str, secret: &[u8], now_unix: u64) -> Result<Claims, Token
 }
 
 /// Checks the format and the MAC (in constant time) of a sealed value under `context`, and
-/// returns its payload bytes.
-pub(crate) fn open(context: &[u8], token: &str, secret: &[u8]) -> Result<Vec<u8>, TokenError> {
+/// returns its payload bytes. What the payload says (expiry included) is the caller's to check.
+pub fn open(context: &[u8], token: &str, secret: &[u8]) -> Result<Vec<u8>, TokenError> {
     if secret.len() < MIN_SECRET_BYTES {
         return Err(TokenError::WeakSecret { len: secret.len() });
     }
@@ -285,6 +287,19 @@ mod tests {
         }
         // The helper itself produces valid tokens, so the cases above fail for their payloads.
         assert!(verify(&signed(br#"{"v":1,"sub":"u","exp":1900000000}"#), SECRET, NOW).is_ok());
+    }
+
+    #[test]
+    fn a_sealed_value_opens_only_under_its_context() {
+        let sealed = seal(b"kompass-test-a.v1.", b"{}", SECRET);
+        assert_eq!(open(b"kompass-test-a.v1.", &sealed, SECRET), Ok(b"{}".to_vec()));
+        assert_eq!(open(b"kompass-test-b.v1.", &sealed, SECRET), Err(TokenError::BadSignature));
+        assert_eq!(open(CONTEXT, &sealed, SECRET), Err(TokenError::BadSignature));
+        // The API token is the primitive under its own context: same wire format.
+        assert_eq!(
+            mint("u", NOW, SECRET),
+            seal(CONTEXT, br#"{"v":1,"sub":"u","exp":1800000000}"#, SECRET)
+        );
     }
 
     proptest! {

@@ -1,22 +1,19 @@
 //! The server's own upload endpoint, used when S3 is disabled: the local twin of a presigned
 //! PUT, with the same guarantees (expiry, exact size, exact SHA-256, the user's prefix).
 //!
-//! A grant is `base64url(payload JSON) "." base64url(HMAC-SHA256)`, no padding, signed with
-//! the server secret under its own context string (so an API token is never a grant, nor a
-//! grant a token). The payload is `{"v":1,"key":KEY,"size":N,"sha256":HEX,"exp":UNIX}`. The
+//! A grant is sealed with the server secret by the core's one token primitive
+//! (`kompass_core::token::seal`) under its own context string (so an API token is never a
+//! grant, nor a grant a token). The payload is `{"v":1,"key":KEY,"size":N,"sha256":HEX,"exp":UNIX}`. The
 //! key was built from the token's user when the grant was issued; it is checked again here.
 
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hmac::{Hmac, KeyInit as _, Mac as _};
 use kompass_core::inventory::Sha256Digest;
 use kompass_core::key::{DataType, ObjectKey};
+use kompass_core::token::{self, TokenError};
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 use thiserror::Error;
 
 use super::{ApiError, Shared, unix_now};
@@ -71,13 +68,6 @@ pub enum GrantError {
     },
 }
 
-fn mac(secret: &[u8], encoded_payload: &str) -> Hmac<Sha256> {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes a key of any length");
-    mac.update(CONTEXT);
-    mac.update(encoded_payload.as_bytes());
-    mac
-}
-
 impl Grant {
     /// Signs the grant with `secret` (the server secret).
     pub fn sign(&self, secret: &[u8]) -> String {
@@ -89,9 +79,7 @@ impl Grant {
             exp: self.expires_at,
         };
         let json = serde_json::to_vec(&payload).expect("strings and integers serialise");
-        let encoded = URL_SAFE_NO_PAD.encode(json);
-        let tag = mac(secret, &encoded).finalize().into_bytes();
-        format!("{encoded}.{}", URL_SAFE_NO_PAD.encode(tag))
+        token::seal(CONTEXT, &json, secret)
     }
 
     /// Verifies a signed grant at `now_unix`: the MAC (constant time), then the expiry.
@@ -99,18 +87,12 @@ impl Grant {
         if signed.is_empty() || signed.len() > MAX_GRANT_LEN {
             return Err(GrantError::Malformed("empty or too long"));
         }
-        let (encoded, encoded_tag) =
-            signed.split_once('.').ok_or(GrantError::Malformed("not two dot-separated parts"))?;
-        let tag = URL_SAFE_NO_PAD
-            .decode(encoded_tag)
-            .map_err(|_| GrantError::Malformed("signature is not base64url"))?;
-        if tag.len() != 32 {
-            return Err(GrantError::Malformed("signature is not 32 bytes"));
-        }
-        mac(secret, encoded).verify_slice(&tag).map_err(|_| GrantError::BadSignature)?;
-        let json = URL_SAFE_NO_PAD
-            .decode(encoded)
-            .map_err(|_| GrantError::Malformed("payload is not base64url"))?;
+        let json = token::open(CONTEXT, signed, secret).map_err(|e| match e {
+            TokenError::Malformed(why) => GrantError::Malformed(why),
+            // The server secret is checked at start-up; a short one signs nothing here.
+            TokenError::BadSignature | TokenError::WeakSecret { .. } => GrantError::BadSignature,
+            TokenError::Expired { expired_at } => GrantError::Expired { expired_at },
+        })?;
         let p: Payload = serde_json::from_slice(&json)
             .map_err(|_| GrantError::Malformed("payload is not JSON"))?;
         if p.v != VERSION {
