@@ -336,6 +336,20 @@ impl DataType {
     pub fn allows_global(self) -> bool {
         !matches!(self, DataType::Fitness)
     }
+
+    /// The scope rule: fitness data belongs to a user, models and training data to nobody,
+    /// routes to either. Refuses an owner/type pair the key layout does not allow.
+    pub fn check_scope(self, owner: Option<&UserId>) -> Result<(), KeyError> {
+        let ok = if owner.is_some() { self.allows_user() } else { self.allows_global() };
+        if ok {
+            return Ok(());
+        }
+        Err(KeyError::new(
+            Part::DataType,
+            self.as_str(),
+            Problem::WrongScope { data_type: self, needs_user: owner.is_none() },
+        ))
+    }
 }
 
 impl FromStr for DataType {
@@ -372,15 +386,7 @@ impl ObjectKey {
         data_type: DataType,
         name: FileName,
     ) -> Result<Self, KeyError> {
-        let scope_ok =
-            if owner.is_some() { data_type.allows_user() } else { data_type.allows_global() };
-        if !scope_ok {
-            return Err(KeyError::new(
-                Part::DataType,
-                data_type.as_str(),
-                Problem::WrongScope { data_type, needs_user: owner.is_none() },
-            ));
-        }
+        data_type.check_scope(owner.as_ref())?;
         Ok(ObjectKey { owner, data_type, name })
     }
 
@@ -503,6 +509,23 @@ mod tests {
         assert!(matches!(e.problem, Problem::WrongScope { needs_user: false, .. }), "{e}");
         assert!(ObjectKey::new(Some(u), DataType::Routes, n.clone()).is_ok());
         assert!(ObjectKey::new(None, DataType::Routes, n).is_ok());
+    }
+
+    #[test]
+    fn check_scope_is_the_key_rule() {
+        let u = UserId::new("u1").unwrap();
+        let n = FileName::new("a.json").unwrap();
+        for dt in DataType::ALL {
+            for owner in [None, Some(u.clone())] {
+                assert_eq!(
+                    dt.check_scope(owner.as_ref()),
+                    ObjectKey::new(owner.clone(), dt, n.clone()).map(|_| ()),
+                    "{dt} {owner:?}"
+                );
+            }
+        }
+        let e = DataType::Models.check_scope(Some(&u)).unwrap_err();
+        assert_eq!(e.shown, "\"models\"");
     }
 
     #[test]

@@ -27,11 +27,11 @@ use kompass_core::time::UnixMs;
 use thiserror::Error;
 
 pub use facts::{LocalFile, in_scope};
+pub use plan::Step;
 pub use report::{
     BudgetStop, Conflict, ItemError, MigrationReport, NotMigrated, PlannedItem, Requests, Side,
     WillSpend,
 };
-pub use transfer::Step;
 
 use crate::journal::PendingEntry;
 use crate::manager::inventory::object_info;

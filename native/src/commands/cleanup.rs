@@ -1,16 +1,12 @@
 //! cleanup: the FIFO plan for one user or the whole bucket, printed, and carried out unless
 //! `--dry-run`.
 
-use std::io::IsTerminal;
-use std::time::Duration;
-
-use indicatif::{ProgressBar, ProgressStyle};
 use kompass_core::fifo::{self, CleanupPlan, Deletion, Reason, ScopeUsage};
 use kompass_core::key::UserId;
 use kompass_core::quota::{UsageStatus, percent_used};
 use serde::Serialize;
 
-use super::output::human_bytes;
+use super::output::{human_bytes, progress_bar, spinner};
 use super::{CliError, Output, open_manager};
 use crate::cli::{CleanupArgs, Cli};
 use crate::manager::{Backend, Manager, ManagerError, now_ms, rfc3339_ms};
@@ -184,17 +180,9 @@ async fn execute(
     plan: &CleanupPlan,
     out: &Output,
 ) -> Result<usize, CliError> {
-    let bar = (!out.is_json()
-        && plan.deletions.len() >= PROGRESS_MIN_DELETIONS
-        && std::io::stderr().is_terminal())
-    .then(|| {
-        let bar = ProgressBar::new(plan.deletions.len() as u64);
-        if let Ok(style) = ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ({eta})") {
-            bar.set_style(style.progress_chars("=> "));
-        }
-        bar.set_message("deleting");
-        bar
-    });
+    let bar = (plan.deletions.len() >= PROGRESS_MIN_DELETIONS)
+        .then(|| progress_bar(out, plan.deletions.len() as u64, "deleting"))
+        .flatten();
     let mut done = 0;
     for batch in plan.deletions.chunks(BATCH) {
         let r = delete_batch(m, backend, batch).await;
@@ -228,17 +216,6 @@ async fn delete_batch(
         Backend::S3 => m.delete_planned_s3(batch).await,
         Backend::Local => m.delete_planned_local(batch),
     }
-}
-
-/// A spinner on stderr while a bucket is listed: only on a terminal and without `--json`.
-pub(super) fn spinner(out: &Output, message: &'static str) -> Option<ProgressBar> {
-    if out.is_json() || !std::io::stderr().is_terminal() {
-        return None;
-    }
-    let s = ProgressBar::new_spinner();
-    s.set_message(message);
-    s.enable_steady_tick(Duration::from_millis(120));
-    Some(s)
 }
 
 fn text(r: &Report<'_>, m: &Manager) -> String {

@@ -1,6 +1,6 @@
 //! save, load, list, delete: one stored file at a time.
 
-use kompass_core::key::{DataType, FileName, ObjectKey, UserId};
+use kompass_core::key::{DataType, ObjectKey, UserId};
 
 use super::output::human_bytes;
 use super::{CliError, Output, open_manager, read_input};
@@ -49,8 +49,7 @@ pub async fn list(cli: &Cli, args: &ListArgs, out: &Output) -> Result<(), CliErr
     let dt: DataType = args.data_type.parse().map_err(ManagerError::Key)?;
     // The scope rule (fitness belongs to a user; models and training_data to nobody) is the
     // core's: checked here so a wrong pair is bad input (exit 2), not a storage failure.
-    let probe = FileName::new("scope-check").map_err(ManagerError::Key)?;
-    ObjectKey::new(owner.clone(), dt, probe).map_err(ManagerError::Key)?;
+    dt.check_scope(owner.as_ref()).map_err(ManagerError::Key)?;
     let m = open_manager(cli)?;
     let (items, degraded) = m.list_checked(owner.as_ref(), dt).await?;
     if let Some(reason) = degraded {

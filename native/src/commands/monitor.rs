@@ -7,8 +7,8 @@ use kompass_core::inventory::{ObjectInfo, Tally, Usage, usage};
 use kompass_core::quota::{AlertLevel, BudgetStatus, UsageStatus, percent_used};
 use serde::Serialize;
 
-use super::cleanup::spinner;
 use super::output::human_bytes;
+use super::output::spinner;
 use super::{CliError, Output, open_manager};
 use crate::cli::Cli;
 use crate::manager::{Backend, Manager, ManagerError};

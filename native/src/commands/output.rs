@@ -1,5 +1,10 @@
-//! Printing results: JSON on stdout for programs (`--json`), text for people.
+//! Printing results: JSON on stdout for programs (`--json`), text for people, and a spinner on
+//! stderr while people wait.
 
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 /// Where and how a command prints its result.
@@ -50,4 +55,28 @@ pub fn write_stdout(line: &str) {
 /// Bytes for people: `1.5 MiB`.
 pub fn human_bytes(bytes: u64) -> String {
     kompass_core::fifo::human_bytes(bytes)
+}
+
+/// A spinner on stderr while a bucket is listed: only on a terminal and without `--json`.
+pub fn spinner(out: &Output, message: &'static str) -> Option<ProgressBar> {
+    if out.is_json() || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let s = ProgressBar::new_spinner();
+    s.set_message(message);
+    s.enable_steady_tick(Duration::from_millis(120));
+    Some(s)
+}
+
+/// A progress bar on stderr over `len` steps: only on a terminal and without `--json`.
+pub fn progress_bar(out: &Output, len: u64, message: &'static str) -> Option<ProgressBar> {
+    if out.is_json() || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = ProgressBar::new(len);
+    if let Ok(style) = ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ({eta})") {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(message);
+    Some(bar)
 }

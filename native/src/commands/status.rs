@@ -1,15 +1,10 @@
-//! status, config, token, presign: what is configured and the credentials it hands out.
+//! status, config: what is configured, whether it works, and the bucket settings it needs.
 
-use std::time::Duration;
-
-use kompass_core::inventory::Sha256Digest;
-use kompass_core::presign::presign_put;
 use serde::Serialize;
 
-use super::data::object_key;
 use super::output::human_bytes;
 use super::{CliError, Output, open_manager};
-use crate::cli::{Cli, ConfigArgs, PresignArgs, TokenArgs};
+use crate::cli::{Cli, ConfigArgs};
 use crate::env::EnvError;
 use crate::manager::{Backend, ManagerError};
 
@@ -272,65 +267,4 @@ pub async fn config(cli: &Cli, args: &ConfigArgs, out: &Output) -> Result<(), Cl
         Some(e) => Err(e),
         None => Ok(()),
     }
-}
-
-/// `kompass token`.
-pub fn token(cli: &Cli, args: &TokenArgs, out: &Output) -> Result<(), CliError> {
-    let user = kompass_core::key::UserId::new(&args.user).map_err(ManagerError::Key)?;
-    let cfg = crate::env::load(cli.data_dir.as_deref())?;
-    // A missing or weak secret is a configuration problem (exit 2), like any other.
-    let secret = cfg.server_secret().map_err(|e| CliError::Usage(e.to_string()))?;
-    if args.expires == 0 {
-        return Err(CliError::Usage("--expires must be at least 1 second".into()));
-    }
-    let expires_at = crate::clock::now().as_secs().saturating_add(args.expires);
-    let token = kompass_core::token::mint(user.as_str(), expires_at, secret.expose_bytes());
-    let expires_at = kompass_core::time::rfc3339_utc(expires_at);
-    out.print(
-        &serde_json::json!({ "token": token, "user": user, "expires_at": expires_at }),
-        || token.clone(),
-    );
-    Ok(())
-}
-
-/// `kompass presign`: admission like every upload (the grant reserves its bytes and charges
-/// the request budget; nothing is deleted until it is confirmed), then the URL.
-pub async fn presign(cli: &Cli, args: &PresignArgs, out: &Output) -> Result<(), CliError> {
-    let key = object_key(&args.target)?;
-    let sha = Sha256Digest::from_hex(&args.sha256)
-        .map_err(|e| CliError::Usage(format!("--sha256: {e}")))?;
-    let m = open_manager(cli)?;
-    let limit = m.config().limits.max_file_bytes;
-    if args.size > limit {
-        return Err(ManagerError::Refused(kompass_core::admission::Refusal::Size(
-            kompass_core::quota::Refusal::FileTooLarge { size: args.size, limit },
-        ))
-        .into());
-    }
-    let s3 = m.require_s3()?;
-    let now = crate::clock::now();
-    let expires = now.plus_ms(args.expires.saturating_mul(1000));
-    m.grant(&key, args.size, expires).await?;
-    let cfg = m.config().s3.as_ref().ok_or(ManagerError::S3Disabled)?;
-    let creds = cfg.signing_credentials();
-    let signed = presign_put(
-        s3.target(),
-        &key.s3_key(),
-        args.size,
-        sha.0,
-        &creds,
-        now.to_system_time(),
-        Duration::from_secs(args.expires),
-        None,
-    )
-    .map_err(|e| CliError::Usage(e.to_string()))?;
-    out.print(&signed, || {
-        let mut s = format!("{} {}", signed.method, signed.url);
-        for (k, v) in &signed.headers {
-            s.push_str(&format!("\n  {k}: {v}"));
-        }
-        s.push_str(&format!("\nexpires at {}", signed.expires_at));
-        s
-    });
-    Ok(())
 }

@@ -8,14 +8,74 @@
 
 use std::collections::HashMap;
 
+use kompass_core::admission::Refusal;
 use kompass_core::inventory::ObjectInfo;
 use kompass_core::migrate::{self as core_migrate, Action, Mismatch};
 
 use super::facts::{self, LocalFile};
 use super::report::PlannedItem;
-use super::transfer::Step;
 use crate::journal::PendingEntry;
 use crate::store::s3::{S3Error, S3Store};
+
+/// One file's part of the plan, as the executor carries it out.
+#[derive(Debug, Clone)]
+pub enum Step {
+    /// Upload. With `overwrite` (the S3 object it replaces) only for a save pending sync, which
+    /// is newer; otherwise the PUT is create-only, so another writer's object is never replaced.
+    Upload {
+        /// The file.
+        file: LocalFile,
+        /// The older S3 object a pending save replaces.
+        overwrite: Option<ObjectInfo>,
+    },
+    /// S3 already holds the same bytes: the local copy may go.
+    SkipIdentical {
+        /// The file.
+        file: LocalFile,
+    },
+    /// S3 holds other content: keep both.
+    Conflict {
+        /// The file.
+        file: LocalFile,
+        /// The S3 object.
+        remote: ObjectInfo,
+        /// What differs.
+        mismatch: Mismatch,
+    },
+    /// Over a limit: not uploaded.
+    Refused {
+        /// The file.
+        file: LocalFile,
+        /// Which limit.
+        refusal: Refusal,
+    },
+    /// The S3 copy's checksum stayed unknown: nothing is done, the local copy stays.
+    Unverified {
+        /// The file.
+        file: LocalFile,
+    },
+}
+
+impl Step {
+    /// The local file this step is about.
+    pub fn file(&self) -> &LocalFile {
+        match self {
+            Step::Upload { file, .. }
+            | Step::SkipIdentical { file }
+            | Step::Conflict { file, .. }
+            | Step::Refused { file, .. }
+            | Step::Unverified { file } => file,
+        }
+    }
+
+    /// Bytes this step uploads.
+    pub fn upload_bytes(&self) -> u64 {
+        match self {
+            Step::Upload { file, .. } => file.size,
+            _ => 0,
+        }
+    }
+}
 
 /// Why a plan could not be made.
 #[derive(Debug, thiserror::Error)]

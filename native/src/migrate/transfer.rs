@@ -7,12 +7,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use indicatif::ProgressBar;
-use kompass_core::admission::Refusal;
 use kompass_core::inventory::{ObjectInfo, Sha256Digest};
 use kompass_core::migrate::{Action, Mismatch, Outcome as CoreOutcome};
 use tokio::sync::Semaphore;
 
 use super::facts::LocalFile;
+use super::plan::{Step, UNVERIFIED};
 use super::report::{Conflict, Side};
 use crate::manager::{rfc3339_ms, sha256};
 use crate::store::local::{LocalError, find_file, sha256_file, sync_dir};
@@ -20,66 +20,6 @@ use crate::store::s3::{ObjectMeta, PutMode, S3Error, S3Store};
 
 /// Bodies held in memory at once, across all transfers (KiB): bounds memory for large files.
 const MEMORY_BUDGET_KIB: u32 = 256 * 1024;
-
-/// One file's part of the plan, as the executor carries it out.
-#[derive(Debug, Clone)]
-pub enum Step {
-    /// Upload. With `overwrite` (the S3 object it replaces) only for a save pending sync, which
-    /// is newer; otherwise the PUT is create-only, so another writer's object is never replaced.
-    Upload {
-        /// The file.
-        file: LocalFile,
-        /// The older S3 object a pending save replaces.
-        overwrite: Option<ObjectInfo>,
-    },
-    /// S3 already holds the same bytes: the local copy may go.
-    SkipIdentical {
-        /// The file.
-        file: LocalFile,
-    },
-    /// S3 holds other content: keep both.
-    Conflict {
-        /// The file.
-        file: LocalFile,
-        /// The S3 object.
-        remote: ObjectInfo,
-        /// What differs.
-        mismatch: Mismatch,
-    },
-    /// Over a limit: not uploaded.
-    Refused {
-        /// The file.
-        file: LocalFile,
-        /// Which limit.
-        refusal: Refusal,
-    },
-    /// The S3 copy's checksum stayed unknown: nothing is done, the local copy stays.
-    Unverified {
-        /// The file.
-        file: LocalFile,
-    },
-}
-
-impl Step {
-    /// The local file this step is about.
-    pub fn file(&self) -> &LocalFile {
-        match self {
-            Step::Upload { file, .. }
-            | Step::SkipIdentical { file }
-            | Step::Conflict { file, .. }
-            | Step::Refused { file, .. }
-            | Step::Unverified { file } => file,
-        }
-    }
-
-    /// Bytes this step uploads.
-    pub fn upload_bytes(&self) -> u64 {
-        match self {
-            Step::Upload { file, .. } => file.size,
-            _ => 0,
-        }
-    }
-}
 
 /// What became of the local copy once S3 held the same bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -224,7 +164,7 @@ impl Transfers {
                 Outcome::Failed { file, error: format!("refused: {refusal}"), refused: true }
             }
             Step::Unverified { file } => {
-                Outcome::Failed { file, error: super::plan::UNVERIFIED.into(), refused: false }
+                Outcome::Failed { file, error: UNVERIFIED.into(), refused: false }
             }
         };
         let done = self.done_bytes.fetch_add(bytes, Ordering::Relaxed) + bytes;

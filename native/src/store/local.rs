@@ -17,7 +17,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use kompass_core::key::{DataType, KeyError, ObjectKey, Part, Problem, UserId};
+use kompass_core::key::{DataType, KeyError, ObjectKey, UserId};
 
 pub use error::LocalError;
 pub(crate) use fsio::{FileLock, create_dirs, find_file, lock};
@@ -260,7 +260,7 @@ impl LocalStore {
         owner: Option<&UserId>,
         data_type: DataType,
     ) -> Result<Vec<Entry>, LocalError> {
-        check_scope(owner, data_type)?;
+        data_type.check_scope(owner)?;
         let mut scan = Scan { strict: true, ..Scan::default() };
         match owner {
             Some(user) => {
@@ -359,19 +359,6 @@ impl LocalStore {
     fn not_found(&self, key: &ObjectKey) -> LocalError {
         LocalError::NotFound { key: key.s3_key(), path: self.path_of(key) }
     }
-}
-
-/// Refuses owner/type combinations the key layout does not allow.
-fn check_scope(owner: Option<&UserId>, data_type: DataType) -> Result<(), LocalError> {
-    let ok = if owner.is_some() { data_type.allows_user() } else { data_type.allows_global() };
-    if ok {
-        return Ok(());
-    }
-    Err(LocalError::Key(KeyError {
-        part: Part::DataType,
-        shown: format!("\"{data_type}\""),
-        problem: Problem::WrongScope { data_type, needs_user: owner.is_none() },
-    }))
 }
 
 /// One directory entry worth looking at.

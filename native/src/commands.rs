@@ -8,10 +8,12 @@ mod data;
 mod migrate;
 mod monitor;
 mod output;
+mod presign;
 mod rider;
 mod scrub;
 mod serve;
 mod status;
+mod token;
 
 use std::io::Read;
 use std::path::Path;
@@ -166,8 +168,8 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::List(args) => data::list(&cli, args, &out).await,
         Command::Delete(target) => data::delete(&cli, target, &out).await,
         Command::Sync => data::sync(&cli, &out).await,
-        Command::Token(args) => status::token(&cli, args, &out),
-        Command::Presign(args) => status::presign(&cli, args, &out).await,
+        Command::Token(args) => token::token(&cli, args, &out),
+        Command::Presign(args) => presign::presign(&cli, args, &out).await,
         Command::Scrub(args) if args.audit => audit::audit(&cli, args, &out).await,
         Command::Scrub(args) => scrub::scrub(&cli, args, &out),
         Command::Rider(args) => rider::rider(&cli, args, &out).await,
