@@ -1,8 +1,7 @@
 //! When to try a request again, and how long to wait first: bounded retries with exponential
 //! backoff and full jitter, only for failures that another attempt can fix.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// Whether an HTTP answer is transient: 5xx (but not 501, which will not change), 429 and
 /// 503 SlowDown (throttling), and 409 ConditionalRequestConflict, which AWS documents as
@@ -22,23 +21,20 @@ pub(crate) fn retriable_status(status: u16, code: Option<&str>) -> bool {
 pub(crate) struct Backoff {
     base: Duration,
     cap: Duration,
-    rng: XorShift64,
+    rng: fastrand::Rng,
 }
 
 impl Backoff {
-    /// A backoff seeded from the clock and a process-wide counter, so concurrent requests
-    /// draw different delays.
+    /// A backoff seeded from fastrand's thread-local generator, so concurrent requests draw
+    /// different delays.
     pub(crate) fn new(base: Duration, cap: Duration) -> Self {
-        static SEQ: AtomicU64 = AtomicU64::new(0);
-        let nanos =
-            SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
-        let seq = SEQ.fetch_add(1, Ordering::Relaxed);
-        Self::with_seed(base, cap, nanos ^ seq.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+        Self { base, cap, rng: fastrand::Rng::new() }
     }
 
     /// A backoff with a fixed seed (deterministic delays).
+    #[cfg(test)]
     pub(crate) fn with_seed(base: Duration, cap: Duration, seed: u64) -> Self {
-        Self { base, cap, rng: XorShift64::new(seed) }
+        Self { base, cap, rng: fastrand::Rng::with_seed(seed) }
     }
 
     /// The ceiling of the delay before retry `n`: `min(cap, base * 2^n)`.
@@ -50,31 +46,7 @@ impl Backoff {
     /// The delay before retry `n`: uniform in `[0, ceiling(n)]`.
     pub(crate) fn delay(&mut self, retry: u32) -> Duration {
         let ceiling = self.ceiling(retry).as_nanos().min(u128::from(u64::MAX - 1)) as u64;
-        Duration::from_nanos(self.rng.next() % (ceiling + 1))
-    }
-}
-
-/// xorshift64*: plenty for jitter, no RNG crate needed.
-#[derive(Debug, Clone)]
-struct XorShift64(u64);
-
-impl XorShift64 {
-    fn new(seed: u64) -> Self {
-        // splitmix64 of the seed: spreads nearby seeds (consecutive nanos) and avoids 0.
-        let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        Self(if z == 0 { 0x2545_F491_4F6C_DD1D } else { z })
-    }
-
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        Duration::from_nanos(self.rng.u64(0..=ceiling))
     }
 }
 
