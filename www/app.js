@@ -30,6 +30,7 @@ const state = {
   // presigner takes as `allowance`.
   allowance: null,
   allowanceRefetched: false,
+  allowanceError: null,
   scrubbed: null, // { bytes: Uint8Array, sha256: hex, report, summary }
   wasmReady: false,
   busy: false,
@@ -356,7 +357,14 @@ function showImportReview(file, { document: doc, report: r }) {
 
 /** Asks the server for a fresh signed allowance (what this rider may still upload). */
 async function loadAllowance() {
-  state.allowance = (await api('/api/allowance')).allowance;
+  try {
+    state.allowance = (await api('/api/allowance')).allowance;
+    state.allowanceError = null;
+  } catch (e) {
+    // Not fatal to the page: the precheck says it could not decide, the server still does.
+    state.allowance = null;
+    state.allowanceError = e.message;
+  }
 }
 
 /**
@@ -369,8 +377,12 @@ function updatePrecheck() {
   const s = state.scrubbed;
   button.disabled = true;
   if (!s) return;
-  if (!state.token || !state.usage || !state.allowance) {
+  if (!state.token || !state.usage) {
     setText('precheck', 'Sign in to upload.', 'warn');
+    return;
+  }
+  if (!state.allowance) {
+    setText('precheck', `Precheck failed: could not get your allowance from the server (${state.allowanceError ?? 'no answer'}).`, 'error');
     return;
   }
   let v;
@@ -389,7 +401,7 @@ function updatePrecheck() {
     }
     state.allowanceRefetched = true;
     setText('precheck', 'Checking your quota…');
-    loadAllowance().then(updatePrecheck, (e) => setText('precheck', `Precheck failed: ${e.message}`, 'error'));
+    loadAllowance().then(updatePrecheck);
     return;
   }
   state.allowanceRefetched = false;
