@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the benchmarks and rewrites BENCHMARKS.md from their results (`make bench`).
 #
-# Usage: bench/run.sh [scrub] [scrub_process] [fifo] [wasm] [migrate] [saves] [serve_load]
+# Usage: bench/run.sh [scrub] [scrub_process] [fifo] [wasm] [migrate] [saves] [serve_load] [admission]
 #        (no argument: all of them)
 #
 #   scrub          criterion: scrub vs a serde_json Value round trip (core/benches/scrub.rs)
@@ -13,6 +13,8 @@
 #   saves    requests per save over 1,000 saves with auto-cleanup, SeaweedFS (bench/saves.py)
 #   serve_load  `kompass serve`: presign vs the plainest route, 32 clients, and upload MB/s
 #               vs dd, local storage (bench/serve_load.py)
+#   admission  saves/s against a 10,000-object inventory vs an empty one, and migrate
+#              requests per file, SeaweedFS (native/benches/admission.rs, bench/admission.py)
 #
 # Results go to $BENCH_OUT (default $CARGO_TARGET_DIR/bench) as JSON, one file per part;
 # BENCHMARKS.md is rendered from all the result files there (bench/report.py), so a partial
@@ -29,10 +31,10 @@ export BENCH_OUT="${BENCH_OUT:-$CARGO_TARGET_DIR/bench}"
 mkdir -p "$BENCH_OUT"
 log() { echo "[bench] $*" >&2; }
 
-parts=("$@"); [ ${#parts[@]} -eq 0 ] && parts=(scrub scrub_process fifo wasm migrate saves serve_load)
+parts=("$@"); [ ${#parts[@]} -eq 0 ] && parts=(scrub scrub_process fifo wasm migrate saves serve_load admission)
 has() { local p; for p in "${parts[@]}"; do [ "$p" = "$1" ] && return 0; done; return 1; }
 for p in "${parts[@]}"; do
-  case "$p" in scrub|fifo|wasm|migrate|saves) ;; *) echo "unknown part: $p (scrub fifo wasm migrate saves)" >&2; exit 2 ;; esac
+  case "$p" in scrub|fifo|wasm|migrate|saves|admission) ;; *) echo "unknown part: $p (scrub fifo wasm migrate saves admission)" >&2; exit 2 ;; esac
 done
 
 # The machine, recorded with the results: the figures mean little without it.
@@ -66,7 +68,7 @@ if has wasm; then
   log "scripts/build-wasm.sh"
   bash scripts/build-wasm.sh >&2
 fi
-if has migrate || has saves; then
+if has migrate || has saves || has admission; then
   bash scripts/install.sh s3
 fi
 if has migrate || has saves || has scrub_process || has serve_load; then
@@ -79,7 +81,7 @@ if has scrub_process; then python3 bench/scrub_process.py; fi
 if has fifo; then python3 bench/criterion.py fifo; fi
 if has wasm; then python3 bench/wasm.py; fi
 
-if has migrate || has saves; then
+if has migrate || has saves || has admission; then
   export KOMPASS_S3_PORT="${KOMPASS_BENCH_S3_PORT:-19533}"
   export KOMPASS_S3_METRICS_PORT="${KOMPASS_BENCH_METRICS_PORT:-19543}"
   started=0
@@ -96,6 +98,7 @@ if has migrate || has saves; then
   }
   if has migrate; then python3 bench/migrate.py; fi
   if has saves; then python3 bench/saves.py; fi
+  if has admission; then python3 bench/admission.py; fi
 fi
 
 if has serve_load; then python3 bench/serve_load.py; fi

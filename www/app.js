@@ -25,6 +25,12 @@ const state = {
   token: null,
   user: null,
   usage: null,
+  // The server-signed allowance (GET /api/allowance): what this rider may still upload, the
+  // one fact the page prechecks against (through the core); the sealed string the edge
+  // presigner takes as `allowance`.
+  allowance: null,
+  allowanceRefetched: false,
+  allowanceError: null,
   scrubbed: null, // { bytes: Uint8Array, sha256: hex, report, summary }
   wasmReady: false,
   busy: false,
@@ -120,6 +126,7 @@ async function signIn(token) {
     $('token').value = '';
     $('storage').hidden = false;
     showUsage(usage);
+    await loadAllowance();
     await refreshFiles();
   } catch (e) {
     if (!(e instanceof ApiError && e.status === 401)) {
@@ -134,6 +141,7 @@ function signedOut(reason) {
   state.token = null;
   state.user = null;
   state.usage = null;
+  state.allowance = null;
   $('signout').hidden = true;
   $('storage').hidden = true;
   setText(
@@ -347,6 +355,23 @@ function showImportReview(file, { document: doc, report: r }) {
 
 /* ---------- precheck ---------- */
 
+/** Asks the server for a fresh signed allowance (what this rider may still upload). */
+async function loadAllowance() {
+  try {
+    state.allowance = (await api('/api/allowance')).allowance;
+    state.allowanceError = null;
+  } catch (e) {
+    // Not fatal to the page: the precheck says it could not decide, the server still does.
+    state.allowance = null;
+    state.allowanceError = e.message;
+  }
+}
+
+/**
+ * The page's precheck: the core's decision (wasm `precheckAllowance`) on the allowance the
+ * server signed, the same decision the edge makes on it. The texts below only word the
+ * core's verdict for the rider; the numbers are the verdict's.
+ */
 function updatePrecheck() {
   const button = $('upload');
   const s = state.scrubbed;
@@ -356,42 +381,59 @@ function updatePrecheck() {
     setText('precheck', 'Sign in to upload.', 'warn');
     return;
   }
+  if (!state.allowance) {
+    setText('precheck', `Precheck failed: could not get your allowance from the server (${state.allowanceError ?? 'no answer'}).`, 'error');
+    return;
+  }
   let v;
   try {
-    v = wasm.precheck({ size: s.bytes.length, user: state.user }, state.usage.usage, state.usage.limits, undefined);
+    v = wasm.precheckAllowance(s.bytes.length, state.allowance, state.usage.limits, Date.now());
   } catch (e) {
     setText('precheck', `Precheck failed: ${e.message}`, 'error');
     return;
   }
+  if (v.reason === 'expired') {
+    // Allowances live a few minutes: fetch a fresh one and decide again, once (a fresh one
+    // that is expired here means this device's clock is off).
+    if (state.allowanceRefetched) {
+      setText('precheck', 'Precheck failed: the server\'s allowance is already expired here; check this device\'s clock.', 'error');
+      return;
+    }
+    state.allowanceRefetched = true;
+    setText('precheck', 'Checking your quota…');
+    loadAllowance().then(updatePrecheck);
+    return;
+  }
+  state.allowanceRefetched = false;
   const size = humanBytes(s.bytes.length);
   if (state.refused) {
     refuse(state.refused);
     return;
   }
-  if (v.admitted && v.verdict === 'admit') {
-    setText('precheck', `Precheck: ${size} fits within your quota.`, 'ok');
-  } else if (v.admitted) {
-    setText('precheck', `Precheck: ${size} fits; older files will be cleaned up (oldest first) to stay under the cleanup threshold.`, 'warn');
-  } else if (v.reason !== 'file_too_large' && state.usage.auto_cleanup) {
+  const limit = humanBytes(state.usage.limits.max_user_bytes);
+  if (v.admitted) {
+    setText('precheck', `Precheck: ${size} fits within your quota (${humanBytes(v.bytes_left)} of ${limit} left after it).`, 'ok');
+  } else if (v.reason === 'file_too_large') {
+    setText('precheck', `Precheck: ${v.message}`, 'error');
+    return;
+  } else if (v.reason === 'no_puts_left') {
+    // The month's S3 request budget is spent: the server keeps the upload locally and sends
+    // it to S3 once the budget resets; nothing is lost, so Upload stays enabled.
+    setText('precheck', `Precheck: ${size} will be kept on the server and sent to S3 when this month's request budget resets.`, 'warn');
+  } else if (state.usage.auto_cleanup) {
     // The server may free room by FIFO cleanup of older files; it decides. Upload stays
     // enabled, and the rider's own files are offered too, in the rider's words.
-    const scope = v.reason === 'bucket_full' ? 'the storage shared by all riders' : 'your quota';
     const text =
-      `${size} does not fit in ${scope} as it is: it would bring it to ${humanBytes(v.projected)} of ${humanBytes(v.limit)}. ` +
+      `${size} does not fit in your quota as it is: ${humanBytes(v.left)} of ${limit} is left. ` +
       'The server may make room by removing your oldest files when you upload, or you can delete some of your files below first.';
     setText('precheck', `Precheck: ${text}`, 'warn');
     offerRoom(text);
     button.disabled = state.busy;
     return;
-  } else if (v.reason === 'file_too_large') {
-    setText('precheck', `Precheck: ${v.message}`, 'error');
-    return;
   } else {
-    // Deleting the rider's own files is what makes room: offer them (the numbers are the
-    // core's verdict, not computed here).
-    const scope = v.reason === 'bucket_full' ? 'the storage shared by all riders' : 'your quota';
+    // Deleting the rider's own files is what makes room: offer them.
     refuse(
-      `${size} does not fit in ${scope}: it would bring it to ${humanBytes(v.projected)} of ${humanBytes(v.limit)}. ` +
+      `${size} does not fit in your quota: only ${humanBytes(v.left)} of ${limit} is left. ` +
         'Nothing was uploaded. Delete some of your files below to make room, then upload.',
     );
     return;
@@ -569,6 +611,7 @@ async function refreshFiles() {
 async function refreshStorage() {
   try {
     showUsage(await api('/api/usage'));
+    await loadAllowance();
     await refreshFiles();
   } catch (e) {
     if (!(e instanceof ApiError && e.status === 401)) {

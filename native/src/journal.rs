@@ -1,28 +1,33 @@
-//! The pending-sync journal: saves that landed locally because S3 was unreachable, so the
-//! next run (or `kompass migrate`) uploads them.
+//! The pending-sync journal: saves that landed locally because S3 was unreachable (or the
+//! month's request budget was spent), so the next save, `kompass sync`, `kompass serve` or
+//! `kompass migrate` uploads them.
 //!
-//! `{data_dir}/.kompass/pending-sync.jsonl`, append-only JSON lines
-//! `{"key": s3 key, "sha256": hex, "size": n, "recorded_at_ms": n}`, fsync'd on append. A crash
-//! mid-append leaves a torn last line: readers skip and report it, the next append cuts it off.
-//! Every read-modify-write holds an advisory lock on `pending-sync.lock` (a separate file,
-//! because completing rewrites the journal by atomic rename).
+//! A table of the state database (`pending_sync` in `{data_dir}/.kompass/state.sqlite3`, see
+//! [`crate::statedb`]): one row per key, the latest record winning, in the order the winners
+//! were recorded. Each record is one transaction, committed with `synchronous=FULL` on the
+//! journal's own connection (a queued save survives a power cut, as the fsync'd JSON lines
+//! did), and concurrent writers in any number of processes queue without losing a record.
+//!
+//! Earlier versions kept the journal as JSON lines in `.kompass/pending-sync.jsonl`. The first
+//! open of the database imports that file in one transaction, marked with the file's SHA-256
+//! (so a crash before the rename never imports it twice), then renames it aside to
+//! `pending-sync.jsonl.imported-{unix ms}`: kept for the operator, never deleted silently.
+//! Unreadable lines (a torn last line from a crash) are logged and stay in that file.
 
-use std::collections::{HashMap, HashSet};
-use std::fs::{self, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 
-use kompass_core::key::ObjectKey;
+use kompass_core::key::{ObjectKey, UserId};
 use serde::{Deserialize, Serialize};
 
-use crate::store::local::{
-    FileLock, LocalError, STATE_DIR, create_dirs, find_file, io_error, lock, sync_dir, write_atomic,
-};
+use crate::statedb::{StateDb, StateError};
+use crate::store::local::{LocalError, STATE_DIR, io_error, sync_dir, write_atomic};
 
-/// The journal's file name inside the state directory.
+/// The file earlier versions kept the journal in, imported on first open.
 pub const JOURNAL_FILE: &str = "pending-sync.jsonl";
-/// The lock file guarding the journal.
-pub const JOURNAL_LOCK_FILE: &str = "pending-sync.lock";
+/// What an imported [`JOURNAL_FILE`] is renamed to start with (`…imported-{unix ms}`).
+pub const IMPORTED_PREFIX: &str = "pending-sync.jsonl.imported-";
 
 /// A save waiting to be uploaded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,7 +42,7 @@ pub struct PendingEntry {
     pub recorded_at_ms: u64,
 }
 
-/// A journal line that could not be read.
+/// A line of an old JSON-lines journal that could not be imported.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BadLine {
     /// 1-based line number.
@@ -48,16 +53,18 @@ pub struct BadLine {
     pub reason: String,
 }
 
-/// What the journal holds.
+/// What importing an old JSON-lines journal did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct JournalContents {
-    /// Pending saves, one per key (the latest record wins), oldest first.
-    pub entries: Vec<PendingEntry>,
-    /// Lines skipped, for the caller to report.
+pub struct Imported {
+    /// Records imported (every readable line; later lines of a key win).
+    pub records: usize,
+    /// Lines skipped; they stay in the renamed file.
     pub bad_lines: Vec<BadLine>,
+    /// Where the old file now is.
+    pub renamed_to: Option<PathBuf>,
 }
 
-/// The on-disk form of one record.
+/// The on-disk form of one record of the old JSON-lines journal.
 #[derive(Serialize, Deserialize)]
 struct Line {
     key: String,
@@ -66,34 +73,19 @@ struct Line {
     recorded_at_ms: u64,
 }
 
-impl Line {
-    fn from_entry(e: &PendingEntry) -> Self {
-        Line {
-            key: e.key.s3_key(),
-            sha256: hex::encode(e.sha256),
-            size: e.size,
-            recorded_at_ms: e.recorded_at_ms,
-        }
-    }
-
-    fn into_entry(self) -> Result<PendingEntry, String> {
-        let key = ObjectKey::from_s3_key(&self.key).map_err(|e| e.to_string())?;
-        let mut sha256 = [0u8; 32];
-        hex::decode_to_slice(&self.sha256, &mut sha256)
-            .map_err(|e| format!("sha256 is not 64 hex digits: {e}"))?;
-        Ok(PendingEntry { key, sha256, size: self.size, recorded_at_ms: self.recorded_at_ms })
-    }
-}
-
 fn parse_line(bytes: &[u8]) -> Result<PendingEntry, String> {
     let line: Line = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
-    line.into_entry()
+    let key = ObjectKey::from_s3_key(&line.key).map_err(|e| e.to_string())?;
+    let sha256 = parse_sha256(&line.sha256)?;
+    Ok(PendingEntry { key, sha256, size: line.size, recorded_at_ms: line.recorded_at_ms })
 }
 
-fn encode_line(e: &PendingEntry) -> Vec<u8> {
-    let mut out = serde_json::to_vec(&Line::from_entry(e)).expect("a journal line always encodes");
-    out.push(b'\n');
-    out
+/// A hex SHA-256 as the journal stores it.
+pub(crate) fn parse_sha256(hex_digest: &str) -> Result<[u8; 32], String> {
+    let mut sha256 = [0u8; 32];
+    hex::decode_to_slice(hex_digest, &mut sha256)
+        .map_err(|e| format!("sha256 is not 64 hex digits: {e}"))?;
+    Ok(sha256)
 }
 
 /// Every readable record in file order, and the lines that are not.
@@ -121,200 +113,174 @@ fn parse_all(bytes: &[u8]) -> (Vec<PendingEntry>, Vec<BadLine>) {
     (entries, bad)
 }
 
-/// One entry per key, the latest record winning, in the order the winners were recorded.
-fn dedup_latest(entries: Vec<PendingEntry>) -> Vec<PendingEntry> {
-    let last: HashMap<&ObjectKey, usize> =
-        entries.iter().enumerate().map(|(i, e)| (&e.key, i)).collect();
-    let keep: HashSet<usize> = last.into_values().collect();
-    entries.iter().enumerate().filter(|(i, _)| keep.contains(i)).map(|(_, e)| e.clone()).collect()
+/// Imports `{data_dir}/.kompass/pending-sync.jsonl` into `db`, once, and renames it aside.
+/// Called by [`StateDb::open`]; a no-op when there is no such file.
+pub(crate) fn import_jsonl(db: &StateDb, data_dir: &Path) -> Result<Imported, StateError> {
+    let dir = data_dir.join(STATE_DIR);
+    let path = dir.join(JOURNAL_FILE);
+    match fs::symlink_metadata(&path) {
+        Ok(m) if m.file_type().is_symlink() => {
+            return Err(LocalError::Symlink { path }.into());
+        }
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Imported::default()),
+        Err(e) => return Err(io_error("inspect", &path, e).into()),
+    }
+    let bytes = match fs::read(&path) {
+        Ok(b) => b,
+        // Another process imported and renamed it meanwhile.
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Imported::default()),
+        Err(e) => return Err(io_error("read", &path, e).into()),
+    };
+    let digest = hex::encode(crate::manager::sha256(&bytes));
+    let (entries, bad_lines) = parse_all(&bytes);
+    let records = db.write(|tx| {
+        // Imported already, by a run that stopped before the rename (or another process).
+        if tx.meta("journal_jsonl_imported")?.as_deref() == Some(digest.as_str()) {
+            return Ok::<_, StateError>(0);
+        }
+        for e in &entries {
+            tx.queue(e)?;
+        }
+        tx.set_meta("journal_jsonl_imported", &digest)?;
+        Ok(entries.len())
+    })?;
+    for b in &bad_lines {
+        let what = if b.torn { "torn last line (interrupted save)" } else { "unreadable line" };
+        tracing::warn!("{}:{}: not imported, {what}: {}", path.display(), b.line, b.reason);
+    }
+    let aside = dir.join(format!("{IMPORTED_PREFIX}{}", crate::manager::now_ms().max(0)));
+    let renamed_to = match fs::rename(&path, &aside) {
+        Ok(()) => {
+            sync_dir(&dir)?;
+            tracing::info!(
+                "imported {records} pending-sync record(s) from {} into {}; the old file is kept as {}",
+                path.display(),
+                db.path().display(),
+                aside.display()
+            );
+            Some(aside)
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(e) => return Err(io_error("rename aside", &path, e).into()),
+    };
+    Ok(Imported { records, bad_lines, renamed_to })
+}
+
+/// The imported (renamed-aside) old journals of `data_dir`.
+fn imported_files(data_dir: &Path) -> Result<Vec<PathBuf>, LocalError> {
+    let dir = data_dir.join(STATE_DIR);
+    let rd = match fs::read_dir(&dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io_error("list", &dir, e)),
+    };
+    let mut out = Vec::new();
+    for e in rd {
+        let e = e.map_err(|e| io_error("list", &dir, e))?;
+        if e.file_name().to_str().is_some_and(|n| n.starts_with(IMPORTED_PREFIX))
+            && e.file_type().map_err(|err| io_error("inspect", &e.path(), err))?.is_file()
+        {
+            out.push(e.path());
+        }
+    }
+    out.sort();
+    Ok(out)
 }
 
 /// The pending-sync journal of one data directory.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Journal {
     root: PathBuf,
-    path: PathBuf,
-    lock_path: PathBuf,
+    db: StateDb,
 }
 
 impl Journal {
-    /// The journal of `data_dir`; nothing is created until the first record.
-    pub fn open(data_dir: impl Into<PathBuf>) -> Result<Self, LocalError> {
-        let root = data_dir.into();
-        let dir = root.join(STATE_DIR);
-        // Refuse a linked state directory up front rather than on the first save.
-        if let Ok(m) = fs::symlink_metadata(&dir)
-            && m.file_type().is_symlink()
-        {
-            return Err(LocalError::Symlink { path: dir });
-        }
-        Ok(Journal { path: dir.join(JOURNAL_FILE), lock_path: dir.join(JOURNAL_LOCK_FILE), root })
+    /// The journal of `data_dir`: opens (creating if needed) its state database, importing an
+    /// old JSON-lines journal once. A damaged or locked database is an error that names it;
+    /// nothing is changed then.
+    pub fn open(data_dir: impl AsRef<Path>) -> Result<Self, StateError> {
+        let root = data_dir.as_ref().to_path_buf();
+        let db = StateDb::open(&root)?;
+        // A queued save must survive a power cut: the journal's commits are synced.
+        db.set_durable()?;
+        Ok(Journal { root, db })
     }
 
-    /// The journal file.
+    /// The database file the journal lives in.
     pub fn path(&self) -> &Path {
-        &self.path
+        self.db.path()
     }
 
-    /// Records that `key` (`size` bytes, `sha256`) was saved locally and still needs uploading.
+    /// Records that `key` (`size` bytes, `sha256`) was saved locally and still needs
+    /// uploading; replaces an earlier record of the same key.
     pub fn record(
         &self,
         key: &ObjectKey,
         size: u64,
         sha256: &[u8; 32],
         now_ms: u64,
-    ) -> Result<(), LocalError> {
-        let dir = create_dirs(&self.root, &[STATE_DIR])?;
-        let _lock = lock(&self.lock_path, true)?;
-        if let Ok(m) = fs::symlink_metadata(&self.path)
-            && m.file_type().is_symlink()
-        {
-            return Err(LocalError::Symlink { path: self.path.clone() });
-        }
-        let existed = self.path.exists();
-        let mut file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .open(&self.path)
-            .map_err(|e| self.io("open", e))?;
-        self.mend_tail(&mut file)?;
+    ) -> Result<(), StateError> {
         let entry =
             PendingEntry { key: key.clone(), sha256: *sha256, size, recorded_at_ms: now_ms };
-        file.write_all(&encode_line(&entry)).map_err(|e| self.io("append to", e))?;
-        file.sync_data().map_err(|e| self.io("flush to disk", e))?;
-        if !existed {
-            sync_dir(&dir)?;
-        }
-        Ok(())
+        self.db.write(|tx| tx.queue(&entry))
     }
 
-    /// Makes sure the next append starts a line: a torn last line from a crash is cut off (it
-    /// was never acknowledged); a complete record that only lacks its newline gets one.
-    fn mend_tail(&self, file: &mut fs::File) -> Result<(), LocalError> {
-        let len = file.metadata().map_err(|e| self.io("inspect", e))?.len();
-        if len == 0 {
-            return Ok(());
-        }
-        let mut last = [0u8; 1];
-        file.seek(SeekFrom::End(-1))
-            .and_then(|_| file.read_exact(&mut last))
-            .map_err(|e| self.io("read", e))?;
-        if last[0] == b'\n' {
-            return Ok(());
-        }
-        let mut bytes = Vec::new();
-        file.seek(SeekFrom::Start(0))
-            .and_then(|_| file.read_to_end(&mut bytes))
-            .map_err(|e| self.io("read", e))?;
-        let start = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-        if parse_line(&bytes[start..]).is_ok() {
-            file.write_all(b"\n").map_err(|e| self.io("append to", e))?;
-        } else {
-            tracing::warn!(
-                "{}: dropping a torn last line ({} bytes) left by an interrupted save",
-                self.path.display(),
-                bytes.len() - start
-            );
-            file.set_len(start as u64).map_err(|e| self.io("truncate", e))?;
-        }
-        Ok(())
+    /// Saves still waiting for upload, one per key (latest wins), oldest first.
+    pub fn pending(&self) -> Result<Vec<PendingEntry>, StateError> {
+        self.db.read(|tx| tx.pending())
     }
 
-    /// Everything in the journal, with unreadable lines listed rather than fatal.
-    pub fn read(&self) -> Result<JournalContents, LocalError> {
-        if find_file(&self.root, &[STATE_DIR, JOURNAL_FILE])?.is_none() {
-            return Ok(JournalContents::default());
-        }
-        let _lock = lock(&self.lock_path, false)?;
-        self.read_locked()
-    }
-
-    fn read_locked(&self) -> Result<JournalContents, LocalError> {
-        let bytes = match fs::read(&self.path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(JournalContents::default()),
-            Err(e) => return Err(self.io("read", e)),
-        };
-        let (entries, bad_lines) = parse_all(&bytes);
-        Ok(JournalContents { entries: dedup_latest(entries), bad_lines })
-    }
-
-    /// Saves still waiting for upload, one per key (latest wins), oldest first. Unreadable
-    /// lines are logged; use [`Journal::read`] to get them.
-    pub fn pending(&self) -> Result<Vec<PendingEntry>, LocalError> {
-        let contents = self.read()?;
-        for bad in &contents.bad_lines {
-            let what =
-                if bad.torn { "torn last line (interrupted save)" } else { "unreadable line" };
-            tracing::warn!("{}:{}: skipped {what}: {}", self.path.display(), bad.line, bad.reason);
-        }
-        Ok(contents.entries)
+    /// How many saves wait for upload (without reading them).
+    pub fn count(&self) -> Result<usize, StateError> {
+        self.db.read(|tx| tx.pending_count())
     }
 
     /// Whether nothing is waiting for upload.
-    pub fn is_empty(&self) -> Result<bool, LocalError> {
-        Ok(self.pending()?.is_empty())
+    pub fn is_empty(&self) -> Result<bool, StateError> {
+        Ok(self.count()? == 0)
     }
 
     /// Forgets every record of `keys`, whatever was recorded for them.
-    pub fn complete(&self, keys: &[ObjectKey]) -> Result<(), LocalError> {
-        let done: HashSet<&ObjectKey> = keys.iter().collect();
-        self.rewrite(|entries| entries.retain(|e| !done.contains(&e.key)))
+    pub fn complete(&self, keys: &[ObjectKey]) -> Result<(), StateError> {
+        self.db.write(|tx| keys.iter().try_for_each(|k| tx.unqueue(k)))
     }
 
-    /// Forgets each uploaded entry and any older record of its key, but keeps a record made
-    /// since it was read: a save recorded while the upload ran still needs its own upload.
-    pub fn complete_entries(&self, uploaded: &[PendingEntry]) -> Result<(), LocalError> {
-        self.rewrite(|entries| {
-            for done in uploaded {
-                let Some(upto) = entries.iter().rposition(|e| e == done) else { continue };
-                let mut i = 0;
-                entries.retain(|e| {
-                    let drop = i <= upto && e.key == done.key;
-                    i += 1;
-                    !drop
-                });
+    /// Forgets each uploaded entry, but keeps a record made since it was read: a save
+    /// recorded while the upload ran still needs its own upload.
+    pub fn complete_entries(&self, uploaded: &[PendingEntry]) -> Result<(), StateError> {
+        self.db.write(|tx| uploaded.iter().try_for_each(|e| tx.unqueue_entry(e)))
+    }
+
+    /// Removes `user`'s lines from the old journals kept aside after their import (an erase
+    /// leaves no trace of the user); returns how many lines went. Other lines, unreadable
+    /// ones included, are kept.
+    pub fn forget_imported(&self, user: &UserId) -> Result<usize, LocalError> {
+        let mut removed = 0;
+        for path in imported_files(&self.root)? {
+            let bytes = fs::read(&path).map_err(|e| io_error("read", &path, e))?;
+            let mut kept = Vec::with_capacity(bytes.len());
+            let mut dropped = 0;
+            for raw in bytes.split_inclusive(|b| *b == b'\n') {
+                let line = raw.strip_suffix(b"\n").unwrap_or(raw);
+                let theirs = parse_line(line).is_ok_and(|e| e.key.owner() == Some(user))
+                    // An unreadable line that still names the user's prefix goes too.
+                    || contains(line, format!("users/{}/", user.as_str()).as_bytes());
+                if theirs {
+                    dropped += 1;
+                } else {
+                    kept.extend_from_slice(raw);
+                }
             }
-        })
-    }
-
-    /// Rewrites the journal atomically, under the lock, with `edit` applied to its records.
-    /// Unreadable lines are dropped (and logged); an empty journal is removed.
-    fn rewrite(&self, edit: impl FnOnce(&mut Vec<PendingEntry>)) -> Result<(), LocalError> {
-        if find_file(&self.root, &[STATE_DIR, JOURNAL_FILE])?.is_none() {
-            return Ok(());
-        }
-        let _lock: FileLock = lock(&self.lock_path, true)?;
-        let bytes = match fs::read(&self.path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(self.io("read", e)),
-        };
-        let (mut entries, bad) = parse_all(&bytes);
-        for b in &bad {
-            tracing::warn!(
-                "{}:{}: dropping unreadable line: {}",
-                self.path.display(),
-                b.line,
-                b.reason
-            );
-        }
-        edit(&mut entries);
-        let entries = dedup_latest(entries);
-        if entries.is_empty() {
-            match fs::remove_file(&self.path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(self.io("remove", e)),
+            if dropped > 0 {
+                write_atomic(&path, &kept)?;
+                removed += dropped;
             }
-            return sync_dir(&self.root.join(STATE_DIR));
         }
-        let out: Vec<u8> = entries.iter().flat_map(encode_line).collect();
-        write_atomic(&self.path, &out)
+        Ok(removed)
     }
+}
 
-    fn io(&self, op: &'static str, e: io::Error) -> LocalError {
-        io_error(op, &self.path, e)
-    }
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
 }

@@ -87,6 +87,12 @@ impl From<crate::store::local::LocalError> for MigrateError {
     }
 }
 
+impl From<crate::statedb::StateError> for MigrateError {
+    fn from(e: crate::statedb::StateError) -> Self {
+        MigrateError::Manager(e.into())
+    }
+}
+
 fn survey_error(e: ManagerError) -> MigrateError {
     match e {
         ManagerError::S3(e) => MigrateError::Survey(e),

@@ -1,6 +1,6 @@
 //! The data directory's state in one SQLite database, `{data_dir}/.kompass/state.sqlite3`:
-//! the cached S3 inventory, the reservations (granted uploads not yet seen stored) and the
-//! monthly request ledger.
+//! the cached S3 inventory, the reservations (granted uploads not yet seen stored), the
+//! monthly request ledger and the pending-sync journal ([`crate::journal`]).
 //!
 //! WAL mode, so readers never wait for a writer. An admission is one `BEGIN IMMEDIATE`
 //! transaction: gather the facts, let the core decide, record the reservation and charge the
@@ -9,8 +9,10 @@
 //! cannot both pass a quota only one of them fits.
 //!
 //! On first open, the JSON state of earlier versions (`requests.json`,
-//! `s3-inventory.json`) is imported; the JSON files are left where they are. A database that
-//! is not SQLite (damaged) or stays locked gives a clear error and is never rewritten.
+//! `s3-inventory.json`) is imported; the JSON files are left where they are. The old
+//! JSON-lines journal (`pending-sync.jsonl`) is imported too and renamed aside
+//! ([`crate::journal`]). A database that is not SQLite (damaged) or stays locked gives a clear
+//! error and is never rewritten; nothing is imported or renamed then.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -23,6 +25,7 @@ use kompass_core::time::UnixMs;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
 use thiserror::Error;
 
+use crate::journal::{PendingEntry, parse_sha256};
 use crate::manager::inventory::InventoryCache;
 use crate::state::{OnCorrupt, StateFile};
 use crate::store::local::{STATE_DIR, create_dirs};
@@ -38,7 +41,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 pub enum StateError {
     /// The file is not a SQLite database, or its pages are damaged.
     #[error(
-        "the state database {path} is damaged ({detail}); nothing was changed. Move it aside and run again: the inventory cache is rebuilt from S3, reservations expire on their own, and the request ledger is re-imported from .kompass/requests.json if present (otherwise it restarts at 0 for this month)"
+        "the state database {path} is damaged ({detail}); nothing was changed. Move it aside and run again: the inventory cache is rebuilt from S3, reservations expire on their own, the request ledger is re-imported from .kompass/requests.json if present (otherwise it restarts at 0 for this month), and saves that were queued for sync are still on local disk, where `kompass migrate` uploads them"
     )]
     Corrupt {
         /// The database file.
@@ -131,6 +134,16 @@ CREATE TABLE IF NOT EXISTS ledger (
     get_class INTEGER NOT NULL,
     free INTEGER NOT NULL
 );
+-- The pending-sync journal: one row per key, the latest record winning; `seq` orders the
+-- winners by when they were recorded (oldest first).
+CREATE TABLE IF NOT EXISTS pending_sync (
+    key TEXT PRIMARY KEY,
+    sha256 TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    recorded_at_ms INTEGER NOT NULL,
+    seq INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS pending_sync_seq ON pending_sync(seq);
 ";
 
 impl StateDb {
@@ -147,7 +160,15 @@ impl StateDb {
         conn.execute_batch(SCHEMA).map_err(sql)?;
         let db = StateDb { path, conn: Mutex::new(conn) };
         db.import_json(data_dir)?;
+        crate::journal::import_jsonl(&db, data_dir)?;
         Ok(db)
+    }
+
+    /// Makes this connection's commits durable on power loss too (`synchronous=FULL`: the
+    /// WAL is synced at each commit), for records that must not be lost, like the journal's.
+    pub fn set_durable(&self) -> Result<(), StateError> {
+        let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        conn.pragma_update(None, "synchronous", "FULL").map_err(|e| self.err(e))
     }
 
     /// The database file.
@@ -463,6 +484,99 @@ impl Tx<'_> {
         self.tx
             .prepare_cached("DELETE FROM reservations WHERE key = ?1")
             .and_then(|mut s| s.execute([key.s3_key()]))
+            .map(drop)
+            .map_err(|e| self.err(e))
+    }
+
+    /// Queues a save for sync, replacing an earlier record of its key (and moving it last).
+    pub fn queue(&self, e: &PendingEntry) -> Result<(), StateError> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO pending_sync(key, sha256, size, recorded_at_ms, seq)
+                 VALUES (?1, ?2, ?3, ?4, (SELECT COALESCE(MAX(seq), 0) + 1 FROM pending_sync))
+                 ON CONFLICT(key) DO UPDATE SET sha256 = ?2, size = ?3, recorded_at_ms = ?4,
+                     seq = (SELECT COALESCE(MAX(seq), 0) + 1 FROM pending_sync)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    e.key.s3_key(),
+                    hex::encode(e.sha256),
+                    e.size as i64,
+                    e.recorded_at_ms as i64
+                ])
+            })
+            .map(drop)
+            .map_err(|e| self.err(e))
+    }
+
+    /// The saves queued for sync, oldest first. A row that no longer reads (edited by hand)
+    /// is logged and left in place.
+    pub fn pending(&self) -> Result<Vec<PendingEntry>, StateError> {
+        let mut stmt = self
+            .tx
+            .prepare_cached(
+                "SELECT key, sha256, size, recorded_at_ms FROM pending_sync ORDER BY seq",
+            )
+            .map_err(|e| self.err(e))?;
+        let raw: Vec<(String, String, i64, i64)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .and_then(|it| it.collect())
+            .map_err(|e| self.err(e))?;
+        Ok(raw
+            .into_iter()
+            .filter_map(|(k, sha, size, at)| {
+                let entry = ObjectKey::from_s3_key(&k).map_err(|e| e.to_string()).and_then(|key| {
+                    Ok(PendingEntry {
+                        key,
+                        sha256: parse_sha256(&sha)?,
+                        size: size as u64,
+                        recorded_at_ms: at as u64,
+                    })
+                });
+                entry
+                    .map_err(|why| {
+                        tracing::warn!(
+                            "{}: skipped the pending-sync row {k:?}: {why}",
+                            self.path.display()
+                        )
+                    })
+                    .ok()
+            })
+            .collect())
+    }
+
+    /// How many saves are queued for sync.
+    pub fn pending_count(&self) -> Result<usize, StateError> {
+        self.tx
+            .query_row("SELECT COUNT(*) FROM pending_sync", [], |r| r.get::<_, i64>(0))
+            .map(|n| n as usize)
+            .map_err(|e| self.err(e))
+    }
+
+    /// Forgets the queued record of `key`, whatever it says.
+    pub fn unqueue(&self, key: &ObjectKey) -> Result<(), StateError> {
+        self.tx
+            .prepare_cached("DELETE FROM pending_sync WHERE key = ?1")
+            .and_then(|mut s| s.execute([key.s3_key()]))
+            .map(drop)
+            .map_err(|e| self.err(e))
+    }
+
+    /// Forgets the queued record of `e.key` only if it is still `e` (a newer save of the key
+    /// keeps its own record).
+    pub fn unqueue_entry(&self, e: &PendingEntry) -> Result<(), StateError> {
+        self.tx
+            .prepare_cached(
+                "DELETE FROM pending_sync WHERE key = ?1 AND sha256 = ?2 AND size = ?3 AND recorded_at_ms = ?4",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    e.key.s3_key(),
+                    hex::encode(e.sha256),
+                    e.size as i64,
+                    e.recorded_at_ms as i64
+                ])
+            })
             .map(drop)
             .map_err(|e| self.err(e))
     }

@@ -336,3 +336,127 @@ fn thirty_two_writer_processes_end_zero_bytes_over_the_quota() {
     assert!(stored <= quota, "{stored} bytes stored against a {quota}-byte quota");
     assert_eq!(saved, quota / size as u64, "every save that fits was admitted");
 }
+
+/// `kompass save` processes with S3 enabled at `endpoint` on one data directory.
+fn save_process(data: &Path, cwd: &Path, env: &common::S3Env, user: &str, name: &str) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_kompass"));
+    c.env_clear()
+        .envs([
+            ("S3_STORAGE_ENABLED", "true"),
+            ("AWS_ENDPOINT_URL", env.endpoint.as_str()),
+            ("AWS_REGION", env.region.as_str()),
+            ("AWS_S3_BUCKET", env.bucket.as_str()),
+            ("AWS_ACCESS_KEY_ID", env.access_key_id.as_str()),
+            ("AWS_SECRET_ACCESS_KEY", env.secret_access_key.as_str()),
+        ])
+        .current_dir(cwd)
+        .args(["--data-dir", data.to_str().unwrap(), "save", "--user", user, "--type", "routes"])
+        .args(["--name", name, "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    c
+}
+
+#[test]
+fn processes_queueing_at_once_lose_nothing_and_kompass_sync_replays_them() {
+    let Some(env) = common::s3_env("processes_queueing_at_once_lose_nothing") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let alice = user("queue");
+    let down = common::S3Env {
+        endpoint: format!("http://127.0.0.1:{}", common::closed_port()),
+        ..env.clone()
+    };
+    // Sixteen processes queue at once on one journal (S3 unreachable: each save lands
+    // locally and is recorded in the state database).
+    const N: usize = 16;
+    let children: Vec<_> = (0..N)
+        .map(|i| {
+            let mut c = save_process(&data, dir.path(), &down, &alice, &format!("q{i}.json"))
+                .spawn()
+                .unwrap();
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(format!("[{i}]").as_bytes()).unwrap();
+            c
+        })
+        .collect();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let journal = kompass::journal::Journal::open(&data).unwrap();
+    let mut queued: Vec<String> =
+        journal.pending().unwrap().into_iter().map(|p| p.key.s3_key()).collect();
+    queued.sort();
+    let mut expected: Vec<String> =
+        (0..N).map(|i| format!("users/{alice}/routes/q{i}.json")).collect();
+    expected.sort();
+    assert_eq!(queued, expected, "every queued save is recorded");
+
+    // The outage is over: `kompass sync` uploads every one of them and empties the queue.
+    let out = Command::new(env!("CARGO_BIN_EXE_kompass"))
+        .env_clear()
+        .envs([
+            ("S3_STORAGE_ENABLED", "true"),
+            ("AWS_ENDPOINT_URL", env.endpoint.as_str()),
+            ("AWS_REGION", env.region.as_str()),
+            ("AWS_S3_BUCKET", env.bucket.as_str()),
+            ("AWS_ACCESS_KEY_ID", env.access_key_id.as_str()),
+            ("AWS_SECRET_ACCESS_KEY", env.secret_access_key.as_str()),
+        ])
+        .current_dir(dir.path())
+        .args(["--data-dir", data.to_str().unwrap(), "sync"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(journal.is_empty().unwrap());
+    let s3 = store(&env);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut want: Vec<String> = (0..N).map(|i| format!("q{i}.json")).collect();
+    want.sort();
+    assert_eq!(rt.block_on(s3_names(&s3, &alice)), want);
+    for i in 0..N {
+        let bytes = rt.block_on(s3.get(&format!("users/{alice}/routes/q{i}.json"))).unwrap();
+        assert_eq!(bytes, format!("[{i}]").as_bytes(), "q{i}.json byte for byte");
+    }
+}
+
+#[tokio::test]
+async fn an_old_jsonl_journal_is_imported_and_its_saves_replayed_by_the_next_save() {
+    let Some(env) = common::s3_env("an_old_jsonl_journal_is_imported") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let alice = user("jsonl");
+    // What an earlier version left after an outage: two local saves and their JSON lines.
+    let local = dir.path().join("routes").join(&alice);
+    std::fs::create_dir_all(&local).unwrap();
+    let state = dir.path().join(".kompass");
+    std::fs::create_dir_all(&state).unwrap();
+    let mut lines = String::new();
+    for (i, body) in [b"[10]", b"[11]"].iter().enumerate() {
+        std::fs::write(local.join(format!("old{i}.json")), body).unwrap();
+        lines.push_str(&format!(
+            "{{\"key\":\"users/{alice}/routes/old{i}.json\",\"sha256\":\"{}\",\"size\":4,\"recorded_at_ms\":{}}}\n",
+            hex::encode(kompass::manager::sha256(*body)),
+            1_000 + i
+        ));
+    }
+    std::fs::write(state.join(kompass::journal::JOURNAL_FILE), &lines).unwrap();
+
+    let m = Manager::open(config(dir.path(), Some(&env), &[])).unwrap();
+    assert_eq!(m.journal().count().unwrap(), 2, "imported on first open");
+    assert!(!state.join(kompass::journal::JOURNAL_FILE).exists());
+    let aside: Vec<_> = std::fs::read_dir(&state)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with(kompass::journal::IMPORTED_PREFIX))
+        .collect();
+    assert_eq!(aside.len(), 1, "kept aside, not deleted");
+    assert_eq!(std::fs::read_to_string(state.join(&aside[0])).unwrap(), lines);
+
+    m.save(&key(&alice, "next.json"), b"[1]").await.unwrap();
+    let s3 = store(&env);
+    assert_eq!(s3_names(&s3, &alice).await, ["next.json", "old0.json", "old1.json"]);
+    assert_eq!(s3.get(&format!("users/{alice}/routes/old1.json")).await.unwrap(), b"[11]");
+    assert!(m.journal().is_empty().unwrap());
+}

@@ -2,14 +2,14 @@
 
 use std::collections::BTreeSet;
 use std::fs::{self, File};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use kompass::journal::{JOURNAL_FILE, Journal, PendingEntry};
+use kompass::journal::{IMPORTED_PREFIX, JOURNAL_FILE, Journal, PendingEntry};
 use kompass::state::{OnCorrupt, StateFile};
+use kompass::statedb::{STATE_DB_FILE, StateError};
 use kompass::store::local::{
     Inventory, LocalError, LocalStore, STATE_DIR, SkipReason, is_temp_name, sha256_file,
     write_atomic,
@@ -426,7 +426,7 @@ fn symlinks_out_of_the_data_dir_are_never_followed() {
     // The state directory too.
     fs::create_dir_all(&outside).unwrap();
     symlink(&outside, root.join(STATE_DIR)).unwrap();
-    assert!(matches!(Journal::open(&root), Err(LocalError::Symlink { .. })));
+    assert!(matches!(Journal::open(&root), Err(StateError::Local(LocalError::Symlink { .. }))));
     let st: StateFile<Counter> = StateFile::open(&root, "ledger", OnCorrupt::Fail).unwrap();
     assert!(matches!(st.save(&Counter::default()), Err(LocalError::Symlink { .. })));
     assert!(!outside.join("ledger.json").exists());
@@ -543,6 +543,25 @@ fn journal() -> (TempDir, PathBuf, Journal) {
     (t, root, j)
 }
 
+/// One line of the old JSON-lines journal.
+fn old_line(key: &str, digest: [u8; 32], size: u64, at: u64) -> String {
+    format!(
+        r#"{{"key":"{key}","sha256":"{}","size":{size},"recorded_at_ms":{at}}}"#,
+        hex::encode(digest)
+    )
+}
+
+/// The old journals kept aside after their import.
+fn imported_aside(root: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = fs::read_dir(root.join(STATE_DIR))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_str().unwrap().starts_with(IMPORTED_PREFIX))
+        .collect();
+    v.sort();
+    v
+}
+
 #[test]
 fn journal_record_pending_complete() {
     let (_t, root, j) = journal();
@@ -554,17 +573,10 @@ fn journal_record_pending_complete() {
     j.record(&a, 10, &sha(1), 100).unwrap();
     j.record(&b, 20, &sha(2), 200).unwrap();
     j.record(&c, 30, &sha(3), 300).unwrap();
-    assert_eq!(j.path(), root.join(STATE_DIR).join(JOURNAL_FILE));
-
-    // The file format is a contract for other tools: one JSON object per line.
-    let text = fs::read_to_string(j.path()).unwrap();
-    let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
-    assert_eq!(
-        first,
-        serde_json::json!({"key": "users/alice/routes/a.json", "sha256": hex::encode(sha(1)), "size": 10, "recorded_at_ms": 100})
-    );
-    assert_eq!(text.lines().count(), 3);
-    assert!(text.ends_with('\n'));
+    // In the state database, beside the inventory cache and the ledger; no JSON-lines file.
+    assert_eq!(j.path(), root.join(STATE_DIR).join(STATE_DB_FILE));
+    assert!(!root.join(STATE_DIR).join(JOURNAL_FILE).exists());
+    assert_eq!(j.count().unwrap(), 3);
 
     let pending = j.pending().unwrap();
     assert_eq!(pending.iter().map(|e| &e.key).collect::<Vec<_>>(), [&a, &b, &c]);
@@ -573,14 +585,17 @@ fn journal_record_pending_complete() {
         PendingEntry { key: b.clone(), sha256: sha(2), size: 20, recorded_at_ms: 200 }
     );
     assert!(!j.is_empty().unwrap());
+    // Another opening (another process) sees the same queue.
+    assert_eq!(Journal::open(&root).unwrap().pending().unwrap(), pending);
 
     j.complete(std::slice::from_ref(&b)).unwrap();
     assert_eq!(j.pending().unwrap().iter().map(|e| &e.key).collect::<Vec<_>>(), [&a, &c]);
     j.complete(&[a, c]).unwrap();
     assert!(j.is_empty().unwrap());
-    assert!(!j.path().exists(), "an empty journal is removed");
-    // Completing on an absent journal is fine.
+    assert_eq!(j.count().unwrap(), 0);
+    // Completing what is not queued is fine.
     j.complete(&[b]).unwrap();
+    assert!(Journal::open(&root).unwrap().is_empty().unwrap());
 }
 
 #[test]
@@ -615,75 +630,124 @@ fn journal_complete_entries_keeps_a_newer_record() {
 }
 
 #[test]
-fn journal_tolerates_a_torn_last_line() {
-    let (_t, _root, j) = journal();
+fn an_old_jsonl_journal_with_a_torn_last_line_is_imported_once_and_kept_aside() {
+    let t = TempDir::new().unwrap();
+    let root = t.path().join("data");
+    let state = root.join(STATE_DIR);
+    fs::create_dir_all(&state).unwrap();
     let a = key(None, "routes", "a.json");
-    let b = key(None, "routes", "b.json");
-    j.record(&a, 1, &sha(1), 100).unwrap();
-    // A crash in the middle of the next append.
-    let mut f = File::options().append(true).open(j.path()).unwrap();
-    f.write_all(br#"{"key":"routes/b.json","sha2"#).unwrap();
-    drop(f);
+    let b = key(Some("alice"), "routes", "b.json");
+    // An old version's journal: a, b, a again (latest wins), then a crash mid-append.
+    let text = format!(
+        "{}\n{}\n{}\n{}",
+        old_line("routes/a.json", sha(1), 1, 100),
+        old_line("users/alice/routes/b.json", sha(2), 2, 200),
+        old_line("routes/a.json", sha(3), 3, 300),
+        r#"{"key":"routes/c.json","sha2"#
+    );
+    fs::write(state.join(JOURNAL_FILE), &text).unwrap();
 
-    let contents = j.read().unwrap();
-    assert_eq!(contents.entries.len(), 1);
-    assert_eq!(contents.entries[0].key, a);
-    assert_eq!(contents.bad_lines.len(), 1);
-    assert!(contents.bad_lines[0].torn);
-    assert_eq!(contents.bad_lines[0].line, 2);
-    assert_eq!(j.pending().unwrap().len(), 1);
+    let j = Journal::open(&root).unwrap();
+    let pending = j.pending().unwrap();
+    assert_eq!(pending.iter().map(|e| &e.key).collect::<Vec<_>>(), [&b, &a]);
+    assert_eq!(
+        pending[1],
+        PendingEntry { key: a.clone(), sha256: sha(3), size: 3, recorded_at_ms: 300 }
+    );
+    // Renamed aside, byte for byte (the torn line too), never deleted.
+    assert!(!state.join(JOURNAL_FILE).exists());
+    let aside = imported_aside(&root);
+    assert_eq!(aside.len(), 1, "{aside:?}");
+    assert_eq!(fs::read_to_string(&aside[0]).unwrap(), text);
 
-    // The next append cuts the torn fragment off instead of gluing onto it.
-    j.record(&b, 2, &sha(2), 200).unwrap();
-    let contents = j.read().unwrap();
-    assert!(contents.bad_lines.is_empty(), "{:?}", contents.bad_lines);
-    assert_eq!(contents.entries.iter().map(|e| &e.key).collect::<Vec<_>>(), [&a, &b]);
+    // Reopening imports nothing again; recording goes on in the database.
+    j.complete(std::slice::from_ref(&a)).unwrap();
+    let j = Journal::open(&root).unwrap();
+    assert_eq!(j.pending().unwrap().iter().map(|e| &e.key).collect::<Vec<_>>(), [&b]);
+    assert_eq!(imported_aside(&root).len(), 1);
 }
 
 #[test]
-fn journal_keeps_a_whole_record_missing_its_newline_and_reports_bad_middle_lines() {
-    let (_t, _root, j) = journal();
+fn an_old_journal_put_back_after_a_crash_before_its_rename_is_not_imported_twice() {
+    let t = TempDir::new().unwrap();
+    let root = t.path().join("data");
+    let state = root.join(STATE_DIR);
+    fs::create_dir_all(&state).unwrap();
+    let text = format!("{}\n", old_line("routes/a.json", sha(1), 1, 100));
+    fs::write(state.join(JOURNAL_FILE), &text).unwrap();
+    let j = Journal::open(&root).unwrap();
     let a = key(None, "routes", "a.json");
-    let b = key(None, "routes", "b.json");
-    let c = key(None, "routes", "c.json");
-    j.record(&a, 1, &sha(1), 100).unwrap();
-    let mut f = File::options().append(true).open(j.path()).unwrap();
-    f.write_all(b"this is not json\n").unwrap();
-    f.write_all(
-        format!(
-            r#"{{"key":"routes/../x","sha256":"{}","size":1,"recorded_at_ms":1}}"#,
-            hex::encode(sha(9))
-        )
-        .as_bytes(),
-    )
-    .unwrap();
-    f.write_all(b"\n").unwrap();
-    f.write_all(
-        format!(
-            r#"{{"key":"routes/b.json","sha256":"{}","size":2,"recorded_at_ms":2}}"#,
-            hex::encode(sha(2))
-        )
-        .as_bytes(),
-    )
-    .unwrap();
-    drop(f);
-
-    let contents = j.read().unwrap();
-    assert_eq!(contents.entries.iter().map(|e| &e.key).collect::<Vec<_>>(), [&a, &b]);
-    assert_eq!(
-        contents.bad_lines.iter().map(|l| (l.line, l.torn)).collect::<Vec<_>>(),
-        [(2, false), (3, false)]
-    );
-
-    j.record(&c, 3, &sha(3), 300).unwrap();
-    let contents = j.read().unwrap();
-    assert_eq!(contents.entries.iter().map(|e| &e.key).collect::<Vec<_>>(), [&a, &b, &c]);
-
-    // Rewriting drops the unreadable lines.
+    assert_eq!(j.pending().unwrap().len(), 1);
     j.complete(std::slice::from_ref(&a)).unwrap();
-    let contents = j.read().unwrap();
-    assert!(contents.bad_lines.is_empty());
-    assert_eq!(contents.entries.iter().map(|e| &e.key).collect::<Vec<_>>(), [&b, &c]);
+    // The same file back in place, as after a crash between the import's commit and the
+    // rename: its records were imported (and a was since uploaded), so they do not return.
+    fs::write(state.join(JOURNAL_FILE), &text).unwrap();
+    let j = Journal::open(&root).unwrap();
+    assert!(j.is_empty().unwrap());
+    assert!(!state.join(JOURNAL_FILE).exists(), "renamed aside this time");
+}
+
+#[test]
+fn an_old_journal_with_bad_middle_lines_imports_the_good_ones_and_keeps_every_line() {
+    let t = TempDir::new().unwrap();
+    let root = t.path().join("data");
+    let state = root.join(STATE_DIR);
+    fs::create_dir_all(&state).unwrap();
+    let text = format!(
+        "{}\nthis is not json\n{}\n{}",
+        old_line("routes/a.json", sha(1), 1, 100),
+        old_line("routes/../x", sha(9), 1, 1),
+        // A whole record that only lacks its newline.
+        old_line("routes/b.json", sha(2), 2, 200),
+    );
+    fs::write(state.join(JOURNAL_FILE), &text).unwrap();
+    let j = Journal::open(&root).unwrap();
+    let (a, b) = (key(None, "routes", "a.json"), key(None, "routes", "b.json"));
+    assert_eq!(j.pending().unwrap().iter().map(|e| &e.key).collect::<Vec<_>>(), [&a, &b]);
+    let aside = imported_aside(&root);
+    assert_eq!(fs::read_to_string(&aside[0]).unwrap(), text, "unreadable lines kept for a person");
+    j.record(&key(None, "routes", "c.json"), 3, &sha(3), 300).unwrap();
+    assert_eq!(j.count().unwrap(), 3);
+}
+
+#[test]
+fn erasing_a_user_strips_their_lines_from_the_old_journal_kept_aside() {
+    let t = TempDir::new().unwrap();
+    let root = t.path().join("data");
+    let state = root.join(STATE_DIR);
+    fs::create_dir_all(&state).unwrap();
+    let text = format!(
+        "{}\n{}\n{}\n",
+        old_line("users/alice/routes/a.json", sha(1), 1, 100),
+        old_line("users/bob/routes/b.json", sha(2), 2, 200),
+        r#"{"key":"users/alice/routes/torn"#
+    );
+    fs::write(state.join(JOURNAL_FILE), &text).unwrap();
+    let j = Journal::open(&root).unwrap();
+    assert_eq!(j.forget_imported(&user("alice")).unwrap(), 2);
+    let kept = fs::read_to_string(&imported_aside(&root)[0]).unwrap();
+    assert!(!kept.contains("alice"), "{kept}");
+    assert!(kept.contains("users/bob/routes/b.json"));
+    assert_eq!(j.forget_imported(&user("alice")).unwrap(), 0);
+}
+
+#[test]
+fn a_damaged_state_database_refuses_the_journal_and_keeps_the_old_file() {
+    let t = TempDir::new().unwrap();
+    let root = t.path().join("data");
+    let state = root.join(STATE_DIR);
+    fs::create_dir_all(&state).unwrap();
+    let junk = b"not a database".repeat(300);
+    fs::write(state.join(STATE_DB_FILE), &junk).unwrap();
+    let text = format!("{}\n", old_line("routes/a.json", sha(1), 1, 100));
+    fs::write(state.join(JOURNAL_FILE), &text).unwrap();
+    let e = Journal::open(&root).unwrap_err();
+    assert!(matches!(e, StateError::Corrupt { .. }), "{e}");
+    assert!(e.to_string().contains("Move it aside"), "{e}");
+    // Nothing lost: both files as they were, nothing renamed.
+    assert_eq!(fs::read(state.join(STATE_DB_FILE)).unwrap(), junk);
+    assert_eq!(fs::read_to_string(state.join(JOURNAL_FILE)).unwrap(), text);
+    assert!(imported_aside(&root).is_empty());
 }
 
 #[test]
@@ -709,9 +773,7 @@ fn journal_concurrent_appends_are_all_kept() {
     for h in handles {
         h.join().unwrap();
     }
-    let contents = j.read().unwrap();
-    assert!(contents.bad_lines.is_empty(), "{:?}", contents.bad_lines);
-    assert_eq!(contents.entries.len(), 100);
+    assert_eq!(j.pending().unwrap().len(), 100);
 }
 
 // ---------------------------------------------------------------- state files

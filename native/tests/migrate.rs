@@ -111,13 +111,9 @@ fn n(v: &Value, field: &str) -> u64 {
     v[field].as_u64().unwrap_or_else(|| panic!("no number {field} in {v}"))
 }
 
-fn journal_path(dir: &Path) -> PathBuf {
-    dir.join("data/.kompass/pending-sync.jsonl")
-}
-
+/// Saves queued in the pending-sync journal (in the state database) of `dir`'s data directory.
 fn journal_lines(dir: &Path) -> usize {
-    std::fs::read_to_string(journal_path(dir))
-        .map_or(0, |t| t.lines().filter(|l| !l.trim().is_empty()).count())
+    kompass::journal::Journal::open(dir.join("data")).unwrap().count().unwrap()
 }
 
 /// A closed loopback endpoint: S3 "down".

@@ -135,7 +135,7 @@ describe('the page: a refusal offers the rider\'s files to delete', () => {
   });
 
   test('precheck refusal, then the server\'s 507: delete from the offered list, then upload', async () => {
-    const { page, errors, context } = await openPage(browser);
+    const { page, errors, context, requests } = await openPage(browser);
     page.on('dialog', (d) => d.accept());
     await page.goto(server.pageUrl);
     await waitForText(page, '#signin-status', 'Signed in');
@@ -145,6 +145,14 @@ describe('the page: a refusal offers the rider\'s files to delete', () => {
     // The precheck refuses: Upload disabled, the rider's own files offered, nobody else's.
     await waitForText(page, '#precheck', 'does not fit in your quota');
     assert.match(await page.textContent('#precheck'), /of 10\.2 KiB/);
+    // Decided on the allowance the server signed: what it says is left is what the page says.
+    const allowances = () => requests.filter((r) => new URL(r.url).pathname === '/api/allowance').length;
+    assert.ok(allowances() >= 1, 'the page asked for a signed allowance');
+    const get = async (p) => (await fetch(`${server.origin}${p}`, { headers: { authorization: `Bearer ${server.token}` } })).json();
+    const [answer, usage] = [await get('/api/allowance'), await get('/api/usage')];
+    assert.equal(answer.bytes, usage.quota.limit - usage.quota.used, 'the quota minus the stored files');
+    assert.match(await page.textContent('#precheck'), new RegExp(`only ${answer.bytes} B of 10\\.2 KiB is left`));
+    const before = allowances();
     assert.equal(await page.isDisabled('#upload'), true);
     assert.equal(await page.isVisible('#room'), true);
     await waitForText(page, '#room-files', 'big.json');
@@ -152,6 +160,7 @@ describe('the page: a refusal offers the rider\'s files to delete', () => {
 
     await page.click('button[aria-label="Delete big.json to make room"]');
     await waitForText(page, '#precheck', 'fits within your quota');
+    assert.ok(allowances() > before, 'a fresh allowance once the files changed');
     assert.equal(await page.isEnabled('#upload'), true);
     assert.equal(await page.isHidden('#room'), true);
     assert.ok(!existsSync(path.join(routes(), 'big.json')), 'deleted on disk');
@@ -174,6 +183,61 @@ describe('the page: a refusal offers the rider\'s files to delete', () => {
     assert.equal(fitness().length, 1);
     // Chromium logs the refused request itself; nothing else may fail.
     assert.deepEqual(errors.filter((e) => !/status of 507/.test(e)), []);
+    await context.close();
+  });
+});
+
+// The precheck goes through the core's decision on the allowance alone: an allowance that
+// leaves nothing (here served in place of the server's) refuses even though the usage the
+// page shows has room, and one past its expiry is fetched again.
+describe('the page: the precheck decides on the signed allowance', () => {
+  let server;
+  let browser;
+
+  before(async () => {
+    const dir = tempDir('allowance');
+    server = await startServe({
+      cwd: dir,
+      env: { DATA_DIRECTORY: path.join(dir, 'data'), KOMPASS_SERVER_SECRET: secret(), KOMPASS_PSEUDONYM_KEY: KEY, S3_STORAGE_ENABLED: 'false', S3_AUTO_CLEANUP_ENABLED: 'false' },
+    });
+    browser = await launch();
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  test('an allowance with no bytes left refuses; an expired one is replaced by a fresh one', async () => {
+    const { page, errors, context } = await openPage(browser);
+    // The allowance's payload as the server seals it; the page never checks the MAC (it has
+    // no secret), the edge and the server do.
+    const sealed = (fields) =>
+      `${Buffer.from(JSON.stringify({ user: 'dev-rider', puts: 50, id: 1, ...fields })).toString('base64url')}.${'A'.repeat(43)}`;
+    let served = 0;
+    const queue = [];
+    let next = sealed({ bytes: 0, expires_at: Date.now() + 300000 });
+    await page.route('**/api/allowance', async (route) => {
+      served += 1;
+      await route.fulfill({ json: { allowance: queue.shift() ?? next, bytes: 0, puts: 50, expires_at: '' } });
+    });
+    await page.goto(server.pageUrl);
+    await waitForText(page, '#signin-status', 'Signed in');
+    await page.setInputFiles('#file', FIXTURE);
+    await waitForText(page, '#load-status', 'fields removed');
+    await waitForText(page, '#precheck', 'does not fit in your quota');
+    assert.match(await page.textContent('#precheck'), /only 0 B of 100\.0 MiB is left/);
+    assert.equal(await page.isDisabled('#upload'), true);
+
+    // An expired allowance first: the page asks again and decides on the fresh one.
+    queue.push(sealed({ bytes: 0, expires_at: Date.now() - 1 }));
+    next = sealed({ bytes: 50 * 1024 * 1024, expires_at: Date.now() + 300000 });
+    const before = served;
+    await page.evaluate(() => document.dispatchEvent(new Event('kompass:files-changed')));
+    await waitForText(page, '#precheck', 'fits within your quota');
+    assert.equal(served - before, 2, 'the expired allowance, then a fresh one');
+    assert.equal(await page.isEnabled('#upload'), true);
+    assert.deepEqual(errors, []);
     await context.close();
   });
 });

@@ -25,7 +25,7 @@ pub use config::Config;
 #[cfg(feature = "import")]
 pub use import::import_strava_export;
 pub use key::object_key;
-pub use precheck::precheck;
+pub use precheck::{precheck, precheck_allowance};
 #[cfg(feature = "edge")]
 pub use presign::{presign_get, presign_put};
 pub use rider::{parse_rider_name, rider_name, sha256_hex, summarize_rider};

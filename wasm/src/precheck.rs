@@ -1,11 +1,15 @@
-//! Upload precheck: may a file be stored, given usage and limits, and must cleanup run
-//! first? The page asks before uploading; the edge asks before presigning.
+//! Upload precheck. `precheckAllowance`: the page's, through the core's admission decision on
+//! the allowance its server signed (`GET /api/allowance`), the one fact the page may trust.
+//! `precheck`: the quota arithmetic on usage the caller reports; the edge uses it only to be
+//! stricter than its own admission (a reported usage never admits more).
 
+use kompass_core::admission::allowance::{self, Allowance};
 use kompass_core::quota::{self, Freeable, Limits, UploadRequest, Usage, Verdict};
+use kompass_core::time::UnixMs;
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 
-use crate::error::{from_js, to_js};
+use crate::error::{from_js, js_error, to_js};
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_PRECHECK: &str = r#"
@@ -40,6 +44,15 @@ export type Refusal =
   | { reason: "file_too_large"; size: number; limit: number }
   | { reason: "user_quota_exceeded"; user: string; size: number; projected: number; limit: number; freeable: number }
   | { reason: "bucket_full"; size: number; projected: number; limit: number; freeable: number };
+
+/** The page's precheck against a server-signed allowance: admitted with what would be left,
+ *  or refused with the core's reason (`left`: bytes the allowance has left) and message. */
+export type AllowanceVerdict =
+  | { admitted: true; bytes_left: number; puts_left: number; expires_at: number }
+  | { admitted: false; reason: "file_too_large"; size: number; limit: number; message: string }
+  | { admitted: false; reason: "over_allowance"; size: number; left: number; message: string }
+  | { admitted: false; reason: "no_puts_left" | "not_yours"; message: string }
+  | { admitted: false; reason: "expired"; expired_at: number; message: string };
 
 /** The decision on an upload; `message` says what is wrong and what to do when refused. */
 export type PrecheckVerdict =
@@ -97,4 +110,46 @@ pub fn precheck(
         admitted: verdict.is_admitted(),
         message: verdict.refusal().map(ToString::to_string),
     })
+}
+
+/// The page's precheck of an upload of `size` bytes (the core's
+/// `admission::allowance::precheck`): what the edge decides on the first use of `allowance`,
+/// the sealed string `GET /api/allowance` answered, which the page forwards to the edge. The
+/// page holds no secret, so the allowance is read without its signature check (the server
+/// and the edge check it); `limits` gives the per-file limit. Never throws for a refusal; an
+/// expired allowance is the refusal `"expired"` (fetch a fresh one). Throws a `TokenError`
+/// when `allowance` is not an allowance, a `TypeError`/`RangeError` for a malformed argument.
+///
+/// ```js
+/// const { allowance } = await api('/api/allowance');
+/// const v = precheckAllowance(file.size, allowance, usage.limits, Date.now());
+/// if (!v.admitted) showError(v.message);           // e.g. v.reason === "over_allowance"
+/// ```
+#[wasm_bindgen(js_name = precheckAllowance, unchecked_return_type = "AllowanceVerdict")]
+pub fn precheck_allowance(
+    size: f64,
+    allowance: &str,
+    #[wasm_bindgen(unchecked_param_type = "Limits")] limits: JsValue,
+    #[wasm_bindgen(js_name = nowMs)] now_ms: f64,
+) -> Result<JsValue, JsValue> {
+    let size = crate::time::unix_ms(size).map_err(|_| {
+        js_error("RangeError", format!("size must be a whole number of bytes, got {size}"))
+    })?;
+    let now = UnixMs(crate::time::unix_ms(now_ms)? as i64);
+    let limits: Limits = from_js("limits", limits)?;
+    let a = Allowance::read_unverified(allowance).map_err(|e| js_error("TokenError", e))?;
+    match allowance::precheck(size, &a, &limits, now) {
+        Ok(spent) => to_js(&serde_json::json!({
+            "admitted": true,
+            "bytes_left": a.bytes.saturating_sub(spent.bytes),
+            "puts_left": a.puts.saturating_sub(spent.puts),
+            "expires_at": a.expires_at,
+        })),
+        Err(r) => {
+            let mut v = serde_json::to_value(&r).map_err(|e| js_error("Error", e))?;
+            v["admitted"] = false.into();
+            v["message"] = r.to_string().into();
+            to_js(&v)
+        }
+    }
 }

@@ -57,6 +57,21 @@ impl Allowance {
         seal(CONTEXT, &json, secret)
     }
 
+    /// Reads a sealed allowance *without* checking its signature, for a client that holds no
+    /// secret and got it from its own server over its authenticated request (the page, for
+    /// its [`precheck`]). Never admit anything on it: the server and the edge [`open`] it.
+    ///
+    /// [`open`]: Allowance::open
+    pub fn read_unverified(sealed: &str) -> Result<Allowance, TokenError> {
+        use base64::Engine as _;
+        let (encoded, _tag) =
+            sealed.split_once('.').ok_or(TokenError::Malformed("not two dot-separated parts"))?;
+        let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(encoded)
+            .map_err(|_| TokenError::Malformed("payload is not base64url"))?;
+        serde_json::from_slice(&json).map_err(|_| TokenError::Malformed("not an allowance"))
+    }
+
     /// Checks the signature and the expiry at `now`.
     pub fn open(sealed: &str, secret: &[u8], now: UnixMs) -> Result<Allowance, TokenError> {
         let json = open(CONTEXT, sealed, secret)?;
@@ -112,6 +127,13 @@ pub enum EdgeRefusal {
     /// The allowance belongs to another user.
     #[error("the allowance is another user's: ask the server for yours")]
     NotYours,
+    /// The allowance has expired (only the page's [`precheck`] says so; the edge refuses an
+    /// expired allowance when opening it).
+    #[error("the allowance expired: ask the server for a fresh one (GET /api/allowance)")]
+    Expired {
+        /// When it expired.
+        expired_at: UnixMs,
+    },
 }
 
 /// The edge's decision on an upload of `size` bytes by `user`, given what this instance has
@@ -141,6 +163,22 @@ pub fn edge_admit(
         return Err(EdgeRefusal::OverAllowance { size, left, how });
     }
     Ok(Spent { bytes: spent.bytes + size, puts: spent.puts + 1 })
+}
+
+/// The page's precheck of an upload of `size` bytes: what the edge would decide on the first
+/// use of `allowance` (the one the page forwards), and what the server's admission decided
+/// when it issued it (quota minus stored and reserved bytes, the month's PUT budget), so the
+/// page prechecks only against facts the server stated. Pure.
+pub fn precheck(
+    size: u64,
+    allowance: &Allowance,
+    limits: &Limits,
+    now: UnixMs,
+) -> Result<Spent, EdgeRefusal> {
+    if now >= allowance.expires_at {
+        return Err(EdgeRefusal::Expired { expired_at: allowance.expires_at });
+    }
+    edge_admit(&allowance.user, size, Some(allowance), Spent::default(), limits)
 }
 
 #[cfg(test)]
@@ -213,5 +251,40 @@ mod tests {
         );
         let e = edge_admit(&alice(), 51 * MIB, Some(&big), Spent::default(), &limits).unwrap_err();
         assert!(matches!(e, EdgeRefusal::FileTooLarge { .. }));
+    }
+
+    #[test]
+    fn the_pages_precheck_reads_the_allowance_it_forwards_and_decides_as_the_edge() {
+        let limits = Limits::default();
+        let a = allowance(3 * MIB, 2);
+        let sealed = a.seal(SECRET);
+        let read = Allowance::read_unverified(&sealed).unwrap();
+        assert_eq!(read, a, "the same facts the edge opens");
+        assert_eq!(precheck(3 * MIB, &read, &limits, NOW), Ok(Spent { bytes: 3 * MIB, puts: 1 }));
+        assert_eq!(
+            precheck(3 * MIB + 1, &read, &limits, NOW),
+            edge_admit(&alice(), 3 * MIB + 1, Some(&a), Spent::default(), &limits)
+        );
+        assert!(matches!(
+            precheck(3 * MIB + 1, &read, &limits, NOW),
+            Err(EdgeRefusal::OverAllowance { left, .. }) if left == 3 * MIB
+        ));
+        assert!(matches!(
+            precheck(51 * MIB, &read, &limits, NOW),
+            Err(EdgeRefusal::FileTooLarge { .. })
+        ));
+        assert_eq!(
+            precheck(1, &read, &limits, a.expires_at),
+            Err(EdgeRefusal::Expired { expired_at: a.expires_at })
+        );
+        assert_eq!(
+            precheck(1, &allowance(10, 0), &limits, NOW),
+            Err(EdgeRefusal::NoPutsLeft),
+            "the month's budget is spent"
+        );
+        // Not an allowance: refused, never guessed at.
+        for bad in ["", "abc", "!!!.x", "eyJ1c2VyIjoxfQ.x"] {
+            assert!(Allowance::read_unverified(bad).is_err(), "{bad}");
+        }
     }
 }

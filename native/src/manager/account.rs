@@ -207,10 +207,12 @@ impl Manager {
             return Ok(report);
         }
 
-        // 1. The journal: a replay must never upload the user's data again.
+        // 1. The journal: a replay must never upload the user's data again; the old journal
+        // kept aside after its import keeps no line of the user either.
         if !pending.is_empty() {
             self.journal.complete(&pending)?;
         }
+        self.journal.forget_imported(user)?;
         // 2. Local copies, then the user's (now empty) folders.
         for r in local {
             if self.local.delete(&ObjectKey::from_s3_key(&r.key)?)? {

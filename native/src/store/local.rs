@@ -20,7 +20,7 @@ use std::time::{Duration, SystemTime};
 use kompass_core::key::{DataType, KeyError, ObjectKey, UserId};
 
 pub use error::LocalError;
-pub(crate) use fsio::{FileLock, create_dirs, find_file, lock};
+pub(crate) use fsio::{create_dirs, find_file, lock};
 pub use fsio::{is_temp_name, sha256_file, sync_dir, write_atomic, write_new};
 pub use legacy::is_legacy_route_name;
 

@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { test } from 'node:test';
 
 const EDGE_ONLY = ['Config', 'presignPut', 'presignGet', 'verifyToken', 'mintToken'];
-const SHARED = ['scrub', 'precheck', 'planCleanup', 'objectKey'];
+const SHARED = ['scrub', 'precheck', 'precheckAllowance', 'planCleanup', 'objectKey'];
 
 async function load(dir) {
   const url = new URL(`${dir}/kompass_wasm.js`, import.meta.url);

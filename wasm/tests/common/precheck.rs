@@ -1,4 +1,4 @@
-use kompass_wasm::precheck;
+use kompass_wasm::{precheck, precheck_allowance};
 use wasm_bindgen::JsValue;
 use wasm_bindgen_test::wasm_bindgen_test;
 
@@ -79,4 +79,72 @@ fn malformed_arguments_are_type_errors_naming_the_argument() {
         js_error(precheck(js(r#"{"size": 1}"#), js("{}"), limits(), None).unwrap_err());
     assert_eq!(name, "TypeError");
     assert!(message.starts_with("usage:") && message.contains("user_bytes"), "{message}");
+}
+
+// ---- the page's precheck: the core's decision on the server-signed allowance
+
+const NOW: f64 = 1_800_000_000_000.0;
+
+/// What `GET /api/allowance` answers as `allowance` (sealed with the server's secret).
+fn sealed(bytes: u64, puts: u64) -> String {
+    use kompass_core::admission::allowance::Allowance;
+    Allowance {
+        user: kompass_core::key::UserId::new("u1").unwrap(),
+        bytes,
+        puts,
+        expires_at: kompass_core::time::UnixMs(NOW as i64 + 300_000),
+        id: 7,
+    }
+    .seal(b"0123456789abcdef0123456789abcdef")
+}
+
+#[wasm_bindgen_test]
+fn the_pages_precheck_admits_within_the_allowance_and_says_what_is_left() {
+    let v = json(&precheck_allowance(1000.0, &sealed(5000, 3), limits(), NOW).unwrap());
+    assert_eq!(
+        v,
+        serde_json::json!({"admitted": true, "bytes_left": 4000, "puts_left": 2,
+                           "expires_at": NOW as i64 + 300_000})
+    );
+    // Exactly what is left fits.
+    let v = json(&precheck_allowance(5000.0, &sealed(5000, 1), limits(), NOW).unwrap());
+    assert_eq!(v["admitted"], true);
+    assert_eq!(v["bytes_left"], 0);
+}
+
+#[wasm_bindgen_test]
+fn the_pages_precheck_refuses_past_the_allowance_with_the_cores_reason() {
+    let v = json(&precheck_allowance(5001.0, &sealed(5000, 3), limits(), NOW).unwrap());
+    assert_eq!(v["admitted"], false);
+    assert_eq!(v["reason"], "over_allowance");
+    assert_eq!(v["left"], 5000);
+    assert_eq!(v["size"], 5001);
+    assert!(v["message"].as_str().unwrap().contains("GET /api/allowance"), "{v}");
+
+    let big = (50 * MIB + 1) as f64;
+    let v = json(&precheck_allowance(big, &sealed(200 * MIB, 3), limits(), NOW).unwrap());
+    assert_eq!(
+        (v["reason"].as_str(), v["limit"].as_u64()),
+        (Some("file_too_large"), Some(50 * MIB))
+    );
+
+    let v = json(&precheck_allowance(1.0, &sealed(5000, 0), limits(), NOW).unwrap());
+    assert_eq!(v["reason"], "no_puts_left", "the month's PUT budget is spent");
+
+    let later = NOW + 300_000.0;
+    let v = json(&precheck_allowance(1.0, &sealed(5000, 3), limits(), later).unwrap());
+    assert_eq!(v["reason"], "expired", "{v}");
+}
+
+#[wasm_bindgen_test]
+fn the_pages_precheck_throws_for_what_is_not_an_allowance() {
+    let (name, _) =
+        js_error(precheck_allowance(1.0, "not-an-allowance", limits(), NOW).unwrap_err());
+    assert_eq!(name, "TokenError");
+    let (name, _) = js_error(precheck_allowance(-1.0, &sealed(1, 1), limits(), NOW).unwrap_err());
+    assert_eq!(name, "RangeError");
+    let (name, message) =
+        js_error(precheck_allowance(1.0, &sealed(1, 1), js("{}"), NOW).unwrap_err());
+    assert_eq!(name, "TypeError");
+    assert!(message.starts_with("limits"), "{message}");
 }
