@@ -184,9 +184,15 @@ async fn import(
         }
         (_, true) => None,
     };
-    let archive = read_input(Some(file))?;
-    let imported = crate::rider::import_export(&archive)?;
-    drop(archive);
+    // A file is read entry by entry, never whole; stdin (`-`) cannot seek, so it is buffered.
+    let imported = if file == Path::new("-") {
+        crate::rider::import_export(&read_input(Some(file))?)?
+    } else {
+        let input = |source| CliError::Input { path: file.display().to_string(), source };
+        let f = std::fs::File::open(file).map_err(input)?;
+        let len = f.metadata().map_err(input)?.len();
+        crate::rider::import_export_from(std::io::BufReader::new(f), len)?
+    };
     let report = &imported.report;
     let Some((user, config, key)) = target else {
         if out.is_json() {
