@@ -7,11 +7,18 @@
 //! time, each within [`ImportLimits`]. Everything else (media, clubs, gear, messages, routes,
 //! comments, ...) is dropped unread and counted.
 //!
-//! The document is built in Strava API shape (what `scrub` reads) and then passed through
+//! The document is built in Strava API shape (what `scrub` reads) and passed through
 //! [`crate::scrub::scrub_keyless`], the same allow-list the JSON path uses: so the importer can
 //! never keep more than the scrub policy does (altitude and temperature streams, for example,
 //! are written and then dropped as long as the policy drops them), and the server's keyed scrub
 //! of the result changes nothing but the pseudonyms it adds.
+//!
+//! Memory is bounded by the largest activity plus the document, not by the archive: each
+//! activity file is decompressed, parsed into compact series (one text buffer per series, a
+//! time is 8 bytes) and its bytes dropped; the activity is then written, scrubbed on its own
+//! and appended to the document, in `activities.csv` order (the scrubber filters each activity
+//! alone, so this is byte for byte the scrub of the whole document at once). The archive itself
+//! is read through [`import_strava_export_from`]'s reader, entry by entry.
 //!
 //! Kept: the athlete's sex and weight; per activity the UTC start, sport, commute flag and the
 //! performance metrics of `activities.csv` (their text copied byte for byte when it is a JSON

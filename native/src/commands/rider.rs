@@ -154,9 +154,10 @@ struct ImportOutput<'a> {
     /// The save, as `rider save --json` prints it; absent with --dry-run.
     #[serde(skip_serializing_if = "Option::is_none")]
     saved: Option<&'a crate::rider::RiderSaved>,
-    /// The document that would be stored (--dry-run only).
+    /// The document that would be stored (--dry-run only), embedded as it is: parsing it
+    /// into a tree would take many times its size.
     #[serde(skip_serializing_if = "Option::is_none")]
-    document: Option<serde_json::Value>,
+    document: Option<&'a serde_json::value::RawValue>,
     /// What the import kept, removed and skipped.
     import: &'a ImportReport,
 }
@@ -196,7 +197,7 @@ async fn import(
     let report = &imported.report;
     let Some((user, config, key)) = target else {
         if out.is_json() {
-            let document = serde_json::from_str(&imported.document)
+            let document = serde_json::from_str::<&serde_json::value::RawValue>(&imported.document)
                 .map_err(|e| CliError::Other(format!("the imported document is not JSON: {e}")))?;
             out.print(
                 &ImportOutput { saved: None, document: Some(document), import: report },
