@@ -369,3 +369,34 @@ fn fit_timestamps_are_utc_seconds_since_the_fit_epoch_with_compressed_offsets() 
     let track = fit::read(&fit, 10, &mut RemovedTally::new()).unwrap();
     assert_eq!(track.first_time(), Some(1_631_065_600.0));
 }
+
+#[test]
+fn activities_keep_the_csv_order_whatever_the_order_of_their_files() {
+    let rows: Vec<String> = (1..=4).map(|i| ROW.replace("111222333", &format!("10{i}"))).collect();
+    let csv = csv_rows(&rows.iter().map(String::as_str).collect::<Vec<_>>());
+    let files: Vec<(String, String)> =
+        (1..=4).map(|i| (format!("activities/10{i}.gpx"), gpx(i + 1))).collect();
+    let mut forward: Vec<(&str, &[u8])> = vec![("activities.csv", &csv)];
+    forward.extend(files.iter().map(|(n, b)| (n.as_str(), b.as_bytes())));
+    // Files backwards, one missing: the first activity waits for all the others.
+    let mut backward: Vec<(&str, &[u8])> = vec![("activities.csv", &csv)];
+    backward.extend(files.iter().rev().map(|(n, b)| (n.as_str(), b.as_bytes())));
+    let a = import(&zip_of(&forward));
+    let b = import(&zip_of(&backward));
+    assert_eq!(a.document, b.document);
+    // In CSV order: activity i has i + 1 samples.
+    let doc: serde_json::Value = serde_json::from_str(&a.document).unwrap();
+    let lens: Vec<usize> = doc["activities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["streams"]["time"]["data"].as_array().unwrap().len())
+        .collect();
+    assert_eq!(lens, [2, 3, 4, 5]);
+    let without_first = &backward[..backward.len() - 1];
+    let c = import(&zip_of(without_first));
+    let doc: serde_json::Value = serde_json::from_str(&c.document).unwrap();
+    assert!(doc["activities"][0].get("streams").is_none());
+    assert_eq!(doc["activities"][1]["streams"]["time"]["data"].as_array().unwrap().len(), 3);
+    assert_eq!(c.report.activities_with_streams, 3);
+}
