@@ -1,64 +1,173 @@
 #!/usr/bin/env python3
 """Strava bulk-export import: throughput (MB/s of archive) native and wasm, and peak memory
-against archive size.
+against archive size (bench/run.sh import).
 
 Archives come from tests/strava_export/generate.py (seeded; GPX, TCX and FIT files, a third of
-them gzipped), at BENCH_IMPORT_SIZES activities of BENCH_IMPORT_SAMPLES one-second samples.
-Native: core/benches/import_timing.rs (release, `cargo bench`): the fastest of 3 imports and
-the process's peak RSS (VmHWM, the archive's bytes included). wasm: bench/wasm/import.mjs, www/pkg-import under
-Node: the import call's wall time and Node's peak RSS (Node itself is ~45 MB). Both sides
-alternate per size, so a change in the machine's load hits both.
+them gzipped), BENCH_IMPORT_SIZES activities (default 10,40,160,480) of BENCH_IMPORT_SAMPLES
+one-second samples (default 3600), cached in $BENCH_OUT/import-archives (generation is slow:
+about a second per activity here). The largest archives are the issue's: BENCH_IMPORT_SCALED
+activities (default 1000,2000) of three-hour rides (10,800 samples), scaled by bench/scale_export.py
+from a generated archive of 20 (its activity files copied, still compressed, under new names),
+about 500 MB. BENCH_IMPORT_ARCHIVES=a.zip,b.zip measures given archives.
 
-Usage: python3 bench/import.py   (after scripts/build-wasm.sh); BENCH_IMPORT_ARCHIVES=a.zip,b.zip
-measures those archives instead of generating them.
+Native: the release CLI, `kompass rider import --dry-run ARCHIVE > /dev/null` (reads the file
+entry by entry), whole process: wall time and peak RSS (ru_maxrss from wait4). wasm:
+bench/wasm/import.mjs, the page's module www/pkg-import under Node: the import call's wall time,
+the wasm linear memory after it (it never shrinks, so it is the wasm side's peak) and Node's
+peak RSS (which includes Node itself and the archive's bytes in a JS buffer, as in the page).
+Each size runs native, wasm, native, wasm, ... BENCH_IMPORT_ROUNDS times (default 3); times
+are the fastest, memory the largest.
+
+Writes $BENCH_OUT/import.json; bench/report.py renders it into BENCHMARKS.md.
 """
 import json
 import os
 import subprocess
 import sys
-import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SIZES = [int(s) for s in os.environ.get("BENCH_IMPORT_SIZES", "10,40,120").split(",")]
+OUT = Path(os.environ.get("BENCH_OUT", ROOT / "target" / "bench"))
+SIZES = [int(s) for s in os.environ.get("BENCH_IMPORT_SIZES", "10,40,160,480").split(",")]
 SAMPLES = int(os.environ.get("BENCH_IMPORT_SAMPLES", "3600"))
+ROUNDS = int(os.environ.get("BENCH_IMPORT_ROUNDS", "3"))
 PY = Path(os.environ.get("KOMPASS_CACHE", Path.home() / ".cache/kompass")) / "fit-tool-0.9.16/bin/python"
+KOMPASS = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "release" / "kompass"
+NATIVE_CMD = "kompass rider import --dry-run ARCHIVE > /dev/null"
+WASM_CMD = "node bench/wasm/import.mjs ARCHIVE"
+
+
+def run_measured(argv, **kw):
+    """Runs argv; returns (wall seconds, peak RSS bytes, stdout)."""
+    t0 = time.perf_counter()
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE if kw.get("capture") else subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, env=kw.get("env"))
+    out = p.stdout.read() if kw.get("capture") else b""
+    err = p.stderr.read()
+    _, status, usage = os.wait4(p.pid, 0)
+    wall = time.perf_counter() - t0
+    p.returncode = os.waitstatus_to_exitcode(status)
+    if p.returncode != 0:
+        raise SystemExit(f"{argv} failed ({p.returncode}): {err.decode(errors='replace')}")
+    return wall, usage.ru_maxrss * 1024, out, err
 
 
 def native(path):
-    env = dict(os.environ, KOMPASS_IMPORT_BENCH_ARCHIVE=str(path))
-    p = subprocess.run(["cargo", "bench", "-q", "-p", "kompass-core", "--features", "import", "--bench", "import_timing"],
-                       cwd=ROOT, env=env, capture_output=True, text=True, check=True)
-    return json.loads([l for l in p.stdout.splitlines() if l.startswith("{")][-1])
+    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), "S3_STORAGE_ENABLED": "false"}
+    wall, rss, _, err = run_measured([str(KOMPASS), "--data-dir", str(OUT / "import-data"), "rider", "import",
+                                      "--dry-run", str(path)], env=env)
+    return {"seconds": wall, "peak_rss_bytes": rss}
+
+
+def native_report(path):
+    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), "S3_STORAGE_ENABLED": "false"}
+    _, _, out, _ = run_measured([str(KOMPASS), "--json", "--data-dir", str(OUT / "import-data"), "rider", "import",
+                                 "--dry-run", str(path)], env=env, capture=True)
+    return json.loads(out)["import"]
 
 
 def wasm(path):
-    p = subprocess.run(["node", str(ROOT / "bench/wasm/import.mjs"), str(path)], capture_output=True, text=True, check=True)
-    return json.loads(p.stdout.strip().splitlines()[-1])
+    try:
+        _, rss, out, _ = run_measured(["node", "--max-old-space-size=8192", str(ROOT / "bench/wasm/import.mjs"),
+                                       str(path)], capture=True)
+    except SystemExit as e:
+        # Kept as a finding (e.g. a document longer than V8's longest string), not a crash.
+        return {"error": str(e)[-400:]}
+    r = json.loads(out.decode().strip().splitlines()[-1])
+    r["process_peak_rss_bytes"] = rss
+    return r
+
+
+def node_idle_rss():
+    _, rss, _, _ = run_measured(["node", "-e", "0"])
+    return rss
+
+
+def archives():
+    given = [Path(p) for p in os.environ.get("BENCH_IMPORT_ARCHIVES", "").split(",") if p]
+    if given:
+        return given
+    cache = OUT / "import-archives"
+    cache.mkdir(parents=True, exist_ok=True)
+    if not PY.exists():
+        subprocess.run(["bash", str(ROOT / "scripts/install.sh"), "fit"], check=True)
+    paths = []
+    for n in SIZES:
+        path = cache / f"export_{n}x{SAMPLES}_seed{n}.zip"
+        if not path.exists():
+            print(f"[import] generating {path.name}", file=sys.stderr, flush=True)
+            tmp = path.with_suffix(".partial.zip")
+            subprocess.run([str(PY), str(ROOT / "tests/strava_export/generate.py"), str(tmp), "--seed", str(n),
+                            "--activities", str(n), "--samples", str(SAMPLES), "--no-expected"], check=True)
+            tmp.rename(path)
+        paths.append(path)
+    for scaled in [int(n) for n in os.environ.get("BENCH_IMPORT_SCALED", "1000,2000").split(",") if n]:
+        path = cache / f"export_{scaled}x10800_scaled.zip"
+        if not path.exists():
+            base = cache / "export_20x10800_seed20.zip"
+            if not base.exists():
+                print(f"[import] generating {base.name}", file=sys.stderr, flush=True)
+                tmp = base.with_suffix(".partial.zip")
+                subprocess.run([str(PY), str(ROOT / "tests/strava_export/generate.py"), str(tmp), "--seed", "20",
+                                "--activities", "20", "--samples", "10800", "--no-expected"], check=True)
+                tmp.rename(base)
+            tmp = path.with_suffix(".partial.zip")
+            subprocess.run([sys.executable, str(ROOT / "bench/scale_export.py"), str(base), str(tmp),
+                            "--activities", str(scaled)], check=True)
+            tmp.rename(path)
+        paths.append(path)
+    return paths
 
 
 def main():
+    if not KOMPASS.exists():
+        raise SystemExit(f"{KOMPASS} is missing: cargo build --release -p kompass")
+    load_before = os.getloadavg()[0]
+    idle = node_idle_rss()
     rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        given = [Path(p) for p in os.environ.get("BENCH_IMPORT_ARCHIVES", "").split(",") if p]
-        for n, path in ([(None, p) for p in given] or [(n, Path(tmp) / f"export_{n}.zip") for n in SIZES]):
-            if n is not None:
-                subprocess.run([str(PY), str(ROOT / "tests/strava_export/generate.py"), str(path), "--activities", str(n),
-                                "--samples", str(SAMPLES), "--no-expected"], check=True)
-            size = path.stat().st_size
-            nat, wa = native(path), wasm(path)
-            mb = size / 1e6
-            rows.append({"activities": nat["activities"], "archive_mb": round(mb, 2), "expanded_mb": round(nat["expanded_bytes"] / 1e6, 1), "document_mb": round(nat["document_bytes"] / 1e6, 1),
-                         "native_mb_s": round(mb / nat["seconds"], 1), "wasm_mb_s": round(mb / wa["seconds"], 1),
-                         "native_peak_rss_mb": round(nat["peak_rss_bytes"] / 1e6, 1),
-                         "wasm_node_peak_rss_mb": round(wa["peak_rss_bytes"] / 1e6, 1),
-                         "wasm_over_native_time": round(wa["seconds"] / nat["seconds"], 2)})
-            print(json.dumps(rows[-1]), flush=True)
-    print("\n| activities | archive MB | expanded MB | document MB | native MB/s | wasm MB/s | wasm/native time | native peak RSS MB | wasm (Node) peak RSS MB |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for r in rows:
-        print(f"| {r['activities']} | {r['archive_mb']} | {r['expanded_mb']} | {r['document_mb']} | {r['native_mb_s']} | {r['wasm_mb_s']} | "
-              f"{r['wasm_over_native_time']} | {r['native_peak_rss_mb']} | {r['wasm_node_peak_rss_mb']} |")
+    for path in archives():
+        size = path.stat().st_size
+        rep = native_report(path)
+        nat, wa = [], []
+        # A big archive takes minutes a run: once is enough for its MB/s and memory.
+        for _ in range(ROUNDS if size < 100e6 else 1):
+            nat.append(native(path))
+            wa.append(wasm(path))
+        n_s = min(r["seconds"] for r in nat)
+        n_rss = max(r["peak_rss_bytes"] for r in nat)
+        ok = [r for r in wa if "error" not in r]
+        row = {
+            "archive": path.name, "archive_bytes": size, "activities": rep["activities"],
+            "samples": rep["samples"], "expanded_bytes": rep["expanded_bytes"],
+            "largest_entry_bytes": rep["largest_entry_bytes"], "document_bytes": rep["output_bytes"],
+            "native_seconds": n_s, "native_mb_s": size / 1e6 / n_s, "native_peak_rss_bytes": n_rss,
+            "native_rss_over_archive": n_rss / size, "node_idle_rss_bytes": idle,
+            "native_seconds_rounds": [r["seconds"] for r in nat],
+        }
+        if ok:
+            w_s = min(r["seconds"] for r in ok)
+            w_mem = max(r["wasm_memory_bytes"] for r in ok)
+            row.update({
+                "wasm_seconds": w_s, "wasm_mb_s": size / 1e6 / w_s, "wasm_memory_bytes": w_mem,
+                "node_peak_rss_bytes": max(r["process_peak_rss_bytes"] for r in ok),
+                "wasm_memory_over_archive": w_mem / size, "wasm_seconds_rounds": [r["seconds"] for r in ok],
+            })
+        else:
+            row["wasm_error"] = wa[0]["error"]
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    result = {
+        "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+        "load_1min_before": round(load_before, 2),
+        "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+        "rounds": ROUNDS, "samples_per_activity": SAMPLES,
+        "native_command": NATIVE_CMD, "wasm_command": WASM_CMD, "driver": "python3 bench/import.py",
+        "wasm_module_bytes": (ROOT / "www/pkg-import/kompass_wasm_bg.wasm").stat().st_size,
+        "sizes": rows,
+    }
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "import.json").write_text(json.dumps(result, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the benchmarks and rewrites BENCHMARKS.md from their results (`make bench`).
 #
-# Usage: bench/run.sh [scrub] [scrub_process] [fifo] [wasm] [migrate] [saves] [serve_load] [admission]
+# Usage: bench/run.sh [scrub] [scrub_process] [fifo] [wasm] [migrate] [saves] [serve_load] [admission] [import]
 #        (no argument: all of them)
 #
 #   scrub          criterion: scrub vs a serde_json Value round trip (core/benches/scrub.rs)
@@ -15,6 +15,8 @@
 #               vs dd, local storage (bench/serve_load.py)
 #   admission  saves/s against a 10,000-object inventory vs an empty one, and migrate
 #              requests per file, SeaweedFS (native/benches/admission.rs, bench/admission.py)
+#   import   Strava bulk-export ZIP import: MB/s and peak memory vs archive size, the release
+#            CLI and the wasm module under Node (bench/import.py)
 #
 # Results go to $BENCH_OUT (default $CARGO_TARGET_DIR/bench) as JSON, one file per part;
 # BENCHMARKS.md is rendered from all the result files there (bench/report.py), so a partial
@@ -31,10 +33,10 @@ export BENCH_OUT="${BENCH_OUT:-$CARGO_TARGET_DIR/bench}"
 mkdir -p "$BENCH_OUT"
 log() { echo "[bench] $*" >&2; }
 
-parts=("$@"); [ ${#parts[@]} -eq 0 ] && parts=(scrub scrub_process fifo wasm migrate saves serve_load admission)
+parts=("$@"); [ ${#parts[@]} -eq 0 ] && parts=(scrub scrub_process fifo wasm migrate saves serve_load admission import)
 has() { local p; for p in "${parts[@]}"; do [ "$p" = "$1" ] && return 0; done; return 1; }
 for p in "${parts[@]}"; do
-  case "$p" in scrub|fifo|wasm|migrate|saves|admission) ;; *) echo "unknown part: $p (scrub fifo wasm migrate saves admission)" >&2; exit 2 ;; esac
+  case "$p" in scrub|scrub_process|fifo|wasm|migrate|saves|serve_load|admission|import) ;; *) echo "unknown part: $p (scrub scrub_process fifo wasm migrate saves serve_load admission import)" >&2; exit 2 ;; esac
 done
 
 # The machine, recorded with the results: the figures mean little without it.
@@ -63,7 +65,7 @@ if has migrate && ! command -v rclone >/dev/null; then
   log "apt-get install -y rclone"
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rclone >/dev/null
 fi
-if has wasm; then
+if has wasm || has import; then
   bash scripts/install.sh rust wasm
   log "scripts/build-wasm.sh"
   bash scripts/build-wasm.sh >&2
@@ -71,7 +73,7 @@ fi
 if has migrate || has saves || has admission; then
   bash scripts/install.sh s3
 fi
-if has migrate || has saves || has scrub_process || has serve_load; then
+if has migrate || has saves || has scrub_process || has serve_load || has import; then
   log "cargo build --release -p kompass"
   cargo build --release -p kompass
 fi
@@ -102,6 +104,7 @@ if has migrate || has saves || has admission; then
 fi
 
 if has serve_load; then python3 bench/serve_load.py; fi
+if has import; then python3 bench/import.py; fi
 
 python3 bench/report.py "$BENCH_OUT" BENCHMARKS.md
 log "BENCHMARKS.md rewritten from $BENCH_OUT"

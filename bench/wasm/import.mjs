@@ -1,5 +1,6 @@
 // Times importStravaExport of www/pkg-import (the page's importer module) on one archive and
-// prints one JSON line: seconds (wall), the result's sizes, and Node's peak RSS.
+// prints one JSON line: seconds (wall), the result's sizes, the wasm linear memory after the
+// import (it never shrinks: the wasm side's peak) and Node's peak RSS.
 // Usage: node bench/wasm/import.mjs ARCHIVE.zip
 import { readFileSync } from "node:fs";
 import { resolve, dirname } from "node:path";
@@ -7,7 +8,7 @@ import { fileURLToPath } from "node:url";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const mod = await import(resolve(root, "www/pkg-import/kompass_wasm.js"));
-mod.initSync({ module: readFileSync(resolve(root, "www/pkg-import/kompass_wasm_bg.wasm")) });
+const wasm = mod.initSync({ module: readFileSync(resolve(root, "www/pkg-import/kompass_wasm_bg.wasm")) });
 const bytes = new Uint8Array(readFileSync(process.argv[2]));
 const t0 = process.hrtime.bigint();
 let calls = 0;
@@ -20,4 +21,5 @@ console.log(JSON.stringify({
   activities: out.report.activities,
   progress_calls: calls,
   peak_rss_bytes: process.resourceUsage().maxRSS * 1024,
+  wasm_memory_bytes: wasm.memory.buffer.byteLength,
 }));

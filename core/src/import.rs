@@ -7,11 +7,18 @@
 //! time, each within [`ImportLimits`]. Everything else (media, clubs, gear, messages, routes,
 //! comments, ...) is dropped unread and counted.
 //!
-//! The document is built in Strava API shape (what `scrub` reads) and then passed through
+//! The document is built in Strava API shape (what `scrub` reads) and passed through
 //! [`crate::scrub::scrub_keyless`], the same allow-list the JSON path uses: so the importer can
 //! never keep more than the scrub policy does (altitude and temperature streams, for example,
 //! are written and then dropped as long as the policy drops them), and the server's keyed scrub
 //! of the result changes nothing but the pseudonyms it adds.
+//!
+//! Memory is bounded by the largest activity plus the document, not by the archive: each
+//! activity file is decompressed, parsed into compact series (one text buffer per series, a
+//! time is 8 bytes) and its bytes dropped; the activity is then written, scrubbed on its own
+//! and appended to the document, in `activities.csv` order (the scrubber filters each activity
+//! alone, so this is byte for byte the scrub of the whole document at once). The archive itself
+//! is read through [`import_strava_export_from`]'s reader, entry by entry.
 //!
 //! Kept: the athlete's sex and weight; per activity the UTC start, sport, commute flag and the
 //! performance metrics of `activities.csv` (their text copied byte for byte when it is a JSON
@@ -29,7 +36,7 @@ mod xml;
 mod tests;
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{Cursor, Read};
+use std::io::{Cursor, Read, Seek};
 
 use serde::Serialize;
 
@@ -160,6 +167,9 @@ pub enum ImportError {
     /// The built document was refused by the scrubber: a bug here.
     #[error("the imported document could not be scrubbed ({0}); this is a bug in the importer")]
     Scrub(#[from] ScrubError),
+    /// The scrubbed activities could not be joined into one document: a bug here.
+    #[error("the imported document could not be assembled; this is a bug in the importer")]
+    Assembly,
 }
 
 /// Imports a Strava bulk export ZIP with the default limits and no progress reports.
@@ -173,8 +183,19 @@ pub fn import_strava_export_with(
     limits: &ImportLimits,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Imported, ImportError> {
-    let mut zip = zip::ZipArchive::new(Cursor::new(archive))
-        .map_err(|e| ImportError::NotZip(e.to_string()))?;
+    import_strava_export_from(Cursor::new(archive), archive.len() as u64, limits, progress)
+}
+
+/// Imports a Strava bulk export ZIP read from `reader` (`archive_bytes` long), within `limits`,
+/// calling `progress` after each entry. The archive is read entry by entry, so a caller that
+/// passes a file (natively) or a reader over memory it owns never has the importer hold it.
+pub fn import_strava_export_from<R: Read + Seek>(
+    reader: R,
+    archive_bytes: u64,
+    limits: &ImportLimits,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Imported, ImportError> {
+    let mut zip = zip::ZipArchive::new(reader).map_err(|e| ImportError::NotZip(e.to_string()))?;
     let total = zip.len();
     if total > limits.max_entries {
         return Err(ImportError::Refused(format!(
@@ -188,6 +209,8 @@ pub fn import_strava_export_with(
         skipped: BTreeMap::new(),
         expanded: 0,
         largest: 0,
+        with_streams: 0,
+        samples: 0,
     };
 
     // Entry names, once, with whether each is safe; activities.csv and profile.csv first.
@@ -210,7 +233,7 @@ pub fn import_strava_export_with(
     let csv_index = find("activities.csv").ok_or(ImportError::NotStravaExport)?;
     let profile_index = find("profile.csv");
     let csv_bytes = run.read_entry(&mut zip, csv_index)?.map_err(ImportError::BadActivities)?;
-    let mut activities = csvread::activities(&csv_bytes, limits.max_activities, &mut run.removed)
+    let activities = csvread::activities(&csv_bytes, limits.max_activities, &mut run.removed)
         .map_err(ImportError::BadActivities)?;
     drop(csv_bytes);
     let athlete = match profile_index {
@@ -223,10 +246,11 @@ pub fn import_strava_export_with(
         },
         None => csvread::Athlete::default(),
     };
+    let mut doc = Document::start(&athlete, activities)?;
 
     // Activity files by their path in the archive.
     let mut by_file: HashMap<String, usize> = HashMap::new();
-    for (i, a) in activities.iter().enumerate() {
+    for (i, a) in doc.activities.iter().enumerate() {
         if let Some(f) = &a.filename {
             by_file.insert(f.clone(), i);
         }
@@ -243,7 +267,14 @@ pub fn import_strava_export_with(
             } else if name.ends_with('/') {
                 // A directory: nothing in it.
             } else if let Some(&a) = by_file.get(strip_root(name)) {
-                run.activity_file(&mut zip, i, strip_root(name), &mut activities[a])?;
+                if doc.activities[a].file_done {
+                    run.skip(
+                        "an activity file was in the archive twice; the first copy was used".into(),
+                    );
+                } else {
+                    let track = run.activity_file(&mut zip, i, strip_root(name))?;
+                    doc.file_read(a, track, &mut run)?;
+                }
             } else {
                 run.count_dropped_file(strip_root(name));
             }
@@ -252,41 +283,16 @@ pub fn import_strava_export_with(
             entries_done: i + 1,
             entries_total: total,
             bytes_done,
-            bytes_total: archive.len() as u64,
+            bytes_total: archive_bytes,
         });
     }
-    for a in &activities {
-        if a.filename.is_some() && a.streams.is_none() && !a.file_failed {
-            run.skip("an activity file named in activities.csv is missing from the archive".into());
-        }
+    let missing = doc.finish(&mut run)?;
+    for _ in 0..missing {
+        run.skip("an activity file named in activities.csv is missing from the archive".into());
     }
+    let activity_count = doc.activities.len();
+    let document = doc.out;
 
-    // Counted here, not by parsing the document back: that would hold it twice more.
-    let activity_count = activities.len();
-    let activities_with_streams = activities.iter().filter(|a| a.streams.is_some()).count();
-    let samples =
-        activities.iter().filter_map(|a| a.streams.as_ref()).map(|t| t.len() as u64).sum();
-    let lengths: Vec<u64> =
-        activities.iter().map(|a| a.streams.as_ref().map_or(0, |t| t.len() as u64)).collect();
-    let raw = build_document(&athlete, &activities);
-    drop(activities);
-    let scrubbed = scrub::scrub_keyless(raw.as_bytes())?;
-    drop(raw);
-    // Streams the policy dropped (altitude, temperature) count as removed samples.
-    for path in &scrubbed.report.removed {
-        // "/activities/{i}/streams/{type}": the whole stream, i.e. that activity's samples.
-        if let Some((head, stream)) = path.rsplit_once("/streams/")
-            && !stream.contains('/')
-            && let Some(i) = head.strip_prefix("/activities/").and_then(|i| i.parse::<usize>().ok())
-        {
-            let kind = match stream {
-                "altitude" => "altitude samples",
-                "temp" => "temperature samples",
-                _ => "other samples",
-            };
-            run.count(kind, "activity files: samples", lengths.get(i).copied().unwrap_or(0));
-        }
-    }
     let mut removed: Vec<Removed> = run
         .removed
         .into_iter()
@@ -302,8 +308,8 @@ pub fn import_strava_export_with(
         report: ImportReport {
             version: scrub::SCRUB_VERSION.to_owned(),
             activities: activity_count,
-            activities_with_streams,
-            samples,
+            activities_with_streams: run.with_streams,
+            samples: run.samples,
             removed,
             skipped: run
                 .skipped
@@ -311,12 +317,12 @@ pub fn import_strava_export_with(
                 .map(|(reason, count)| Skipped { reason, count })
                 .collect(),
             entries: total,
-            archive_bytes: archive.len() as u64,
+            archive_bytes,
             expanded_bytes: run.expanded,
             largest_entry_bytes: run.largest,
-            output_bytes: scrubbed.document.len(),
+            output_bytes: document.len(),
         },
-        document: scrubbed.document,
+        document,
     })
 }
 
@@ -339,9 +345,9 @@ struct Run {
     skipped: BTreeMap<String, u64>,
     expanded: u64,
     largest: u64,
+    with_streams: usize,
+    samples: u64,
 }
-
-type Zip<'a> = zip::ZipArchive<Cursor<&'a [u8]>>;
 
 impl Run {
     fn count(&mut self, kind: &str, path: &str, n: u64) {
@@ -354,9 +360,9 @@ impl Run {
 
     /// Decompresses entry `i` within the limits: `Ok(Err(reason))` for an entry to skip,
     /// `Err` when the whole archive must be refused.
-    fn read_entry(
+    fn read_entry<R: Read + Seek>(
         &mut self,
-        zip: &mut Zip<'_>,
+        zip: &mut zip::ZipArchive<R>,
         i: usize,
     ) -> Result<Result<Vec<u8>, String>, ImportError> {
         let mut entry = match zip.by_index(i) {
@@ -403,14 +409,14 @@ impl Run {
         Ok(out)
     }
 
-    /// Reads an activity file into the activity's streams, or skips it with a reason.
-    fn activity_file(
+    /// Reads an activity file into its samples, or skips it with a reason (`None`). Its
+    /// decompressed bytes are dropped before this returns: only the compact series are kept.
+    fn activity_file<R: Read + Seek>(
         &mut self,
-        zip: &mut Zip<'_>,
+        zip: &mut zip::ZipArchive<R>,
         i: usize,
         name: &str,
-        activity: &mut csvread::Activity,
-    ) -> Result<(), ImportError> {
+    ) -> Result<Option<Track>, ImportError> {
         let lower = name.to_ascii_lowercase();
         let (base, gz) = match lower.strip_suffix(".gz") {
             Some(b) => (b, true),
@@ -424,15 +430,13 @@ impl Run {
             Format::Tcx
         } else {
             self.skip("an activity file of an unknown format was skipped".into());
-            activity.file_failed = true;
-            return Ok(());
+            return Ok(None);
         };
         let mut bytes = match self.read_entry(zip, i)? {
             Ok(b) => b,
             Err(reason) => {
                 self.skip(format!("an activity file was skipped: {reason}"));
-                activity.file_failed = true;
-                return Ok(());
+                return Ok(None);
             }
         };
         if gz {
@@ -442,8 +446,7 @@ impl Run {
                 Ok(b) => bytes = b,
                 Err(reason) => {
                     self.skip(format!("a gzipped activity file was skipped: {reason}"));
-                    activity.file_failed = true;
-                    return Ok(());
+                    return Ok(None);
                 }
             }
         }
@@ -452,14 +455,14 @@ impl Run {
             Format::Gpx => xml::read_gpx(&bytes, self.limits.max_samples, &mut self.removed),
             Format::Tcx => xml::read_tcx(&bytes, self.limits.max_samples, &mut self.removed),
         };
+        drop(bytes);
         match parsed {
-            Ok(track) => activity.streams = Some(track),
+            Ok(track) => Ok(Some(track)),
             Err(reason) => {
                 self.skip(format!("an activity file was skipped: {reason}"));
-                activity.file_failed = true;
+                Ok(None)
             }
         }
-        Ok(())
     }
 
     /// Counts an entry that is not imported, by what kind of thing it holds.
@@ -500,20 +503,214 @@ fn strip_root(name: &str) -> &str {
     }
 }
 
-/// One activity file's samples, aligned: index `i` of every series is sample `i`.
+/// The scrubbed document, written as the archive is read: each activity is built in Strava API
+/// shape and passed through the scrubber as soon as its file is read, and is appended in
+/// `activities.csv` order (one that comes early waits, scrubbed, for those before it). The
+/// result is byte for byte the keyless scrub of the whole document at once: the scrubber
+/// filters each element of `activities` on its own.
+struct Document {
+    /// The document so far: the athlete block and the activities up to `next`.
+    out: String,
+    /// What follows the activities (`],"anonymization":{...}}`).
+    tail: String,
+    activities: Vec<csvread::Activity>,
+    /// Scrubbed activities read ahead of their turn.
+    ready: Vec<Option<String>>,
+    /// The first activity not yet in `out`.
+    next: usize,
+}
+
+/// How a one-activity document scrubs: `{"activities":[` + the activity + [`Document::tail`].
+const ONE_ACTIVITY: &str = "{\"activities\":[";
+
+impl Document {
+    fn start(
+        athlete: &csvread::Athlete,
+        activities: Vec<csvread::Activity>,
+    ) -> Result<Self, ImportError> {
+        let mut head = String::from("{\"athlete\":");
+        write_athlete(&mut head, athlete);
+        head.push_str(",\"activities\":[]}");
+        let mut out = scrub::scrub_keyless(head.as_bytes())?.document;
+        let empty = scrub::scrub_keyless(b"{\"activities\":[]}")?.document;
+        let tail = empty.strip_prefix(ONE_ACTIVITY).ok_or(ImportError::Assembly)?.to_owned();
+        // The scrubbed head ends with the same tail: cut it off, keeping `[`.
+        if !out.ends_with(&tail) {
+            return Err(ImportError::Assembly);
+        }
+        out.truncate(out.len() - tail.len());
+        let ready = activities.iter().map(|_| None).collect();
+        Ok(Document { out, tail, activities, ready, next: 0 })
+    }
+
+    /// Activity `a`'s file was read (`Some`) or skipped (`None`).
+    fn file_read(
+        &mut self,
+        a: usize,
+        track: Option<Track>,
+        run: &mut Run,
+    ) -> Result<(), ImportError> {
+        self.activities[a].file_done = true;
+        if let Some(track) = track {
+            run.with_streams += 1;
+            run.samples += track.len() as u64;
+            self.ready[a] = Some(self.scrubbed(a, Some(&track), run)?);
+        }
+        self.flush(run)
+    }
+
+    /// Appends the activities whose turn has come and that are done.
+    fn flush(&mut self, run: &mut Run) -> Result<(), ImportError> {
+        while let Some(a) = self.activities.get(self.next) {
+            if a.filename.is_some() && !a.file_done {
+                break;
+            }
+            let json = match self.ready[self.next].take() {
+                Some(json) => json,
+                None => self.scrubbed(self.next, None, run)?,
+            };
+            if self.next > 0 {
+                self.out.push(',');
+            }
+            self.out.push_str(&json);
+            self.next += 1;
+        }
+        Ok(())
+    }
+
+    /// Appends the rest (activities whose file never came, without streams) and the tail;
+    /// returns how many files were missing.
+    fn finish(&mut self, run: &mut Run) -> Result<usize, ImportError> {
+        let mut missing = 0;
+        for a in &mut self.activities {
+            if a.filename.is_some() && !a.file_done {
+                a.file_done = true;
+                missing += 1;
+            }
+        }
+        self.flush(run)?;
+        self.out.push_str(&self.tail);
+        Ok(missing)
+    }
+
+    /// Activity `a` (with its samples), scrubbed alone; streams the policy drops (altitude,
+    /// temperature) are counted as removed samples.
+    fn scrubbed(
+        &self,
+        a: usize,
+        track: Option<&Track>,
+        run: &mut Run,
+    ) -> Result<String, ImportError> {
+        let mut raw = String::from(ONE_ACTIVITY);
+        write_activity(&mut raw, &self.activities[a], track);
+        raw.push_str("]}");
+        let scrubbed = scrub::scrub_keyless(raw.as_bytes())?;
+        drop(raw);
+        let samples = track.map_or(0, |t| t.len() as u64);
+        for path in &scrubbed.report.removed {
+            // "/activities/0/streams/{type}": the whole stream, i.e. that activity's samples.
+            if let Some(stream) = path.strip_prefix("/activities/0/streams/")
+                && !stream.contains('/')
+            {
+                let kind = match stream {
+                    "altitude" => "altitude samples",
+                    "temp" => "temperature samples",
+                    _ => "other samples",
+                };
+                run.count(kind, "activity files: samples", samples);
+            }
+        }
+        let mut json = scrubbed.document;
+        if !json.starts_with(ONE_ACTIVITY) || !json.ends_with(&self.tail) {
+            return Err(ImportError::Assembly);
+        }
+        json.truncate(json.len() - self.tail.len());
+        json.drain(..ONE_ACTIVITY.len());
+        Ok(json)
+    }
+}
+
+/// A series of one activity file: every sample as JSON number text (or `null`), joined by
+/// commas, in one buffer; written lazily, so a series that is never set costs nothing.
+#[derive(Debug, Default, Clone, PartialEq)]
+struct Series {
+    text: String,
+    /// Samples written to `text` (those after it are `null`).
+    filled: usize,
+    /// Where the last written sample's text starts.
+    last: usize,
+    /// Whether the last written sample is `null`.
+    last_null: bool,
+    /// Samples that are not `null`.
+    values: usize,
+}
+
+impl Series {
+    /// Makes sample `n - 1` the last one written (padding with `null`).
+    fn reach(&mut self, n: usize) {
+        if self.filled >= n {
+            return;
+        }
+        while self.filled < n {
+            if self.filled > 0 {
+                self.text.push(',');
+            }
+            self.last = self.text.len();
+            self.text.push_str("null");
+            self.filled += 1;
+        }
+        self.last_null = true;
+    }
+
+    fn put(&mut self, n: usize, value: &str) {
+        if n == 0 {
+            return;
+        }
+        self.reach(n);
+        if self.last_null {
+            self.values += 1;
+        }
+        self.text.truncate(self.last);
+        self.text.push_str(value);
+        self.last_null = false;
+    }
+
+    fn clear(&mut self, n: usize) {
+        if n == 0 || self.filled < n || self.last_null {
+            return;
+        }
+        self.values -= 1;
+        self.text.truncate(self.last);
+        self.text.push_str("null");
+        self.last_null = true;
+    }
+}
+
+/// The series of an activity file besides time, in the order they are written out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Slot {
+    /// Metres since the start.
+    Distance,
+    Altitude,
+    Heartrate,
+    Watts,
+    Cadence,
+    /// Metres per second.
+    Speed,
+    Temp,
+}
+
+/// Stream names, by [`Slot`].
+const STREAM_NAMES: [&str; 7] =
+    ["distance", "altitude", "heartrate", "watts", "cadence", "velocity_smooth", "temp"];
+
+/// One activity file's samples, aligned: index `i` of every series is sample `i`. Compact: a
+/// time is 8 bytes, another value its JSON text and a comma.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub(crate) struct Track {
-    /// Seconds since the first sample.
-    pub time: Vec<Option<f64>>,
-    /// Metres since the start.
-    pub distance: Vec<Option<String>>,
-    pub altitude: Vec<Option<String>>,
-    pub heartrate: Vec<Option<String>>,
-    pub watts: Vec<Option<String>>,
-    pub cadence: Vec<Option<String>>,
-    /// Metres per second.
-    pub speed: Vec<Option<String>>,
-    pub temp: Vec<Option<String>>,
+    /// Unix seconds; NaN where a sample has no time.
+    time: Vec<f64>,
+    series: [Series; 7],
 }
 
 impl Track {
@@ -523,29 +720,54 @@ impl Track {
 
     /// Adds an empty sample to every series.
     pub(crate) fn push_empty(&mut self) {
-        self.time.push(None);
-        for s in self.series_mut() {
-            s.push(None);
+        self.time.push(f64::NAN);
+    }
+
+    /// The last sample's time.
+    pub(crate) fn set_time(&mut self, t: f64) {
+        if let Some(slot) = self.time.last_mut() {
+            *slot = t;
         }
     }
 
-    fn series_mut(&mut self) -> [&mut Vec<Option<String>>; 7] {
-        [
-            &mut self.distance,
-            &mut self.altitude,
-            &mut self.heartrate,
-            &mut self.watts,
-            &mut self.cadence,
-            &mut self.speed,
-            &mut self.temp,
-        ]
+    pub(crate) fn clear_time(&mut self) {
+        self.set_time(f64::NAN);
     }
 
-    /// The last sample's value of a series (after [`Track::push_empty`]).
-    pub(crate) fn set(series: &mut [Option<String>], value: Option<String>) {
-        if let (Some(slot), Some(v)) = (series.last_mut(), value) {
-            *slot = Some(v);
+    /// The last sample's value of a series, from JSON number text.
+    pub(crate) fn set_json(&mut self, slot: Slot, json: &str) {
+        let n = self.len();
+        self.series[slot as usize].put(n, json);
+    }
+
+    /// The last sample's value of a series, from text that denotes a number (copied byte for
+    /// byte when it is a JSON number, see [`json_number`]); anything else leaves it as it was.
+    pub(crate) fn set_text(&mut self, slot: Slot, text: &str) {
+        let t = text.trim();
+        if is_json_number(t) && t.parse::<f64>().is_ok_and(f64::is_finite) {
+            self.set_json(slot, t);
+        } else if let Some(v) = json_number(t) {
+            self.set_json(slot, &v);
         }
+    }
+
+    /// The last sample's value of a series, a number.
+    pub(crate) fn set_number(&mut self, slot: Slot, v: f64) {
+        if v.is_finite() {
+            self.set_json(slot, &format_f64(v));
+        }
+    }
+
+    /// The first sample's time (Unix seconds).
+    #[cfg(test)]
+    pub(crate) fn first_time(&self) -> Option<f64> {
+        self.time.first().copied().filter(|t| !t.is_nan())
+    }
+
+    /// Empties the last sample's value of a series.
+    pub(crate) fn clear(&mut self, slot: Slot) {
+        let n = self.len();
+        self.series[slot as usize].clear(n);
     }
 }
 
@@ -622,10 +844,9 @@ pub fn thousands(n: u64) -> String {
     out
 }
 
-/// The document in Strava API shape, for the scrubber.
-fn build_document(athlete: &csvread::Athlete, activities: &[csvread::Activity]) -> String {
-    let mut out = String::with_capacity(1024);
-    out.push_str("{\"athlete\":{");
+/// The athlete block in Strava API shape, for the scrubber.
+fn write_athlete(out: &mut String, athlete: &csvread::Athlete) {
+    out.push('{');
     let mut first = true;
     let mut member = |out: &mut String, k: &str, v: &str| {
         if !std::mem::take(&mut first) {
@@ -637,27 +858,20 @@ fn build_document(athlete: &csvread::Athlete, activities: &[csvread::Activity]) 
         out.push_str(v);
     };
     if let Some(sex) = &athlete.sex {
-        member(&mut out, "sex", &json_string(sex));
+        member(out, "sex", &json_string(sex));
     }
     if let Some(w) = &athlete.weight {
-        member(&mut out, "weight", w);
+        member(out, "weight", w);
     }
-    out.push_str("},\"activities\":[");
-    for (i, a) in activities.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        write_activity(&mut out, a);
-    }
-    out.push_str("]}");
-    out
+    out.push('}');
 }
 
 fn json_string(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| "null".into())
 }
 
-fn write_activity(out: &mut String, a: &csvread::Activity) {
+/// An activity in Strava API shape, for the scrubber.
+fn write_activity(out: &mut String, a: &csvread::Activity, track: Option<&Track>) {
     out.push('{');
     let mut first = true;
     let mut member = |out: &mut String, k: &str| {
@@ -686,7 +900,7 @@ fn write_activity(out: &mut String, a: &csvread::Activity) {
         member(out, k);
         out.push_str(v);
     }
-    if let Some(track) = &a.streams {
+    if let Some(track) = track {
         member(out, "streams");
         write_streams(out, track);
     }
@@ -697,49 +911,43 @@ fn write_streams(out: &mut String, t: &Track) {
     out.push('{');
     let mut first = true;
     let n = t.len();
-    let mut stream = |out: &mut String,
-                      name: &str,
-                      series_type: &str,
-                      data: &mut dyn Iterator<Item = Option<String>>| {
+    let mut stream = |out: &mut String, name: &str, data: &mut dyn FnMut(&mut String)| {
         if !std::mem::take(&mut first) {
             out.push(',');
         }
         out.push('"');
         out.push_str(name);
         out.push_str("\":{\"data\":[");
-        for (i, v) in data.enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            out.push_str(v.as_deref().unwrap_or("null"));
-        }
-        out.push_str("],\"series_type\":\"");
-        out.push_str(series_type);
-        out.push_str("\",\"original_size\":");
+        data(out);
+        out.push_str("],\"series_type\":\"time\",\"original_size\":");
         out.push_str(&n.to_string());
         out.push_str(",\"resolution\":\"high\"}");
     };
-    let t0 = t.time.iter().flatten().next().copied();
-    if t0.is_some() {
-        stream(
-            out,
-            "time",
-            "time",
-            &mut t.time.iter().map(|v| v.zip(t0).map(|(v, t0)| format_f64(v - t0))),
-        );
+    if let Some(t0) = t.time.iter().copied().find(|v| !v.is_nan()) {
+        stream(out, "time", &mut |out| {
+            for (i, v) in t.time.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                if v.is_nan() {
+                    out.push_str("null");
+                } else {
+                    out.push_str(&format_f64(v - t0));
+                }
+            }
+        });
     }
-    let named: [(&str, &Vec<Option<String>>); 7] = [
-        ("distance", &t.distance),
-        ("altitude", &t.altitude),
-        ("heartrate", &t.heartrate),
-        ("watts", &t.watts),
-        ("cadence", &t.cadence),
-        ("velocity_smooth", &t.speed),
-        ("temp", &t.temp),
-    ];
-    for (name, series) in named {
-        if series.iter().any(Option::is_some) {
-            stream(out, name, "time", &mut series.iter().cloned());
+    for (name, series) in STREAM_NAMES.iter().zip(&t.series) {
+        if series.values > 0 {
+            stream(out, name, &mut |out| {
+                out.push_str(&series.text);
+                for i in series.filled..n {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str("null");
+                }
+            });
         }
     }
     out.push('}');

@@ -100,6 +100,15 @@ pub fn import_export(archive: &[u8]) -> Result<Imported, RiderError> {
     Ok(import::import_strava_export_with(archive, &ImportLimits::default(), &mut |_| {})?)
 }
 
+/// [`import_export`] of an archive read from `reader` (`len` bytes) entry by entry, so the
+/// archive is never held whole (`kompass rider import FILE`).
+pub fn import_export_from<R: std::io::Read + std::io::Seek>(
+    reader: R,
+    len: u64,
+) -> Result<Imported, RiderError> {
+    Ok(import::import_strava_export_from(reader, len, &ImportLimits::default(), &mut |_| {})?)
+}
+
 /// A rider data save that was stored.
 #[derive(Debug, Clone, Serialize)]
 pub struct RiderSaved {

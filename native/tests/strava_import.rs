@@ -423,3 +423,56 @@ fn the_import_fuzz_seeds_and_findings_pass_the_targets_checks() {
     }
     assert!(inputs >= 5, "the seeds are there");
 }
+
+#[test]
+fn gpx_activities_get_a_distance_stream_summed_from_their_positions() {
+    let out = import();
+    let doc: Value = serde_json::from_str(&out.document).unwrap();
+    let want = expected();
+    let mut gpx = 0;
+    for (a, w) in
+        doc["activities"].as_array().unwrap().iter().zip(want["activities"].as_array().unwrap())
+    {
+        if !w["format"].as_str().is_some_and(|f| f.starts_with("gpx")) {
+            continue;
+        }
+        gpx += 1;
+        let d: Vec<f64> = a["streams"]["distance"]["data"]
+            .as_array()
+            .expect("a GPX activity has a distance stream")
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        assert_eq!(d.len(), a["streams"]["time"]["data"].as_array().unwrap().len());
+        assert_eq!(d[0], 0.0);
+        assert!(d.windows(2).all(|p| p[0] <= p[1]), "the distance never decreases");
+        // The generator moves each point by the speed it records; the CSV's distance is their
+        // sum. Haversine on a sphere and the generator's flat step agree within 0.5%.
+        let csv: f64 = w["metrics"]["distance"].as_str().unwrap().parse().unwrap();
+        let last = *d.last().unwrap();
+        assert!((last - csv).abs() / csv < 0.005, "{last} m against the CSV's {csv} m");
+        assert_eq!(a["streams"]["distance"]["series_type"], "time");
+    }
+    assert!(gpx >= 2, "the fixture has GPX activities");
+}
+
+#[test]
+fn the_import_is_the_same_in_every_time_zone() {
+    // FIT timestamps are UTC seconds since the FIT epoch: the machine's zone must not matter.
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let mut seen = None;
+    for tz in ["UTC", "Pacific/Kiritimati", "America/St_Johns", "Asia/Kathmandu", "<-0330>3:30"] {
+        let out = ok(kompass(&data)
+            .env("TZ", tz)
+            .args(["rider", "import", "--dry-run", EXPORT])
+            .output()
+            .unwrap());
+        let doc = String::from_utf8(out.stdout).unwrap();
+        match &seen {
+            None => seen = Some(doc),
+            Some(first) => assert!(first == &doc, "TZ={tz} changed the document"),
+        }
+    }
+    assert_eq!(seen.unwrap().trim_end(), import().document);
+}

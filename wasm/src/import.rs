@@ -59,16 +59,19 @@ pub fn import_strava_export(
     #[wasm_bindgen(js_name = onProgress, unchecked_param_type = "((p: ImportProgress) => void) | undefined")]
     on_progress: JsValue,
 ) -> Result<JsValue, JsValue> {
-    let bytes = if let Some(bytes) = archive.dyn_ref::<js_sys::Uint8Array>() {
-        bytes.to_vec()
+    // The archive stays in JS memory: the importer reads it through a view, entry by entry,
+    // so wasm memory holds the activity being read and the document, never the archive.
+    let array = if let Some(bytes) = archive.dyn_ref::<js_sys::Uint8Array>() {
+        bytes.clone()
     } else if let Some(buffer) = archive.dyn_ref::<js_sys::ArrayBuffer>() {
-        js_sys::Uint8Array::new(buffer).to_vec()
+        js_sys::Uint8Array::new(buffer)
     } else {
         return Err(js_error(
             "TypeError",
             "archive: pass the ZIP as a Uint8Array or an ArrayBuffer",
         ));
     };
+    let len = u64::from(array.length());
     let callback = on_progress.dyn_ref::<js_sys::Function>().cloned();
     let mut progress = |p: Progress| {
         if let (Some(f), Ok(v)) = (&callback, to_js(&p)) {
@@ -76,8 +79,49 @@ pub fn import_strava_export(
             let _ = f.call1(&JsValue::NULL, &v);
         }
     };
+    let reader = std::io::BufReader::with_capacity(64 << 10, JsReader { array, pos: 0, len });
     let imported =
-        import::import_strava_export_with(&bytes, &ImportLimits::default(), &mut progress)
+        import::import_strava_export_from(reader, len, &ImportLimits::default(), &mut progress)
             .map_err(|e| js_error("ImportError", e))?;
     to_js(&Imported { document: &imported.document, report: &imported.report })
+}
+
+/// A JS `Uint8Array` read as a seekable file: each read copies only the bytes asked for.
+struct JsReader {
+    array: js_sys::Uint8Array,
+    pos: u64,
+    len: u64,
+}
+
+impl std::io::Read for JsReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = (self.len.saturating_sub(self.pos)).min(buf.len() as u64) as usize;
+        if n > 0 {
+            // Both ends fit in u32: a Uint8Array's length does.
+            let start = self.pos as u32;
+            self.array.subarray(start, start + n as u32).copy_to(&mut buf[..n]);
+            self.pos += n as u64;
+        }
+        Ok(n)
+    }
+}
+
+impl std::io::Seek for JsReader {
+    fn seek(&mut self, to: std::io::SeekFrom) -> std::io::Result<u64> {
+        let pos = match to {
+            std::io::SeekFrom::Start(n) => Some(n),
+            std::io::SeekFrom::End(d) => self.len.checked_add_signed(d),
+            std::io::SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+        };
+        match pos {
+            Some(p) => {
+                self.pos = p;
+                Ok(p)
+            }
+            None => Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "seek before the start of the archive",
+            )),
+        }
+    }
 }

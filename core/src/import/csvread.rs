@@ -1,7 +1,7 @@
 //! `activities.csv` and `profile.csv`: the columns kept, by Strava's header names; every other
 //! column is dropped and counted.
 
-use super::{RemovedTally, Track, json_number, tally, time};
+use super::{RemovedTally, json_number, tally, time};
 
 /// The athlete traits kept from `profile.csv`.
 #[derive(Debug, Default)]
@@ -20,9 +20,8 @@ pub(crate) struct Activity {
     pub metrics: Vec<(&'static str, String)>,
     /// The activity file's path in the archive (internal: never written out).
     pub filename: Option<String>,
-    pub streams: Option<Track>,
-    /// The activity file was there but skipped (already reported).
-    pub file_failed: bool,
+    /// The activity file was read or skipped (or found missing): the activity can be written.
+    pub file_done: bool,
 }
 
 /// Metric columns and the Strava API field each becomes. Where Strava's header repeats a name

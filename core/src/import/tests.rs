@@ -284,3 +284,119 @@ fn json_numbers_are_copied_or_normalised() {
     assert_eq!(thousands(12), "12");
     assert_eq!(thousands(1_000_000), "1,000,000");
 }
+
+/// A GPX point at a position, with a time.
+fn gpx_at(points: &[(f64, f64)]) -> String {
+    let mut s = String::from("<?xml version=\"1.0\"?><gpx><trk><trkseg>");
+    for (i, (lat, lon)) in points.iter().enumerate() {
+        s.push_str(&format!(
+            "<trkpt lat=\"{lat}\" lon=\"{lon}\"><time>2024-05-01T04:30:{i:02}Z</time></trkpt>"
+        ));
+    }
+    s.push_str("<trkpt><time>2024-05-01T04:31:00Z</time></trkpt></trkseg></trk></gpx>");
+    s
+}
+
+#[test]
+fn gpx_distance_is_summed_from_the_positions_in_metres() {
+    // 0.001 degree along the equator, then 0.001 degree north: R * pi / 180 / 1000 each.
+    let archive = zip_of(&[
+        ("activities.csv", &csv_rows(&[ROW])),
+        (
+            "activities/111222333.gpx",
+            gpx_at(&[(0.0, 0.0), (0.0, 0.001), (0.001, 0.001)]).as_bytes(),
+        ),
+    ]);
+    let out = import(&archive);
+    let doc: serde_json::Value = serde_json::from_str(&out.document).unwrap();
+    let d = &doc["activities"][0]["streams"]["distance"]["data"];
+    let step = 6_371_008.8 * std::f64::consts::PI / 180.0 / 1000.0;
+    assert_eq!(d[0], 0.0);
+    assert!((d[1].as_f64().unwrap() - step).abs() < 0.006, "{d}");
+    assert!((d[2].as_f64().unwrap() - 2.0 * step).abs() < 0.006, "{d}");
+    // The point without a position has no distance; no coordinate reaches the document.
+    assert_eq!(d[3], serde_json::Value::Null);
+    assert_eq!(doc["activities"][0]["streams"]["distance"]["series_type"], "time");
+    assert!(!out.document.contains("0.001"), "{}", out.document);
+    // The same distance the other way round, and across the antimeridian.
+    assert!((xml::haversine((0.001, 0.001), (0.0, 0.001)) - step).abs() < 1e-6);
+    assert!((xml::haversine((0.0, 179.9995), (0.0, -179.9995)) - step).abs() < 1e-6);
+}
+
+/// A FIT file by hand: a record with a full timestamp (FIT seconds) and a position, then two
+/// with compressed-timestamp headers (5-bit offsets), heart rate in each.
+fn fit_with_compressed_timestamps(base: u32, offsets: [u8; 2]) -> Vec<u8> {
+    let mut data = Vec::new();
+    // Definition, local type 0: record (20) with timestamp, position_lat/long, heart_rate.
+    data.extend([0x40, 0, 0, 20, 0, 4, 253, 4, 0x86, 0, 4, 0x85, 1, 4, 0x85, 3, 1, 0x02]);
+    // Definition, local type 1: record with heart_rate only (the header carries the time).
+    data.extend([0x41, 0, 0, 20, 0, 1, 3, 1, 0x02]);
+    data.push(0x00);
+    data.extend(base.to_le_bytes());
+    data.extend(500_000_000i32.to_le_bytes());
+    data.extend(70_000_000i32.to_le_bytes());
+    data.push(150);
+    for (i, off) in offsets.iter().enumerate() {
+        data.push(0x80 | (1 << 5) | (off & 31));
+        data.push(151 + i as u8);
+    }
+    let mut fit = vec![14, 0x10, 0x54, 0x08];
+    fit.extend((data.len() as u32).to_le_bytes());
+    fit.extend(b".FIT");
+    fit.extend([0, 0]);
+    fit.extend(data);
+    fit.extend([0, 0]);
+    fit
+}
+
+#[test]
+fn fit_timestamps_are_utc_seconds_since_the_fit_epoch_with_compressed_offsets() {
+    // 1e9 is a multiple of 32: offset 5 is base + 5; offset 3 (< 5) rolls over to base + 35.
+    let fit = fit_with_compressed_timestamps(1_000_000_000, [5, 3]);
+    let fit_row = ROW.replace(".gpx", ".fit");
+    let archive =
+        zip_of(&[("activities.csv", &csv_rows(&[&fit_row])), ("activities/111222333.fit", &fit)]);
+    let out = import(&archive);
+    assert!(out.report.skipped.is_empty(), "{:?}", out.report.skipped);
+    let doc: serde_json::Value = serde_json::from_str(&out.document).unwrap();
+    let streams = &doc["activities"][0]["streams"];
+    assert_eq!(streams["time"]["data"], serde_json::json!([0, 5, 35]));
+    assert_eq!(streams["heartrate"]["data"], serde_json::json!([150, 151, 152]));
+    let count =
+        |kind: &str| out.report.removed.iter().find(|x| x.kind == kind).map_or(0, |x| x.count);
+    assert_eq!(count("GPS points"), 1);
+    // The absolute time: FIT second 1e9 is Unix 1,631,065,600 (2021-09-08T01:46:40Z), in UTC.
+    let track = fit::read(&fit, 10, &mut RemovedTally::new()).unwrap();
+    assert_eq!(track.first_time(), Some(1_631_065_600.0));
+}
+
+#[test]
+fn activities_keep_the_csv_order_whatever_the_order_of_their_files() {
+    let rows: Vec<String> = (1..=4).map(|i| ROW.replace("111222333", &format!("10{i}"))).collect();
+    let csv = csv_rows(&rows.iter().map(String::as_str).collect::<Vec<_>>());
+    let files: Vec<(String, String)> =
+        (1..=4).map(|i| (format!("activities/10{i}.gpx"), gpx(i + 1))).collect();
+    let mut forward: Vec<(&str, &[u8])> = vec![("activities.csv", &csv)];
+    forward.extend(files.iter().map(|(n, b)| (n.as_str(), b.as_bytes())));
+    // Files backwards, one missing: the first activity waits for all the others.
+    let mut backward: Vec<(&str, &[u8])> = vec![("activities.csv", &csv)];
+    backward.extend(files.iter().rev().map(|(n, b)| (n.as_str(), b.as_bytes())));
+    let a = import(&zip_of(&forward));
+    let b = import(&zip_of(&backward));
+    assert_eq!(a.document, b.document);
+    // In CSV order: activity i has i + 1 samples.
+    let doc: serde_json::Value = serde_json::from_str(&a.document).unwrap();
+    let lens: Vec<usize> = doc["activities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["streams"]["time"]["data"].as_array().unwrap().len())
+        .collect();
+    assert_eq!(lens, [2, 3, 4, 5]);
+    let without_first = &backward[..backward.len() - 1];
+    let c = import(&zip_of(without_first));
+    let doc: serde_json::Value = serde_json::from_str(&c.document).unwrap();
+    assert!(doc["activities"][0].get("streams").is_none());
+    assert_eq!(doc["activities"][1]["streams"]["time"]["data"].as_array().unwrap().len(), 3);
+    assert_eq!(c.report.activities_with_streams, 3);
+}

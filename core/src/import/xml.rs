@@ -5,7 +5,7 @@
 use quick_xml::Reader;
 use quick_xml::events::{BytesStart, Event};
 
-use super::{RemovedTally, Track, json_number, tally, time};
+use super::{RemovedTally, Slot as Series, Track, tally, time};
 
 /// Nesting deeper than this is not an activity file.
 const MAX_DEPTH: usize = 64;
@@ -88,6 +88,7 @@ fn read(
     let mut reader = Reader::from_reader(bytes);
     reader.config_mut().trim_text(true);
     let mut track = Track::default();
+    let mut route = Route::default();
     let mut stack: Vec<String> = Vec::new();
     let mut in_point = false;
     let point: &str = if kind == Kind::Gpx { "trkpt" } else { "Trackpoint" };
@@ -105,13 +106,33 @@ fn read(
                 if stack.len() >= MAX_DEPTH {
                     return Err(format!("it nests elements deeper than {MAX_DEPTH}"));
                 }
-                open(&e, &name, kind, point, &mut in_point, &mut track, max_samples, removed)?;
+                open(
+                    &e,
+                    &name,
+                    kind,
+                    point,
+                    &mut in_point,
+                    &mut track,
+                    &mut route,
+                    max_samples,
+                    removed,
+                )?;
                 stack.push(name);
             }
             Event::Empty(e) => {
                 let name = e.local_name().as_ref().to_owned();
                 let mut inside = in_point;
-                open(&e, &name, kind, point, &mut inside, &mut track, max_samples, removed)?;
+                open(
+                    &e,
+                    &name,
+                    kind,
+                    point,
+                    &mut inside,
+                    &mut track,
+                    &mut route,
+                    max_samples,
+                    removed,
+                )?;
             }
             Event::End(_) => {
                 if let Some(name) = stack.pop()
@@ -151,6 +172,42 @@ fn read(
     Ok(track)
 }
 
+/// Distance along a GPX track: the great-circle (haversine) distance between consecutive
+/// positions, summed, in metres rounded to centimetres like a FIT file's `distance`.
+#[derive(Default)]
+struct Route {
+    last: Option<(f64, f64)>,
+    metres: f64,
+}
+
+/// The mean Earth radius (IUGG), metres.
+const EARTH_RADIUS_M: f64 = 6_371_008.8;
+
+impl Route {
+    /// The distance at a point with position `at` (latitude, longitude in degrees); `None`
+    /// for a point without a valid one.
+    fn to(&mut self, at: Option<(f64, f64)>) -> Option<f64> {
+        let (lat, lon) = at?;
+        if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lon) {
+            return None;
+        }
+        if let Some(last) = self.last {
+            self.metres += haversine(last, (lat, lon));
+        }
+        self.last = Some((lat, lon));
+        Some((self.metres * 100.0).round() / 100.0)
+    }
+}
+
+/// Metres between two positions (degrees) on a sphere of the Earth's mean radius.
+pub(crate) fn haversine(a: (f64, f64), b: (f64, f64)) -> f64 {
+    let (la1, la2) = (a.0.to_radians(), b.0.to_radians());
+    let dlat = la2 - la1;
+    let dlon = (b.1 - a.1).to_radians();
+    let h = (dlat / 2.0).sin().powi(2) + la1.cos() * la2.cos() * (dlon / 2.0).sin().powi(2);
+    2.0 * EARTH_RADIUS_M * h.sqrt().min(1.0).asin()
+}
+
 #[allow(clippy::too_many_arguments)]
 fn open(
     e: &BytesStart<'_>,
@@ -159,6 +216,7 @@ fn open(
     point: &str,
     in_point: &mut bool,
     track: &mut Track,
+    route: &mut Route,
     max_samples: usize,
     removed: &mut RemovedTally,
 ) -> Result<(), String> {
@@ -169,12 +227,21 @@ fn open(
         track.push_empty();
         *in_point = true;
         if kind == Kind::Gpx {
-            let has_position = e
-                .attributes()
-                .flatten()
-                .any(|a| matches!(a.key.local_name().as_ref(), "lat" | "lon"));
+            let (mut lat, mut lon, mut has_position) = (None, None, false);
+            for a in e.attributes().flatten() {
+                let value = || a.value.trim().parse::<f64>().ok();
+                match a.key.local_name().as_ref() {
+                    "lat" => (lat, has_position) = (value(), true),
+                    "lon" => (lon, has_position) = (value(), true),
+                    _ => {}
+                }
+            }
             if has_position {
                 tally(removed, "GPS points", "activity files: trkpt lat/lon", 1);
+            }
+            // GPX has no distance: it is summed from the positions before they are dropped.
+            if let Some(d) = route.to(lat.zip(lon)) {
+                track.set_number(Series::Distance, d);
             }
         }
     } else if kind == Kind::Tcx && name == "Position" && *in_point {
@@ -190,41 +257,33 @@ fn open(
     Ok(())
 }
 
-fn series(track: &mut Track, s: Slot) -> &mut Vec<Option<String>> {
+fn series(s: Slot) -> Series {
     match s {
         Slot::Time => unreachable!("time is not a text series"),
-        Slot::Distance => &mut track.distance,
-        Slot::Altitude => &mut track.altitude,
-        Slot::Heartrate => &mut track.heartrate,
-        Slot::Watts => &mut track.watts,
-        Slot::Cadence => &mut track.cadence,
-        Slot::Speed => &mut track.speed,
-        Slot::Temp => &mut track.temp,
+        Slot::Distance => Series::Distance,
+        Slot::Altitude => Series::Altitude,
+        Slot::Heartrate => Series::Heartrate,
+        Slot::Watts => Series::Watts,
+        Slot::Cadence => Series::Cadence,
+        Slot::Speed => Series::Speed,
+        Slot::Temp => Series::Temp,
     }
 }
 
 fn fill(track: &mut Track, s: Slot, text: &str) {
     match s {
         Slot::Time => {
-            if let (Some(slot), Some(t)) = (track.time.last_mut(), time::iso8601(text)) {
-                *slot = Some(t);
+            if let Some(t) = time::iso8601(text) {
+                track.set_time(t);
             }
         }
-        _ => Track::set(series(track, s), json_number(text)),
+        _ => track.set_text(series(s), text),
     }
 }
 
 fn clear(track: &mut Track, s: Slot) {
     match s {
-        Slot::Time => {
-            if let Some(slot) = track.time.last_mut() {
-                *slot = None;
-            }
-        }
-        _ => {
-            if let Some(slot) = series(track, s).last_mut() {
-                *slot = None;
-            }
-        }
+        Slot::Time => track.clear_time(),
+        _ => track.clear(series(s)),
     }
 }

@@ -154,9 +154,10 @@ struct ImportOutput<'a> {
     /// The save, as `rider save --json` prints it; absent with --dry-run.
     #[serde(skip_serializing_if = "Option::is_none")]
     saved: Option<&'a crate::rider::RiderSaved>,
-    /// The document that would be stored (--dry-run only).
+    /// The document that would be stored (--dry-run only), embedded as it is: parsing it
+    /// into a tree would take many times its size.
     #[serde(skip_serializing_if = "Option::is_none")]
-    document: Option<serde_json::Value>,
+    document: Option<&'a serde_json::value::RawValue>,
     /// What the import kept, removed and skipped.
     import: &'a ImportReport,
 }
@@ -184,13 +185,19 @@ async fn import(
         }
         (_, true) => None,
     };
-    let archive = read_input(Some(file))?;
-    let imported = crate::rider::import_export(&archive)?;
-    drop(archive);
+    // A file is read entry by entry, never whole; stdin (`-`) cannot seek, so it is buffered.
+    let imported = if file == Path::new("-") {
+        crate::rider::import_export(&read_input(Some(file))?)?
+    } else {
+        let input = |source| CliError::Input { path: file.display().to_string(), source };
+        let f = std::fs::File::open(file).map_err(input)?;
+        let len = f.metadata().map_err(input)?.len();
+        crate::rider::import_export_from(std::io::BufReader::new(f), len)?
+    };
     let report = &imported.report;
     let Some((user, config, key)) = target else {
         if out.is_json() {
-            let document = serde_json::from_str(&imported.document)
+            let document = serde_json::from_str::<&serde_json::value::RawValue>(&imported.document)
                 .map_err(|e| CliError::Other(format!("the imported document is not JSON: {e}")))?;
             out.print(
                 &ImportOutput { saved: None, document: Some(document), import: report },
