@@ -1,7 +1,7 @@
 //! SigV4 Authorization-header signing for the native S3 client: it sends the request, this
 //! decides the headers that authenticate it.
 
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use aws_sigv4::http_request::{
     PayloadChecksumKind, PercentEncodingMode, SessionTokenMode, SignableBody, SignatureLocation,
@@ -129,7 +129,7 @@ pub fn sign_request(
         .region(region)
         .name(SERVICE)
         // Whole seconds, as x-amz-date carries them.
-        .time(SystemTime::UNIX_EPOCH + Duration::from_secs(secs))
+        .time(crate::time::UnixMs::from_secs(secs).to_system_time())
         .settings(settings)
         .build()
         .map_err(|e| SignError::Signing(Box::new(e)))?
@@ -164,7 +164,7 @@ fn check_url(url: &str) -> Result<(), SignError> {
 mod tests {
     use super::*;
     use crate::presign::S3Target;
-    use std::time::UNIX_EPOCH;
+    use std::time::{Duration, UNIX_EPOCH};
 
     const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
