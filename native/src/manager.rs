@@ -643,7 +643,13 @@ impl Manager {
                 })
             }
             Err(e) => {
-                self.state.write(|tx| tx.release(key))?;
+                // A PUT that failed on the way back (timeout, cut connection) may have been
+                // stored: its reservation keeps counting until a listing shows the key, the
+                // queued copy is replayed, or it expires, so no other save is admitted into
+                // bytes the bucket may already hold.
+                if !e.is_outage() {
+                    self.state.write(|tx| tx.release(key))?;
+                }
                 match e {
                     e if e.is_outage() => self.save_pending(key, bytes, &e.to_string(), mode),
                     S3Error::PreconditionFailed { key } => {
@@ -942,10 +948,8 @@ impl Manager {
                 self.carry_out_s3(&admitted.cleanup).await;
                 Ok(())
             }
-            Err(e) if e.is_outage() => {
-                release(self)?;
-                Err(SyncStop::Stop(format!("S3 unreachable: {e}")))
-            }
+            // As in a save: an outage's PUT may have landed, so its reservation stays.
+            Err(e) if e.is_outage() => Err(SyncStop::Stop(format!("S3 unreachable: {e}"))),
             Err(e) => {
                 release(self)?;
                 Err(SyncStop::Skip(e.to_string()))

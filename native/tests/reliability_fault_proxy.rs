@@ -280,3 +280,82 @@ fn migration_through_a_faulty_network_completes_or_fails_per_file() {
         started.elapsed()
     );
 }
+
+/// A proxy to `upstream` that, while its switch is on, forwards every request and drops the
+/// answers: the server stores what it receives while the client times out, the ambiguous
+/// failure of a real network.
+fn swallowing_proxy(upstream: &str) -> (String, Arc<std::sync::atomic::AtomicBool>) {
+    use std::io::{Read, Write};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let upstream = upstream.trim_start_matches("http://").to_owned();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let swallow = Arc::new(AtomicBool::new(false));
+    let on = swallow.clone();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(mut client) = client else { continue };
+            let Ok(mut server) = std::net::TcpStream::connect(&upstream) else { continue };
+            let (mut answer, mut back, on) =
+                (server.try_clone().unwrap(), client.try_clone().unwrap(), on.clone());
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 16 * 1024];
+                while let Ok(n @ 1..) = answer.read(&mut buf) {
+                    if !on.load(Ordering::SeqCst) && back.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            });
+            std::thread::spawn(move || std::io::copy(&mut client, &mut server));
+        }
+    });
+    (url, swallow)
+}
+
+/// A save whose PUT reached S3 but whose answer was lost lands locally and queues, and its
+/// bytes still count: the next save past the quota is refused, so the bucket never holds
+/// more than the quota (issue 9: 32 writers once ended one file over it this way).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_put_whose_answer_is_lost_still_counts_against_the_quota() {
+    use std::sync::atomic::Ordering;
+    const TEST: &str = "a_put_whose_answer_is_lost";
+    let Some(env) = common::s3_env(TEST) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let user = format!("lost-{}", token());
+    // Room for two files of 40 KiB, not three.
+    let vars = [("S3_MAX_USER_STORAGE_MB", "0.1"), ("S3_AUTO_CLEANUP_ENABLED", "false")];
+    let body = vec![b'x'; 40 * 1024];
+    let key = |n: &str| ObjectKey::parse_parts(Some(&user), "routes", n).unwrap();
+    let (url, swallow) = swallowing_proxy(&env.endpoint);
+    let lossy = common::S3Env { endpoint: url, ..env.clone() };
+    let quick = S3Options { max_retries: 0, timeout: Duration::from_secs(2), ..options() };
+    let m = Manager::open_with(manager_config(&data, Some(&lossy), &vars), quick).unwrap();
+    m.save(&key("a.json"), &body).await.unwrap();
+
+    swallow.store(true, Ordering::SeqCst);
+    let out = m.save(&key("b.json"), &body).await.unwrap();
+    swallow.store(false, Ordering::SeqCst);
+    assert_eq!(out.backend, Backend::Local, "the answer never came: the save queues");
+    assert!(out.pending_sync.is_some());
+    // The premise: the PUT itself reached the bucket.
+    let s3 = store(&env);
+    let listed = s3.list(&format!("users/{user}/")).await.unwrap();
+    assert!(listed.iter().any(|o| o.key.ends_with("/b.json")), "the swallowed PUT reached S3");
+
+    let third = m.save(&key("c.json"), &body).await;
+    assert!(
+        matches!(third, Err(kompass::manager::ManagerError::Refused(_))),
+        "a third file is past the quota once the lost PUT counts: {third:?}"
+    );
+    let stored: u64 =
+        s3.list(&format!("users/{user}/")).await.unwrap().iter().map(|o| o.size).sum();
+    assert_eq!(
+        stored,
+        2 * 40 * 1024,
+        "two files fit a 0.1 MiB quota: the first and the lost PUT's"
+    );
+    // Nothing lost: the queued copy replays.
+    m.sync(None).await.unwrap();
+    assert!(m.journal().pending().unwrap().is_empty(), "the queued save replayed");
+}
