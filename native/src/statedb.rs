@@ -157,6 +157,9 @@ impl StateDb {
         // The first statement that reads the header tells a damaged file apart.
         conn.pragma_update(None, "journal_mode", "WAL").map_err(sql)?;
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(sql)?;
+        // A deleted row's bytes are overwritten, not left in free pages: an erased user's
+        // keys must not be recoverable from the file.
+        conn.pragma_update(None, "secure_delete", "ON").map_err(sql)?;
         conn.execute_batch(SCHEMA).map_err(sql)?;
         let db = StateDb { path, conn: Mutex::new(conn) };
         db.import_json(data_dir)?;
@@ -169,6 +172,13 @@ impl StateDb {
     pub fn set_durable(&self) -> Result<(), StateError> {
         let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         conn.pragma_update(None, "synchronous", "FULL").map_err(|e| self.err(e))
+    }
+
+    /// Copies the WAL into the database and empties it, so rows deleted since (an erase)
+    /// survive in neither file. Best effort: a reader holding an old snapshot keeps the WAL.
+    pub fn checkpoint(&self) -> Result<(), StateError> {
+        let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).map_err(|e| self.err(e))
     }
 
     /// The database file.

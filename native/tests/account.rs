@@ -50,14 +50,18 @@ fn local_traces(k: &Kompass, user: &str) -> Vec<String> {
     found
 }
 
-/// The state files (journal, inventory cache, rider summaries) mentioning `user`.
+/// The state files (the SQLite database and its WAL, rider summaries) whose bytes mention
+/// `user`: binary files too, so freed database pages that still hold a row count.
 fn state_traces(k: &Kompass, user: &str) -> Vec<String> {
     let dir = k.data_dir().join(".kompass");
     let Ok(rd) = std::fs::read_dir(&dir) else { return Vec::new() };
     rd.filter_map(|e| {
         let p = e.unwrap().path();
-        let text = std::fs::read_to_string(&p).unwrap_or_default();
-        text.contains(user).then(|| p.file_name().unwrap().to_string_lossy().into_owned())
+        let bytes = std::fs::read(&p).unwrap_or_default();
+        bytes
+            .windows(user.len())
+            .any(|w| w == user.as_bytes())
+            .then(|| p.file_name().unwrap().to_string_lossy().into_owned())
     })
     .collect()
 }

@@ -269,6 +269,12 @@ impl Manager {
             Ok::<_, ManagerError>(forget.len() + reserved.len())
         })?;
         report.cache_rows = before_rows + crate::rider::forget_summaries(self, &prefix)?;
+        // The deleted rows' old pages still sit in the WAL until a checkpoint.
+        if let Err(e) = self.state.checkpoint() {
+            tracing::warn!(
+                "the state database keeps erased rows in its WAL until the next checkpoint: {e}"
+            );
+        }
         report.bytes = report.removed.iter().map(|r| r.size).sum();
         report.requests = self.s3.as_ref().map(|s| total(s.counts())).unwrap_or(0) - before;
         report.complete = !report.degraded && report.remaining.is_empty();
