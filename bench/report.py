@@ -172,7 +172,7 @@ def saves(r):
     srv = r["server_requests"]
     rows = ["| counted by | PUT-class | GET-class | free (DELETE) | PUT-class per save |",
             "| --- | ---: | ---: | ---: | ---: |",
-            f"| kompass's ledger (`.kompass/requests.json`) | {led['put_class']:,} | {led['get_class']:,} | {led['free']:,} | {r['put_class_per_save_ledger']:.3f} |",
+            f"| kompass's ledger (`.kompass/state.sqlite3`) | {led['put_class']:,} | {led['get_class']:,} | {led['free']:,} | {r['put_class_per_save_ledger']:.3f} |",
             f"| SeaweedFS's metrics ({', '.join(f'{k} {v:,}' for k, v in sorted(srv.items()))}) "
             f"| {srv.get('PUT', 0) + srv.get('LIST', 0) + srv.get('POST', 0):,} | {srv.get('GET', 0):,} | {srv.get('DELETE', 0):,} "
             f"| {r['put_class_per_save_server']:.3f} |"]

@@ -7,8 +7,8 @@ nearly every save. Each save is its own `kompass save --json` process, as a user
 would run it: what carries over between saves is only what kompass keeps in its data
 directory (the cached S3 inventory, the request ledger).
 
-Requests are counted twice, independently: kompass's own ledger ({data_dir}/.kompass/
-requests.json, by billing class) and the server's counters for the bucket (SeaweedFS's
+Requests are counted twice, independently: kompass's own ledger (the `ledger` table of
+{data_dir}/.kompass/state.sqlite3, by billing class) and the server's counters for the bucket (SeaweedFS's
 Prometheus metrics, by request type; it labels HEAD as GET).
 
 Goal: at most 1.05 PUT-class requests (PUT + LIST) per save; the original Python spent at
@@ -32,6 +32,18 @@ SIZE = 8 * 1024
 QUOTA_MB = "1"
 USER = "bench-saver"
 
+
+
+def read_ledger(db):
+    """This run's request ledger, summed over its months (a run may cross one)."""
+    import sqlite3
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        rows = con.execute("SELECT month, put_class, get_class, free FROM ledger ORDER BY month").fetchall()
+    finally:
+        con.close()
+    return {"months": [r[0] for r in rows], "put_class": sum(r[1] for r in rows),
+            "get_class": sum(r[2] for r in rows), "free": sum(r[3] for r in rows)}
 
 def main():
     common.s3_env()
@@ -77,7 +89,7 @@ def main():
             walls.append(wall)
         time.sleep(0.2)
         server = common.diff(common.server_requests(bucket), before)
-        ledger = json.loads((data / ".kompass" / "requests.json").read_text())
+        ledger = read_ledger(data / ".kompass" / "state.sqlite3")
         objects, stored = common.bucket_size(bucket)
     common.drop_bucket(bucket)
 
