@@ -575,6 +575,7 @@ async fn outage_after_the_inventory_is_cached_still_saves_locally() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn list_paginates_past_1000_objects() {
     let Some(env) = support::s3_env("list_paginates_past_1000_objects") else { return };
+    let _many_pages = support::BUCKET_PAGES.write().await;
     let s3 = Arc::new(env.store());
     let u = uid("page");
     let want: BTreeSet<String> = (0..1050).map(|i| format!("r-{i:04}.json")).collect();

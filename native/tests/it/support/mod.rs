@@ -30,6 +30,13 @@ pub struct S3Env {
     pub secret_access_key: String,
 }
 
+/// How many listing pages (1,000 keys each) the shared bucket spans, as a lock. The modules'
+/// tests run side by side in one process: a test that puts more than a page into the bucket
+/// holds it exclusively, and a test whose request counts assume the whole bucket lists in one
+/// request holds it shared, so the two never overlap (as they did not when each file was a
+/// test binary of its own, run one after the other).
+pub static BUCKET_PAGES: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
 /// The test server's settings; `None` (with a note on stderr) only when KOMPASS_SKIP_S3=1.
 /// Panics with what to do when they are missing: a test that needs S3 must not pass silently.
 pub fn s3_env(test: &str) -> Option<S3Env> {
