@@ -52,10 +52,8 @@ export KOMPASS_S3S_ENDPOINT=http://127.0.0.1:$S3S_PORT KOMPASS_S3S_BUCKET=kompas
 log "reliability tests, soak size"
 start=$(date +%s)
 set +e
-KOMPASS_SOAK=1 cargo test -p kompass \
-  --test reliability_s3_kill --test reliability_fault_proxy --test reliability_crash_local \
-  --test reliability_concurrency --test reliability_bad_input --test reliability_bad_input_http \
-  --test reliability_presign --test reliability_fuzz_regressions \
+# (The modules reliability_* of the one integration-test binary `it`.)
+KOMPASS_SOAK=1 cargo test -p kompass --test it reliability_ \
   -- --test-threads=1 --nocapture 2>&1 | tee -a "$LOG" | grep -E "^(RESULT|SKIPPED|test result|test .* FAILED|.*seed [0-9]+)"
 status=${PIPESTATUS[0]}
 set -e

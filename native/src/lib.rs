@@ -8,6 +8,7 @@ pub mod env;
 pub mod journal;
 pub mod manager;
 pub mod migrate;
+pub mod report;
 pub mod rider;
 pub mod serve;
 pub mod state;

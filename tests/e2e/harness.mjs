@@ -143,6 +143,25 @@ export async function startServe({ env, cwd, devUser = 'dev-rider' }) {
   };
 }
 
+/**
+ * `kompass serve` on local storage only (no S3) in a fresh temp dir named after `name`, and a
+ * browser: the set-up of the local-storage suites.
+ */
+export async function startLocalWithBrowser(name) {
+  const dir = tempDir(name);
+  const dataDir = path.join(dir, 'data');
+  const server = await startServe({
+    cwd: dir,
+    env: { DATA_DIRECTORY: dataDir, KOMPASS_SERVER_SECRET: secret(), S3_STORAGE_ENABLED: 'false' },
+  });
+  try {
+    return { server, browser: await launch(), dataDir };
+  } catch (e) {
+    await server.stop();
+    throw e;
+  }
+}
+
 /** Headless Debian Chromium (never a downloaded browser). */
 export async function launch() {
   return chromium.launch({

@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { FIXTURE, REPO, launch, openPage, read, secret, startServe, tempDir, waitForText } from './harness.mjs';
+import { FIXTURE, REPO, openPage, read, startLocalWithBrowser, waitForText } from './harness.mjs';
 
 const EXPORT = path.join(REPO, 'native/tests/fixtures/strava_bulk_export.zip');
 const EXPECTED = JSON.parse(readFileSync(path.join(REPO, 'native/tests/fixtures/strava_bulk_export.expected.json'), 'utf8'));
@@ -18,13 +18,7 @@ describe('kompass serve, a Strava bulk export ZIP', () => {
   let dataDir;
 
   before(async () => {
-    const dir = tempDir('import');
-    dataDir = path.join(dir, 'data');
-    server = await startServe({
-      cwd: dir,
-      env: { DATA_DIRECTORY: dataDir, KOMPASS_SERVER_SECRET: secret(), S3_STORAGE_ENABLED: 'false' },
-    });
-    browser = await launch();
+    ({ server, browser, dataDir } = await startLocalWithBrowser('import'));
   });
 
   after(async () => {

@@ -9,13 +9,10 @@ import path from 'node:path';
 import {
   FIXTURE,
   assertScrubbed,
-  launch,
   loadReviewUpload,
   openPage,
   read,
-  secret,
-  startServe,
-  tempDir,
+  startLocalWithBrowser,
   waitForText,
 } from './harness.mjs';
 
@@ -25,13 +22,7 @@ describe('kompass serve, local storage', () => {
   let dataDir;
 
   before(async () => {
-    const dir = tempDir('local');
-    dataDir = path.join(dir, 'data');
-    server = await startServe({
-      cwd: dir,
-      env: { DATA_DIRECTORY: dataDir, KOMPASS_SERVER_SECRET: secret(), S3_STORAGE_ENABLED: 'false' },
-    });
-    browser = await launch();
+    ({ server, browser, dataDir } = await startLocalWithBrowser('local'));
   });
 
   after(async () => {

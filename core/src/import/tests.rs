@@ -1,5 +1,5 @@
 //! Unit tests of the importer on archives built here; the generated export with FIT files is
-//! tested in native/tests/strava_import.rs.
+//! tested in native/tests/it/strava_import.rs.
 
 use std::io::Write;
 

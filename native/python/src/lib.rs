@@ -10,17 +10,17 @@
 //! serves any number of Python threads: the manager is `Sync` and the tokio runtime is
 //! multi-threaded, so concurrent `block_on`s from several threads are allowed.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Write as _;
 use std::sync::Mutex;
 
 use kompass::env::EnvError;
 use kompass::manager::{Backend, Manager, ManagerError, now_ms};
 use kompass::migrate::{self, MigrateError, Options};
+use kompass::report::{self, StorageFacts, TypeUsage};
 use kompass::rider::{RiderError, Riders};
-use kompass_core::inventory::usage;
 use kompass_core::key::{DataType, FileName, KeyError, ObjectKey, UserId};
-use kompass_core::quota::{UsageStatus, percent_used};
+use kompass_core::quota::UsageStatus;
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
@@ -126,47 +126,31 @@ fn user_id(user: &str) -> PyResult<UserId> {
     UserId::new(user).map_err(key_error)
 }
 
-/// `kompass storage info` for Python: the backends and what they hold.
+/// `kompass storage info` for Python: `kompass status`'s facts and what the Python side adds.
 #[derive(Serialize)]
 struct StorageInfo {
-    backends: Vec<Backend>,
-    preferred_backend: Backend,
+    #[serde(flatten)]
+    facts: StorageFacts,
     s3_enabled: bool,
     /// S3 is enabled and its inventory could be read now (or is cached and fresh).
     s3_available: bool,
     local_available: bool,
-    bucket: Option<String>,
-    endpoint: Option<String>,
-    data_directory: String,
-    local_files: usize,
-    local_bytes: u64,
-    s3_files: Option<usize>,
-    s3_bytes: Option<u64>,
-    s3_error: Option<String>,
-    pending_sync: usize,
     config: kompass_core::config::RedactedConfig,
 }
 
-/// One user's usage against the user quota.
+/// One user's usage against the user quota: `report::UserQuotaUsage` under the Python API's names.
 #[derive(Serialize)]
-struct UserUsageReport {
-    user_id: String,
+struct UserUsageReport<'a> {
+    user_id: &'a str,
     /// Which inventory: S3 when enabled and reachable, else the local data directory.
     backend: Backend,
     total_bytes: u64,
     file_count: u64,
-    by_data_type: std::collections::BTreeMap<String, TypeUsage>,
+    by_data_type: &'a BTreeMap<String, TypeUsage>,
     quota_bytes: u64,
     percent_used: f64,
     status: UsageStatus,
-    s3_error: Option<String>,
-}
-
-#[derive(Serialize)]
-struct TypeUsage {
-    bytes: u64,
-    files: u64,
-    percent_of_quota: f64,
+    s3_error: Option<&'a str>,
 }
 
 /// What `rider_import` returns: the `kompass rider import --json` shape.
@@ -286,88 +270,33 @@ impl NativeManager {
     /// The backends, what they hold and the configuration (secrets redacted), as JSON.
     fn info(&self, py: Python<'_>) -> PyResult<String> {
         let m = &self.manager;
-        let info = self.run(py, async {
-            let local = m.local_inventory()?;
-            let mut info = StorageInfo {
-                backends: vec![Backend::Local],
-                preferred_backend: m.preferred_backend(),
-                s3_enabled: m.s3().is_some(),
-                s3_available: false,
-                local_available: true,
-                bucket: m.config().s3.as_ref().map(|s| s.bucket.clone()),
-                endpoint: m.config().s3.as_ref().and_then(|s| s.endpoint.as_ref().map(|e| e.url())),
-                data_directory: m.config().data_directory.clone(),
-                local_files: local.len(),
-                local_bytes: local.iter().map(|o| o.size).sum(),
-                s3_files: None,
-                s3_bytes: None,
-                s3_error: None,
-                pending_sync: m.journal().pending()?.len(),
-                config: m.config().redacted_view(),
-            };
-            if m.s3().is_some() {
-                info.backends.insert(0, Backend::S3);
-                match m.s3_inventory(false).await {
-                    Ok(inv) => {
-                        info.s3_available = true;
-                        info.s3_files = Some(inv.len());
-                        info.s3_bytes = Some(inv.iter().map(|o| o.size).sum());
-                    }
-                    Err(e) => info.s3_error = Some(e.to_string()),
-                }
-            }
-            Ok::<_, ManagerError>(info)
-        });
-        to_json(&info.map_err(manager_error)?)
+        let facts = self.run(py, report::storage_facts(m)).map_err(manager_error)?;
+        to_json(&StorageInfo {
+            s3_enabled: m.s3().is_some(),
+            s3_available: facts.s3_files.is_some(),
+            local_available: true,
+            config: m.config().redacted_view(),
+            facts,
+        })
     }
 
     /// One user's usage against the quota, from the S3 inventory (cached) or local disk.
     fn usage(&self, py: Python<'_>, user: &str) -> PyResult<String> {
         let user = user_id(user)?;
-        let m = &self.manager;
-        let report = self.run(py, async {
-            let mut s3_error = None;
-            let mut source = None;
-            if m.s3().is_some() {
-                match m.s3_inventory(false).await {
-                    Ok(inv) => source = Some((Backend::S3, inv)),
-                    Err(e) => s3_error = Some(e.to_string()),
-                }
-            }
-            let (backend, inventory) = match source {
-                Some(s) => s,
-                None => (Backend::Local, m.local_inventory()?),
-            };
-            let limits = &m.config().limits;
-            let quota = limits.max_user_bytes;
-            let u = usage(&inventory).users.remove(user.as_str()).unwrap_or_default();
-            Ok::<_, ManagerError>(UserUsageReport {
-                user_id: user.to_string(),
-                backend,
-                total_bytes: u.bytes,
-                file_count: u.files,
-                by_data_type: u
-                    .by_type
-                    .into_iter()
-                    .map(|(t, tally)| {
-                        let percent = percent_used(tally.bytes, quota);
-                        (
-                            t,
-                            TypeUsage {
-                                bytes: tally.bytes,
-                                files: tally.files,
-                                percent_of_quota: percent,
-                            },
-                        )
-                    })
-                    .collect(),
-                quota_bytes: quota,
-                percent_used: percent_used(u.bytes, quota),
-                status: UsageStatus::new(u.bytes, quota, limits.cleanup_threshold_percent),
-                s3_error,
-            })
-        });
-        to_json(&report.map_err(manager_error)?)
+        let facts =
+            self.run(py, report::user_usage(&self.manager, &user)).map_err(manager_error)?;
+        let u = &facts.usage;
+        to_json(&UserUsageReport {
+            user_id: user.as_str(),
+            backend: facts.backend,
+            total_bytes: u.bytes,
+            file_count: u.files,
+            by_data_type: &u.by_type,
+            quota_bytes: u.status.limit,
+            percent_used: u.status.percent,
+            status: u.status,
+            s3_error: facts.s3_error.as_deref(),
+        })
     }
 
     /// Local data to S3, verified before any local copy goes; the `migrate --json` report.

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use kompass_core::inventory::{ObjectInfo, Tally, Usage, usage};
-use kompass_core::quota::{AlertLevel, BudgetStatus, UsageStatus, percent_used};
+use kompass_core::quota::{AlertLevel, BudgetStatus, UsageStatus};
 use serde::Serialize;
 
 use super::output::human_bytes;
@@ -12,26 +12,16 @@ use super::output::spinner;
 use super::{CliError, Output, open_manager};
 use crate::cli::Cli;
 use crate::manager::{Backend, Manager, ManagerError};
+use crate::report::UserQuotaUsage;
 
 /// Cells in a text bar.
 const BAR_CELLS: usize = 10;
 
-/// One data type of one user.
-#[derive(Debug, Serialize)]
-struct TypeUsage {
-    bytes: u64,
-    files: u64,
-    /// Percent of the user quota.
-    percent_of_quota: f64,
-}
-
 /// One user against the user quota.
 #[derive(Debug, Serialize)]
 struct UserReport {
-    bytes: u64,
-    files: u64,
-    by_type: BTreeMap<String, TypeUsage>,
-    status: UsageStatus,
+    #[serde(flatten)]
+    usage: UserQuotaUsage,
     /// `status.level`, repeated at the top for readers that only want the level.
     level: AlertLevel,
 }
@@ -133,32 +123,8 @@ fn build(
         .users
         .into_iter()
         .map(|(u, uu)| {
-            let status = UsageStatus::new(uu.bytes, quota, threshold);
-            let by_type = uu
-                .by_type
-                .into_iter()
-                .map(|(t, tally)| {
-                    let percent = percent_used(tally.bytes, quota);
-                    (
-                        t,
-                        TypeUsage {
-                            bytes: tally.bytes,
-                            files: tally.files,
-                            percent_of_quota: percent,
-                        },
-                    )
-                })
-                .collect();
-            (
-                u,
-                UserReport {
-                    bytes: uu.bytes,
-                    files: uu.files,
-                    by_type,
-                    status,
-                    level: status.level,
-                },
-            )
+            let usage = UserQuotaUsage::new(uu, quota, threshold);
+            (u, UserReport { level: usage.status.level, usage })
         })
         .collect();
     let bucket_status =
@@ -217,7 +183,7 @@ fn text(r: &Report) -> String {
     let quota = human_bytes(r.limits.user_quota_bytes);
     let width = r.users.keys().map(|u| u.chars().count()).max().unwrap_or(0).max(6);
     for (u, ur) in &r.users {
-        for (t, tu) in &ur.by_type {
+        for (t, tu) in &ur.usage.by_type {
             s.push_str(&format!(
                 "\n{u:<width$}  {t:<13} {} {:>3.0}% of {quota}  ({}, {} files)",
                 bar(tu.percent_of_quota),
@@ -229,10 +195,14 @@ fn text(r: &Report) -> String {
         s.push_str(&format!(
             "\n{u:<width$}  {:<13} {} {:>3.0}% of {quota}  {}{}",
             "total",
-            bar(ur.status.percent),
-            ur.status.percent,
+            bar(ur.usage.status.percent),
+            ur.usage.status.percent,
             ur.level,
-            if ur.status.cleanup_due { " (cleanup due: `kompass cleanup --user ...`)" } else { "" }
+            if ur.usage.status.cleanup_due {
+                " (cleanup due: `kompass cleanup --user ...`)"
+            } else {
+                ""
+            }
         ));
     }
     if r.users.is_empty() {

@@ -6,7 +6,7 @@ use super::output::human_bytes;
 use super::{CliError, Output, open_manager};
 use crate::cli::{Cli, ConfigArgs};
 use crate::env::EnvError;
-use crate::manager::{Backend, ManagerError};
+use crate::manager::ManagerError;
 
 /// The smallest IAM policy kompass needs on its bucket.
 pub fn iam_policy(bucket: &str) -> serde_json::Value {
@@ -31,17 +31,8 @@ pub fn iam_policy(bucket: &str) -> serde_json::Value {
 
 #[derive(Serialize)]
 struct Status {
-    backends: Vec<Backend>,
-    preferred_backend: Backend,
-    bucket: Option<String>,
-    endpoint: Option<String>,
-    data_directory: String,
-    local_files: usize,
-    local_bytes: u64,
-    s3_files: Option<usize>,
-    s3_bytes: Option<u64>,
-    s3_error: Option<String>,
-    pending_sync: usize,
+    #[serde(flatten)]
+    facts: crate::report::StorageFacts,
     /// S3 is configured but unreachable: the S3 figures are missing, not zero (exit 5).
     degraded: bool,
     /// Why, when degraded.
@@ -52,39 +43,14 @@ struct Status {
 /// `kompass status`.
 pub async fn status(cli: &Cli, out: &Output) -> Result<(), CliError> {
     let m = open_manager(cli)?;
-    let local = m.local_inventory()?;
-    let mut st = Status {
-        backends: vec![Backend::Local],
-        preferred_backend: m.preferred_backend(),
-        bucket: m.config().s3.as_ref().map(|s| s.bucket.clone()),
-        endpoint: m.config().s3.as_ref().and_then(|s| s.endpoint.as_ref().map(|e| e.url())),
-        data_directory: m.config().data_directory.clone(),
-        local_files: local.len(),
-        local_bytes: local.iter().map(|o| o.size).sum(),
-        s3_files: None,
-        s3_bytes: None,
-        s3_error: None,
-        pending_sync: m.journal().pending().map_err(ManagerError::from)?.len(),
-        degraded: false,
-        reason: None,
+    let facts = crate::report::storage_facts(&m).await?;
+    let reason = match (&facts.s3_error, facts.s3_outage) {
+        (Some(e), true) => Some(format!("S3 is configured but unreachable: {e}")),
+        _ => None,
     };
-    if m.s3().is_some() {
-        st.backends.insert(0, Backend::S3);
-        match m.s3_inventory(false).await {
-            Ok(inv) => {
-                st.s3_files = Some(inv.len());
-                st.s3_bytes = Some(inv.iter().map(|o| o.size).sum());
-            }
-            Err(e) => {
-                if matches!(&e, ManagerError::S3(s) if s.is_outage()) {
-                    st.degraded = true;
-                    st.reason = Some(format!("S3 is configured but unreachable: {e}"));
-                }
-                st.s3_error = Some(e.to_string());
-            }
-        }
-    }
+    let st = Status { degraded: reason.is_some(), reason, facts };
     out.print(&st, || {
+        let st = &st.facts;
         let mut s = format!(
             "preferred backend: {}\nlocal: {} ({} files, {})",
             st.preferred_backend,

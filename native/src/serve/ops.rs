@@ -23,6 +23,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::ConstGauge;
@@ -54,30 +55,22 @@ struct Snapshot {
 #[derive(Debug)]
 struct SnapshotCollector(Arc<Mutex<Snapshot>>);
 
-fn counters(
+/// One metric family of constant samples, counters or gauges (`rows`: each sample's labels
+/// and value).
+fn family(
     enc: &mut DescriptorEncoder,
     name: &str,
     help: &str,
+    kind: MetricType,
     rows: &[(Labels, u64)],
 ) -> std::fmt::Result {
-    let mut family =
-        enc.encode_descriptor(name, help, None, prometheus_client::metrics::MetricType::Counter)?;
+    let mut family = enc.encode_descriptor(name, help, None, kind)?;
     for (labels, v) in rows {
-        ConstCounter::new(*v).encode(family.encode_family(labels)?)?;
-    }
-    Ok(())
-}
-
-fn gauges(
-    enc: &mut DescriptorEncoder,
-    name: &str,
-    help: &str,
-    rows: &[(Labels, u64)],
-) -> std::fmt::Result {
-    let mut family =
-        enc.encode_descriptor(name, help, None, prometheus_client::metrics::MetricType::Gauge)?;
-    for (labels, v) in rows {
-        ConstGauge::new(*v as i64).encode(family.encode_family(labels)?)?;
+        let sample = family.encode_family(labels)?;
+        match kind {
+            MetricType::Counter => ConstCounter::new(*v).encode(sample)?,
+            _ => ConstGauge::new(*v as i64).encode(sample)?,
+        }
     }
     Ok(())
 }
@@ -85,52 +78,60 @@ fn gauges(
 impl Collector for SnapshotCollector {
     fn encode(&self, mut enc: DescriptorEncoder) -> std::fmt::Result {
         let s = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        counters(
+        family(
             &mut enc,
             "kompass_s3_requests",
             "S3 requests by operation and final outcome (after retries)",
+            MetricType::Counter,
             &s.s3_requests,
         )?;
-        gauges(
+        family(
             &mut enc,
             "kompass_request_budget_used",
             "S3 requests counted this month by billing class",
+            MetricType::Gauge,
             &s.budget_used,
         )?;
-        gauges(
+        family(
             &mut enc,
             "kompass_request_budget_left",
             "S3 free-tier requests left this month by billing class",
+            MetricType::Gauge,
             &s.budget_left,
         )?;
-        gauges(
+        family(
             &mut enc,
             "kompass_stored_bytes",
             "Bytes stored per scope (bucket, data type, user)",
+            MetricType::Gauge,
             &s.stored_bytes,
         )?;
-        gauges(
+        family(
             &mut enc,
             "kompass_stored_objects",
             "Objects stored per scope (bucket, data type, user)",
+            MetricType::Gauge,
             &s.stored_objects,
         )?;
-        gauges(
+        family(
             &mut enc,
             "kompass_pending_sync_entries",
             "Saves waiting in the pending-sync journal",
+            MetricType::Gauge,
             &[(Vec::new(), s.pending_sync)],
         )?;
-        counters(
+        family(
             &mut enc,
             "kompass_cleanup_deletions",
             "Objects deleted by FIFO cleanup since start",
+            MetricType::Counter,
             &[(Vec::new(), s.cleanup_deletions)],
         )?;
-        gauges(
+        family(
             &mut enc,
             "kompass_s3_degraded",
             "1 when S3 is configured but could not be read at the last scrape",
+            MetricType::Gauge,
             &[(Vec::new(), u64::from(s.s3_degraded))],
         )?;
         Ok(())

@@ -1,6 +1,6 @@
 //! `importStravaExport`, shared by the Node run (`import_node.rs`) and the Chromium run
 //! (`import_browser.rs`): the generated export must give the very document the native importer
-//! gives (native/tests/strava_import.rs checks it against the same golden file).
+//! gives (native/tests/it/strava_import.rs checks it against the same golden file).
 
 use kompass_wasm::import_strava_export;
 use wasm_bindgen::JsCast;

@@ -9,62 +9,17 @@
 //! - 32 writer processes end 0 bytes over the quota;
 //! - saves made during an outage are in S3 after the next save, without `kompass migrate`.
 
-mod cli_support;
-mod common;
-
-use std::collections::BTreeMap;
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use crate::support::{self, manager_config, uid};
 use kompass::manager::{Backend, Manager, ManagerError};
 use kompass::store::s3::{S3Options, S3Store};
 use kompass_core::admission::Limit;
-use kompass_core::config::Config;
 use kompass_core::key::{ObjectKey, UserId};
-use kompass_core::presign::{Credentials, S3Target};
 use kompass_core::time::UnixMs;
 
 const KB80: usize = 80 * 1024;
-
-fn config(data: &Path, env: Option<&common::S3Env>, vars: &[(&str, &str)]) -> Config {
-    let mut map = BTreeMap::new();
-    map.insert("DATA_DIRECTORY".to_owned(), data.display().to_string());
-    if let Some(env) = env {
-        for (k, v) in [
-            ("S3_STORAGE_ENABLED", "true"),
-            ("AWS_ENDPOINT_URL", env.endpoint.as_str()),
-            ("AWS_REGION", env.region.as_str()),
-            ("AWS_S3_BUCKET", env.bucket.as_str()),
-            ("AWS_ACCESS_KEY_ID", env.access_key_id.as_str()),
-            ("AWS_SECRET_ACCESS_KEY", env.secret_access_key.as_str()),
-        ] {
-            map.insert(k.to_owned(), v.to_owned());
-        }
-    }
-    for (k, v) in vars {
-        map.insert((*k).to_owned(), (*v).to_owned());
-    }
-    Config::from_env_map(&map).unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn store(env: &common::S3Env) -> S3Store {
-    let target =
-        S3Target::new(Some(env.endpoint.clone()), env.region.clone(), &env.bucket).unwrap();
-    S3Store::new(
-        target,
-        Credentials::new(&env.access_key_id, &env.secret_access_key),
-        S3Options::default(),
-    )
-    .unwrap()
-}
-
-/// A user id no other test or run uses.
-fn user(tag: &str) -> String {
-    let nanos =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-    format!("{tag}-{}-{}", std::process::id(), nanos % 1_000_000_000_000)
-}
 
 fn key(user: &str, name: &str) -> ObjectKey {
     ObjectKey::parse_parts(Some(user), "routes", name).unwrap()
@@ -112,16 +67,17 @@ async fn grants_never_delete(m: &Manager, alice: &str, bob: &str) {
 
 #[tokio::test]
 async fn grants_without_uploads_never_delete_a_stored_object_in_s3() {
-    let Some(env) = common::s3_env("grants_without_uploads_never_delete_a_stored_object_in_s3")
+    let Some(env) = support::s3_env("grants_without_uploads_never_delete_a_stored_object_in_s3")
     else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
     let m =
-        Manager::open(config(dir.path(), Some(&env), &[("S3_MAX_USER_STORAGE_MB", "1")])).unwrap();
-    let (alice, bob) = (user("gnd-a"), user("gnd-b"));
+        Manager::open(manager_config(dir.path(), Some(&env), &[("S3_MAX_USER_STORAGE_MB", "1")]))
+            .unwrap();
+    let (alice, bob) = (uid("gnd-a"), uid("gnd-b"));
     grants_never_delete(&m, &alice, &bob).await;
-    let s3 = store(&env);
+    let s3 = env.store();
     assert_eq!(s3_names(&s3, &alice).await.len(), 8, "min-keep holds: nothing deleted");
     assert_eq!(s3_names(&s3, &bob).await.len(), 3, "other users untouched");
     // The grants still count against the quota (15 minutes), so a real upload fits only if
@@ -136,8 +92,9 @@ async fn grants_without_uploads_never_delete_a_stored_object_in_s3() {
 #[tokio::test]
 async fn grants_without_uploads_never_delete_a_stored_object_locally() {
     let dir = tempfile::tempdir().unwrap();
-    let m = Manager::open(config(dir.path(), None, &[("S3_MAX_USER_STORAGE_MB", "1")])).unwrap();
-    let (alice, bob) = (user("gndl-a"), user("gndl-b"));
+    let m = Manager::open(manager_config(dir.path(), None, &[("S3_MAX_USER_STORAGE_MB", "1")]))
+        .unwrap();
+    let (alice, bob) = (uid("gndl-a"), uid("gndl-b"));
     grants_never_delete(&m, &alice, &bob).await;
     let alice_id = UserId::new(&alice).unwrap();
     let bob_id = UserId::new(&bob).unwrap();
@@ -149,13 +106,13 @@ async fn grants_without_uploads_never_delete_a_stored_object_locally() {
 #[tokio::test]
 async fn a_grant_whose_upload_failed_stops_counting_when_it_expires() {
     let dir = tempfile::tempdir().unwrap();
-    let m = Manager::open(config(
+    let m = Manager::open(manager_config(
         dir.path(),
         None,
         &[("S3_MAX_USER_STORAGE_MB", "1"), ("S3_AUTO_CLEANUP_ENABLED", "false")],
     ))
     .unwrap();
-    let alice = user("exp");
+    let alice = uid("exp");
     let soon = UnixMs(kompass::manager::now_ms()).plus_ms(1_500);
     m.grant(&key(&alice, "browser.json"), 900 * 1024, soon).await.unwrap();
     // The browser's PUT never arrives. Meanwhile the reservation counts against the quota.
@@ -168,11 +125,13 @@ async fn a_grant_whose_upload_failed_stops_counting_when_it_expires() {
 
 #[tokio::test]
 async fn with_the_put_budget_spent_saves_queue_grants_and_migrate_stop_and_nothing_is_lost() {
-    let Some(env) = common::s3_env("with_the_put_budget_spent") else { return };
+    let Some(env) = support::s3_env("with_the_put_budget_spent") else { return };
+    // The budget counts the inventory's LIST as one request: the bucket is one page.
+    let _one_page = support::BUCKET_PAGES.read().await;
     let dir = tempfile::tempdir().unwrap();
-    let alice = user("budget");
+    let alice = uid("budget");
     // A budget of 3 PUT-class requests: the inventory's LIST and two PUTs.
-    let tight = config(dir.path(), Some(&env), &[("KOMPASS_PUT_BUDGET", "3")]);
+    let tight = manager_config(dir.path(), Some(&env), &[("KOMPASS_PUT_BUDGET", "3")]);
     let m = Manager::open(tight.clone()).unwrap();
     let mut outcomes = Vec::new();
     for i in 0..5 {
@@ -222,12 +181,13 @@ async fn with_the_put_budget_spent_saves_queue_grants_and_migrate_stop_and_nothi
         assert_eq!(&m.load(&key(&alice, &format!("r{i}.json"))).await.unwrap().0, body);
     }
     drop(m);
-    let paid = Manager::open(config(dir.path(), Some(&env), &[("KOMPASS_REQUEST_BUDGET", "off")]))
-        .unwrap();
+    let paid =
+        Manager::open(manager_config(dir.path(), Some(&env), &[("KOMPASS_REQUEST_BUDGET", "off")]))
+            .unwrap();
     let synced = paid.sync(None).await.unwrap();
     assert_eq!(synced.uploaded.len(), 3, "{synced:?}");
     assert!(paid.journal().pending().unwrap().is_empty());
-    let s3 = store(&env);
+    let s3 = env.store();
     for (i, body, _) in &outcomes {
         assert_eq!(&s3.get(&format!("users/{alice}/routes/r{i}.json")).await.unwrap(), body);
     }
@@ -235,10 +195,11 @@ async fn with_the_put_budget_spent_saves_queue_grants_and_migrate_stop_and_nothi
 
 #[tokio::test]
 async fn listing_files_300_times_costs_at_most_one_list() {
-    let Some(env) = common::s3_env("listing_files_300_times") else { return };
+    let Some(env) = support::s3_env("listing_files_300_times") else { return };
+    let _one_page = support::BUCKET_PAGES.read().await;
     let dir = tempfile::tempdir().unwrap();
-    let m = Manager::open(config(dir.path(), Some(&env), &[])).unwrap();
-    let alice = user("files");
+    let m = Manager::open(manager_config(dir.path(), Some(&env), &[])).unwrap();
+    let alice = uid("files");
     m.save(&key(&alice, "a.json"), b"[1]").await.unwrap();
     let before = m.s3().unwrap().counts();
     let id = UserId::new(&alice).unwrap();
@@ -253,34 +214,35 @@ async fn listing_files_300_times_costs_at_most_one_list() {
 
 #[tokio::test]
 async fn outage_saves_are_in_s3_after_the_next_save() {
-    let Some(env) = common::s3_env("outage_saves_are_in_s3_after_the_next_save") else { return };
+    let Some(env) = support::s3_env("outage_saves_are_in_s3_after_the_next_save") else { return };
     let dir = tempfile::tempdir().unwrap();
-    let alice = user("outage");
-    let down = common::S3Env {
-        endpoint: format!("http://127.0.0.1:{}", common::closed_port()),
+    let alice = uid("outage");
+    let down = support::S3Env {
+        endpoint: format!("http://127.0.0.1:{}", support::closed_port()),
         ..env.clone()
     };
     let opts = S3Options { retry_base_delay: Duration::from_millis(5), ..S3Options::default() };
     {
-        let m = Manager::open_with(config(dir.path(), Some(&down), &[]), opts).unwrap();
+        let m = Manager::open_with(manager_config(dir.path(), Some(&down), &[]), opts).unwrap();
         for i in 0..3 {
             let out = m.save(&key(&alice, &format!("o{i}.json")), b"[0]").await.unwrap();
             assert!(out.pending_sync.is_some(), "{out:?}");
         }
     }
-    let m = Manager::open(config(dir.path(), Some(&env), &[])).unwrap();
+    let m = Manager::open(manager_config(dir.path(), Some(&env), &[])).unwrap();
     m.save(&key(&alice, "next.json"), b"[1]").await.unwrap();
-    let s3 = store(&env);
+    let s3 = env.store();
     assert_eq!(s3_names(&s3, &alice).await, ["next.json", "o0.json", "o1.json", "o2.json"]);
     assert!(m.journal().pending().unwrap().is_empty());
 }
 
 #[test]
 fn thirty_two_writer_processes_end_zero_bytes_over_the_quota() {
-    let Some(env) = common::s3_env("thirty_two_writer_processes") else { return };
+    let Some(env) = support::s3_env("thirty_two_writer_processes") else { return };
+    let _one_page = support::BUCKET_PAGES.blocking_read();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let alice = user("w32");
+    let alice = uid("w32");
     let quota: u64 = 512 * 1024;
     let size = 40 * 1024;
     let file = dir.path().join("payload");
@@ -327,7 +289,7 @@ fn thirty_two_writer_processes_end_zero_bytes_over_the_quota() {
     }
     let rt = tokio::runtime::Runtime::new().unwrap();
     let stored: u64 = rt
-        .block_on(store(&env).list(&format!("users/{alice}/")))
+        .block_on(env.store().list(&format!("users/{alice}/")))
         .unwrap()
         .iter()
         .map(|o| o.size)

@@ -8,16 +8,14 @@
 //! PUT, so the wrong-body case is refused there too). Under `make soak`, `scripts/soak.sh` also
 //! runs the wrong-body case against s3s-fs (KOMPASS_S3S_ENDPOINT), a second implementation.
 
-mod common;
-mod reliability_support;
-
 use std::path::Path;
 use std::time::Duration;
 
+use crate::support;
+use crate::support::S3Env;
+use crate::support::reliability::{json, kompass, sha, show, store, token};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use common::S3Env;
-use reliability_support::{json, kompass, sha, show, store, token};
 use serde_json::Value;
 
 /// One abuse: what, URL, method, body, signed headers left out, headers set.
@@ -104,7 +102,7 @@ fn param<'a>(url: &'a str, name: &str) -> &'a str {
 #[tokio::test]
 async fn presigned_urls_accept_exactly_one_upload_and_nothing_else() {
     const TEST: &str = "presigned_urls_accept_exactly_one_upload";
-    let Some(env) = common::s3_env(TEST) else { return };
+    let Some(env) = support::s3_env(TEST) else { return };
     let t = token();
     let (alice, bob) = (format!("pa-{t}"), format!("pb-{t}"));
     let dir = tempfile::tempdir().unwrap();
@@ -123,7 +121,7 @@ async fn presigned_urls_accept_exactly_one_upload_and_nothing_else() {
     let date = param(&url, "X-Amz-Date").to_owned();
     let later_date =
         format!("{}{}", &date[..6], if &date[6..8] == "01" { "02" } else { "01" }) + &date[8..];
-    let reader = common::identity("reader");
+    let reader = support::identity("reader");
     let credential = param(&url, "X-Amz-Credential").replacen(&env.access_key_id, &reader.0, 1);
     let expired = presign(dir.path(), &env, &alice, "late.json", &body, 1);
 
@@ -324,7 +322,7 @@ async fn s3s_fs_refuses_other_bytes_of_the_presigned_size() {
         );
         return;
     };
-    let (key, secret) = common::identity("test");
+    let (key, secret) = support::identity("test");
     let env = S3Env {
         endpoint,
         region: "us-east-1".into(),

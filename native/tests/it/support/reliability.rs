@@ -1,14 +1,9 @@
-//! Shared pieces of the reliability tests (`reliability_*.rs`): the default-run and soak
-//! sizes, a seeded random source, the `kompass` binary with a clean environment, an S3 server
-//! of the test's own (so it can be SIGKILLed without touching the shared test server), and a
-//! fault-injecting TCP proxy.
+//! Shared pieces of the reliability tests (`reliability_*`): the default-run and soak sizes, a
+//! seeded random source, the `kompass` binary with a clean environment; an S3 server of the
+//! test's own is in `super::server`, the fault-injecting TCP proxy in `super::proxy`.
 //!
 //! Every random choice comes from a seed printed on stderr; `KOMPASS_RELIABILITY_SEED=N`
 //! replays the same choices (timings still vary: the server and the scheduler are real).
-#![allow(dead_code)] // each test binary uses a subset
-
-pub mod proxy;
-pub mod server;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -17,11 +12,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use kompass::store::s3::{S3Options, S3Store};
-use kompass_core::presign::{Credentials, S3Target};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::common::S3Env;
+use super::S3Env;
 
 /// True for `make soak` (`KOMPASS_SOAK=1`): the long versions of every test.
 pub fn soak() -> bool {
@@ -126,11 +120,7 @@ pub fn token() -> String {
 
 /// A store on `env` that checks results independently of kompass's own manager.
 pub fn store(env: &S3Env) -> S3Store {
-    let target =
-        S3Target::new(Some(env.endpoint.clone()), env.region.clone(), &env.bucket).unwrap();
-    let opts = S3Options { retry_base_delay: Duration::from_millis(5), ..S3Options::default() };
-    S3Store::new(target, Credentials::new(&env.access_key_id, &env.secret_access_key), opts)
-        .unwrap()
+    env.store_with(S3Options { retry_base_delay: Duration::from_millis(5), ..S3Options::default() })
 }
 
 /// `kompass --data-dir {dir}/data ARGS` run in `dir`, with nothing from the caller's
@@ -147,22 +137,12 @@ pub fn kompass(dir: &Path, env: Option<&S3Env>, vars: &[(&str, &str)], args: &[&
         .arg(dir.join("data"))
         .args(args);
     if let Some(env) = env {
-        cmd.env("AWS_ENDPOINT_URL", &env.endpoint)
-            .env("AWS_REGION", &env.region)
-            .env("AWS_S3_BUCKET", &env.bucket)
-            .env("AWS_ACCESS_KEY_ID", &env.access_key_id)
-            .env("AWS_SECRET_ACCESS_KEY", &env.secret_access_key)
-            .env("S3_STORAGE_ENABLED", "true");
+        cmd.envs(env.vars());
     }
     for (k, v) in vars {
         cmd.env(k, v);
     }
     cmd
-}
-
-/// Runs a command to completion.
-pub fn run(mut cmd: Command) -> Output {
-    cmd.output().expect("the kompass binary runs")
 }
 
 /// Status and both streams, for assertion messages.
@@ -179,11 +159,6 @@ pub fn show(out: &Output) -> String {
 pub fn json(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("stdout is not JSON ({e}); {}", show(out)))
-}
-
-/// A number field of a JSON object.
-pub fn n(v: &Value, field: &str) -> u64 {
-    v[field].as_u64().unwrap_or_else(|| panic!("no number {field} in {v}"))
 }
 
 /// Every regular file below `dir` (relative paths with `/`), skipping kompass's state
@@ -315,32 +290,4 @@ pub async fn read_all(s3: &S3Store, items: Vec<(String, [u8; 32])>, when: &str) 
     }
     bad.sort();
     bad
-}
-
-/// A configuration for an in-process [`kompass::manager::Manager`]: data in `data_dir`, S3 at
-/// `env` (or local only), plus `vars` (limits, cleanup settings).
-pub fn manager_config(
-    data_dir: &Path,
-    env: Option<&S3Env>,
-    vars: &[(&str, &str)],
-) -> kompass_core::config::Config {
-    let mut map = BTreeMap::new();
-    map.insert("DATA_DIRECTORY".to_owned(), data_dir.display().to_string());
-    if let Some(env) = env {
-        for (k, v) in [
-            ("S3_STORAGE_ENABLED", "true"),
-            ("AWS_ENDPOINT_URL", env.endpoint.as_str()),
-            ("AWS_REGION", env.region.as_str()),
-            ("AWS_S3_BUCKET", env.bucket.as_str()),
-            ("AWS_ACCESS_KEY_ID", env.access_key_id.as_str()),
-            ("AWS_SECRET_ACCESS_KEY", env.secret_access_key.as_str()),
-        ] {
-            map.insert(k.to_owned(), v.to_owned());
-        }
-    }
-    for (k, v) in vars {
-        map.insert((*k).to_owned(), (*v).to_owned());
-    }
-    kompass_core::config::Config::from_env_map(&map)
-        .unwrap_or_else(|e| panic!("test configuration: {e}"))
 }

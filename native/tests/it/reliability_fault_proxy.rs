@@ -1,25 +1,23 @@
-//! Network faults between kompass and S3: a seeded proxy (see `reliability_support::proxy`)
+//! Network faults between kompass and S3: a seeded proxy (see `support::reliability::proxy`)
 //! resets, drops, delays and cuts connections mid-request and mid-response.
 //!
 //! The promises: a save either lands (in S3, or locally and queued for sync) or fails with an
 //! error; a migration completes or fails per file and can be re-run; nothing is lost; and no
 //! half-written object is ever visible: every object in the bucket holds the full content.
 
-mod common;
-mod reliability_support;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::support;
+use crate::support::manager_config;
+use crate::support::proxy::{FaultMix, FaultProxy};
+use crate::support::reliability::{
+    Rng, assert_nothing_lost, files_below, kompass, read_all, scale, seed, sha, show, store, token,
+};
 use kompass::manager::{Backend, Manager};
 use kompass::store::s3::S3Options;
 use kompass_core::key::ObjectKey;
-use reliability_support::proxy::{FaultMix, FaultProxy};
-use reliability_support::{
-    Rng, assert_nothing_lost, files_below, kompass, manager_config, read_all, scale, seed, sha,
-    show, store, token,
-};
 
 /// Client options for the faulty link: the default retries, but quick backoff, so a test
 /// spends its time on faults and not on waiting.
@@ -43,7 +41,7 @@ struct Tally {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn saves_through_a_faulty_network_land_whole_or_fail_cleanly() {
     const TEST: &str = "saves_through_a_faulty_network";
-    let Some(env) = common::s3_env(TEST) else { return };
+    let Some(env) = support::s3_env(TEST) else { return };
     let saves = scale(80, 2_000);
     let seed = seed(TEST);
     let proxy = FaultProxy::start(&env.endpoint, seed, FaultMix::brutal());
@@ -51,7 +49,7 @@ async fn saves_through_a_faulty_network_land_whole_or_fail_cleanly() {
     let users: Vec<String> = (0..4).map(|i| format!("fp{i}-{t}")).collect();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let via_proxy = common::S3Env { endpoint: proxy.url.clone(), ..env.clone() };
+    let via_proxy = support::S3Env { endpoint: proxy.url.clone(), ..env.clone() };
     let m = Arc::new(
         Manager::open_with(manager_config(&data, Some(&via_proxy), &[]), options()).unwrap(),
     );
@@ -183,7 +181,7 @@ async fn saves_through_a_faulty_network_land_whole_or_fail_cleanly() {
 #[test]
 fn migration_through_a_faulty_network_completes_or_fails_per_file() {
     const TEST: &str = "migration_through_a_faulty_network";
-    let Some(env) = common::s3_env(TEST) else { return };
+    let Some(env) = support::s3_env(TEST) else { return };
     let count = scale(200, 2_000);
     let max_faulty_runs = scale(25, 60);
     let seed = seed(TEST);
@@ -205,7 +203,7 @@ fn migration_through_a_faulty_network_completes_or_fails_per_file() {
     }
 
     let proxy = FaultProxy::start(&env.endpoint, seed, FaultMix::brutal());
-    let via_proxy = common::S3Env { endpoint: proxy.url.clone(), ..env.clone() };
+    let via_proxy = support::S3Env { endpoint: proxy.url.clone(), ..env.clone() };
     let started = Instant::now();
     let mut runs = Vec::new();
     let mut done = false;

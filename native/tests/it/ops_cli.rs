@@ -3,24 +3,14 @@
 //! is unreachable or silent, the monitor's exit levels, and the bucket settings printed for
 //! deployment.
 
-mod cli_support;
-mod common;
-
 use std::time::{Duration, Instant};
 
-use cli_support::{Kompass, payload};
-use kompass::store::s3::{S3Options, S3Store};
-use kompass_core::presign::{Credentials, S3Target};
-
-fn uid(tag: &str) -> String {
-    let nanos =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-    format!("{tag}-{}-{nanos}", std::process::id())
-}
+use crate::support::cli::{Kompass, payload};
+use crate::support::{self, uid};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_profile_in_the_shared_files_is_used_and_its_source_shown_never_its_secret() {
-    let Some(env) = common::s3_env("a_profile_in_the_shared_files_is_used") else { return };
+    let Some(env) = support::s3_env("a_profile_in_the_shared_files_is_used") else { return };
     let mut k = Kompass::new();
     let creds = k.root().join("credentials");
     let config = k.root().join("config");
@@ -56,14 +46,7 @@ async fn a_profile_in_the_shared_files_is_used_and_its_source_shown_never_its_se
         "the profile's credentials and endpoint reached S3: {saved}"
     );
     // Independently: the object is in the bucket.
-    let target =
-        S3Target::new(Some(env.endpoint.clone()), env.region.clone(), &env.bucket).unwrap();
-    let s3 = S3Store::new(
-        target,
-        Credentials::new(&env.access_key_id, &env.secret_access_key),
-        S3Options::default(),
-    )
-    .unwrap();
+    let s3 = env.store();
     assert_eq!(s3.get(&format!("users/{user}/routes/p.json")).await.unwrap(), bytes);
 
     let run = k.run(&["--json", "config"]).ok();
@@ -223,7 +206,7 @@ fn a_silent_endpoint_gives_a_degraded_result_within_the_deadline() {
 
 #[test]
 fn an_unreachable_endpoint_is_degraded_for_reads_never_empty() {
-    let k = s3_at(&format!("http://127.0.0.1:{}", common::closed_port()));
+    let k = s3_at(&format!("http://127.0.0.1:{}", support::closed_port()));
     let r = k.run(&["--json", "list", "--user", "u", "--type", "routes"]).code(5);
     let j = r.json();
     assert_eq!(j["degraded"], true);
@@ -251,7 +234,7 @@ fn the_other_read_commands_are_degraded_when_s3_is_unreachable() {
     local.run(&["--json", "status"]).ok();
 
     // The same data directory, now with S3 on at a closed port.
-    let endpoint = format!("http://127.0.0.1:{}", common::closed_port());
+    let endpoint = format!("http://127.0.0.1:{}", support::closed_port());
     let k = local.with(&[
         ("S3_STORAGE_ENABLED", "true"),
         ("AWS_ENDPOINT_URL", &endpoint),
@@ -328,7 +311,7 @@ fn monitor_check_exits_by_level_like_a_monitoring_plugin() {
     assert_eq!(r.json()["level"], "critical");
     assert!(k.run(&["monitor"]).code(2).stderr.contains("CRITICAL"));
     // Usage that cannot be read is UNKNOWN.
-    let down = s3_at(&format!("http://127.0.0.1:{}", common::closed_port()));
+    let down = s3_at(&format!("http://127.0.0.1:{}", support::closed_port()));
     assert!(down.run(&["monitor", "--check"]).code(3).stderr.contains("UNKNOWN"));
     assert!(down.run(&["monitor"]).code(3).stderr.contains("UNKNOWN"));
     // Bad configuration is UNKNOWN too (2 is critical here), and says what is wrong.

@@ -2,20 +2,19 @@
 //! directory. Checks go through an independent path (the file system, or the bucket listed
 //! by the S3 store), never only through the API's own answers.
 
-mod common;
-
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::path::PathBuf;
+use std::process::{Child, Stdio};
+use std::time::Duration;
 
+use crate::support;
+use crate::support::serve::{self, SERVER_SECRET as SECRET, token, unix_now};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use kompass::serve::upload::Grant;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-const SECRET: &str = "4f1c0e8a9b2d3c4e5f60718293a4b5c6d7e8f90112233445566778899aabbccd";
 /// The pseudonym key every test server gets (rider data is stored only with one).
 const PSEUDONYM_KEY: &str = "serve-test-pseudonym-key-0123456789";
 const PSEUDONYM_KEY_ID: &str = "ks1";
@@ -24,16 +23,8 @@ fn pseudonym_key() -> kompass_core::scrub::PseudonymKey {
     kompass_core::scrub::PseudonymKey::new(PSEUDONYM_KEY_ID, PSEUDONYM_KEY.as_bytes()).unwrap()
 }
 
-fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
-}
-
 fn sha_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
-}
-
-fn token(user: &str) -> String {
-    kompass_core::token::mint(user, unix_now() + 600, SECRET.as_bytes())
 }
 
 /// A running `kompass serve`, stopped on drop.
@@ -57,18 +48,9 @@ impl Drop for Server {
 fn start(vars: &[(&str, &str)]) -> Result<Server, String> {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let www = Path::new(env!("CARGO_MANIFEST_DIR")).join("../www");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kompass"));
-    cmd.args(["serve", "--addr", "127.0.0.1:0"])
-        .current_dir(dir.path())
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("DATA_DIRECTORY", &data)
-        .env("KOMPASS_WWW_DIR", &www)
-        .env("KOMPASS_PSEUDONYM_KEY", PSEUDONYM_KEY)
+    let mut cmd = serve::command(dir.path(), &data);
+    cmd.env("KOMPASS_PSEUDONYM_KEY", PSEUDONYM_KEY)
         .env("KOMPASS_PSEUDONYM_KEY_ID", PSEUDONYM_KEY_ID)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     for (k, v) in vars {
         cmd.env(k, v);
@@ -83,17 +65,7 @@ fn start(vars: &[(&str, &str)]) -> Result<Server, String> {
         text
     });
     let mut printed = String::new();
-    let mut page_url = None;
-    for line in BufReader::new(stdout).lines() {
-        let line = line.unwrap();
-        printed.push_str(&line);
-        printed.push('\n');
-        if line.starts_with("http://") && line.contains("/#token=") {
-            page_url = Some(line);
-            break;
-        }
-    }
-    let Some(page_url) = page_url else {
+    let Some(page_url) = serve::page_url(&mut BufReader::new(stdout).lines(), &mut printed) else {
         let status = child.wait().unwrap();
         let err = stderr.join().unwrap();
         return Err(format!("serve exited ({status}) without a page URL:\n{printed}\n{err}"));
@@ -666,7 +638,7 @@ fn without_a_secret_s3_serve_refuses_to_start() {
         ("AWS_S3_BUCKET", "kompass-bucket"),
         ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
         ("AWS_SECRET_ACCESS_KEY", "secret"),
-        ("AWS_ENDPOINT_URL", &format!("http://127.0.0.1:{}", common::closed_port())),
+        ("AWS_ENDPOINT_URL", &format!("http://127.0.0.1:{}", support::closed_port())),
     ]) {
         Ok(_) => panic!("serve started without KOMPASS_SERVER_SECRET while S3 is enabled"),
         Err(e) => e,
@@ -682,21 +654,12 @@ fn without_a_secret_s3_serve_refuses_to_start() {
 #[tokio::test]
 async fn with_s3_the_url_is_presigned_for_the_users_prefix_and_counted_at_once() {
     let Some(env) =
-        common::s3_env("with_s3_the_url_is_presigned_for_the_users_prefix_and_counted_at_once")
+        support::s3_env("with_s3_the_url_is_presigned_for_the_users_prefix_and_counted_at_once")
     else {
         return;
     };
     let user = format!("serve-it-{}-{}", std::process::id(), unix_now());
-    let s = start(&[
-        ("KOMPASS_SERVER_SECRET", SECRET),
-        ("S3_STORAGE_ENABLED", "true"),
-        ("AWS_ENDPOINT_URL", &env.endpoint),
-        ("AWS_REGION", &env.region),
-        ("AWS_S3_BUCKET", &env.bucket),
-        ("AWS_ACCESS_KEY_ID", &env.access_key_id),
-        ("AWS_SECRET_ACCESS_KEY", &env.secret_access_key),
-    ])
-    .unwrap();
+    let s = start(&[&[("KOMPASS_SERVER_SECRET", SECRET)][..], &env.vars()].concat()).unwrap();
     let tok = token(&user);
     let before = s.get("/api/usage", Some(&tok)).await.body;
     assert_eq!(before["backend"], "s3");
@@ -723,18 +686,7 @@ async fn with_s3_the_url_is_presigned_for_the_users_prefix_and_counted_at_once()
     let checksum = g["headers"]["x-amz-checksum-sha256"].as_str().unwrap();
     let a = s.put(url, bytes, &[("x-amz-checksum-sha256", checksum)]).await;
     assert_eq!(a.status, 200);
-    let target = kompass_core::presign::S3Target::new(
-        Some(env.endpoint.clone()),
-        env.region.clone(),
-        &env.bucket,
-    )
-    .unwrap();
-    let store = kompass::store::s3::S3Store::new(
-        target,
-        kompass_core::presign::Credentials::new(&env.access_key_id, &env.secret_access_key),
-        Default::default(),
-    )
-    .unwrap();
+    let store = env.store();
     assert_eq!(store.get(&format!("users/{user}/routes/direct.json")).await.unwrap(), bytes);
     let files = s.get("/api/files?type=routes", Some(&tok)).await.body;
     assert_eq!(files[0]["backend"], "s3", "{files}");
@@ -897,21 +849,12 @@ async fn without_a_pseudonym_key_rider_data_is_refused() {
 
 #[tokio::test]
 async fn with_s3_rider_data_is_stored_only_by_the_server_scrubbed() {
-    let Some(env) = common::s3_env("with_s3_rider_data_is_stored_only_by_the_server_scrubbed")
+    let Some(env) = support::s3_env("with_s3_rider_data_is_stored_only_by_the_server_scrubbed")
     else {
         return;
     };
     let user = format!("serve-rider-{}-{}", std::process::id(), unix_now());
-    let s = start(&[
-        ("KOMPASS_SERVER_SECRET", SECRET),
-        ("S3_STORAGE_ENABLED", "true"),
-        ("AWS_ENDPOINT_URL", &env.endpoint),
-        ("AWS_REGION", &env.region),
-        ("AWS_S3_BUCKET", &env.bucket),
-        ("AWS_ACCESS_KEY_ID", &env.access_key_id),
-        ("AWS_SECRET_ACCESS_KEY", &env.secret_access_key),
-    ])
-    .unwrap();
+    let s = start(&[&[("KOMPASS_SERVER_SECRET", SECRET)][..], &env.vars()].concat()).unwrap();
     let tok = token(&user);
     let raw = smuggling_export();
     // S3 mode issues no presigned URL for rider data either.
@@ -925,18 +868,7 @@ async fn with_s3_rider_data_is_stored_only_by_the_server_scrubbed() {
     assert_eq!(a.body["backend"], "s3");
     let name = a.body["name"].as_str().unwrap().to_owned();
     assert_spec_name(&name);
-    let target = kompass_core::presign::S3Target::new(
-        Some(env.endpoint.clone()),
-        env.region.clone(),
-        &env.bucket,
-    )
-    .unwrap();
-    let store = kompass::store::s3::S3Store::new(
-        target,
-        kompass_core::presign::Credentials::new(&env.access_key_id, &env.secret_access_key),
-        Default::default(),
-    )
-    .unwrap();
+    let store = env.store();
     let key = format!("users/{user}/fitness/{name}");
     assert_stored_scrubbed(&store.get(&key).await.unwrap(), &user);
     // Nothing landed locally.

@@ -8,27 +8,22 @@
 //! serving; no file appears outside the data directory and no upload lands; and, against S3,
 //! nothing appears in the bucket for the corpus's user.
 
-mod common;
-mod reliability_support;
-
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
 
+use crate::support;
+use crate::support::reliability::{sha, store, token};
+use crate::support::serve::{self, unix_now};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use kompass::serve::upload::Grant;
-use reliability_support::{sha, store, token};
 use serde_json::{Value, json};
 
 const SECRET: &str = "reliability-http-corpus-secret-0123456789abcdef";
-
-fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
-}
 
 /// A running `kompass serve` in a temp directory, stopped on drop.
 struct Server {
@@ -47,31 +42,17 @@ impl Drop for Server {
 }
 
 impl Server {
-    fn start(env: Option<&common::S3Env>) -> Server {
+    fn start(env: Option<&support::S3Env>) -> Server {
         let dir = tempfile::tempdir().unwrap();
-        let www = Path::new(env!("CARGO_MANIFEST_DIR")).join("../www");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_kompass"));
-        cmd.args(["serve", "--addr", "127.0.0.1:0"])
-            .current_dir(dir.path())
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", dir.path().join("home"))
+        let mut cmd = serve::command(dir.path(), &dir.path().join("data"));
+        cmd.env("HOME", dir.path().join("home"))
             .env("TMPDIR", dir.path().join("tmp"))
-            .env("DATA_DIRECTORY", dir.path().join("data"))
-            .env("KOMPASS_WWW_DIR", &www)
             .env("KOMPASS_SERVER_SECRET", SECRET)
             .env("S3_MAX_FILE_SIZE_MB", "1")
             .env("KOMPASS_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         if let Some(env) = env {
-            cmd.env("AWS_ENDPOINT_URL", &env.endpoint)
-                .env("AWS_REGION", &env.region)
-                .env("AWS_S3_BUCKET", &env.bucket)
-                .env("AWS_ACCESS_KEY_ID", &env.access_key_id)
-                .env("AWS_SECRET_ACCESS_KEY", &env.secret_access_key)
-                .env("S3_STORAGE_ENABLED", "true");
+            cmd.envs(env.vars());
         }
         let mut child = cmd.spawn().expect("kompass serve starts");
         let mut err = child.stderr.take().unwrap();
@@ -82,12 +63,8 @@ impl Server {
         });
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
-        let page = loop {
-            match lines.next() {
-                Some(Ok(l)) if l.starts_with("http://") && l.contains("/#token=") => break l,
-                Some(Ok(_)) => continue,
-                _ => panic!("serve exited without a page URL: {}", stderr.join().unwrap()),
-            }
+        let Some(page) = serve::page_url(&mut lines, &mut String::new()) else {
+            panic!("serve exited without a page URL: {}", stderr.join().unwrap())
         };
         // Keep draining stdout so the server never blocks on it.
         std::thread::spawn(move || for _ in lines {});
@@ -780,7 +757,7 @@ fn files(dir: &Path) -> BTreeSet<PathBuf> {
     out
 }
 
-async fn run_corpus(env: Option<&common::S3Env>) -> (usize, Vec<String>) {
+async fn run_corpus(env: Option<&support::S3Env>) -> (usize, Vec<String>) {
     let t = token();
     let user = format!("hb-{t}");
     let mut server = Server::start(env);
@@ -876,7 +853,7 @@ async fn run_corpus(env: Option<&common::S3Env>) -> (usize, Vec<String>) {
 async fn the_http_api_refuses_bad_input_clearly_without_panics_or_escapes() {
     let started = Instant::now();
     let (local_cases, mut problems) = run_corpus(None).await;
-    let env = common::s3_env("the_http_api_refuses_bad_input (S3 part)");
+    let env = support::s3_env("the_http_api_refuses_bad_input (S3 part)");
     let mut s3_cases = 0;
     if let Some(env) = env.as_ref() {
         let (n, p) = run_corpus(Some(env)).await;

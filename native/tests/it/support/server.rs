@@ -8,7 +8,7 @@ use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::common::S3Env;
+use super::S3Env;
 
 /// Ports the script uses: the S3 port and the 9 after it.
 const PORTS_PER_SERVER: u16 = 10;
@@ -68,16 +68,11 @@ impl OwnServer {
         };
         server.script("start", false, test);
         let mut server = server;
-        let (key, secret) = crate::common::identity("test");
+        let (key, secret) = super::identity("test");
         server.env.access_key_id = key;
         server.env.secret_access_key = secret;
         server.wait_ready(test);
         server
-    }
-
-    /// The state directory (weed.pid, weed.log, data/).
-    pub fn state_dir(&self) -> &Path {
-        self.state.path()
     }
 
     fn script(&self, action: &str, keep_data: bool, test: &str) {
@@ -107,7 +102,7 @@ impl OwnServer {
     }
 
     fn wait_ready_blocking(&self, test: &str) {
-        let store = super::store(&self.env);
+        let store = super::reliability::store(&self.env);
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let started = Instant::now();
         loop {

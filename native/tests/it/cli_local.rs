@@ -1,13 +1,13 @@
 //! The `kompass` binary with local storage only (S3_STORAGE_ENABLED unset), on a temp data
 //! directory; every result is checked on the filesystem as well as through the CLI.
 
-mod cli_support;
-
 use std::fs::File;
 use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
 
-use cli_support::{Kompass, TEST_PSEUDONYM_KEY_ID, files_under, payload, scrubbed_fitness_payload};
+use crate::support::cli::{
+    Kompass, TEST_PSEUDONYM_KEY_ID, files_under, payload, scrubbed_fitness_payload,
+};
 use serde_json::Value;
 
 const KIB: u64 = 1024;

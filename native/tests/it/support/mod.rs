@@ -1,11 +1,22 @@
-//! Shared helpers for the native integration tests: the S3 test server's settings, unique key
-//! prefixes, and a scripted fake HTTP server for failures a real server will not produce.
-#![allow(dead_code)] // each test binary uses a subset
+//! The set-up the integration tests share: the S3 test server's settings, unique key
+//! prefixes, and a scripted fake HTTP server for failures a real server will not produce;
+//! driving the binary (`cli`), the reliability tests' pieces (`reliability`), an S3 server of
+//! a test's own (`server`) and a fault-injecting proxy (`proxy`).
 
+pub mod cli;
+pub mod proxy;
+pub mod reliability;
+pub mod serve;
+pub mod server;
+
+use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use kompass::store::s3::{S3Options, S3Store};
+use kompass_core::presign::{Credentials, S3Target};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -18,6 +29,13 @@ pub struct S3Env {
     pub access_key_id: String,
     pub secret_access_key: String,
 }
+
+/// How many listing pages (1,000 keys each) the shared bucket spans, as a lock. The modules'
+/// tests run side by side in one process: a test that puts more than a page into the bucket
+/// holds it exclusively, and a test whose request counts assume the whole bucket lists in one
+/// request holds it shared, so the two never overlap (as they did not when each file was a
+/// test binary of its own, run one after the other).
+pub static BUCKET_PAGES: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
 
 /// The test server's settings; `None` (with a note on stderr) only when KOMPASS_SKIP_S3=1.
 /// Panics with what to do when they are missing: a test that needs S3 must not pass silently.
@@ -43,6 +61,69 @@ pub fn s3_env(test: &str) -> Option<S3Env> {
         access_key_id: var("AWS_ACCESS_KEY_ID"),
         secret_access_key: var("AWS_SECRET_ACCESS_KEY"),
     })
+}
+
+impl S3Env {
+    /// The variables that point kompass at this server, with S3 storage on.
+    pub fn vars(&self) -> [(&'static str, &str); 6] {
+        [
+            ("S3_STORAGE_ENABLED", "true"),
+            ("AWS_ENDPOINT_URL", self.endpoint.as_str()),
+            ("AWS_REGION", self.region.as_str()),
+            ("AWS_S3_BUCKET", self.bucket.as_str()),
+            ("AWS_ACCESS_KEY_ID", self.access_key_id.as_str()),
+            ("AWS_SECRET_ACCESS_KEY", self.secret_access_key.as_str()),
+        ]
+    }
+
+    /// The bucket read directly, with the S3 client's default options: the independent path
+    /// tests check kompass's results by.
+    pub fn store(&self) -> S3Store {
+        self.store_with(S3Options::default())
+    }
+
+    /// The bucket read directly, with `opts`.
+    pub fn store_with(&self, opts: S3Options) -> S3Store {
+        let target =
+            S3Target::new(Some(self.endpoint.clone()), self.region.clone(), &self.bucket).unwrap();
+        S3Store::new(target, Credentials::new(&self.access_key_id, &self.secret_access_key), opts)
+            .unwrap()
+    }
+}
+
+/// The keys under `prefix`, sorted.
+pub async fn keys(s3: &S3Store, prefix: &str) -> Vec<String> {
+    let mut k: Vec<String> = s3.list(prefix).await.unwrap().into_iter().map(|m| m.key).collect();
+    k.sort();
+    k
+}
+
+/// A configuration for an in-process [`kompass::manager::Manager`]: data in `data_dir`, S3 at
+/// `env` (or local only), plus `vars` (limits, cleanup settings).
+pub fn manager_config(
+    data_dir: &Path,
+    env: Option<&S3Env>,
+    vars: &[(&str, &str)],
+) -> kompass_core::config::Config {
+    let mut map = BTreeMap::new();
+    map.insert("DATA_DIRECTORY".to_owned(), data_dir.display().to_string());
+    if let Some(env) = env {
+        for (k, v) in env.vars() {
+            map.insert(k.to_owned(), v.to_owned());
+        }
+    }
+    for (k, v) in vars {
+        map.insert((*k).to_owned(), (*v).to_owned());
+    }
+    kompass_core::config::Config::from_env_map(&map)
+        .unwrap_or_else(|e| panic!("test configuration: {e}"))
+}
+
+/// A user id (or name part) no other test or run uses: `{tag}-{pid}-{nanos}-{n}`.
+pub fn uid(tag: &str) -> String {
+    static SEQ: AtomicUsize = AtomicUsize::new(0);
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
+    format!("{tag}-{}-{nanos}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed))
 }
 
 /// The credentials `(access key id, secret)` of identity `name` in tests/s3/identities.json
@@ -90,11 +171,6 @@ pub enum Reply {
 }
 
 impl Reply {
-    /// An answer with a status and no headers or body.
-    pub fn status(status: u16) -> Self {
-        Self::Answer { status, headers: Vec::new(), body: String::new() }
-    }
-
     /// An S3 error answer with an `<Error>` document.
     pub fn s3_error(status: u16, code: &str) -> Self {
         Self::Answer {

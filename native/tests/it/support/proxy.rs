@@ -18,7 +18,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use super::Rng;
+use super::reliability::Rng;
 
 /// How often each fate is drawn (weights, any scale) and how long the waits may be.
 #[derive(Debug, Clone, Copy)]

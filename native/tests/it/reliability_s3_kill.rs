@@ -5,19 +5,16 @@
 //! The server is the test's own SeaweedFS (own ports, own state directory), so the shared
 //! test server is never killed. 5 kills in the default run, 20 under `make soak`.
 
-mod common;
-mod reliability_support;
-
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use reliability_support::server::OwnServer;
-use reliability_support::{
+use crate::support::reliability::{
     Rng, assert_nothing_lost, count_files_below, files_below, kompass, read_all, scale, seed, sha,
     show, skip_s3, store,
 };
+use crate::support::server::OwnServer;
 
 /// The data set: `count` files over 8 users (routes and fitness) plus global models, 100 B to
 /// 16 KB of random bytes each. Returns S3 key → content.

@@ -1,6 +1,5 @@
 //! Driving the real `kompass` binary from tests: a clean environment (only what the test sets),
 //! a temp working directory (so no `.env` leaks in) and a temp data directory.
-#![allow(dead_code)] // each test binary uses a subset
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -40,12 +39,6 @@ impl Kompass {
     /// Sets an environment variable for every later run.
     pub fn set(&mut self, name: &str, value: &str) -> &mut Self {
         self.env.insert(name.to_owned(), value.to_owned());
-        self
-    }
-
-    /// Removes an environment variable for every later run.
-    pub fn unset(&mut self, name: &str) -> &mut Self {
-        self.env.remove(name);
         self
     }
 

@@ -4,35 +4,16 @@
 //! requests made), `/healthz` and `/readyz`. Local storage and SeaweedFS. Files are seeded
 //! and checked through the CLI and the file system or the bucket, never only through the API.
 
-mod common;
-
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use kompass::store::s3::{S3Options, S3Store};
-use kompass_core::presign::{Credentials, S3Target};
+use crate::support::serve::{self, SERVER_SECRET as SECRET, token};
+use crate::support::{self, uid};
 use serde_json::{Value, json};
 
-const SECRET: &str = "4f1c0e8a9b2d3c4e5f60718293a4b5c6d7e8f90112233445566778899aabbccd";
 const METRICS: &str = "metrics-secret-7b1d93e2a0c44f5e";
 const KEY: &str = "rider-test-key-0123456789abcdef-0123456789";
-
-fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
-}
-
-fn token(user: &str) -> String {
-    kompass_core::token::mint(user, unix_now() + 600, SECRET.as_bytes())
-}
-
-fn uid(tag: &str) -> String {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    static SEQ: AtomicUsize = AtomicUsize::new(0);
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
-    format!("{tag}-{}-{nanos}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed))
-}
 
 struct Server {
     child: Child,
@@ -53,36 +34,19 @@ impl Drop for Server {
 fn start(vars: &[(&str, &str)]) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let www = Path::new(env!("CARGO_MANIFEST_DIR")).join("../www");
     let mut all: Vec<(String, String)> = vec![
         ("KOMPASS_SERVER_SECRET".into(), SECRET.into()),
         ("KOMPASS_PSEUDONYM_KEY".into(), KEY.into()),
     ];
     all.extend(vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kompass"));
-    cmd.args(["serve", "--addr", "127.0.0.1:0"])
-        .current_dir(dir.path())
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("DATA_DIRECTORY", &data)
-        .env("KOMPASS_WWW_DIR", &www)
-        .envs(all.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
+    let mut cmd = serve::command(dir.path(), &data);
+    cmd.envs(all.iter().map(|(k, v)| (k, v))).stderr(Stdio::null());
     let mut child = cmd.spawn().unwrap();
     let stdout = child.stdout.take().unwrap();
-    let mut base = None;
-    for line in BufReader::new(stdout).lines() {
-        let line = line.unwrap();
-        if line.starts_with("http://") && line.contains("/#token=") {
-            base = Some(line.split("/#").next().unwrap().to_owned());
-            break;
-        }
-    }
+    let page = serve::page_url(&mut BufReader::new(stdout).lines(), &mut String::new());
     Server {
         child,
-        base: base.expect("serve prints its page URL"),
+        base: page.expect("serve prints its page URL").split("/#").next().unwrap().to_owned(),
         data,
         dir,
         vars: all,
@@ -196,7 +160,8 @@ fn unzip(bytes: &[u8]) -> std::collections::BTreeMap<String, Vec<u8>> {
 }
 
 /// Every route, every attack: the same checks on local storage and on S3.
-async fn account_routes_keep_users_apart(s: &Server) {
+/// Returns the two users, erased by now.
+async fn account_routes_keep_users_apart(s: &Server) -> [String; 2] {
     let (alice, bob) = (uid("alice"), uid("bob"));
     let (ta, tb) = (token(&alice), token(&bob));
     let a1 = br#"{"route":"alice one"}"#.to_vec();
@@ -322,6 +287,7 @@ async fn account_routes_keep_users_apart(s: &Server) {
     assert_eq!(again.status, 200);
     assert_eq!(again.json()["removed"], json!([]));
     s.delete("/api/me", Some(&tb), Some(json!({"confirm": bob}))).await;
+    [alice, bob]
 }
 
 #[tokio::test]
@@ -332,29 +298,14 @@ async fn account_routes_local() {
 
 #[tokio::test]
 async fn account_routes_s3() {
-    let Some(env) = common::s3_env("account_routes_s3") else { return };
-    let s = start(&[
-        ("S3_STORAGE_ENABLED", "true"),
-        ("AWS_ENDPOINT_URL", &env.endpoint),
-        ("AWS_REGION", &env.region),
-        ("AWS_S3_BUCKET", &env.bucket),
-        ("AWS_ACCESS_KEY_ID", &env.access_key_id),
-        ("AWS_SECRET_ACCESS_KEY", &env.secret_access_key),
-    ]);
-    account_routes_keep_users_apart(&s).await;
-    // Independently: nothing is left under the users' prefixes in the bucket.
-    let target =
-        S3Target::new(Some(env.endpoint.clone()), env.region.clone(), &env.bucket).unwrap();
-    let store = S3Store::new(
-        target,
-        Credentials::new(&env.access_key_id, &env.secret_access_key),
-        S3Options::default(),
-    )
-    .unwrap();
-    let all = store.list("users/").await.unwrap();
-    let pid = format!("-{}-", std::process::id());
+    let Some(env) = support::s3_env("account_routes_s3") else { return };
+    let s = start(&env.vars());
+    let erased = account_routes_keep_users_apart(&s).await;
+    // Independently: nothing is left under the users' prefixes in the bucket (the users by
+    // name: other tests of this process leave users of their own, with the same pid).
+    let all = env.store().list("users/").await.unwrap();
     assert!(
-        !all.iter().any(|m| m.key.contains(&pid) && (m.key.contains("/alice-") || m.key.contains("/bob-"))),
+        !all.iter().any(|m| erased.iter().any(|u| m.key.starts_with(&format!("users/{u}/")))),
         "the erased users left objects behind"
     );
 }
@@ -491,7 +442,7 @@ async fn metrics_need_their_own_secret_and_move_with_requests() {
 
 #[tokio::test]
 async fn s3_metrics_count_requests_by_outcome_and_readyz_sees_a_dead_endpoint() {
-    let Some(env) = common::s3_env("s3_metrics_count_requests") else { return };
+    let Some(env) = support::s3_env("s3_metrics_count_requests") else { return };
     let s3 = |endpoint: &str| {
         vec![
             ("KOMPASS_METRICS_TOKEN".to_owned(), METRICS.to_owned()),
@@ -521,7 +472,7 @@ async fn s3_metrics_count_requests_by_outcome_and_readyz_sees_a_dead_endpoint() 
     s.delete("/api/me", Some(&token(&alice)), Some(json!({"confirm": alice}))).await;
     drop(s);
 
-    let dead = s3(&format!("http://127.0.0.1:{}", common::closed_port()));
+    let dead = s3(&format!("http://127.0.0.1:{}", support::closed_port()));
     let refs: Vec<(&str, &str)> = dead.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let d = start(&refs);
     assert_eq!(d.get("/healthz", None).await.status, 200, "the process is up");

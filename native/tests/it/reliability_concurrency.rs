@@ -22,20 +22,18 @@
 //! and one in seven is 16-30 KB: five of those pass the quota, so min-keep binds and some
 //! saves are refused. 32 × 30 saves in the default run, 32 × 1,000 under `make soak`.
 
-mod common;
-mod reliability_support;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::support::manager_config;
+use crate::support::reliability::{Rng, read_all, scale, seed, sha, skip_s3, store, token};
+use crate::support::server::OwnServer;
 use kompass::manager::{Backend, Manager, ManagerError};
 use kompass::store::s3::S3Options;
 use kompass_core::key::ObjectKey;
 use kompass_core::quota::RequestClass;
-use reliability_support::server::OwnServer;
-use reliability_support::{Rng, manager_config, read_all, scale, seed, sha, skip_s3, store, token};
 
 const WRITERS: usize = 32;
 const USERS: usize = 8;

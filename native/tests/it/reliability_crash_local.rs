@@ -3,15 +3,12 @@
 //! content or the new one, never a mix, a truncation or an empty file; leftovers of killed
 //! writes are invisible to reads and listings, and can be swept.
 
-mod common;
-mod reliability_support;
-
 use std::process::Stdio;
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::support::reliability::{Rng, json, kompass, scale, seed, show};
 use kompass::store::local::{LocalStore, is_temp_name};
 use kompass_core::key::ObjectKey;
-use reliability_support::{Rng, json, kompass, scale, seed, show};
 
 /// The size of each version: large enough that a write takes a while (and `S3_MAX_FILE_SIZE_MB`
 /// allows it).

@@ -2,31 +2,20 @@
 //! and SeaweedFS (with SigV4) for the S3 cases. Every check goes through an independent path:
 //! the file system, the journal and cache files, the bucket listed directly, the zip read back.
 
-mod cli_support;
-mod common;
-
 use std::io::Read;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use cli_support::{Kompass, files_under, payload};
-use common::S3Env;
+use crate::support::S3Env;
+use crate::support::cli::{Kompass, files_under, payload};
+use crate::support::{self, keys, uid};
 use kompass::journal::Journal;
-use kompass::store::s3::{S3Options, S3Store};
-use kompass_core::presign::{Credentials, S3Target};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 const KEY: &str = "rider-test-key-0123456789abcdef-0123456789";
-
-fn uid(tag: &str) -> String {
-    static SEQ: AtomicUsize = AtomicUsize::new(0);
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
-    format!("{tag}-{}-{nanos}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed))
-}
 
 fn fixture() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/strava_export.json")
@@ -209,23 +198,6 @@ fn export_local_round_trips_every_file() {
 
 // ---- S3 ---------------------------------------------------------------------------------
 
-fn bucket(env: &S3Env) -> S3Store {
-    let target =
-        S3Target::new(Some(env.endpoint.clone()), env.region.clone(), &env.bucket).unwrap();
-    S3Store::new(
-        target,
-        Credentials::new(&env.access_key_id, &env.secret_access_key),
-        S3Options::default(),
-    )
-    .unwrap()
-}
-
-async fn keys(s3: &S3Store, prefix: &str) -> Vec<String> {
-    let mut k: Vec<String> = s3.list(prefix).await.unwrap().into_iter().map(|m| m.key).collect();
-    k.sort();
-    k
-}
-
 fn kompass(env: &S3Env, endpoint: &str) -> Kompass {
     let mut k = Kompass::new();
     k.set("S3_STORAGE_ENABLED", "true")
@@ -309,8 +281,8 @@ async fn cutting_proxy(upstream: String, limit: usize) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn erase_s3_survives_an_outage_half_way_and_finishes_on_the_next_run() {
-    let Some(env) = common::s3_env("erase_s3_survives_an_outage_half_way") else { return };
-    let s3 = bucket(&env);
+    let Some(env) = support::s3_env("erase_s3_survives_an_outage_half_way") else { return };
+    let s3 = env.store();
     let (alice, bob) = (uid("alice"), uid("bob"));
     let k = kompass(&env, &env.endpoint);
     let names: Vec<String> = (0..5).map(|i| format!("r{i}.json")).collect();
@@ -321,7 +293,7 @@ async fn erase_s3_survives_an_outage_half_way_and_finishes_on_the_next_run() {
     save(&k, &bob, "b.json", &payload("b", 900));
     k.run(&["--json", "rider", "save", "--user", &bob, fixture().to_str().unwrap()]).ok();
     // A save made while S3 was down: local copy plus a pending-sync journal entry.
-    let down = format!("http://127.0.0.1:{}", common::closed_port());
+    let down = format!("http://127.0.0.1:{}", support::closed_port());
     let queued = k
         .with(&[("AWS_ENDPOINT_URL", &down)])
         .run_stdin(
@@ -403,7 +375,7 @@ async fn erase_s3_survives_an_outage_half_way_and_finishes_on_the_next_run() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn export_s3_takes_the_newest_copy_and_never_a_partial_zip() {
-    let Some(env) = common::s3_env("export_s3_takes_the_newest_copy") else { return };
+    let Some(env) = support::s3_env("export_s3_takes_the_newest_copy") else { return };
     let alice = uid("alice");
     let k = kompass(&env, &env.endpoint);
     let old = payload("old", 800);
@@ -411,7 +383,7 @@ async fn export_s3_takes_the_newest_copy_and_never_a_partial_zip() {
     save(&k, &alice, "same.json", &old);
     save(&k, &alice, "s3only.json", &s3only);
     // A newer copy of same.json lands locally (S3 down) and waits for sync.
-    let down = format!("http://127.0.0.1:{}", common::closed_port());
+    let down = format!("http://127.0.0.1:{}", support::closed_port());
     let new = payload("new", 900);
     let kd = k.with(&[("AWS_ENDPOINT_URL", &down)]);
     kd.run_stdin(&["save", "--user", &alice, "--type", "routes", "--name", "same.json", "-"], &new)

@@ -1,20 +1,18 @@
 //! `kompass scrub` and `kompass rider save|load|history`, driven through the real binary (and,
 //! where the clock must be fixed, through the library), checked on disk or in the bucket.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::support;
 use kompass::manager::Manager;
 use kompass::rider::{Riders, save_name, stamp};
 use kompass::store::local::write_new;
-use kompass::store::s3::{PutMode, S3Options, S3Store};
+use kompass::store::s3::PutMode;
 use kompass_core::config::Config;
 use kompass_core::key::UserId;
-use kompass_core::presign::{Credentials, S3Target};
 use kompass_core::scrub::PseudonymKey;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -627,7 +625,7 @@ fn scrub_without_a_key_drops_the_ids_and_says_so() {
 
 // ------------------------------------------------------------------- against SeaweedFS
 
-fn s3_vars(env: &common::S3Env) -> Vec<(&'static str, String)> {
+fn s3_vars(env: &support::S3Env) -> Vec<(&'static str, String)> {
     vec![
         ("S3_STORAGE_ENABLED", "true".to_owned()),
         ("AWS_ENDPOINT_URL", env.endpoint.clone()),
@@ -639,21 +637,10 @@ fn s3_vars(env: &common::S3Env) -> Vec<(&'static str, String)> {
     ]
 }
 
-fn s3_store(env: &common::S3Env) -> S3Store {
-    let target =
-        S3Target::new(Some(env.endpoint.clone()), env.region.clone(), &env.bucket).unwrap();
-    S3Store::new(
-        target,
-        Credentials::new(&env.access_key_id, &env.secret_access_key),
-        S3Options::default(),
-    )
-    .unwrap()
-}
-
 #[tokio::test]
 async fn s3_rider_save_scrubs_names_uniquely_and_history_reads_the_bucket() {
     let Some(env) =
-        common::s3_env("s3_rider_save_scrubs_names_uniquely_and_history_reads_the_bucket")
+        support::s3_env("s3_rider_save_scrubs_names_uniquely_and_history_reads_the_bucket")
     else {
         return;
     };
@@ -662,7 +649,7 @@ async fn s3_rider_save_scrubs_names_uniquely_and_history_reads_the_bucket() {
     let user = unique_user("s3");
     let vars = s3_vars(&env);
     let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let s3 = s3_store(&env);
+    let s3 = env.store();
     let prefix = format!("users/{user}/fitness/");
 
     // Through the binary: stored in the bucket, scrubbed (read from the bucket directly).
@@ -836,7 +823,7 @@ fn scrub_and_rider_save_drop_smuggled_pseudonyms_and_account_metadata() {
 
 #[tokio::test]
 async fn s3_rider_save_drops_smuggled_pseudonyms() {
-    let Some(env) = common::s3_env("s3_rider_save_drops_smuggled_pseudonyms") else {
+    let Some(env) = support::s3_env("s3_rider_save_drops_smuggled_pseudonyms") else {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
@@ -851,7 +838,7 @@ async fn s3_rider_save_drops_smuggled_pseudonyms() {
     ));
     assert_eq!(saved["backend"], "s3");
     let key = saved["key"].as_str().unwrap();
-    let s3 = s3_store(&env);
+    let s3 = env.store();
     let stored = s3.get(key).await.unwrap();
     assert_no_smuggled(&stored, &unkeyed);
     assert_scrubbed(&stored, &input);
@@ -955,7 +942,7 @@ fn scrub_audit_lists_what_the_policy_would_change_and_fix_rescrubs_it_in_place()
 
 #[tokio::test]
 async fn s3_scrub_audit_fixes_raw_rider_data_in_the_bucket() {
-    let Some(env) = common::s3_env("s3_scrub_audit_fixes_raw_rider_data_in_the_bucket") else {
+    let Some(env) = support::s3_env("s3_scrub_audit_fixes_raw_rider_data_in_the_bucket") else {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
@@ -973,7 +960,7 @@ async fn s3_scrub_audit_fixes_raw_rider_data_in_the_bucket() {
     );
     assert_eq!(out.status.code(), Some(2));
     let key = format!("users/{user}/fitness/raw.json");
-    let s3 = s3_store(&env);
+    let s3 = env.store();
     assert!(s3.list(&format!("users/{user}/")).await.unwrap().is_empty(), "nothing stored");
     let raw = fixture();
     s3.put(&key, raw.clone(), Sha256::digest(&raw).into(), PutMode::Overwrite).await.unwrap();

@@ -3,16 +3,15 @@
 //! checked through independent paths: the bucket listed and read with `S3Store`, and the
 //! data directory read with `std::fs`.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::{FakeServer, Reply, S3Env};
-use kompass::store::s3::{PutMode, S3Options, S3Store};
-use kompass_core::presign::{Credentials, S3Target};
+use crate::support;
+use crate::support::reliability::store;
+use crate::support::{FakeServer, Reply, S3Env};
+use kompass::store::s3::{PutMode, S3Store};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -33,14 +32,6 @@ fn token() -> String {
     format!("{}-{nanos}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed))
 }
 
-fn store(env: &S3Env) -> S3Store {
-    let target =
-        S3Target::new(Some(env.endpoint.clone()), env.region.clone(), &env.bucket).unwrap();
-    let opts = S3Options { retry_base_delay: Duration::from_millis(5), ..S3Options::default() };
-    S3Store::new(target, Credentials::new(&env.access_key_id, &env.secret_access_key), opts)
-        .unwrap()
-}
-
 /// Runs `kompass --data-dir DIR ARGS` with the S3 test server's environment (plus `vars`),
 /// in DIR (so no stray `.env` is read).
 fn kompass(dir: &Path, env: &S3Env, vars: &[(&str, &str)], args: &[&str]) -> Output {
@@ -49,12 +40,7 @@ fn kompass(dir: &Path, env: &S3Env, vars: &[(&str, &str)], args: &[&str]) -> Out
         .arg("--data-dir")
         .arg(dir.join("data"))
         .args(args)
-        .env("AWS_ENDPOINT_URL", &env.endpoint)
-        .env("AWS_REGION", &env.region)
-        .env("AWS_S3_BUCKET", &env.bucket)
-        .env("AWS_ACCESS_KEY_ID", &env.access_key_id)
-        .env("AWS_SECRET_ACCESS_KEY", &env.secret_access_key)
-        .env("S3_STORAGE_ENABLED", "true")
+        .envs(env.vars())
         .env_remove("DATA_DIRECTORY");
     for (k, v) in vars {
         cmd.env(k, v);
@@ -118,14 +104,14 @@ fn journal_lines(dir: &Path) -> usize {
 
 /// A closed loopback endpoint: S3 "down".
 fn down(env: &S3Env) -> S3Env {
-    S3Env { endpoint: format!("http://127.0.0.1:{}", common::closed_port()), ..env.clone() }
+    S3Env { endpoint: format!("http://127.0.0.1:{}", support::closed_port()), ..env.clone() }
 }
 
 // ---------------------------------------------------------------- against SeaweedFS
 
 #[tokio::test]
 async fn migrates_users_global_and_legacy_files_then_removes_local_copies() {
-    let Some(env) = common::s3_env("migrates_users_global_and_legacy_files") else { return };
+    let Some(env) = support::s3_env("migrates_users_global_and_legacy_files") else { return };
     let s3 = store(&env);
     let t = token();
     let dir = tempfile::tempdir().unwrap();
@@ -207,7 +193,7 @@ async fn migrates_users_global_and_legacy_files_then_removes_local_copies() {
 
 #[tokio::test]
 async fn dry_run_plans_but_changes_nothing() {
-    let Some(env) = common::s3_env("dry_run_plans_but_changes_nothing") else { return };
+    let Some(env) = support::s3_env("dry_run_plans_but_changes_nothing") else { return };
     let s3 = store(&env);
     let u = format!("dry-{}", token());
     let dir = tempfile::tempdir().unwrap();
@@ -280,7 +266,7 @@ async fn dry_run_plans_but_changes_nothing() {
 
 #[tokio::test]
 async fn conflicts_are_kept_and_reported_identical_copies_are_released() {
-    let Some(env) = common::s3_env("conflicts_are_kept_and_reported") else { return };
+    let Some(env) = support::s3_env("conflicts_are_kept_and_reported") else { return };
     let s3 = store(&env);
     let u = format!("cf-{}", token());
     let dir = tempfile::tempdir().unwrap();
@@ -331,7 +317,7 @@ async fn conflicts_are_kept_and_reported_identical_copies_are_released() {
 
 #[tokio::test]
 async fn user_scope_moves_only_that_user() {
-    let Some(env) = common::s3_env("user_scope_moves_only_that_user") else { return };
+    let Some(env) = support::s3_env("user_scope_moves_only_that_user") else { return };
     let s3 = store(&env);
     let t = token();
     let (me, other) = (format!("me-{t}"), format!("other-{t}"));
@@ -360,7 +346,7 @@ async fn user_scope_moves_only_that_user() {
 
 #[tokio::test]
 async fn keep_local_uploads_and_keeps_then_a_later_run_releases() {
-    let Some(env) = common::s3_env("keep_local") else { return };
+    let Some(env) = support::s3_env("keep_local") else { return };
     let s3 = store(&env);
     let u = format!("keep-{}", token());
     let dir = tempfile::tempdir().unwrap();
@@ -383,7 +369,7 @@ async fn keep_local_uploads_and_keeps_then_a_later_run_releases() {
 
 #[tokio::test]
 async fn an_outage_save_is_journaled_and_migrate_replays_it() {
-    let Some(env) = common::s3_env("an_outage_save_is_journaled") else { return };
+    let Some(env) = support::s3_env("an_outage_save_is_journaled") else { return };
     let s3 = store(&env);
     let u = format!("out-{}", token());
     let dir = tempfile::tempdir().unwrap();
@@ -459,7 +445,7 @@ async fn an_outage_save_is_journaled_and_migrate_replays_it() {
 
 #[tokio::test]
 async fn a_pending_save_older_than_the_s3_copy_is_a_conflict_not_an_overwrite() {
-    let Some(env) = common::s3_env("a_pending_save_older_than_the_s3_copy") else { return };
+    let Some(env) = support::s3_env("a_pending_save_older_than_the_s3_copy") else { return };
     let s3 = store(&env);
     let u = format!("late-{}", token());
     let dir = tempfile::tempdir().unwrap();
@@ -499,7 +485,7 @@ async fn a_pending_save_older_than_the_s3_copy_is_a_conflict_not_an_overwrite() 
 
 #[tokio::test]
 async fn an_unreachable_s3_fails_the_run_and_keeps_every_local_file() {
-    let Some(env) = common::s3_env("an_unreachable_s3_fails_the_run") else { return };
+    let Some(env) = support::s3_env("an_unreachable_s3_fails_the_run") else { return };
     let u = format!("dead-{}", token());
     let dir = tempfile::tempdir().unwrap();
     let files: Vec<PathBuf> =
@@ -520,7 +506,7 @@ async fn an_unreachable_s3_fails_the_run_and_keeps_every_local_file() {
 
 #[tokio::test]
 async fn limits_refuse_an_upload_and_keep_the_file() {
-    let Some(env) = common::s3_env("limits_refuse_an_upload") else { return };
+    let Some(env) = support::s3_env("limits_refuse_an_upload") else { return };
     let s3 = store(&env);
     let u = format!("big-{}", token());
     let dir = tempfile::tempdir().unwrap();

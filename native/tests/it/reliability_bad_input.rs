@@ -9,9 +9,6 @@
 //! prefixes of the few odd-but-valid names, which must succeed and land exactly where the
 //! layout says.
 
-mod common;
-mod reliability_support;
-
 use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
@@ -19,8 +16,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use common::S3Env;
-use reliability_support::{kompass, sha, show, store, token};
+use crate::support;
+use crate::support::S3Env;
+use crate::support::reliability::{kompass, sha, show, store, token};
 
 /// One run of the CLI and what it must do.
 #[derive(Debug, Clone)]
@@ -883,7 +881,7 @@ fn run_case(
 #[test]
 fn the_cli_refuses_bad_input_clearly_without_panics_or_escapes() {
     const TEST: &str = "the_cli_refuses_bad_input";
-    let env = common::s3_env(TEST);
+    let env = support::s3_env(TEST);
     let t = token();
     let root = tempfile::tempdir().unwrap();
     let outside = root.path().join("outside");

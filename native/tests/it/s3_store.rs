@@ -2,12 +2,11 @@
 //! `scripts/s3-server.sh`), and against a scripted fake server for failures a real one will
 //! not produce on demand (5xx, hangs, dropped connections).
 
-mod common;
-
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::{FakeServer, Reply, S3Env};
+use crate::support;
+use crate::support::{FakeServer, Reply, S3Env};
 use kompass::store::s3::{ObjectMeta, PutMode, RequestCounts, S3Error, S3Options, S3Store};
 use kompass_core::presign::{Credentials, S3Target};
 use sha2::{Digest, Sha256};
@@ -61,11 +60,11 @@ fn counts_since(store: &S3Store, before: RequestCounts) -> RequestCounts {
 
 #[tokio::test]
 async fn put_get_head_delete_round_trip_with_checksum() {
-    let Some(env) = common::s3_env("put_get_head_delete_round_trip_with_checksum") else {
+    let Some(env) = support::s3_env("put_get_head_delete_round_trip_with_checksum") else {
         return;
     };
     let s3 = store(&env);
-    let key = format!("{}routes/ride.json", common::unique_prefix("roundtrip"));
+    let key = format!("{}routes/ride.json", support::unique_prefix("roundtrip"));
     let body = br#"{"route":"Col du Galibier","km":34.8}"#.to_vec();
     let before = now_ms();
 
@@ -106,11 +105,11 @@ async fn put_get_head_delete_round_trip_with_checksum() {
 
 #[tokio::test]
 async fn empty_object_round_trip() {
-    let Some(env) = common::s3_env("empty_object_round_trip") else {
+    let Some(env) = support::s3_env("empty_object_round_trip") else {
         return;
     };
     let s3 = store(&env);
-    let key = format!("{}empty.json", common::unique_prefix("empty"));
+    let key = format!("{}empty.json", support::unique_prefix("empty"));
     s3.put(&key, Vec::new(), sha(b""), PutMode::CreateOnly).await.unwrap();
     assert_eq!(s3.get(&key).await.unwrap(), b"");
     let meta = s3.head(&key).await.unwrap().unwrap();
@@ -119,11 +118,11 @@ async fn empty_object_round_trip() {
 
 #[tokio::test]
 async fn unicode_space_and_reserved_character_keys() {
-    let Some(env) = common::s3_env("unicode_space_and_reserved_character_keys") else {
+    let Some(env) = support::s3_env("unicode_space_and_reserved_character_keys") else {
         return;
     };
     let s3 = store(&env);
-    let prefix = common::unique_prefix("unicode");
+    let prefix = support::unique_prefix("unicode");
     let names = [
         "a file with spaces.json",
         "plus+and%percent=equals&amp;.json",
@@ -158,11 +157,11 @@ async fn unicode_space_and_reserved_character_keys() {
 
 #[tokio::test]
 async fn create_only_refuses_an_existing_key() {
-    let Some(env) = common::s3_env("create_only_refuses_an_existing_key") else {
+    let Some(env) = support::s3_env("create_only_refuses_an_existing_key") else {
         return;
     };
     let s3 = store(&env);
-    let key = format!("{}fitness/data.json", common::unique_prefix("create-only"));
+    let key = format!("{}fitness/data.json", support::unique_prefix("create-only"));
     let first = b"first".to_vec();
     let second = b"second".to_vec();
     s3.put(&key, first.clone(), sha(&first), PutMode::CreateOnly).await.unwrap();
@@ -178,11 +177,11 @@ async fn create_only_refuses_an_existing_key() {
 
 #[tokio::test]
 async fn listing_paginates_past_1000_keys() {
-    let Some(env) = common::s3_env("listing_paginates_past_1000_keys") else {
+    let Some(env) = support::s3_env("listing_paginates_past_1000_keys") else {
         return;
     };
     let s3 = store(&env);
-    let prefix = common::unique_prefix("paginate");
+    let prefix = support::unique_prefix("paginate");
     const N: usize = 1050;
     let limit = Arc::new(Semaphore::new(16));
     let mut tasks = JoinSet::new();
@@ -224,7 +223,7 @@ async fn listing_paginates_past_1000_keys() {
 
 #[tokio::test]
 async fn wrong_secret_is_bad_credentials_and_never_shown() {
-    let Some(env) = common::s3_env("wrong_secret_is_bad_credentials_and_never_shown") else {
+    let Some(env) = support::s3_env("wrong_secret_is_bad_credentials_and_never_shown") else {
         return;
     };
     let wrong_secret = "wrong-secret-Zq8vX3kP9mLw2Rt7";
@@ -251,7 +250,7 @@ async fn wrong_secret_is_bad_credentials_and_never_shown() {
 
 #[tokio::test]
 async fn unknown_access_key_is_bad_credentials() {
-    let Some(env) = common::s3_env("unknown_access_key_is_bad_credentials") else {
+    let Some(env) = support::s3_env("unknown_access_key_is_bad_credentials") else {
         return;
     };
     let s3 = store_with(
@@ -272,7 +271,7 @@ async fn unknown_access_key_is_bad_credentials() {
 
 #[tokio::test]
 async fn missing_bucket_is_no_such_bucket() {
-    let Some(env) = common::s3_env("missing_bucket_is_no_such_bucket") else {
+    let Some(env) = support::s3_env("missing_bucket_is_no_such_bucket") else {
         return;
     };
     let bucket = format!("kompass-missing-{}", std::process::id());
@@ -289,20 +288,20 @@ async fn missing_bucket_is_no_such_bucket() {
 
 #[tokio::test]
 async fn missing_permission_is_access_denied() {
-    let Some(env) = common::s3_env("missing_permission_is_access_denied") else {
+    let Some(env) = support::s3_env("missing_permission_is_access_denied") else {
         return;
     };
     // "reader" may read and list kompass-test but not write; "outsider" may touch another bucket only.
-    let (reader_id, reader_secret) = common::identity("reader");
+    let (reader_id, reader_secret) = support::identity("reader");
     let reader = store_with(&env, &env.bucket, &reader_id, &reader_secret, fast_options());
     reader.check_access().await.unwrap();
-    let key = format!("{}denied.json", common::unique_prefix("denied"));
+    let key = format!("{}denied.json", support::unique_prefix("denied"));
     let err = reader.put(&key, b"x".to_vec(), sha(b"x"), PutMode::Overwrite).await.unwrap_err();
     assert!(matches!(&err, S3Error::AccessDenied { .. }), "{err:?}");
     assert!(err.to_string().contains("s3:PutObject"), "{err}");
     assert!(!err.is_outage());
 
-    let (outsider_id, outsider_secret) = common::identity("outsider");
+    let (outsider_id, outsider_secret) = support::identity("outsider");
     let outsider = store_with(&env, &env.bucket, &outsider_id, &outsider_secret, fast_options());
     let err = outsider.check_access().await.unwrap_err();
     assert!(matches!(&err, S3Error::AccessDenied { .. }), "{err:?}");
@@ -312,7 +311,7 @@ async fn missing_permission_is_access_denied() {
 
 #[tokio::test]
 async fn check_access_passes_with_good_credentials() {
-    let Some(env) = common::s3_env("check_access_passes_with_good_credentials") else {
+    let Some(env) = support::s3_env("check_access_passes_with_good_credentials") else {
         return;
     };
     let s3 = store(&env);
@@ -322,11 +321,11 @@ async fn check_access_passes_with_good_credentials() {
 
 #[tokio::test]
 async fn counters_count_each_request_class() {
-    let Some(env) = common::s3_env("counters_count_each_request_class") else {
+    let Some(env) = support::s3_env("counters_count_each_request_class") else {
         return;
     };
     let s3 = store(&env);
-    let prefix = common::unique_prefix("counters");
+    let prefix = support::unique_prefix("counters");
     for i in 0..3 {
         let body = vec![i; 10];
         s3.put(&format!("{prefix}{i}"), body.clone(), sha(&body), PutMode::Overwrite)
@@ -351,11 +350,11 @@ async fn counters_count_each_request_class() {
 
 #[tokio::test]
 async fn a_wrong_checksum_is_refused_before_sending() {
-    let Some(env) = common::s3_env("a_wrong_checksum_is_refused_before_sending") else {
+    let Some(env) = support::s3_env("a_wrong_checksum_is_refused_before_sending") else {
         return;
     };
     let s3 = store(&env);
-    let key = format!("{}x.json", common::unique_prefix("wrong-sum"));
+    let key = format!("{}x.json", support::unique_prefix("wrong-sum"));
     let err =
         s3.put(&key, b"actual".to_vec(), sha(b"claimed"), PutMode::Overwrite).await.unwrap_err();
     assert!(matches!(err, S3Error::WrongChecksum { .. }), "{err:?}");
@@ -367,7 +366,7 @@ async fn a_wrong_checksum_is_refused_before_sending() {
 
 #[tokio::test]
 async fn closed_port_is_unreachable_after_bounded_attempts() {
-    let port = common::closed_port();
+    let port = support::closed_port();
     let target =
         S3Target::new(Some(format!("http://127.0.0.1:{port}")), "us-east-1", "kompass-test")
             .unwrap();

@@ -5,52 +5,22 @@
 //! Tests share one bucket and run in parallel: each uses its own user ids and names, never
 //! assumes the bucket is empty, and cleans up bucket-wide only through `--user`.
 
-mod cli_support;
-mod common;
-
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use cli_support::{Kompass, files_under, payload, scrubbed_fitness_payload};
-use common::S3Env;
+use crate::support::S3Env;
+use crate::support::cli::{Kompass, files_under, payload, scrubbed_fitness_payload};
+use crate::support::{self, keys, uid};
 use kompass::journal::Journal;
 use kompass::manager::sha256;
-use kompass::store::s3::{PutMode, S3Options, S3Store};
-use kompass_core::presign::{Credentials, S3Target};
+use kompass::store::s3::{PutMode, S3Store};
 use serde_json::Value;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::task::{JoinHandle, JoinSet};
 
 const KIB: u64 = 1024;
-
-/// A user id (or name part) no other test or run uses.
-fn uid(tag: &str) -> String {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    static SEQ: AtomicUsize = AtomicUsize::new(0);
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
-    format!("{tag}-{}-{nanos}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed))
-}
-
-/// The bucket, read directly: the independent path every assertion goes through.
-fn bucket(env: &S3Env) -> S3Store {
-    let target =
-        S3Target::new(Some(env.endpoint.clone()), env.region.clone(), &env.bucket).unwrap();
-    S3Store::new(
-        target,
-        Credentials::new(&env.access_key_id, &env.secret_access_key),
-        S3Options::default(),
-    )
-    .unwrap()
-}
-
-/// The keys under `prefix`, sorted.
-async fn keys(s3: &S3Store, prefix: &str) -> Vec<String> {
-    let mut k: Vec<String> = s3.list(prefix).await.unwrap().into_iter().map(|m| m.key).collect();
-    k.sort();
-    k
-}
 
 /// An installation configured for the test server.
 fn kompass(env: &S3Env) -> Kompass {
@@ -68,7 +38,7 @@ fn kompass(env: &S3Env) -> Kompass {
 /// An installation whose endpoint is a loopback port with nothing listening.
 fn kompass_down(env: &S3Env) -> Kompass {
     let mut k = kompass(env);
-    k.set("AWS_ENDPOINT_URL", &format!("http://127.0.0.1:{}", common::closed_port()));
+    k.set("AWS_ENDPOINT_URL", &format!("http://127.0.0.1:{}", support::closed_port()));
     k
 }
 
@@ -135,8 +105,8 @@ fn save_args<'a>(user: Option<&'a str>, dt: &'a str, name: &'a str) -> Vec<&'a s
 
 #[tokio::test]
 async fn round_trip_per_user_and_global() {
-    let Some(env) = common::s3_env("round_trip_per_user_and_global") else { return };
-    let s3 = bucket(&env);
+    let Some(env) = support::s3_env("round_trip_per_user_and_global") else { return };
+    let s3 = env.store();
     let k = kompass(&env);
     let u = uid("rt");
     let body = br#"{"route":"Alpe d'Huez","hairpins":21}"#;
@@ -199,8 +169,8 @@ async fn round_trip_per_user_and_global() {
 
 #[tokio::test]
 async fn users_cannot_see_or_touch_each_others_files() {
-    let Some(env) = common::s3_env("users_cannot_see_or_touch_each_others_files") else { return };
-    let s3 = bucket(&env);
+    let Some(env) = support::s3_env("users_cannot_see_or_touch_each_others_files") else { return };
+    let s3 = env.store();
     let k = kompass(&env);
     let alice = uid("alice");
     let bob = uid("bob");
@@ -241,10 +211,10 @@ async fn users_cannot_see_or_touch_each_others_files() {
 
 #[tokio::test]
 async fn traversal_names_are_rejected_and_create_nothing() {
-    let Some(env) = common::s3_env("traversal_names_are_rejected_and_create_nothing") else {
+    let Some(env) = support::s3_env("traversal_names_are_rejected_and_create_nothing") else {
         return;
     };
-    let s3 = bucket(&env);
+    let s3 = env.store();
     let k = kompass(&env);
     let marker = uid("trav");
     let victim = uid("victim");
@@ -292,11 +262,11 @@ async fn traversal_names_are_rejected_and_create_nothing() {
 
 #[tokio::test]
 async fn oversize_is_refused_before_any_request_and_deletes_nothing() {
-    let Some(env) = common::s3_env("oversize_is_refused_before_any_request_and_deletes_nothing")
+    let Some(env) = support::s3_env("oversize_is_refused_before_any_request_and_deletes_nothing")
     else {
         return;
     };
-    let s3 = bucket(&env);
+    let s3 = env.store();
     let mut k = kompass(&env);
     let u = uid("big");
     // A user over the cleanup threshold (3000 of 4194 bytes), so a cleanup would run if the
@@ -340,8 +310,8 @@ async fn oversize_is_refused_before_any_request_and_deletes_nothing() {
 /// The FIFO rules end to end on one user with a 1 MiB quota and 5 files kept per type.
 #[tokio::test]
 async fn fifo_cleanup_end_to_end() {
-    let Some(env) = common::s3_env("fifo_cleanup_end_to_end") else { return };
-    let s3 = bucket(&env);
+    let Some(env) = support::s3_env("fifo_cleanup_end_to_end") else { return };
+    let s3 = env.store();
     let mut k = kompass(&env);
     let u = uid("fifo");
     let prefix = format!("users/{u}/");
@@ -483,8 +453,8 @@ async fn fifo_cleanup_end_to_end() {
 
 #[tokio::test]
 async fn outage_saves_locally_and_queues_for_sync() {
-    let Some(env) = common::s3_env("outage_saves_locally_and_queues_for_sync") else { return };
-    let s3 = bucket(&env);
+    let Some(env) = support::s3_env("outage_saves_locally_and_queues_for_sync") else { return };
+    let s3 = env.store();
     let k = kompass_down(&env);
     let u = uid("outage");
     let body = br#"{"route":"saved during an outage"}"#;
@@ -540,11 +510,11 @@ async fn outage_saves_locally_and_queues_for_sync() {
 /// before it does. Either way the save lands locally and is queued, and nothing is lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outage_after_the_inventory_is_cached_still_saves_locally() {
-    let Some(env) = common::s3_env("outage_after_the_inventory_is_cached_still_saves_locally")
+    let Some(env) = support::s3_env("outage_after_the_inventory_is_cached_still_saves_locally")
     else {
         return;
     };
-    let s3 = bucket(&env);
+    let s3 = env.store();
     let proxy = Proxy::to(&env.endpoint).await;
     let mut k = kompass(&env);
     k.set("AWS_ENDPOINT_URL", &proxy.url)
@@ -604,8 +574,9 @@ async fn outage_after_the_inventory_is_cached_still_saves_locally() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn list_paginates_past_1000_objects() {
-    let Some(env) = common::s3_env("list_paginates_past_1000_objects") else { return };
-    let s3 = Arc::new(bucket(&env));
+    let Some(env) = support::s3_env("list_paginates_past_1000_objects") else { return };
+    let _many_pages = support::BUCKET_PAGES.write().await;
+    let s3 = Arc::new(env.store());
     let u = uid("page");
     let want: BTreeSet<String> = (0..1050).map(|i| format!("r-{i:04}.json")).collect();
     let gate = Arc::new(Semaphore::new(32));
@@ -650,10 +621,10 @@ async fn list_paginates_past_1000_objects() {
 
 #[tokio::test]
 async fn wrong_secret_is_a_clear_error_and_nothing_is_claimed() {
-    let Some(env) = common::s3_env("wrong_secret_is_a_clear_error_and_nothing_is_claimed") else {
+    let Some(env) = support::s3_env("wrong_secret_is_a_clear_error_and_nothing_is_claimed") else {
         return;
     };
-    let s3 = bucket(&env);
+    let s3 = env.store();
     let mut k = kompass(&env);
     let canary = "wrong-secret-canary-8d1f0e2a7b";
     k.set("AWS_SECRET_ACCESS_KEY", canary);
@@ -702,7 +673,7 @@ async fn wrong_secret_is_a_clear_error_and_nothing_is_claimed() {
 
 #[tokio::test]
 async fn config_reports_the_access_problem_without_printing_secrets() {
-    let Some(env) = common::s3_env("config_reports_the_access_problem_without_printing_secrets")
+    let Some(env) = support::s3_env("config_reports_the_access_problem_without_printing_secrets")
     else {
         return;
     };
@@ -731,8 +702,8 @@ async fn config_reports_the_access_problem_without_printing_secrets() {
 
 #[tokio::test]
 async fn monitor_json_matches_what_was_saved() {
-    let Some(env) = common::s3_env("monitor_json_matches_what_was_saved") else { return };
-    let s3 = bucket(&env);
+    let Some(env) = support::s3_env("monitor_json_matches_what_was_saved") else { return };
+    let s3 = env.store();
     let mut k = kompass(&env);
     k.set("S3_MAX_USER_STORAGE_MB", "1").set("S3_AUTO_CLEANUP_ENABLED", "false");
     let tag = uid("mon");
@@ -821,10 +792,10 @@ async fn contents(s3: &S3Store, prefix: &str) -> Vec<(String, Vec<u8>)> {
 
 #[tokio::test]
 async fn a_raw_export_saved_as_fitness_is_refused_in_s3_and_nothing_is_stored_or_deleted() {
-    let Some(env) = common::s3_env("a_raw_export_saved_as_fitness_is_refused_in_s3") else {
+    let Some(env) = support::s3_env("a_raw_export_saved_as_fitness_is_refused_in_s3") else {
         return;
     };
-    let s3 = bucket(&env);
+    let s3 = env.store();
     let mut k = kompass(&env);
     let u = uid("rawfit");
     let prefix = format!("users/{u}/");
@@ -858,10 +829,10 @@ async fn a_raw_export_saved_as_fitness_is_refused_in_s3_and_nothing_is_stored_or
 
 #[tokio::test]
 async fn only_a_document_scrubbed_under_the_configured_key_id_is_stored_in_s3() {
-    let Some(env) = common::s3_env("only_a_document_scrubbed_under_the_configured_key_id") else {
+    let Some(env) = support::s3_env("only_a_document_scrubbed_under_the_configured_key_id") else {
         return;
     };
-    let s3 = bucket(&env);
+    let s3 = env.store();
     let k = kompass(&env);
     let u = uid("fitok");
     let saved = k.run(&["--json", "rider", "save", "--user", &u, STRAVA_EXPORT]).ok().json();
@@ -871,7 +842,7 @@ async fn only_a_document_scrubbed_under_the_configured_key_id_is_stored_in_s3() 
     k.run_stdin(&save_args(Some(&u), "fitness", "copy.json"), &stored).ok();
     assert_eq!(s3.get(&format!("users/{u}/fitness/copy.json")).await.unwrap(), stored);
     // A pseudonym under another key id: refused, nothing stored.
-    let ours = format!("\"{}:", cli_support::TEST_PSEUDONYM_KEY_ID);
+    let ours = format!("\"{}:", support::cli::TEST_PSEUDONYM_KEY_ID);
     let text = String::from_utf8(stored).unwrap();
     assert!(text.contains(&ours));
     let forged = text.replacen(&ours, "\"k2:", 1);

@@ -2,14 +2,11 @@
 //! regression tests: every file under `fuzz/regressions/{target}/` goes through the same
 //! checks as its fuzz target, plus end-to-end checks of what each finding broke for users.
 
-mod common;
-mod reliability_support;
-
 use std::path::PathBuf;
 
+use crate::support::reliability::{kompass, show};
 use kompass_core::key::ObjectKey;
 use kompass_core::scrub::{POLICY, PseudonymKey, scrub, scrub_incoming, scrub_keyless};
-use reliability_support::{kompass, show};
 use serde_json::Value;
 
 /// The findings of `target` (`fuzz/regressions/{target}/`) and its seeds (`fuzz/seeds/`).
