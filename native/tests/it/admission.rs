@@ -300,7 +300,13 @@ fn thirty_two_writer_processes_end_zero_bytes_over_the_quota() {
 }
 
 /// `kompass save` processes with S3 enabled at `endpoint` on one data directory.
-fn save_process(data: &Path, cwd: &Path, env: &common::S3Env, user: &str, name: &str) -> Command {
+fn save_process(
+    data: &std::path::Path,
+    cwd: &std::path::Path,
+    env: &support::S3Env,
+    user: &str,
+    name: &str,
+) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_kompass"));
     c.env_clear()
         .envs([
@@ -322,12 +328,12 @@ fn save_process(data: &Path, cwd: &Path, env: &common::S3Env, user: &str, name: 
 
 #[test]
 fn processes_queueing_at_once_lose_nothing_and_kompass_sync_replays_them() {
-    let Some(env) = common::s3_env("processes_queueing_at_once_lose_nothing") else { return };
+    let Some(env) = support::s3_env("processes_queueing_at_once_lose_nothing") else { return };
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let alice = user("queue");
-    let down = common::S3Env {
-        endpoint: format!("http://127.0.0.1:{}", common::closed_port()),
+    let alice = uid("queue");
+    let down = support::S3Env {
+        endpoint: format!("http://127.0.0.1:{}", support::closed_port()),
         ..env.clone()
     };
     // Sixteen processes queue at once on one journal (S3 unreachable: each save lands
@@ -373,7 +379,7 @@ fn processes_queueing_at_once_lose_nothing_and_kompass_sync_replays_them() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(journal.is_empty().unwrap());
-    let s3 = store(&env);
+    let s3 = env.store();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let mut want: Vec<String> = (0..N).map(|i| format!("q{i}.json")).collect();
     want.sort();
@@ -386,9 +392,9 @@ fn processes_queueing_at_once_lose_nothing_and_kompass_sync_replays_them() {
 
 #[tokio::test]
 async fn an_old_jsonl_journal_is_imported_and_its_saves_replayed_by_the_next_save() {
-    let Some(env) = common::s3_env("an_old_jsonl_journal_is_imported") else { return };
+    let Some(env) = support::s3_env("an_old_jsonl_journal_is_imported") else { return };
     let dir = tempfile::tempdir().unwrap();
-    let alice = user("jsonl");
+    let alice = uid("jsonl");
     // What an earlier version left after an outage: two local saves and their JSON lines.
     let local = dir.path().join("routes").join(&alice);
     std::fs::create_dir_all(&local).unwrap();
@@ -405,7 +411,7 @@ async fn an_old_jsonl_journal_is_imported_and_its_saves_replayed_by_the_next_sav
     }
     std::fs::write(state.join(kompass::journal::JOURNAL_FILE), &lines).unwrap();
 
-    let m = Manager::open(config(dir.path(), Some(&env), &[])).unwrap();
+    let m = Manager::open(manager_config(dir.path(), Some(&env), &[])).unwrap();
     assert_eq!(m.journal().count().unwrap(), 2, "imported on first open");
     assert!(!state.join(kompass::journal::JOURNAL_FILE).exists());
     let aside: Vec<_> = std::fs::read_dir(&state)
@@ -417,7 +423,7 @@ async fn an_old_jsonl_journal_is_imported_and_its_saves_replayed_by_the_next_sav
     assert_eq!(std::fs::read_to_string(state.join(&aside[0])).unwrap(), lines);
 
     m.save(&key(&alice, "next.json"), b"[1]").await.unwrap();
-    let s3 = store(&env);
+    let s3 = env.store();
     assert_eq!(s3_names(&s3, &alice).await, ["next.json", "old0.json", "old1.json"]);
     assert_eq!(s3.get(&format!("users/{alice}/routes/old1.json")).await.unwrap(), b"[11]");
     assert!(m.journal().is_empty().unwrap());

@@ -317,7 +317,7 @@ fn swallowing_proxy(upstream: &str) -> (String, Arc<std::sync::atomic::AtomicBoo
 async fn a_put_whose_answer_is_lost_still_counts_against_the_quota() {
     use std::sync::atomic::Ordering;
     const TEST: &str = "a_put_whose_answer_is_lost";
-    let Some(env) = common::s3_env(TEST) else { return };
+    let Some(env) = support::s3_env(TEST) else { return };
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let user = format!("lost-{}", token());
@@ -326,7 +326,7 @@ async fn a_put_whose_answer_is_lost_still_counts_against_the_quota() {
     let body = vec![b'x'; 40 * 1024];
     let key = |n: &str| ObjectKey::parse_parts(Some(&user), "routes", n).unwrap();
     let (url, swallow) = swallowing_proxy(&env.endpoint);
-    let lossy = common::S3Env { endpoint: url, ..env.clone() };
+    let lossy = support::S3Env { endpoint: url, ..env.clone() };
     let quick = S3Options { max_retries: 0, timeout: Duration::from_secs(2), ..options() };
     let m = Manager::open_with(manager_config(&data, Some(&lossy), &vars), quick).unwrap();
     m.save(&key("a.json"), &body).await.unwrap();
