@@ -61,7 +61,7 @@ json.dump({
 }, open(sys.argv[1], "w"), indent=2)
 PY
 
-if has migrate && ! command -v rclone >/dev/null; then
+if { has migrate || has saves; } && ! command -v rclone >/dev/null; then
   log "apt-get install -y rclone"
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rclone >/dev/null
 fi
