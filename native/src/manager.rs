@@ -40,24 +40,7 @@ pub const REPLAY_BATCH: usize = 8;
 /// Objects deleted by FIFO cleanup in this process (S3 and local), for `/metrics`.
 pub static CLEANUP_DELETIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-/// Where a piece of data was stored or found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Backend {
-    /// The S3 bucket.
-    S3,
-    /// The local data directory.
-    Local,
-}
-
-impl std::fmt::Display for Backend {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Backend::S3 => "S3",
-            Backend::Local => "local storage",
-        })
-    }
-}
+pub use crate::store::Backend;
 
 /// Why a storage operation failed.
 #[derive(Debug, Error)]
