@@ -28,8 +28,10 @@ use thiserror::Error;
 
 use crate::journal::{Journal, PendingEntry};
 use crate::statedb::{StateDb, StateError, StoredFacts, Tx};
+use crate::store::StoreError;
 use crate::store::local::{LocalError, LocalStore};
 use crate::store::s3::{PutMode, RequestCounts, S3Error, S3Options, S3Store};
+use inventory::local_index::{self, Check, IndexError};
 use inventory::{INVENTORY_TTL_MS, object_info};
 
 /// Saves queued during an outage (or while the request budget was spent) that a successful
@@ -104,11 +106,41 @@ pub enum ManagerError {
     /// The state database cannot be used.
     #[error(transparent)]
     State(#[from] StateError),
+    /// A store is out of reach (S3's own errors are [`ManagerError::S3`]).
+    #[error(transparent)]
+    Store(StoreError),
     /// S3 storage is needed for this command but not enabled.
     #[error(
         "S3 storage is not enabled: set S3_STORAGE_ENABLED=true with AWS_S3_BUCKET, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (see `kompass config`)"
     )]
     S3Disabled,
+}
+
+impl From<StoreError> for ManagerError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Local(e) => ManagerError::Local(e),
+            StoreError::S3(e) => ManagerError::S3(e),
+            StoreError::Exists { key, backend } => ManagerError::Exists { key, where_: backend },
+            StoreError::NotFound { key, backend } => ManagerError::NotFound {
+                key,
+                where_: match backend {
+                    Backend::S3 => "S3",
+                    Backend::Local => "the local data directory",
+                },
+            },
+            e @ StoreError::Unreachable { .. } => ManagerError::Store(e),
+        }
+    }
+}
+
+impl From<IndexError> for ManagerError {
+    fn from(e: IndexError) -> Self {
+        match e {
+            IndexError::State(e) => e.into(),
+            IndexError::Store(e) => e.into(),
+        }
+    }
 }
 
 /// The answer to a save (the `save` JSON shape, plus what cleanup did).
@@ -464,23 +496,6 @@ impl Manager {
             .collect())
     }
 
-    /// The local data directory as typed admission facts.
-    fn local_facts(&self) -> Result<StoredFacts, ManagerError> {
-        let inv = self.local.inventory()?;
-        Ok(StoredFacts {
-            objects: inv
-                .entries
-                .iter()
-                .map(|e| StoredObject {
-                    key: e.key.clone(),
-                    size: e.size,
-                    last_modified: UnixMs(e.last_modified_ms as i64),
-                })
-                .collect(),
-            unlisted_bytes: 0,
-        })
-    }
-
     /// Gathers the facts for an upload of `size` bytes by `owner` inside `tx`.
     fn gather(
         &self,
@@ -493,7 +508,25 @@ impl Manager {
         let reservations = tx.reservations(now)?;
         let ledger = tx.ledger(now)?;
         let stored = match backend {
-            Backend::Local => self.local_facts()?,
+            Backend::Local => {
+                // The local index, not a walk: the uploader's folders are checked (and read
+                // again if they changed), the rest only when the decision needs them.
+                local_index::refresh(&self.local, tx, Check::Owner(owner), now)?;
+                let view = tx.local();
+                let reserved: u64 = reservations.iter().map(|r| r.size).sum();
+                let settings = self.admission_settings(backend);
+                if admission::whole_inventory_needed(
+                    size,
+                    view.bucket_bytes()?,
+                    reserved,
+                    &settings,
+                ) {
+                    local_index::refresh(&self.local, tx, Check::All, now)?;
+                    view.all_facts()?
+                } else {
+                    view.owner_facts(owner)?
+                }
+            }
             Backend::S3 => {
                 let reserved: u64 = reservations.iter().map(|r| r.size).sum();
                 let settings = self.admission_settings(backend);
@@ -938,18 +971,28 @@ impl Manager {
     }
 
     /// Writes locally: replacing, or only when the key is free.
+    /// The local index follows: the row is written here, and the folder's changed time makes
+    /// the next check read that folder again (catching anyone else's write beside ours).
     fn put_local(&self, key: &ObjectKey, bytes: &[u8], mode: PutMode) -> Result<(), ManagerError> {
-        match mode {
-            PutMode::Overwrite => {
-                self.local.put(key, bytes)?;
-            }
-            PutMode::CreateOnly => {
-                if self.local.put_new(key, bytes)?.is_none() {
+        let meta = match mode {
+            PutMode::Overwrite => self.local.put(key, bytes)?,
+            PutMode::CreateOnly => match self.local.put_new(key, bytes)? {
+                Some(m) => m,
+                None => {
                     return Err(ManagerError::Exists { key: key.s3_key(), where_: Backend::Local });
                 }
-            }
-        }
+            },
+        };
+        let rec = meta.record(key);
+        self.state.write(|tx| tx.local().put_object(key, rec.size, rec.last_modified))?;
         Ok(())
+    }
+
+    /// Removes a local copy and its index row; whether there was one.
+    fn delete_local(&self, key: &ObjectKey) -> Result<bool, ManagerError> {
+        let removed = self.local.delete(key)?;
+        self.state.write(|tx| tx.local().remove_object(&key.s3_key()))?;
+        Ok(removed)
     }
 
     /// Lands a save locally while S3 cannot take it (an outage, or the month's request budget
@@ -1007,7 +1050,7 @@ impl Manager {
     /// Carries out planned deletions in the local data directory.
     pub fn delete_planned_local(&self, deletions: &[Deletion]) -> Result<(), ManagerError> {
         for d in deletions {
-            if self.local.delete(&ObjectKey::from_s3_key(&d.key)?)? {
+            if self.delete_local(&ObjectKey::from_s3_key(&d.key)?)? {
                 CLEANUP_DELETIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
         }
@@ -1171,7 +1214,7 @@ impl Manager {
                 self.state.write(|tx| tx.remove_object(&s3_key))?;
             }
         }
-        if self.local.delete(key)? {
+        if self.delete_local(key)? {
             deleted.push(Backend::Local);
         }
         // A deleted key must not come back through a sync replay.
