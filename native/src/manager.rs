@@ -28,9 +28,9 @@ use thiserror::Error;
 
 use crate::journal::{Journal, PendingEntry};
 use crate::statedb::{StateDb, StateError, StoredFacts, Tx};
-use crate::store::StoreError;
 use crate::store::local::{LocalError, LocalStore};
 use crate::store::s3::{PutMode, RequestCounts, S3Error, S3Options, S3Store};
+use crate::store::{Scope, Store, StoreError};
 use inventory::local_index::{self, Check, IndexError};
 use inventory::{INVENTORY_TTL_MS, object_info};
 
@@ -227,6 +227,20 @@ pub struct Listed {
     last_modified_ms: i64,
 }
 
+impl Listed {
+    /// The listing view of a stored object's record.
+    pub fn new(o: &StoredObject, backend: Backend) -> Self {
+        Listed {
+            name: o.key.name().to_string(),
+            key: o.key.s3_key(),
+            size: o.size,
+            last_modified: o.last_modified.rfc3339(),
+            backend,
+            last_modified_ms: o.last_modified.as_i64(),
+        }
+    }
+}
+
 /// The current time in unix milliseconds.
 pub fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
@@ -244,10 +258,13 @@ pub fn sha256(bytes: &[u8]) -> [u8; 32] {
 
 /// Local disk plus, when configured, S3; with the journal and the state database (inventory
 /// cache, reservations, request ledger).
-pub struct Manager {
+///
+/// Generic over the remote store so the same driver runs against an in-memory store in unit
+/// tests; everywhere else it is [`S3Store`].
+pub struct Manager<R: Store = S3Store> {
     config: Config,
     local: LocalStore,
-    s3: Option<S3Store>,
+    s3: Option<R>,
     journal: Journal,
     state: StateDb,
     /// Request counts already written to the ledger.
@@ -303,6 +320,27 @@ impl Manager {
             s3,
         })
     }
+}
+
+impl<R: Store> Manager<R> {
+    /// A manager over the given stores (the data directory's state and journal live under
+    /// `config.data_directory`).
+    pub fn with_stores(
+        config: Config,
+        local: LocalStore,
+        s3: Option<R>,
+    ) -> Result<Self, ManagerError> {
+        let dir = std::path::PathBuf::from(&config.data_directory);
+        Ok(Manager {
+            local,
+            journal: Journal::open(&dir)?,
+            state: StateDb::open(&dir)?,
+            recorded: Mutex::new(RequestCounts::default()),
+            precharged: Mutex::new(RequestCounts::default()),
+            config,
+            s3,
+        })
+    }
 
     /// The configuration in force.
     pub fn config(&self) -> &Config {
@@ -315,12 +353,12 @@ impl Manager {
     }
 
     /// The S3 store, when configured.
-    pub fn s3(&self) -> Option<&S3Store> {
+    pub fn s3(&self) -> Option<&R> {
         self.s3.as_ref()
     }
 
     /// The S3 store, or the error telling the operator how to enable it.
-    pub fn require_s3(&self) -> Result<&S3Store, ManagerError> {
+    pub fn require_s3(&self) -> Result<&R, ManagerError> {
         self.s3.as_ref().ok_or(ManagerError::S3Disabled)
     }
 
@@ -349,8 +387,8 @@ impl Manager {
     }
 
     /// The FIFO limits from the configuration.
-    pub fn fifo_limits(&self) -> fifo::Limits {
-        fifo::Limits {
+    pub fn fifo_limits(&self) -> fifo::Capacity {
+        fifo::Capacity {
             user_quota_bytes: self.config.limits.max_user_bytes,
             bucket_bytes: self.config.limits.max_bucket_bytes,
         }
@@ -370,15 +408,15 @@ impl Manager {
         }
     }
 
-    fn bucket_id(s3: &S3Store) -> String {
-        s3.target().bucket_url()
+    fn bucket_id(s3: &R) -> String {
+        s3.id()
     }
 
     /// Writes the requests sent since the last call into the monthly ledger (less those
     /// already charged at admission).
     pub fn record_requests(&self) -> Result<(), ManagerError> {
         let Some(s3) = &self.s3 else { return Ok(()) };
-        let now = s3.counts();
+        let now = s3.requests();
         let delta = {
             let mut seen = self.recorded.lock().unwrap_or_else(|e| e.into_inner());
             let mut pre = self.precharged.lock().unwrap_or_else(|e| e.into_inner());
@@ -440,11 +478,15 @@ impl Manager {
         }
         // Stamped before the LIST: a row a writer records while it runs is newer and stays.
         let started = UnixMs(now_ms());
-        let listed = s3.list("").await;
+        let listed = s3.list(Scope::All).await;
         self.record_requests()?;
         let listed = listed?;
-        let objects: Vec<(String, u64, i64)> =
-            listed.into_iter().map(|m| (m.key, m.size, m.last_modified_ms as i64)).collect();
+        let objects: Vec<(String, u64, i64)> = listed
+            .objects
+            .into_iter()
+            .map(|o| (o.key.s3_key(), o.size, o.last_modified.as_i64()))
+            .chain(listed.foreign.into_iter().map(|(k, size, at)| (k, size, at.as_i64())))
+            .collect();
         self.state
             .write(|tx| tx.replace_inventory(&id, started, &objects).map_err(ManagerError::from))
     }
@@ -636,14 +678,12 @@ impl Manager {
             }
             Decision::Refuse(r) => return Err(ManagerError::Refused(r)),
         };
-        let digest = sha256(bytes);
-        let put = s3.put(&s3_key, bytes.to_vec(), digest, mode).await;
+        let put = s3.put(key, bytes, mode).await;
         self.record_requests()?;
         match put {
-            Ok(_) => {
-                let now = UnixMs(now_ms());
+            Ok(stored) => {
                 self.state.write(|tx| {
-                    tx.put_object(key, size, now)?;
+                    tx.put_object(key, stored.size, stored.last_modified)?;
                     tx.release(key)
                 })?;
                 let cleaned = self.carry_out_s3(&admitted.cleanup).await;
@@ -663,7 +703,7 @@ impl Manager {
                 self.state.write(|tx| tx.release(key))?;
                 match e {
                     e if e.is_outage() => self.save_pending(key, bytes, &e.to_string(), mode),
-                    S3Error::PreconditionFailed { key } => {
+                    StoreError::Exists { key, .. } => {
                         Err(ManagerError::Exists { key, where_: Backend::S3 })
                     }
                     e => Err(e.into()),
@@ -774,9 +814,9 @@ impl Manager {
         let now = UnixMs(now_ms());
         let (backend, meta) = match &self.s3 {
             Some(s3) => {
-                let head = s3.head(&key.s3_key()).await;
+                let head = s3.head(key).await;
                 self.record_requests()?;
-                (Backend::S3, head?.map(|m| (m.size, UnixMs(m.last_modified_ms as i64))))
+                (Backend::S3, head?.map(|m| (m.size, m.last_modified)))
             }
             None => (
                 Backend::Local,
@@ -913,7 +953,7 @@ impl Manager {
         Ok(report)
     }
 
-    async fn sync_one(&self, s3: &S3Store, entry: &PendingEntry) -> Result<(), SyncStop> {
+    async fn sync_one(&self, s3: &R, entry: &PendingEntry) -> Result<(), SyncStop> {
         let bytes = match self.local.get(&entry.key) {
             Ok(b) => b,
             Err(e) if e.is_not_found() => {
@@ -932,9 +972,8 @@ impl Manager {
             Decision::Refuse(r) if r.queue_locally() => return Err(SyncStop::Stop(r.to_string())),
             Decision::Refuse(r) => return Err(SyncStop::Skip(r.to_string())),
         };
-        let s3_key = entry.key.s3_key();
         // The queued copy is the newest: it replaces whatever S3 holds.
-        let put = s3.put(&s3_key, bytes, digest, PutMode::Overwrite).await;
+        let put = s3.put(&entry.key, &bytes, PutMode::Overwrite).await;
         self.record_requests().map_err(SyncStop::Fail)?;
         let release = |m: &Self| {
             m.state.write(|tx| tx.release(&entry.key)).map_err(|e| SyncStop::Fail(e.into()))
@@ -1025,7 +1064,7 @@ impl Manager {
         let mut done = Vec::new();
         let mut failure = None;
         for d in deletions {
-            match s3.delete(&d.key).await {
+            match s3.delete(&ObjectKey::from_s3_key(&d.key)?).await {
                 Ok(()) => done.push(d.key.clone()),
                 Err(e) => {
                     failure = Some(e);
@@ -1078,8 +1117,10 @@ impl Manager {
             if !pending {
                 let remote = match &local_meta {
                     // Both may exist (not migrated yet): compare ages, costing one HEAD.
-                    Some(local) => match s3.head(&s3_key).await {
-                        Ok(Some(m)) if m.last_modified_ms >= local.last_modified_ms => Some(true),
+                    Some(local) => match s3.head(key).await {
+                        Ok(Some(m)) if m.last_modified.as_u64() >= local.last_modified_ms => {
+                            Some(true)
+                        }
                         Ok(_) => None,
                         Err(e) if e.is_outage() => {
                             degraded = Some(e.to_string());
@@ -1090,11 +1131,11 @@ impl Manager {
                     None => Some(true),
                 };
                 if remote.is_some() {
-                    let got = s3.get(&s3_key).await;
+                    let got = s3.get(key).await;
                     self.record_requests()?;
                     match got {
                         Ok(bytes) => return Ok((bytes, Backend::S3, None)),
-                        Err(S3Error::NotFound { .. }) => {}
+                        Err(e) if e.is_not_found() => {}
                         Err(e) if e.is_outage() && local_meta.is_some() => {
                             degraded = Some(e.to_string());
                         }
@@ -1137,27 +1178,17 @@ impl Manager {
         data_type: DataType,
     ) -> Result<(Vec<Listed>, Option<String>), ManagerError> {
         let mut degraded = None;
-        let mut by_name: std::collections::BTreeMap<String, Listed> = Default::default();
-        for e in self.local.list(owner, data_type)? {
-            let name = e.key.name().to_string();
-            by_name.insert(
-                name.clone(),
-                Listed {
-                    name,
-                    key: e.key.s3_key(),
-                    size: e.size,
-                    last_modified: rfc3339_ms(e.last_modified_ms as i64),
-                    backend: Backend::Local,
-                    last_modified_ms: e.last_modified_ms as i64,
-                },
-            );
+        let scope = Scope::Type(owner, data_type);
+        let mut newest: std::collections::BTreeMap<ObjectKey, (StoredObject, Backend)> =
+            Default::default();
+        for o in self.local.records(scope)? {
+            newest.insert(o.key.clone(), (o, Backend::Local));
         }
         if let Some(s3) = &self.s3 {
-            let prefix = kompass_core::key::type_prefix(owner, data_type);
-            let listed = s3.list(&prefix).await;
+            let listed = s3.list(scope).await;
             self.record_requests()?;
             let listed = match listed {
-                Ok(l) => l,
+                Ok(l) => l.objects,
                 // Like reads, a listing degrades to the local copies while S3 is down.
                 Err(e) if e.is_outage() => {
                     tracing::warn!("S3 unreachable, listing local copies only: {e}");
@@ -1166,31 +1197,14 @@ impl Manager {
                 }
                 Err(e) => return Err(e.into()),
             };
-            for m in listed {
-                // Only direct children in the layout: `routes/{user}/x` style keys are skipped.
-                let Ok(k) = ObjectKey::from_s3_key(&m.key) else { continue };
-                if k.owner() != owner || k.data_type() != data_type {
+            for o in listed {
+                if newest.get(&o.key).is_some_and(|(l, _)| l.last_modified > o.last_modified) {
                     continue;
                 }
-                let name = k.name().to_string();
-                let ms = m.last_modified_ms as i64;
-                if by_name.get(&name).is_some_and(|l| l.last_modified_ms > ms) {
-                    continue;
-                }
-                by_name.insert(
-                    name.clone(),
-                    Listed {
-                        name,
-                        key: m.key,
-                        size: m.size,
-                        last_modified: rfc3339_ms(ms),
-                        backend: Backend::S3,
-                        last_modified_ms: ms,
-                    },
-                );
+                newest.insert(o.key.clone(), (o, Backend::S3));
             }
         }
-        let mut out: Vec<Listed> = by_name.into_values().collect();
+        let mut out: Vec<Listed> = newest.values().map(|(o, b)| Listed::new(o, *b)).collect();
         out.sort_by(|a, b| {
             b.last_modified_ms.cmp(&a.last_modified_ms).then_with(|| a.name.cmp(&b.name))
         });
@@ -1202,9 +1216,9 @@ impl Manager {
         let mut deleted = Vec::new();
         let s3_key = key.s3_key();
         if let Some(s3) = &self.s3 {
-            let exists = s3.head(&s3_key).await;
+            let exists = s3.head(key).await;
             let outcome = match exists {
-                Ok(Some(_)) => s3.delete(&s3_key).await.map(|()| true),
+                Ok(Some(_)) => s3.delete(key).await.map(|()| true),
                 Ok(None) => Ok(false),
                 Err(e) => Err(e),
             };
@@ -1244,3 +1258,6 @@ enum SyncStop {
     /// A failure of this installation's own state.
     Fail(ManagerError),
 }
+
+#[cfg(test)]
+mod tests;

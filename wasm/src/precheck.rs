@@ -1,7 +1,7 @@
 //! Upload precheck: may a file be stored, given usage and limits, and must cleanup run
 //! first? The page asks before uploading; the edge asks before presigning.
 
-use kompass_core::quota::{self, Freeable, Limits, UploadRequest, Usage, Verdict};
+use kompass_core::quota::{self, CurrentUsage, Freeable, Limits, UploadRequest, Verdict};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 
@@ -84,7 +84,7 @@ pub fn precheck(
     #[wasm_bindgen(unchecked_optional_param_type = "Freeable")] freeable: Option<JsValue>,
 ) -> Result<JsValue, JsValue> {
     let file: FileMeta = from_js("fileMeta", file_meta)?;
-    let usage: Usage = from_js("usage", usage)?;
+    let usage: CurrentUsage = from_js("usage", usage)?;
     let limits: Limits = from_js("limits", limits)?;
     let freeable: Freeable = match freeable {
         Some(freeable) => from_js("freeable", freeable)?,

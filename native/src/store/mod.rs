@@ -15,6 +15,7 @@ use std::future::Future;
 
 use kompass_core::admission::StoredObject;
 use kompass_core::key::{DataType, ObjectKey, UserId};
+use kompass_core::time::UnixMs;
 use serde::Serialize;
 use thiserror::Error;
 
@@ -70,8 +71,9 @@ impl Scope<'_> {
 pub struct Listing {
     /// Objects in the key layout, sorted by key.
     pub objects: Vec<StoredObject>,
-    /// Objects outside the layout: `(raw key, size)`. Only a [`Scope::All`] listing has them.
-    pub foreign: Vec<(String, u64)>,
+    /// Objects outside the layout: `(raw key, size, last modified)`. Only a [`Scope::All`]
+    /// listing has them.
+    pub foreign: Vec<(String, u64, UnixMs)>,
 }
 
 /// Why a store operation failed.

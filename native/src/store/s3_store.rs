@@ -88,7 +88,10 @@ impl Store for S3Store {
                     // Deeper keys under a prefix (`users/u/routes/x/y`) are not in the scope.
                     Some(o) if scope.contains(&o.key) => out.objects.push(o),
                     Some(_) => {}
-                    None if scope == Scope::All => out.foreign.push((m.key, m.size)),
+                    None if scope == Scope::All => {
+                        let at = UnixMs(m.last_modified_ms as i64);
+                        out.foreign.push((m.key, m.size, at));
+                    }
                     None => {}
                 }
             }
