@@ -613,6 +613,13 @@ impl<'a> View<'a> {
 /// The group name of unlisted bytes (not a data type, so never cleanable).
 const UNLISTED_GROUP: &str = "(unlisted)";
 
+/// The report shape of a typed record (for `inventory::usage`, the FIFO planner, monitor).
+impl From<&StoredObject> for ObjectInfo {
+    fn from(o: &StoredObject) -> Self {
+        info(o)
+    }
+}
+
 fn info(o: &StoredObject) -> ObjectInfo {
     ObjectInfo {
         key: o.key.s3_key(),

@@ -865,20 +865,25 @@ impl<R: Store> Manager<R> {
         let settings = self.admission_settings(backend);
         let (used, ledger) = self.state.write(|tx| {
             let g = self.gather(tx, backend, Some(owner), 0, now)?;
-            let stored: u64 = g
+            // Reserved bytes count like stored ones (a grant not yet confirmed still spends).
+            let reserved = g.reservations.iter().map(|r| StoredObject {
+                key: r.key.clone(),
+                size: r.size,
+                last_modified: r.granted_at,
+            });
+            let objects: Vec<ObjectInfo> = g
                 .stored
                 .objects
                 .iter()
-                .filter(|o| o.key.owner() == Some(owner))
-                .map(|o| o.size)
-                .sum();
-            let reserved: u64 = g
-                .reservations
-                .iter()
-                .filter(|r| r.key.owner() == Some(owner))
-                .map(|r| r.size)
-                .sum();
-            Ok::<_, ManagerError>((stored + reserved, g.ledger))
+                .cloned()
+                .chain(reserved)
+                .map(|o| ObjectInfo::from(&o))
+                .collect();
+            let used = kompass_core::inventory::usage(&objects)
+                .users
+                .get(owner.as_str())
+                .map_or(0, |u| u.bytes);
+            Ok::<_, ManagerError>((used, g.ledger))
         })?;
         let puts = match settings.budget {
             Some(b) => b.put_class.saturating_sub(ledger.put_class).min(MAX_ALLOWANCE_PUTS),
