@@ -11,7 +11,7 @@
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use kompass_core::fifo::{Limits, Policy, plan_bucket, plan_user};
+use kompass_core::fifo::{Capacity, Policy, plan_bucket, plan_user};
 use kompass_core::inventory::{ObjectInfo, usage};
 
 #[path = "support/inventory.rs"]
@@ -41,7 +41,7 @@ fn bench(c: &mut Criterion) {
     for n in [10_000usize, 100_000, 1_000_000] {
         let inv = inventory(n);
         let total: u64 = inv.iter().map(|o| o.size).sum();
-        let limits = Limits { user_quota_bytes: 100 * 1024 * 1024, bucket_bytes: total / 2 };
+        let limits = Capacity { user_quota_bytes: 100 * 1024 * 1024, bucket_bytes: total / 2 };
         let plan = plan_bucket(&inv, &policy, &limits, now).unwrap();
         eprintln!(
             "fifo n={n}: bucket plan deletes {} objects, {} of {} bytes",

@@ -19,7 +19,7 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use kompass_core::fifo::{Limits, Policy, plan_bucket};
+use kompass_core::fifo::{Capacity, Policy, plan_bucket};
 use kompass_core::inventory::ObjectInfo;
 
 #[path = "support/inventory.rs"]
@@ -59,13 +59,13 @@ fn cpu_ns() -> u64 {
 /// One input: its objects and the limits `fifo.rs` gives that size.
 struct Case {
     objects: Vec<ObjectInfo>,
-    limits: Limits,
+    limits: Capacity,
 }
 
 impl Case {
     fn new(objects: Vec<ObjectInfo>) -> Self {
         let total: u64 = objects.iter().map(|o| o.size).sum();
-        let limits = Limits { user_quota_bytes: 100 * 1024 * 1024, bucket_bytes: total / 2 };
+        let limits = Capacity { user_quota_bytes: 100 * 1024 * 1024, bucket_bytes: total / 2 };
         Case { objects, limits }
     }
 

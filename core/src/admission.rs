@@ -476,7 +476,7 @@ impl<'a> View<'a> {
         let replaces = self.stored.iter().find(|o| o.key == upload.key).map_or(0, |o| o.size);
         let (user_res, bucket_res) = self.reserved(owner, Some(&upload.key), now);
         let stored_bucket = self.bucket_bytes();
-        let usage = quota::Usage {
+        let usage = quota::CurrentUsage {
             user_bytes: owner.map_or(0, |u| self.user_bytes(u)).saturating_add(user_res),
             bucket_bytes: stored_bucket.saturating_add(bucket_res),
         };
@@ -548,7 +548,7 @@ impl<'a> View<'a> {
             let cut = (u128::from(reserved) * 100).div_ceil(p);
             limit.saturating_sub(u64::try_from(cut).unwrap_or(u64::MAX))
         };
-        let limits = fifo::Limits {
+        let limits = fifo::Capacity {
             user_quota_bytes: lowered(settings.limits.max_user_bytes, user_res),
             bucket_bytes: lowered(settings.limits.max_bucket_bytes, bucket_res),
         };
@@ -612,6 +612,13 @@ impl<'a> View<'a> {
 
 /// The group name of unlisted bytes (not a data type, so never cleanable).
 const UNLISTED_GROUP: &str = "(unlisted)";
+
+/// The report shape of a typed record (for `inventory::usage`, the FIFO planner, monitor).
+impl From<&StoredObject> for ObjectInfo {
+    fn from(o: &StoredObject) -> Self {
+        info(o)
+    }
+}
 
 fn info(o: &StoredObject) -> ObjectInfo {
     ObjectInfo {

@@ -96,14 +96,14 @@ impl Policy {
 
 /// The limits that the threshold is a percentage of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Limits {
+pub struct Capacity {
     /// Per-user quota in bytes (`S3_MAX_USER_STORAGE_MB`).
     pub user_quota_bytes: u64,
     /// Bucket total limit in bytes (`S3_MAX_TOTAL_STORAGE_GB`).
     pub bucket_bytes: u64,
 }
 
-impl Default for Limits {
+impl Default for Capacity {
     fn default() -> Self {
         Self { user_quota_bytes: 100 * MIB, bucket_bytes: 9 * GIB / 2 }
     }
@@ -265,7 +265,7 @@ pub fn plan_user(
     objects: &[ObjectInfo],
     user: &str,
     policy: &Policy,
-    limits: &Limits,
+    limits: &Capacity,
     now_ms: i64,
 ) -> Result<CleanupPlan, PolicyError> {
     policy.validate()?;
@@ -281,7 +281,7 @@ pub fn plan_user(
 pub fn plan_bucket(
     objects: &[ObjectInfo],
     policy: &Policy,
-    limits: &Limits,
+    limits: &Capacity,
     now_ms: i64,
 ) -> Result<CleanupPlan, PolicyError> {
     policy.validate()?;
@@ -698,8 +698,8 @@ mod tests {
             .collect()
     }
 
-    fn limits(quota: u64, bucket: u64) -> Limits {
-        Limits { user_quota_bytes: quota, bucket_bytes: bucket }
+    fn limits(quota: u64, bucket: u64) -> Capacity {
+        Capacity { user_quota_bytes: quota, bucket_bytes: bucket }
     }
 
     fn keys(plan: &CleanupPlan) -> Vec<&str> {
@@ -900,7 +900,7 @@ mod tests {
     fn invalid_threshold_is_rejected_with_a_fix() {
         for percent in [0, 101, 255] {
             let policy = Policy { threshold_percent: percent, ..Policy::default() };
-            let e = plan_bucket(&[], &policy, &Limits::default(), 0).unwrap_err();
+            let e = plan_bucket(&[], &policy, &Capacity::default(), 0).unwrap_err();
             assert!(e.to_string().contains("S3_CLEANUP_THRESHOLD_PERCENT"), "{e}");
         }
     }

@@ -16,9 +16,9 @@ mod size;
 
 pub use crate::time::YearMonth;
 pub use admission::{
-    CleanupNeed, DEFAULT_CLEANUP_THRESHOLD_PERCENT, DEFAULT_MAX_BUCKET_BYTES,
+    CleanupNeed, CurrentUsage, DEFAULT_CLEANUP_THRESHOLD_PERCENT, DEFAULT_MAX_BUCKET_BYTES,
     DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_USER_BYTES, Freeable, Limits, Refusal, ScopeNeed,
-    UploadRequest, Usage, Verdict, admit,
+    UploadRequest, Verdict, admit,
 };
 pub use alert::{
     AlertLevel, CRITICAL_PERCENT, UsageStatus, WARNING_PERCENT, alert_level, cleanup_due,

@@ -8,7 +8,12 @@
 //! 2. requests per migrated file (target 1.0): one PUT, and a HEAD only when S3 does not echo
 //!    the checksum it verified.
 //!
+//! 3. the same ratio in local mode (no S3): 10,000 files of 200 other users on disk. A local
+//!    save reads its facts from the state database's index of the data directory, checking
+//!    only the uploader's folders, not walking the directory.
+//!
 //! `cargo bench -p kompass --bench admission [-- SAVES_PER_ROUND ROUNDS FILES]`
+//! (`-- local ...` runs the local part only, with no S3 server needed).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -17,6 +22,40 @@ use kompass::manager::Manager;
 use kompass_core::config::Config;
 use kompass_core::key::ObjectKey;
 use kompass_core::time::UnixMs;
+
+fn local_config(data: &std::path::Path) -> Config {
+    let mut map: BTreeMap<String, String> = BTreeMap::new();
+    map.insert("DATA_DIRECTORY".into(), data.display().to_string());
+    Config::from_env_map(&map).unwrap()
+}
+
+/// Local mode: saves/s with 10,000 files on disk ÷ saves/s with none.
+async fn local_ratio(dir: &std::path::Path, per_round: usize, rounds: usize, stamp: u32) {
+    let (empty_dir, big_dir) = (dir.join("local-empty"), dir.join("local-big"));
+    for i in 0..10_000 {
+        let folder = big_dir.join("routes").join(format!("bench-other-{}", i % 200));
+        if i < 200 {
+            std::fs::create_dir_all(&folder).unwrap();
+        }
+        std::fs::write(folder.join(format!("f{i}.json")), [b'x'; 2048]).unwrap();
+    }
+    let empty = Manager::open(local_config(&empty_dir)).unwrap();
+    let big = Manager::open(local_config(&big_dir)).unwrap();
+    let inventory = big.local().inventory().unwrap().entries.len();
+    // The first save builds the index (one walk); rounds measure the steady state.
+    round(&empty, "bench-warm", 0, 1).await;
+    round(&big, "bench-warm", 0, 1).await;
+    let (mut t_empty, mut t_big) = (Duration::ZERO, Duration::ZERO);
+    for r in 0..rounds {
+        t_empty += round(&empty, &format!("bench-e-{stamp}"), r, per_round).await;
+        t_big += round(&big, &format!("bench-b-{stamp}"), r, per_round).await;
+    }
+    let saves = (per_round * rounds) as f64;
+    let (rate_empty, rate_big) = (saves / t_empty.as_secs_f64(), saves / t_big.as_secs_f64());
+    println!("local saves/s, empty data directory: {rate_empty:.1}");
+    println!("local saves/s, {inventory}-file data directory: {rate_big:.1}");
+    println!("RESULT local_saves_ratio {:.3} (target >= 0.8)", rate_big / rate_empty);
+}
 
 fn config(data: &std::path::Path) -> Config {
     let mut map: BTreeMap<String, String> = BTreeMap::new();
@@ -59,6 +98,11 @@ async fn main() {
     );
     let stamp = std::process::id();
     let dir = tempfile::tempdir().unwrap();
+    let local_only = std::env::args().any(|a| a == "local");
+    local_ratio(dir.path(), per_round, rounds, stamp).await;
+    if local_only {
+        return;
+    }
     let (empty_dir, big_dir) = (dir.path().join("empty"), dir.path().join("big"));
     let empty = Manager::open(config(&empty_dir)).unwrap();
     let big = Manager::open(config(&big_dir)).unwrap();

@@ -29,6 +29,8 @@ use crate::journal::{Journal, PendingEntry};
 use crate::statedb::{StateDb, StateError, StoredFacts, Tx};
 use crate::store::local::{LocalError, LocalStore};
 use crate::store::s3::{PutMode, RequestCounts, S3Error, S3Options, S3Store};
+use crate::store::{Scope, Store, StoreError};
+use inventory::local_index::{self, Check, IndexError};
 use inventory::{INVENTORY_TTL_MS, object_info};
 
 /// Saves queued during an outage (or while the request budget was spent) that a successful
@@ -39,24 +41,7 @@ pub const REPLAY_BATCH: usize = 8;
 /// Objects deleted by FIFO cleanup in this process (S3 and local), for `/metrics`.
 pub static CLEANUP_DELETIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-/// Where a piece of data was stored or found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Backend {
-    /// The S3 bucket.
-    S3,
-    /// The local data directory.
-    Local,
-}
-
-impl std::fmt::Display for Backend {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Backend::S3 => "S3",
-            Backend::Local => "local storage",
-        })
-    }
-}
+pub use crate::store::Backend;
 
 /// Why a storage operation failed.
 #[derive(Debug, Error)]
@@ -120,11 +105,41 @@ pub enum ManagerError {
     /// The state database cannot be used.
     #[error(transparent)]
     State(#[from] StateError),
+    /// A store is out of reach (S3's own errors are [`ManagerError::S3`]).
+    #[error(transparent)]
+    Store(StoreError),
     /// S3 storage is needed for this command but not enabled.
     #[error(
         "S3 storage is not enabled: set S3_STORAGE_ENABLED=true with AWS_S3_BUCKET, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (see `kompass config`)"
     )]
     S3Disabled,
+}
+
+impl From<StoreError> for ManagerError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Local(e) => ManagerError::Local(e),
+            StoreError::S3(e) => ManagerError::S3(e),
+            StoreError::Exists { key, backend } => ManagerError::Exists { key, where_: backend },
+            StoreError::NotFound { key, backend } => ManagerError::NotFound {
+                key,
+                where_: match backend {
+                    Backend::S3 => "S3",
+                    Backend::Local => "the local data directory",
+                },
+            },
+            e @ StoreError::Unreachable { .. } => ManagerError::Store(e),
+        }
+    }
+}
+
+impl From<IndexError> for ManagerError {
+    fn from(e: IndexError) -> Self {
+        match e {
+            IndexError::State(e) => e.into(),
+            IndexError::Store(e) => e.into(),
+        }
+    }
 }
 
 /// The answer to a save (the `save` JSON shape, plus what cleanup did).
@@ -211,6 +226,20 @@ pub struct Listed {
     last_modified_ms: i64,
 }
 
+impl Listed {
+    /// The listing view of a stored object's record.
+    pub fn new(o: &StoredObject, backend: Backend) -> Self {
+        Listed {
+            name: o.key.name().to_string(),
+            key: o.key.s3_key(),
+            size: o.size,
+            last_modified: o.last_modified.rfc3339(),
+            backend,
+            last_modified_ms: o.last_modified.as_i64(),
+        }
+    }
+}
+
 /// The current time in unix milliseconds.
 pub fn now_ms() -> i64 {
     crate::clock::now().as_i64()
@@ -228,10 +257,13 @@ pub fn sha256(bytes: &[u8]) -> [u8; 32] {
 
 /// Local disk plus, when configured, S3; with the journal and the state database (inventory
 /// cache, reservations, request ledger).
-pub struct Manager {
+///
+/// Generic over the remote store so the same driver runs against an in-memory store in unit
+/// tests; everywhere else it is [`S3Store`].
+pub struct Manager<R: Store = S3Store> {
     config: Config,
     local: LocalStore,
-    s3: Option<S3Store>,
+    s3: Option<R>,
     journal: Journal,
     state: StateDb,
     /// Request counts already written to the ledger.
@@ -287,6 +319,27 @@ impl Manager {
             s3,
         })
     }
+}
+
+impl<R: Store> Manager<R> {
+    /// A manager over the given stores (the data directory's state and journal live under
+    /// `config.data_directory`).
+    pub fn with_stores(
+        config: Config,
+        local: LocalStore,
+        s3: Option<R>,
+    ) -> Result<Self, ManagerError> {
+        let dir = std::path::PathBuf::from(&config.data_directory);
+        Ok(Manager {
+            local,
+            journal: Journal::open(&dir)?,
+            state: StateDb::open(&dir)?,
+            recorded: Mutex::new(RequestCounts::default()),
+            precharged: Mutex::new(RequestCounts::default()),
+            config,
+            s3,
+        })
+    }
 
     /// The configuration in force.
     pub fn config(&self) -> &Config {
@@ -299,12 +352,12 @@ impl Manager {
     }
 
     /// The S3 store, when configured.
-    pub fn s3(&self) -> Option<&S3Store> {
+    pub fn s3(&self) -> Option<&R> {
         self.s3.as_ref()
     }
 
     /// The S3 store, or the error telling the operator how to enable it.
-    pub fn require_s3(&self) -> Result<&S3Store, ManagerError> {
+    pub fn require_s3(&self) -> Result<&R, ManagerError> {
         self.s3.as_ref().ok_or(ManagerError::S3Disabled)
     }
 
@@ -333,8 +386,8 @@ impl Manager {
     }
 
     /// The FIFO limits from the configuration.
-    pub fn fifo_limits(&self) -> fifo::Limits {
-        fifo::Limits {
+    pub fn fifo_limits(&self) -> fifo::Capacity {
+        fifo::Capacity {
             user_quota_bytes: self.config.limits.max_user_bytes,
             bucket_bytes: self.config.limits.max_bucket_bytes,
         }
@@ -354,15 +407,15 @@ impl Manager {
         }
     }
 
-    fn bucket_id(s3: &S3Store) -> String {
-        s3.target().bucket_url()
+    fn bucket_id(s3: &R) -> String {
+        s3.id()
     }
 
     /// Writes the requests sent since the last call into the monthly ledger (less those
     /// already charged at admission).
     pub fn record_requests(&self) -> Result<(), ManagerError> {
         let Some(s3) = &self.s3 else { return Ok(()) };
-        let now = s3.counts();
+        let now = s3.requests();
         let delta = {
             let mut seen = self.recorded.lock().unwrap_or_else(|e| e.into_inner());
             let mut pre = self.precharged.lock().unwrap_or_else(|e| e.into_inner());
@@ -424,11 +477,15 @@ impl Manager {
         }
         // Stamped before the LIST: a row a writer records while it runs is newer and stays.
         let started = UnixMs(now_ms());
-        let listed = s3.list("").await;
+        let listed = s3.list(Scope::All).await;
         self.record_requests()?;
         let listed = listed?;
-        let objects: Vec<(String, u64, i64)> =
-            listed.into_iter().map(|m| (m.key, m.size, m.last_modified_ms as i64)).collect();
+        let objects: Vec<(String, u64, i64)> = listed
+            .objects
+            .into_iter()
+            .map(|o| (o.key.s3_key(), o.size, o.last_modified.as_i64()))
+            .chain(listed.foreign.into_iter().map(|(k, size, at)| (k, size, at.as_i64())))
+            .collect();
         self.state
             .write(|tx| tx.replace_inventory(&id, started, &objects).map_err(ManagerError::from))
     }
@@ -480,23 +537,6 @@ impl Manager {
             .collect())
     }
 
-    /// The local data directory as typed admission facts.
-    fn local_facts(&self) -> Result<StoredFacts, ManagerError> {
-        let inv = self.local.inventory()?;
-        Ok(StoredFacts {
-            objects: inv
-                .entries
-                .iter()
-                .map(|e| StoredObject {
-                    key: e.key.clone(),
-                    size: e.size,
-                    last_modified: UnixMs(e.last_modified_ms as i64),
-                })
-                .collect(),
-            unlisted_bytes: 0,
-        })
-    }
-
     /// Gathers the facts for an upload of `size` bytes by `owner` inside `tx`.
     fn gather(
         &self,
@@ -509,7 +549,25 @@ impl Manager {
         let reservations = tx.reservations(now)?;
         let ledger = tx.ledger(now)?;
         let stored = match backend {
-            Backend::Local => self.local_facts()?,
+            Backend::Local => {
+                // The local index, not a walk: the uploader's folders are checked (and read
+                // again if they changed), the rest only when the decision needs them.
+                local_index::refresh(&self.local, tx, Check::Owner(owner), now)?;
+                let view = tx.local();
+                let reserved: u64 = reservations.iter().map(|r| r.size).sum();
+                let settings = self.admission_settings(backend);
+                if admission::whole_inventory_needed(
+                    size,
+                    view.bucket_bytes()?,
+                    reserved,
+                    &settings,
+                ) {
+                    local_index::refresh(&self.local, tx, Check::All, now)?;
+                    view.all_facts()?
+                } else {
+                    view.owner_facts(owner)?
+                }
+            }
             Backend::S3 => {
                 let reserved: u64 = reservations.iter().map(|r| r.size).sum();
                 let settings = self.admission_settings(backend);
@@ -619,14 +677,12 @@ impl Manager {
             }
             Decision::Refuse(r) => return Err(ManagerError::Refused(r)),
         };
-        let digest = sha256(bytes);
-        let put = s3.put(&s3_key, bytes.to_vec(), digest, mode).await;
+        let put = s3.put(key, bytes, mode).await;
         self.record_requests()?;
         match put {
-            Ok(_) => {
-                let now = UnixMs(now_ms());
+            Ok(stored) => {
                 self.state.write(|tx| {
-                    tx.put_object(key, size, now)?;
+                    tx.put_object(key, stored.size, stored.last_modified)?;
                     tx.release(key)
                 })?;
                 let cleaned = self.carry_out_s3(&admitted.cleanup).await;
@@ -652,7 +708,7 @@ impl Manager {
                 }
                 match e {
                     e if e.is_outage() => self.save_pending(key, bytes, &e.to_string(), mode),
-                    S3Error::PreconditionFailed { key } => {
+                    StoreError::Exists { key, .. } => {
                         Err(ManagerError::Exists { key, where_: Backend::S3 })
                     }
                     e => Err(e.into()),
@@ -763,9 +819,9 @@ impl Manager {
         let now = UnixMs(now_ms());
         let (backend, meta) = match &self.s3 {
             Some(s3) => {
-                let head = s3.head(&key.s3_key()).await;
+                let head = s3.head(key).await;
                 self.record_requests()?;
-                (Backend::S3, head?.map(|m| (m.size, UnixMs(m.last_modified_ms as i64))))
+                (Backend::S3, head?.map(|m| (m.size, m.last_modified)))
             }
             None => (
                 Backend::Local,
@@ -814,20 +870,25 @@ impl Manager {
         let settings = self.admission_settings(backend);
         let (used, ledger) = self.state.write(|tx| {
             let g = self.gather(tx, backend, Some(owner), 0, now)?;
-            let stored: u64 = g
+            // Reserved bytes count like stored ones (a grant not yet confirmed still spends).
+            let reserved = g.reservations.iter().map(|r| StoredObject {
+                key: r.key.clone(),
+                size: r.size,
+                last_modified: r.granted_at,
+            });
+            let objects: Vec<ObjectInfo> = g
                 .stored
                 .objects
                 .iter()
-                .filter(|o| o.key.owner() == Some(owner))
-                .map(|o| o.size)
-                .sum();
-            let reserved: u64 = g
-                .reservations
-                .iter()
-                .filter(|r| r.key.owner() == Some(owner))
-                .map(|r| r.size)
-                .sum();
-            Ok::<_, ManagerError>((stored + reserved, g.ledger))
+                .cloned()
+                .chain(reserved)
+                .map(|o| ObjectInfo::from(&o))
+                .collect();
+            let used = kompass_core::inventory::usage(&objects)
+                .users
+                .get(owner.as_str())
+                .map_or(0, |u| u.bytes);
+            Ok::<_, ManagerError>((used, g.ledger))
         })?;
         let puts = match settings.budget {
             Some(b) => b.put_class.saturating_sub(ledger.put_class).min(MAX_ALLOWANCE_PUTS),
@@ -902,7 +963,7 @@ impl Manager {
         Ok(report)
     }
 
-    async fn sync_one(&self, s3: &S3Store, entry: &PendingEntry) -> Result<(), SyncStop> {
+    async fn sync_one(&self, s3: &R, entry: &PendingEntry) -> Result<(), SyncStop> {
         let bytes = match self.local.get(&entry.key) {
             Ok(b) => b,
             Err(e) if e.is_not_found() => {
@@ -921,9 +982,8 @@ impl Manager {
             Decision::Refuse(r) if r.queue_locally() => return Err(SyncStop::Stop(r.to_string())),
             Decision::Refuse(r) => return Err(SyncStop::Skip(r.to_string())),
         };
-        let s3_key = entry.key.s3_key();
         // The queued copy is the newest: it replaces whatever S3 holds.
-        let put = s3.put(&s3_key, bytes, digest, PutMode::Overwrite).await;
+        let put = s3.put(&entry.key, &bytes, PutMode::Overwrite).await;
         self.record_requests().map_err(SyncStop::Fail)?;
         let release = |m: &Self| {
             m.state.write(|tx| tx.release(&entry.key)).map_err(|e| SyncStop::Fail(e.into()))
@@ -958,18 +1018,28 @@ impl Manager {
     }
 
     /// Writes locally: replacing, or only when the key is free.
+    /// The local index follows: the row is written here, and the folder's changed time makes
+    /// the next check read that folder again (catching anyone else's write beside ours).
     fn put_local(&self, key: &ObjectKey, bytes: &[u8], mode: PutMode) -> Result<(), ManagerError> {
-        match mode {
-            PutMode::Overwrite => {
-                self.local.put(key, bytes)?;
-            }
-            PutMode::CreateOnly => {
-                if self.local.put_new(key, bytes)?.is_none() {
+        let meta = match mode {
+            PutMode::Overwrite => self.local.put(key, bytes)?,
+            PutMode::CreateOnly => match self.local.put_new(key, bytes)? {
+                Some(m) => m,
+                None => {
                     return Err(ManagerError::Exists { key: key.s3_key(), where_: Backend::Local });
                 }
-            }
-        }
+            },
+        };
+        let rec = meta.record(key);
+        self.state.write(|tx| tx.local().put_object(key, rec.size, rec.last_modified))?;
         Ok(())
+    }
+
+    /// Removes a local copy and its index row; whether there was one.
+    fn delete_local(&self, key: &ObjectKey) -> Result<bool, ManagerError> {
+        let removed = self.local.delete(key)?;
+        self.state.write(|tx| tx.local().remove_object(&key.s3_key()))?;
+        Ok(removed)
     }
 
     /// Lands a save locally while S3 cannot take it (an outage, or the month's request budget
@@ -1002,7 +1072,7 @@ impl Manager {
         let mut done = Vec::new();
         let mut failure = None;
         for d in deletions {
-            match s3.delete(&d.key).await {
+            match s3.delete(&ObjectKey::from_s3_key(&d.key)?).await {
                 Ok(()) => done.push(d.key.clone()),
                 Err(e) => {
                     failure = Some(e);
@@ -1027,7 +1097,7 @@ impl Manager {
     /// Carries out planned deletions in the local data directory.
     pub fn delete_planned_local(&self, deletions: &[Deletion]) -> Result<(), ManagerError> {
         for d in deletions {
-            if self.local.delete(&ObjectKey::from_s3_key(&d.key)?)? {
+            if self.delete_local(&ObjectKey::from_s3_key(&d.key)?)? {
                 CLEANUP_DELETIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
         }
@@ -1055,8 +1125,10 @@ impl Manager {
             if !pending {
                 let remote = match &local_meta {
                     // Both may exist (not migrated yet): compare ages, costing one HEAD.
-                    Some(local) => match s3.head(&s3_key).await {
-                        Ok(Some(m)) if m.last_modified_ms >= local.last_modified_ms => Some(true),
+                    Some(local) => match s3.head(key).await {
+                        Ok(Some(m)) if m.last_modified.as_u64() >= local.last_modified_ms => {
+                            Some(true)
+                        }
                         Ok(_) => None,
                         Err(e) if e.is_outage() => {
                             degraded = Some(e.to_string());
@@ -1067,11 +1139,11 @@ impl Manager {
                     None => Some(true),
                 };
                 if remote.is_some() {
-                    let got = s3.get(&s3_key).await;
+                    let got = s3.get(key).await;
                     self.record_requests()?;
                     match got {
                         Ok(bytes) => return Ok((bytes, Backend::S3, None)),
-                        Err(S3Error::NotFound { .. }) => {}
+                        Err(e) if e.is_not_found() => {}
                         Err(e) if e.is_outage() && local_meta.is_some() => {
                             degraded = Some(e.to_string());
                         }
@@ -1114,27 +1186,17 @@ impl Manager {
         data_type: DataType,
     ) -> Result<(Vec<Listed>, Option<String>), ManagerError> {
         let mut degraded = None;
-        let mut by_name: std::collections::BTreeMap<String, Listed> = Default::default();
-        for e in self.local.list(owner, data_type)? {
-            let name = e.key.name().to_string();
-            by_name.insert(
-                name.clone(),
-                Listed {
-                    name,
-                    key: e.key.s3_key(),
-                    size: e.size,
-                    last_modified: rfc3339_ms(e.last_modified_ms as i64),
-                    backend: Backend::Local,
-                    last_modified_ms: e.last_modified_ms as i64,
-                },
-            );
+        let scope = Scope::Type(owner, data_type);
+        let mut newest: std::collections::BTreeMap<ObjectKey, (StoredObject, Backend)> =
+            Default::default();
+        for o in self.local.records(scope)? {
+            newest.insert(o.key.clone(), (o, Backend::Local));
         }
         if let Some(s3) = &self.s3 {
-            let prefix = kompass_core::key::type_prefix(owner, data_type);
-            let listed = s3.list(&prefix).await;
+            let listed = s3.list(scope).await;
             self.record_requests()?;
             let listed = match listed {
-                Ok(l) => l,
+                Ok(l) => l.objects,
                 // Like reads, a listing degrades to the local copies while S3 is down.
                 Err(e) if e.is_outage() => {
                     tracing::warn!("S3 unreachable, listing local copies only: {e}");
@@ -1143,31 +1205,14 @@ impl Manager {
                 }
                 Err(e) => return Err(e.into()),
             };
-            for m in listed {
-                // Only direct children in the layout: `routes/{user}/x` style keys are skipped.
-                let Ok(k) = ObjectKey::from_s3_key(&m.key) else { continue };
-                if k.owner() != owner || k.data_type() != data_type {
+            for o in listed {
+                if newest.get(&o.key).is_some_and(|(l, _)| l.last_modified > o.last_modified) {
                     continue;
                 }
-                let name = k.name().to_string();
-                let ms = m.last_modified_ms as i64;
-                if by_name.get(&name).is_some_and(|l| l.last_modified_ms > ms) {
-                    continue;
-                }
-                by_name.insert(
-                    name.clone(),
-                    Listed {
-                        name,
-                        key: m.key,
-                        size: m.size,
-                        last_modified: rfc3339_ms(ms),
-                        backend: Backend::S3,
-                        last_modified_ms: ms,
-                    },
-                );
+                newest.insert(o.key.clone(), (o, Backend::S3));
             }
         }
-        let mut out: Vec<Listed> = by_name.into_values().collect();
+        let mut out: Vec<Listed> = newest.values().map(|(o, b)| Listed::new(o, *b)).collect();
         out.sort_by(|a, b| {
             b.last_modified_ms.cmp(&a.last_modified_ms).then_with(|| a.name.cmp(&b.name))
         });
@@ -1179,9 +1224,9 @@ impl Manager {
         let mut deleted = Vec::new();
         let s3_key = key.s3_key();
         if let Some(s3) = &self.s3 {
-            let exists = s3.head(&s3_key).await;
+            let exists = s3.head(key).await;
             let outcome = match exists {
-                Ok(Some(_)) => s3.delete(&s3_key).await.map(|()| true),
+                Ok(Some(_)) => s3.delete(key).await.map(|()| true),
                 Ok(None) => Ok(false),
                 Err(e) => Err(e),
             };
@@ -1191,7 +1236,7 @@ impl Manager {
                 self.state.write(|tx| tx.remove_object(&s3_key))?;
             }
         }
-        if self.local.delete(key)? {
+        if self.delete_local(key)? {
             deleted.push(Backend::Local);
         }
         // A deleted key must not come back through a sync replay.
@@ -1221,3 +1266,6 @@ enum SyncStop {
     /// A failure of this installation's own state.
     Fail(ManagerError),
 }
+
+#[cfg(test)]
+mod tests;

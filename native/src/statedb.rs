@@ -122,6 +122,28 @@ CREATE TRIGGER IF NOT EXISTS objects_delete AFTER DELETE ON objects
     BEGIN UPDATE totals SET bytes = bytes - OLD.size WHERE id = 1; END;
 CREATE TRIGGER IF NOT EXISTS objects_update AFTER UPDATE OF size ON objects
     BEGIN UPDATE totals SET bytes = bytes - OLD.size + NEW.size WHERE id = 1; END;
+-- The local data directory's index, kept like the S3 cache (same columns), so a local save
+-- reads its facts here instead of walking the directory.
+CREATE TABLE IF NOT EXISTS local_objects (
+    key TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    last_modified_ms INTEGER NOT NULL,
+    owner TEXT,
+    data_type TEXT NOT NULL,
+    recorded_at_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS local_objects_owner ON local_objects(owner, data_type);
+CREATE TABLE IF NOT EXISTS local_totals (id INTEGER PRIMARY KEY CHECK (id = 1), bytes INTEGER NOT NULL);
+INSERT OR IGNORE INTO local_totals(id, bytes) SELECT 1, COALESCE(SUM(size), 0) FROM local_objects;
+CREATE TRIGGER IF NOT EXISTS local_objects_insert AFTER INSERT ON local_objects
+    BEGIN UPDATE local_totals SET bytes = bytes + NEW.size WHERE id = 1; END;
+CREATE TRIGGER IF NOT EXISTS local_objects_delete AFTER DELETE ON local_objects
+    BEGIN UPDATE local_totals SET bytes = bytes - OLD.size WHERE id = 1; END;
+CREATE TRIGGER IF NOT EXISTS local_objects_update AFTER UPDATE OF size ON local_objects
+    BEGIN UPDATE local_totals SET bytes = bytes - OLD.size + NEW.size WHERE id = 1; END;
+-- Each indexed directory (relative path, '' for the root) and its modification time (ns) when
+-- it was last read: a directory whose time moved is read again, and only that one.
+CREATE TABLE IF NOT EXISTS local_dirs (path TEXT PRIMARY KEY, mtime_ns INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS reservations (
     key TEXT PRIMARY KEY,
     size INTEGER NOT NULL,
@@ -196,7 +218,7 @@ impl StateDb {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| E::from(self.err(e)))?;
-        let out = f(&Tx { tx: &tx, path: &self.path })?;
+        let out = f(&Tx::new(&tx, &self.path))?;
         tx.commit().map_err(|e| E::from(self.err(e)))?;
         Ok(out)
     }
@@ -210,7 +232,7 @@ impl StateDb {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Deferred)
             .map_err(|e| E::from(self.err(e)))?;
-        let out = f(&Tx { tx: &tx, path: &self.path })?;
+        let out = f(&Tx::new(&tx, &self.path))?;
         tx.commit().map_err(|e| E::from(self.err(e)))?;
         Ok(out)
     }
@@ -247,10 +269,24 @@ impl StateDb {
     }
 }
 
-/// One transaction on the state database.
+/// One transaction on the state database. Its object methods work on the S3 inventory cache;
+/// [`Tx::local`] gives the same methods on the local data directory's index.
 pub struct Tx<'a> {
     tx: &'a rusqlite::Transaction<'a>,
     path: &'a Path,
+    objects: &'static str,
+    totals: &'static str,
+}
+
+impl<'a> Tx<'a> {
+    fn new(tx: &'a rusqlite::Transaction<'a>, path: &'a Path) -> Self {
+        Tx { tx, path, objects: "objects", totals: "totals" }
+    }
+
+    /// The same transaction, its object methods on the local data directory's index.
+    pub fn local(&self) -> Tx<'a> {
+        Tx { tx: self.tx, path: self.path, objects: "local_objects", totals: "local_totals" }
+    }
 }
 
 /// The stored objects an admission looks at, and what it leaves out.
@@ -266,6 +302,81 @@ pub struct StoredFacts {
 impl Tx<'_> {
     fn err(&self, e: rusqlite::Error) -> StateError {
         StateError::from_sqlite(self.path, e)
+    }
+
+    /// `sql` with `{o}` and `{t}` naming this view's objects and totals tables.
+    fn sql(&self, sql: &str) -> String {
+        sql.replace("{o}", self.objects).replace("{t}", self.totals)
+    }
+
+    /// Forgets every object of `owner` (global data for `None`) and `data_type`.
+    pub fn remove_scope(&self, owner: Option<&UserId>, data_type: &str) -> Result<(), StateError> {
+        let n = match owner {
+            Some(u) => self
+                .tx
+                .prepare_cached(&self.sql("DELETE FROM {o} WHERE owner = ?1 AND data_type = ?2"))
+                .and_then(|mut s| s.execute([u.as_str(), data_type])),
+            None => self
+                .tx
+                .prepare_cached(&self.sql("DELETE FROM {o} WHERE owner IS NULL AND data_type = ?1"))
+                .and_then(|mut s| s.execute([data_type])),
+        };
+        n.map(drop).map_err(|e| self.err(e))
+    }
+
+    /// Forgets every object of `data_type`, whoever owns it.
+    pub fn remove_type(&self, data_type: &str) -> Result<(), StateError> {
+        self.tx
+            .execute(&self.sql("DELETE FROM {o} WHERE data_type = ?1"), [data_type])
+            .map(drop)
+            .map_err(|e| self.err(e))
+    }
+
+    /// Forgets every object (before a rebuild).
+    pub fn remove_all(&self) -> Result<(), StateError> {
+        self.tx.execute(&self.sql("DELETE FROM {o}"), []).map(drop).map_err(|e| self.err(e))
+    }
+
+    /// The recorded modification time of an indexed local directory.
+    pub fn local_dir(&self, path: &str) -> Result<Option<i64>, StateError> {
+        self.tx
+            .prepare_cached("SELECT mtime_ns FROM local_dirs WHERE path = ?1")
+            .and_then(|mut s| s.query_row([path], |r| r.get(0)).optional())
+            .map_err(|e| self.err(e))
+    }
+
+    /// Every indexed local directory and its recorded modification time.
+    pub fn local_dirs(&self) -> Result<Vec<(String, i64)>, StateError> {
+        let mut stmt = self
+            .tx
+            .prepare_cached("SELECT path, mtime_ns FROM local_dirs ORDER BY path")
+            .map_err(|e| self.err(e))?;
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .and_then(|it| it.collect())
+            .map_err(|e| self.err(e))
+    }
+
+    /// Records (`Some`) or forgets (`None`) an indexed local directory's modification time.
+    pub fn set_local_dir(&self, path: &str, mtime_ns: Option<i64>) -> Result<(), StateError> {
+        let r = match mtime_ns {
+            Some(m) => self
+                .tx
+                .prepare_cached(
+                    "INSERT INTO local_dirs(path, mtime_ns) VALUES (?1, ?2)
+                     ON CONFLICT(path) DO UPDATE SET mtime_ns = ?2",
+                )
+                .and_then(|mut s| s.execute(params![path, m])),
+            None => self
+                .tx
+                .prepare_cached("DELETE FROM local_dirs WHERE path = ?1 OR path LIKE ?2")
+                .and_then(|mut s| s.execute(params![path, format!("{path}/%")])),
+        };
+        r.map(drop).map_err(|e| self.err(e))
+    }
+
+    /// Forgets every indexed local directory (before a rebuild).
+    pub fn clear_local_dirs(&self) -> Result<(), StateError> {
+        self.tx.execute("DELETE FROM local_dirs", []).map(drop).map_err(|e| self.err(e))
     }
 
     /// A meta value.
@@ -302,14 +413,14 @@ impl Tx<'_> {
         objects: &[(String, u64, i64)],
     ) -> Result<(), StateError> {
         self.tx
-            .execute("DELETE FROM objects WHERE recorded_at_ms < ?1", [at.as_i64()])
+            .execute(&self.sql("DELETE FROM {o} WHERE recorded_at_ms < ?1"), [at.as_i64()])
             .map_err(|e| self.err(e))?;
         for (key, size, lm) in objects {
             self.insert_object(key, *size, UnixMs(*lm), at, false)?;
         }
         // A listed key is stored: its reservation has done its work.
         self.tx
-            .execute("DELETE FROM reservations WHERE key IN (SELECT key FROM objects)", [])
+            .execute(&self.sql("DELETE FROM reservations WHERE key IN (SELECT key FROM {o})"), [])
             .map_err(|e| self.err(e))?;
         self.set_meta("inventory_bucket", bucket)?;
         self.set_meta("inventory_refreshed_at_ms", &at.as_i64().to_string())
@@ -334,14 +445,14 @@ impl Tx<'_> {
             Err(_) => (None, FOREIGN.to_owned()),
         };
         let sql = if replace {
-            "INSERT INTO objects(key, size, last_modified_ms, owner, data_type, recorded_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+            "INSERT INTO {o}(key, size, last_modified_ms, owner, data_type, recorded_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
              ON CONFLICT(key) DO UPDATE SET size = ?2, last_modified_ms = ?3, owner = ?4, data_type = ?5, recorded_at_ms = ?6"
         } else {
-            "INSERT INTO objects(key, size, last_modified_ms, owner, data_type, recorded_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+            "INSERT INTO {o}(key, size, last_modified_ms, owner, data_type, recorded_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
              ON CONFLICT(key) DO NOTHING"
         };
         self.tx
-            .prepare_cached(sql)
+            .prepare_cached(&self.sql(sql))
             .and_then(|mut s| {
                 s.execute(params![
                     key,
@@ -359,7 +470,7 @@ impl Tx<'_> {
     /// Forgets a stored object.
     pub fn remove_object(&self, key: &str) -> Result<(), StateError> {
         self.tx
-            .prepare_cached("DELETE FROM objects WHERE key = ?1")
+            .prepare_cached(&self.sql("DELETE FROM {o} WHERE key = ?1"))
             .and_then(|mut s| s.execute([key]))
             .map(drop)
             .map_err(|e| self.err(e))
@@ -368,7 +479,7 @@ impl Tx<'_> {
     /// Size and last modification of one recorded object.
     pub fn object(&self, key: &ObjectKey) -> Result<Option<(u64, UnixMs)>, StateError> {
         self.tx
-            .prepare_cached("SELECT size, last_modified_ms FROM objects WHERE key = ?1")
+            .prepare_cached(&self.sql("SELECT size, last_modified_ms FROM {o} WHERE key = ?1"))
             .and_then(|mut s| {
                 s.query_row([key.s3_key()], |r| Ok((r.get::<_, i64>(0)? as u64, UnixMs(r.get(1)?))))
                     .optional()
@@ -379,7 +490,7 @@ impl Tx<'_> {
     /// Total bytes recorded (every object), kept by triggers.
     pub fn bucket_bytes(&self) -> Result<u64, StateError> {
         self.tx
-            .query_row("SELECT bytes FROM totals WHERE id = 1", [], |r| r.get::<_, i64>(0))
+            .query_row(&self.sql("SELECT bytes FROM {t} WHERE id = 1"), [], |r| r.get::<_, i64>(0))
             .map(|v| v as u64)
             .map_err(|e| self.err(e))
     }
@@ -389,8 +500,8 @@ impl Tx<'_> {
     pub fn owner_facts(&self, owner: Option<&UserId>) -> Result<StoredFacts, StateError> {
         let total = self.bucket_bytes()?;
         let rows = match owner {
-            Some(u) => self.rows("SELECT key, size, last_modified_ms FROM objects WHERE owner = ?1", Some(u.as_str()))?,
-            None => self.rows("SELECT key, size, last_modified_ms FROM objects WHERE owner IS NULL AND data_type != ''", None)?,
+            Some(u) => self.rows("SELECT key, size, last_modified_ms FROM {o} WHERE owner = ?1", Some(u.as_str()))?,
+            None => self.rows("SELECT key, size, last_modified_ms FROM {o} WHERE owner IS NULL AND data_type != ''", None)?,
         };
         let listed: u64 = rows.iter().map(|o| o.size).sum();
         Ok(StoredFacts { objects: rows, unlisted_bytes: total.saturating_sub(listed) })
@@ -399,8 +510,8 @@ impl Tx<'_> {
     /// Every stored object in the key layout; foreign objects' bytes are unlisted.
     pub fn all_facts(&self) -> Result<StoredFacts, StateError> {
         let total = self.bucket_bytes()?;
-        let rows = self
-            .rows("SELECT key, size, last_modified_ms FROM objects WHERE data_type != ''", None)?;
+        let rows =
+            self.rows("SELECT key, size, last_modified_ms FROM {o} WHERE data_type != ''", None)?;
         let listed: u64 = rows.iter().map(|o| o.size).sum();
         Ok(StoredFacts { objects: rows, unlisted_bytes: total.saturating_sub(listed) })
     }
@@ -409,7 +520,7 @@ impl Tx<'_> {
     pub fn all_objects(&self) -> Result<Vec<(String, u64, i64)>, StateError> {
         let mut stmt = self
             .tx
-            .prepare_cached("SELECT key, size, last_modified_ms FROM objects ORDER BY key")
+            .prepare_cached(&self.sql("SELECT key, size, last_modified_ms FROM {o} ORDER BY key"))
             .map_err(|e| self.err(e))?;
         let rows = stmt
             .query_map([], |r| {
@@ -421,7 +532,7 @@ impl Tx<'_> {
     }
 
     fn rows(&self, sql: &str, arg: Option<&str>) -> Result<Vec<StoredObject>, StateError> {
-        let mut stmt = self.tx.prepare_cached(sql).map_err(|e| self.err(e))?;
+        let mut stmt = self.tx.prepare_cached(&self.sql(sql)).map_err(|e| self.err(e))?;
         let map = |r: &rusqlite::Row<'_>| {
             Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
         };

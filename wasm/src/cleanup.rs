@@ -1,7 +1,7 @@
 //! FIFO cleanup plans: which objects to delete, oldest first, and why. A plan is data: the
 //! page shows it (a dry run), the server carries it out.
 
-use kompass_core::fifo::{self, Limits, Policy};
+use kompass_core::fifo::{self, Capacity, Policy};
 use kompass_core::inventory::ObjectInfo;
 use serde::Deserialize;
 use wasm_bindgen::prelude::*;
@@ -69,7 +69,7 @@ struct CleanupPolicy {
     #[serde(flatten)]
     policy: Policy,
     #[serde(flatten)]
-    limits: Limits,
+    limits: Capacity,
     #[serde(default)]
     user: Option<String>,
 }

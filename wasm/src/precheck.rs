@@ -4,7 +4,7 @@
 //! stricter than its own admission (a reported usage never admits more).
 
 use kompass_core::admission::allowance::{self, Allowance};
-use kompass_core::quota::{self, Freeable, Limits, UploadRequest, Usage, Verdict};
+use kompass_core::quota::{self, CurrentUsage, Freeable, Limits, UploadRequest, Verdict};
 use kompass_core::time::UnixMs;
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
@@ -97,7 +97,7 @@ pub fn precheck(
     #[wasm_bindgen(unchecked_optional_param_type = "Freeable")] freeable: Option<JsValue>,
 ) -> Result<JsValue, JsValue> {
     let file: FileMeta = from_js("fileMeta", file_meta)?;
-    let usage: Usage = from_js("usage", usage)?;
+    let usage: CurrentUsage = from_js("usage", usage)?;
     let limits: Limits = from_js("limits", limits)?;
     let freeable: Freeable = match freeable {
         Some(freeable) => from_js("freeable", freeable)?,

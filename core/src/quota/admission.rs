@@ -63,7 +63,7 @@ impl<'a> UploadRequest<'a> {
 
 /// Current usage, before the upload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct Usage {
+pub struct CurrentUsage {
     /// Bytes stored by the uploading user (ignored for global data).
     pub user_bytes: u64,
     /// Bytes stored in the whole bucket.
@@ -281,7 +281,7 @@ fn assess_scope(
 /// Decides whether an upload may be stored; see the module documentation for the rules.
 pub fn admit(
     upload: &UploadRequest<'_>,
-    usage: &Usage,
+    usage: &CurrentUsage,
     limits: &Limits,
     freeable: &Freeable,
 ) -> Verdict {
@@ -357,8 +357,8 @@ mod tests {
         Limits::default()
     }
 
-    fn usage(user: u64, bucket: u64) -> Usage {
-        Usage { user_bytes: user, bucket_bytes: bucket }
+    fn usage(user: u64, bucket: u64) -> CurrentUsage {
+        CurrentUsage { user_bytes: user, bucket_bytes: bucket }
     }
 
     fn freeable(user: u64, bucket: u64) -> Freeable {
@@ -388,7 +388,7 @@ mod tests {
             r#"{"max_file_bytes":1,"max_user_bytes":2,"max_bucket_bytes":3,"cleanup_threshold_percent":4}"#
         );
         assert_eq!(serde_json::from_str::<Limits>(&json).unwrap(), l);
-        let u: Usage = serde_json::from_str(r#"{"user_bytes":5,"bucket_bytes":6}"#).unwrap();
+        let u: CurrentUsage = serde_json::from_str(r#"{"user_bytes":5,"bucket_bytes":6}"#).unwrap();
         assert_eq!(u, usage(5, 6));
         let f: Freeable = serde_json::from_str(r#"{"user_bytes":7,"bucket_bytes":8}"#).unwrap();
         assert_eq!(f, freeable(7, 8));

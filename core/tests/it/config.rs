@@ -493,17 +493,21 @@ fn likely_typos_are_flagged() {
 
 #[test]
 fn config_limits_feed_admission() {
-    use kompass_core::quota::{Freeable, UploadRequest, Usage, Verdict, admit};
+    use kompass_core::quota::{CurrentUsage, Freeable, UploadRequest, Verdict, admit};
     let c = ok(&env(&[(vars::S3_MAX_FILE_SIZE_MB, "1")]));
     let v = admit(
         &UploadRequest::new(MIB + 1, Some("u")),
-        &Usage::default(),
+        &CurrentUsage::default(),
         &c.limits,
         &Freeable::NONE,
     );
     assert!(matches!(v, Verdict::Refuse(_)));
-    let v =
-        admit(&UploadRequest::new(MIB, Some("u")), &Usage::default(), &c.limits, &Freeable::NONE);
+    let v = admit(
+        &UploadRequest::new(MIB, Some("u")),
+        &CurrentUsage::default(),
+        &c.limits,
+        &Freeable::NONE,
+    );
     assert_eq!(v, Verdict::Admit);
 }
 

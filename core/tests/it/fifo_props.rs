@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use kompass_core::fifo::{CleanupPlan, Limits, Policy, Reason, plan_bucket, plan_user};
+use kompass_core::fifo::{Capacity, CleanupPlan, Policy, Reason, plan_bucket, plan_user};
 use kompass_core::inventory::{ObjectInfo, Tally, usage};
 use proptest::prelude::*;
 
@@ -42,8 +42,8 @@ fn policy() -> impl Strategy<Value = Policy> {
     })
 }
 
-fn limits() -> impl Strategy<Value = Limits> {
-    (0..3_000u64, 0..8_000u64).prop_map(|(q, b)| Limits { user_quota_bytes: q, bucket_bytes: b })
+fn limits() -> impl Strategy<Value = Capacity> {
+    (0..3_000u64, 0..8_000u64).prop_map(|(q, b)| Capacity { user_quota_bytes: q, bucket_bytes: b })
 }
 
 type GroupId = (Option<String>, String);

@@ -10,13 +10,15 @@ use axum::http::StatusCode;
 use kompass_core::fifo::Deletion;
 use kompass_core::inventory::{ObjectInfo, Sha256Digest};
 use kompass_core::key::{DataType, ObjectKey};
-use kompass_core::quota::{Limits, Usage, UsageStatus, alert_level, percent_used};
+use kompass_core::quota::{CurrentUsage, Limits, UsageStatus, alert_level, percent_used};
 use serde::{Deserialize, Serialize};
 
 use super::auth::User;
 use super::upload::Grant;
 use super::{ApiError, Shared, UPLOAD_EXPIRY_SECS, unix_now};
-use crate::manager::{Backend, ManagerError, rfc3339_ms};
+use crate::manager::{Backend, Listed, ManagerError};
+use crate::store::Scope;
+use kompass_core::admission::StoredObject;
 use kompass_core::time::UnixMs;
 
 /// The data types a user may upload and list (`models` and `training_data` are global).
@@ -200,7 +202,7 @@ pub struct UsageAnswer {
     /// Whether FIFO cleanup may free room for an upload over the quota.
     pub auto_cleanup: bool,
     /// Usage before the next upload (the page's wasm precheck takes it as it is).
-    pub usage: Usage,
+    pub usage: CurrentUsage,
     /// The user's total against the quota.
     pub quota: UsageStatus,
     /// Per data type.
@@ -252,23 +254,23 @@ pub async fn usage(
         }
     }
     let limits = m.config().limits;
-    let mine = |o: &&ObjectInfo| o.user.as_deref() == Some(user.as_str());
-    let usage = Usage {
-        user_bytes: inventory.iter().filter(mine).map(|o| o.size).sum(),
-        bucket_bytes: inventory.iter().map(|o| o.size).sum(),
-    };
+    let totals = kompass_core::inventory::usage(&inventory);
+    let mine = totals.users.get(user.as_str()).cloned().unwrap_or_default();
+    let usage = CurrentUsage { user_bytes: mine.bytes, bucket_bytes: totals.bucket.bytes };
     let types = USER_TYPES
         .iter()
         .map(|t| {
-            let of_type: Vec<&ObjectInfo> =
-                inventory.iter().filter(mine).filter(|o| o.data_type == t.as_str()).collect();
-            let bytes = of_type.iter().map(|o| o.size).sum();
+            let of_type = mine.by_type.get(t.as_str()).copied().unwrap_or_default();
             TypeUsage {
                 data_type: *t,
-                bytes,
-                files: of_type.len(),
-                percent: percent_used(bytes, limits.max_user_bytes),
-                level: alert_level(bytes, limits.max_user_bytes, limits.cleanup_threshold_percent),
+                bytes: of_type.bytes,
+                files: of_type.files as usize,
+                percent: percent_used(of_type.bytes, limits.max_user_bytes),
+                level: alert_level(
+                    of_type.bytes,
+                    limits.max_user_bytes,
+                    limits.cleanup_threshold_percent,
+                ),
             }
         })
         .collect();
@@ -298,39 +300,16 @@ pub struct FilesQuery {
     pub data_type: Option<String>,
 }
 
-/// One stored file: the `list` JSON shape (`name`, `key`, `size`, `last_modified`,
-/// `backend`) plus its data type.
+/// One stored file: the `list` JSON shape ([`Listed`], the manager's view of a stored
+/// object's record) plus its data type.
 #[derive(Debug, Serialize)]
 pub struct FileEntry {
     /// The data type.
     #[serde(rename = "type")]
     pub data_type: DataType,
-    /// The file name.
-    pub name: String,
-    /// The object key.
-    pub key: String,
-    /// Size in bytes.
-    pub size: u64,
-    /// Last modification, RFC 3339 UTC.
-    pub last_modified: String,
-    /// Where this copy is.
-    pub backend: Backend,
-    #[serde(skip)]
-    last_modified_ms: i64,
-}
-
-impl FileEntry {
-    fn new(key: &ObjectKey, size: u64, last_modified_ms: i64, backend: Backend) -> Self {
-        FileEntry {
-            data_type: key.data_type(),
-            name: key.name().to_string(),
-            key: key.s3_key(),
-            size,
-            last_modified: rfc3339_ms(last_modified_ms),
-            backend,
-            last_modified_ms,
-        }
-    }
+    /// Name, key, size, last modification and backend, as `kompass list --json` has them.
+    #[serde(flatten)]
+    pub file: Listed,
 }
 
 /// `GET /api/files[?type=T]`: the user's files, the newest copy of each (local disk or S3),
@@ -356,11 +335,10 @@ pub async fn files(
         }
     };
     let m = &app.manager;
-    let mut by_key: BTreeMap<String, FileEntry> = BTreeMap::new();
+    let mut newest: BTreeMap<ObjectKey, (StoredObject, Backend)> = BTreeMap::new();
     for t in &types {
-        for e in m.local().list(Some(&user), *t).map_err(ManagerError::from)? {
-            let f = FileEntry::new(&e.key, e.size, e.last_modified_ms as i64, Backend::Local);
-            by_key.insert(f.key.clone(), f);
+        for o in m.local().records(Scope::Type(Some(&user), *t)).map_err(ManagerError::from)? {
+            newest.insert(o.key.clone(), (o, Backend::Local));
         }
     }
     if m.s3().is_some() {
@@ -381,19 +359,21 @@ pub async fn files(
             if !types.contains(&o.key.data_type()) {
                 continue;
             }
-            let key = o.key.s3_key();
-            let ms = o.last_modified.as_i64();
             // A local copy newer than S3's (a save queued for sync) is the one to show.
-            if by_key.get(&key).is_some_and(|l| l.last_modified_ms > ms) {
+            if newest.get(&o.key).is_some_and(|(l, _)| l.last_modified > o.last_modified) {
                 continue;
             }
-            by_key.insert(key, FileEntry::new(&o.key, o.size, ms, Backend::S3));
+            newest.insert(o.key.clone(), (o, Backend::S3));
         }
     }
-    let mut out: Vec<FileEntry> = by_key.into_values().collect();
-    out.sort_by(|a, b| {
-        b.last_modified_ms.cmp(&a.last_modified_ms).then_with(|| a.name.cmp(&b.name))
+    let mut copies: Vec<(StoredObject, Backend)> = newest.into_values().collect();
+    copies.sort_by(|(a, _), (b, _)| {
+        b.last_modified.cmp(&a.last_modified).then_with(|| a.key.name().cmp(b.key.name()))
     });
+    let out = copies
+        .iter()
+        .map(|(o, b)| FileEntry { data_type: o.key.data_type(), file: Listed::new(o, *b) })
+        .collect();
     Ok(Json(out))
 }
 

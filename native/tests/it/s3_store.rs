@@ -614,3 +614,43 @@ async fn a_create_only_put_whose_answer_was_lost_is_recognised_as_ours() {
         s3.put("a.json", b"diff".to_vec(), sha(b"diff"), PutMode::CreateOnly).await.unwrap_err();
     assert!(matches!(err, S3Error::PreconditionFailed { .. }), "{err:?}");
 }
+
+/// The `Store` trait over S3 keeps the same contract as the local and in-memory stores
+/// (`store/contract_tests.rs`): typed keys in, the core's records out, create-only refusals
+/// typed, listings scoped to one owner.
+#[tokio::test]
+async fn the_store_trait_over_s3_keeps_the_contract() {
+    use kompass::store::{Scope, Store, StoreError};
+    use kompass_core::key::{DataType, ObjectKey, UserId};
+    let Some(env) = support::s3_env("the_store_trait_over_s3_keeps_the_contract") else {
+        return;
+    };
+    let s = store(&env);
+    let user = format!("st-{}", now_ms());
+    let key = |t: &str, n: &str| ObjectKey::parse_parts(Some(&user), t, n).unwrap();
+    let (a, b) = (key("routes", "a.json"), key("fitness", "b.json"));
+    assert!(Store::head(&s, &a).await.unwrap().is_none());
+    assert!(Store::get(&s, &a).await.unwrap_err().is_not_found());
+    let rec = Store::put(&s, &a, b"12345", PutMode::Overwrite).await.unwrap();
+    assert_eq!((rec.key.clone(), rec.size), (a.clone(), 5));
+    Store::put(&s, &b, b"xy", PutMode::Overwrite).await.unwrap();
+    let e = Store::put(&s, &a, b"other", PutMode::CreateOnly).await.unwrap_err();
+    assert!(matches!(e, StoreError::Exists { .. }), "{e}");
+    assert_eq!(Store::get(&s, &a).await.unwrap(), b"12345");
+    assert_eq!(Store::head(&s, &a).await.unwrap().unwrap().size, 5);
+    let u = UserId::new(&user).unwrap();
+    let keys =
+        |l: kompass::store::Listing| l.objects.into_iter().map(|o| o.key).collect::<Vec<_>>();
+    assert_eq!(
+        keys(Store::list(&s, Scope::Owner(Some(&u))).await.unwrap()),
+        vec![b.clone(), a.clone()]
+    );
+    assert_eq!(
+        keys(Store::list(&s, Scope::Type(Some(&u), DataType::Routes)).await.unwrap()),
+        vec![a.clone()]
+    );
+    Store::delete(&s, &a).await.unwrap();
+    Store::delete(&s, &a).await.unwrap();
+    Store::delete(&s, &b).await.unwrap();
+    assert!(Store::list(&s, Scope::Owner(Some(&u))).await.unwrap().objects.is_empty());
+}
