@@ -266,6 +266,12 @@ impl Manager {
             for k in &reserved {
                 tx.release(k)?;
             }
+            // The local index names the user's files and folders: they go too (a local file
+            // left behind by a failed removal is indexed again by the next save).
+            for t in DataType::ALL.into_iter().filter(|t| t.allows_user()) {
+                tx.local().remove_scope(Some(user), t.as_str())?;
+                tx.set_local_dir(&format!("{t}/{user}"), None)?;
+            }
             Ok::<_, ManagerError>(forget.len() + reserved.len())
         })?;
         report.cache_rows = before_rows + crate::rider::forget_summaries(self, &prefix)?;
