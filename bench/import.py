@@ -15,8 +15,9 @@ entry by entry), whole process: wall time and peak RSS (ru_maxrss from wait4). w
 bench/wasm/import.mjs, the page's module www/pkg-import under Node: the import call's wall time,
 the wasm linear memory after it (it never shrinks, so it is the wasm side's peak) and Node's
 peak RSS (which includes Node itself and the archive's bytes in a JS buffer, as in the page).
-Each size runs native, wasm, native, wasm, ... BENCH_IMPORT_ROUNDS times (default 3); times
-are the fastest, memory the largest.
+Each size runs native, wasm, native, wasm, ... BENCH_IMPORT_ROUNDS times (default 3, once
+above 100 MB); times are the fastest, memory the largest. BENCH_IMPORT_WASM_MAX_MB skips wasm
+above that archive size (it is several times slower).
 
 Writes $BENCH_OUT/import.json; bench/report.py renders it into BENCHMARKS.md.
 """
@@ -131,12 +132,13 @@ def main():
         rep = native_report(path)
         nat, wa = [], []
         # A big archive takes minutes a run: once is enough for its MB/s and memory.
+        skip_wasm = size / 1e6 > float(os.environ.get("BENCH_IMPORT_WASM_MAX_MB", "inf"))
         for _ in range(ROUNDS if size < 100e6 else 1):
             nat.append(native(path))
-            wa.append(wasm(path))
+            wa.append({"skipped": True} if skip_wasm else wasm(path))
         n_s = min(r["seconds"] for r in nat)
         n_rss = max(r["peak_rss_bytes"] for r in nat)
-        ok = [r for r in wa if "error" not in r]
+        ok = [r for r in wa if "error" not in r and "skipped" not in r]
         row = {
             "archive": path.name, "archive_bytes": size, "activities": rep["activities"],
             "samples": rep["samples"], "expanded_bytes": rep["expanded_bytes"],
@@ -153,6 +155,8 @@ def main():
                 "node_peak_rss_bytes": max(r["process_peak_rss_bytes"] for r in ok),
                 "wasm_memory_over_archive": w_mem / size, "wasm_seconds_rounds": [r["seconds"] for r in ok],
             })
+        elif skip_wasm:
+            row["wasm_skipped"] = "above BENCH_IMPORT_WASM_MAX_MB"
         else:
             row["wasm_error"] = wa[0]["error"]
         rows.append(row)
