@@ -62,10 +62,19 @@ def native(path):
 
 
 def native_report(path):
+    """The import report of `--json` (after the document): only the file's tail is read, so
+    this process stays small (a child forked from it counts its RSS until exec)."""
     env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), "S3_STORAGE_ENABLED": "false"}
-    _, _, out, _ = run_measured([str(KOMPASS), "--json", "--data-dir", str(OUT / "import-data"), "rider", "import",
-                                 "--dry-run", str(path)], env=env, capture=True)
-    return json.loads(out)["import"]
+    out = OUT / "import-report.json"
+    with open(out, "wb") as f:
+        subprocess.run([str(KOMPASS), "--json", "--data-dir", str(OUT / "import-data"), "rider", "import",
+                        "--dry-run", str(path)], env=env, stdout=f, check=True)
+    with open(out, "rb") as f:
+        f.seek(max(0, out.stat().st_size - (1 << 20)))
+        tail = f.read().decode()
+    out.unlink()
+    at = tail.rindex('"import"')
+    return json.JSONDecoder().raw_decode(tail[tail.index("{", at):])[0]
 
 
 def wasm(path):
