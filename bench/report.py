@@ -283,6 +283,8 @@ def import_(r):
         if "wasm_seconds" in s:
             w = (f"{s['wasm_mb_s']:.1f} | {s['wasm_seconds'] / s['native_seconds']:.2f}× ", f"{size(s['wasm_memory_bytes'])} "
                  f"| {s['wasm_memory_over_archive']:.2f}× | {size(s['node_peak_rss_bytes'])}")
+        elif "wasm_skipped" in s:
+            w = ("not run | – ", "– | – | –")
         else:
             w = ("failed | – ", "– | – | –")
             notes.append(f"wasm on the {size(s['archive_bytes'])} archive failed: `{s['wasm_error'].strip().splitlines()[-1][:200]}`")
