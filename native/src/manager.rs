@@ -309,15 +309,7 @@ impl Manager {
             }
             None => None,
         };
-        Ok(Manager {
-            local: LocalStore::new(&dir),
-            journal: Journal::open(&dir)?,
-            state: StateDb::open(&dir)?,
-            recorded: Mutex::new(RequestCounts::default()),
-            precharged: Mutex::new(RequestCounts::default()),
-            config,
-            s3,
-        })
+        Self::with_stores(config, LocalStore::new(&dir), s3)
     }
 }
 
