@@ -32,7 +32,7 @@ log() { echo "[bench] $*" >&2; }
 parts=("$@"); [ ${#parts[@]} -eq 0 ] && parts=(scrub scrub_process fifo wasm migrate saves serve_load)
 has() { local p; for p in "${parts[@]}"; do [ "$p" = "$1" ] && return 0; done; return 1; }
 for p in "${parts[@]}"; do
-  case "$p" in scrub|fifo|wasm|migrate|saves) ;; *) echo "unknown part: $p (scrub fifo wasm migrate saves)" >&2; exit 2 ;; esac
+  case "$p" in scrub|scrub_process|fifo|wasm|migrate|saves|serve_load) ;; *) echo "unknown part: $p (scrub scrub_process fifo wasm migrate saves serve_load)" >&2; exit 2 ;; esac
 done
 
 # The machine, recorded with the results: the figures mean little without it.
