@@ -556,7 +556,10 @@ fn find(obj: &Object, name: &str) -> Option<usize> {
         allow::SHARED_SLOT => obj.find(name),
         i => {
             let i = usize::from(i);
-            (obj.fields[i].name == name).then_some(i)
+            // Compared inline: keys are short, and a `memcmp` call costs more than the loop.
+            let field = obj.fields[i].name.as_bytes();
+            let name = name.as_bytes();
+            (field.len() == name.len() && field.iter().zip(name).all(|(a, b)| a == b)).then_some(i)
         }
     }
 }
