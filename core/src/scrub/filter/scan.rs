@@ -564,12 +564,12 @@ fn records(f: &mut Filter<'_>, sc: &mut Scan<'_>, obj: &'static Object) -> Scann
 
 /// A time series (after `[`); a sample of the wrong type becomes `null` to keep positions.
 fn series(f: &mut Filter<'_>, sc: &mut Scan<'_>, leaf: Leaf) -> Scanned<()> {
-    if matches!(leaf, Leaf::Number) {
-        if let Some(text) = sc.compact_plain_numbers() {
-            // Exactly what the sample-by-sample loop below writes for it, in one copy.
-            f.out.push_str(text);
-            return Ok(());
-        }
+    if matches!(leaf, Leaf::Number)
+        && let Some(text) = sc.compact_plain_numbers()
+    {
+        // Exactly what the sample-by-sample loop below writes for it, in one copy.
+        f.out.push_str(text);
+        return Ok(());
     }
     f.out.push('[');
     if !sc.empty(b']') {
