@@ -24,6 +24,8 @@ use super::allow::{
 use super::policy::PseudonymRule;
 use super::pseudonym::{Domain, PseudonymKey};
 
+mod scan;
+
 /// What the top level of the input was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Root {
@@ -66,6 +68,10 @@ pub(super) struct Filter<'k> {
 
 /// Scrubs `input` (a whole document) with `key`; a syntax error anywhere fails the whole scrub.
 /// With `list`, every removed path is recorded; without, they are only counted.
+///
+/// The byte-level scanner ([`scan`]) runs first; when it gives up (invalid JSON, or a form it
+/// leaves to serde_json), its output is discarded and the serde path decides, so the result,
+/// and every error, is the serde path's.
 pub(super) fn run<'k>(
     input: &str,
     key: Option<&'k PseudonymKey>,
@@ -73,27 +79,67 @@ pub(super) fn run<'k>(
     subject: Option<&'k str>,
     list: bool,
 ) -> Result<(Filter<'k>, Root), serde_json::Error> {
-    let mut filter = Filter {
-        out: String::with_capacity(input.len() / 4),
-        path: String::new(),
-        removed: Vec::new(),
-        removed_count: 0,
-        list,
-        user_hash: None,
-        activities_kept: 0,
-        activities_removed: 0,
-        key,
-        pseudonyms,
-        subject,
-        subject_written: false,
-    };
+    let mut filter = Filter::new(input, key, pseudonyms, subject, list);
+    if let Ok(root) = scan::run(&mut filter, input) {
+        return Ok((filter, root));
+    }
+    run_serde(input, key, pseudonyms, subject, list)
+}
+
+/// The serde path alone: the reference the scanner is held to (and the fallback).
+pub(super) fn run_serde<'k>(
+    input: &str,
+    key: Option<&'k PseudonymKey>,
+    pseudonyms: PseudonymRule<'k>,
+    subject: Option<&'k str>,
+    list: bool,
+) -> Result<(Filter<'k>, Root), serde_json::Error> {
+    let mut filter = Filter::new(input, key, pseudonyms, subject, list);
     let mut de = serde_json::Deserializer::from_str(input);
     let root = RootSeed(&mut filter).deserialize(&mut de)?;
     de.end()?;
     Ok((filter, root))
 }
 
-impl Filter<'_> {
+/// The scanner alone: `None` where it gives up.
+#[cfg(test)]
+pub(super) fn run_scan<'k>(
+    input: &str,
+    key: Option<&'k PseudonymKey>,
+    pseudonyms: PseudonymRule<'k>,
+    subject: Option<&'k str>,
+    list: bool,
+) -> Option<(Filter<'k>, Root)> {
+    let mut filter = Filter::new(input, key, pseudonyms, subject, list);
+    let root = scan::run(&mut filter, input).ok()?;
+    Some((filter, root))
+}
+
+impl<'k> Filter<'k> {
+    fn new(
+        input: &str,
+        key: Option<&'k PseudonymKey>,
+        pseudonyms: PseudonymRule<'k>,
+        subject: Option<&'k str>,
+        list: bool,
+    ) -> Self {
+        Filter {
+            // The output is about a third of a Strava export; room for half grows it at most once.
+            out: String::with_capacity(input.len() / 2),
+            path: String::new(),
+            removed: Vec::new(),
+            removed_count: 0,
+            list,
+            user_hash: None,
+            activities_kept: 0,
+            activities_removed: 0,
+            key,
+            pseudonyms,
+            subject,
+            subject_written: false,
+        }
+    }
+
     /// Descends into the field `name`; returns the path length to restore.
     fn enter(&mut self, name: &str) -> usize {
         let len = self.path.len();
@@ -157,33 +203,11 @@ impl Filter<'_> {
             }
             Node::Pseudonym(domain) => {
                 let raw: &'de RawValue = map.next_value()?;
-                // Without a key the id is dropped: it cannot be pseudonymized on this side.
-                // With a subject the caller decides the user_hash: the athlete id is dropped.
-                let subject = domain == Domain::Athlete && self.subject.is_some();
-                let (Some(id), Some(key), false) = (allow::raw_id(raw.get()), self.key, subject)
-                else {
-                    return Ok(false);
-                };
-                self.out.push('"');
-                let start = self.out.len();
-                key.write_pseudonym(domain, id, &mut self.out);
-                if domain == Domain::Athlete && self.user_hash.is_none() {
-                    self.user_hash = Some(self.out[start..].to_owned());
-                }
-                self.out.push('"');
-                Ok(true)
+                Ok(self.pseudonym(domain, raw.get()))
             }
             Node::KeptPseudonym(domain) => {
                 let raw: &'de RawValue = map.next_value()?;
-                let kept = allow::plain_string(raw.get()).is_some_and(|s| self.pseudonyms.keeps(s));
-                if !kept || (domain == Domain::Athlete && self.subject.is_some()) {
-                    return Ok(false);
-                }
-                self.out.push_str(raw.get());
-                if domain == Domain::Athlete && self.user_hash.is_none() {
-                    self.user_hash = allow::plain_string(raw.get()).map(str::to_owned);
-                }
-                Ok(true)
+                Ok(self.kept_pseudonym(domain, raw.get()))
             }
             node => {
                 let len = self.enter(field.name);
@@ -194,7 +218,39 @@ impl Filter<'_> {
         }
     }
 
+    /// Writes the pseudonym of a raw id; `false` when it is refused (nothing written).
+    fn pseudonym(&mut self, domain: Domain, raw: &str) -> bool {
+        // Without a key the id is dropped: it cannot be pseudonymized on this side.
+        // With a subject the caller decides the user_hash: the athlete id is dropped.
+        let subject = domain == Domain::Athlete && self.subject.is_some();
+        let (Some(id), Some(key), false) = (allow::raw_id(raw), self.key, subject) else {
+            return false;
+        };
+        self.out.push('"');
+        let start = self.out.len();
+        key.write_pseudonym(domain, id, &mut self.out);
+        if domain == Domain::Athlete && self.user_hash.is_none() {
+            self.user_hash = Some(self.out[start..].to_owned());
+        }
+        self.out.push('"');
+        true
+    }
+
+    /// Writes an earlier scrub's pseudonym when the policy keeps it; `false` when refused.
+    fn kept_pseudonym(&mut self, domain: Domain, raw: &str) -> bool {
+        let kept = allow::plain_string(raw).is_some_and(|s| self.pseudonyms.keeps(s));
+        if !kept || (domain == Domain::Athlete && self.subject.is_some()) {
+            return false;
+        }
+        self.out.push_str(raw);
+        if domain == Domain::Athlete && self.user_hash.is_none() {
+            self.user_hash = allow::plain_string(raw).map(str::to_owned);
+        }
+        true
+    }
+
     /// Writes a scalar if `leaf` accepts it.
+    #[inline]
     fn leaf(&mut self, leaf: Leaf, raw: &str) -> bool {
         let ok = leaf.accepts(raw);
         if ok {
@@ -249,12 +305,14 @@ impl Filter<'_> {
     }
 
     /// Writes one buffered element of a stream list; `false` when the element is removed.
-    fn stream_entry(
+    /// `series` writes the `data` member (raw text) as the given node, by either parser.
+    fn stream_entry<E>(
         &mut self,
         entry: StreamEntry<'_>,
         first: bool,
-    ) -> Result<bool, serde_json::Error> {
-        let type_raw = STREAM_ENTRY.find("type").and_then(|i| entry.raws[i]).map(RawValue::get);
+        mut series: impl FnMut(&mut Self, Node, &str) -> Result<bool, E>,
+    ) -> Result<bool, E> {
+        let type_raw = STREAM_ENTRY.find("type").and_then(|i| entry.raws[i]);
         let Some(stream_type) = type_raw
             .and_then(allow::plain_string)
             .filter(|t| STREAM_TYPES.binary_search(t).is_ok())
@@ -279,12 +337,11 @@ impl Filter<'_> {
                 Node::Series(_) => {
                     let len = self.enter(field.name);
                     let node = Node::Series(allow::stream_sample(stream_type));
-                    let mut de = serde_json::Deserializer::from_str(raw.get());
-                    let kept = NodeSeed { f: self, node }.deserialize(&mut de)?;
+                    let kept = series(self, node, raw)?;
                     self.path.truncate(len);
                     kept
                 }
-                Node::Leaf(leaf) => self.leaf(leaf, raw.get()),
+                Node::Leaf(leaf) => self.leaf(leaf, raw),
                 _ => false,
             };
             if kept {
@@ -439,7 +496,12 @@ fn filter_stream_list<'de, A: SeqAccess<'de>>(
             break;
         };
         let kept = match entry {
-            Some(entry) => f.stream_entry(entry, first).map_err(de::Error::custom)?,
+            Some(entry) => f
+                .stream_entry(entry, first, |f, node, raw| {
+                    let mut de = serde_json::Deserializer::from_str(raw);
+                    NodeSeed { f, node }.deserialize(&mut de)
+                })
+                .map_err(de::Error::custom)?,
             None => false,
         };
         if kept {
@@ -484,21 +546,22 @@ macro_rules! refuse_scalars {
     };
 }
 
-/// [`Object::find`] (the same binary search over the same order) with the byte comparison
-/// inlined: keys are short, and a `memcmp` call per probe was a tenth of a scrub's time.
+/// [`Object::find`] by the object's slot table ([`allow::slot`]): one hash and at most one
+/// comparison; a slot two fields share falls back to the binary search. A key lookup per
+/// member of every kept object is the scrub's most frequent operation.
+#[inline]
 fn find(obj: &Object, name: &str) -> Option<usize> {
-    let name = name.as_bytes();
-    obj.fields
-        .binary_search_by(|f| {
-            let field = f.name.as_bytes();
-            for (a, b) in field.iter().zip(name) {
-                if a != b {
-                    return a.cmp(b);
-                }
-            }
-            field.len().cmp(&name.len())
-        })
-        .ok()
+    match obj.slots[allow::slot(name.as_bytes())] {
+        allow::NO_FIELD => None,
+        allow::SHARED_SLOT => obj.find(name),
+        i => {
+            let i = usize::from(i);
+            // Compared inline: keys are short, and a `memcmp` call costs more than the loop.
+            let field = obj.fields[i].name.as_bytes();
+            let name = name.as_bytes();
+            (field.len() == name.len() && field.iter().zip(name).all(|(a, b)| a == b)).then_some(i)
+        }
+    }
 }
 
 /// An object key: the index of an allowed field, or the (unknown) name for the report.
@@ -621,7 +684,7 @@ impl<'de> Visitor<'de> for RecordSeed<'_, '_> {
 /// A stream list element, buffered: raw values of the allowed fields (in [`STREAM_ENTRY`]
 /// order) and the members already refused (their paths when they are listed).
 struct StreamEntry<'de> {
-    raws: [Option<&'de RawValue>; 5],
+    raws: [Option<&'de str>; 5],
     removed: Vec<String>,
     removed_count: usize,
 }
@@ -657,7 +720,7 @@ impl<'de> Visitor<'de> for StreamEntrySeed<'_, '_> {
         while let Some(key) = map.next_key_seed(KeySeed(&STREAM_ENTRY))? {
             match key {
                 Key::Known(index) if entry.raws[index].is_none() => {
-                    entry.raws[index] = Some(map.next_value()?);
+                    entry.raws[index] = Some(map.next_value::<&'de RawValue>()?.get());
                 }
                 Key::Known(index) => {
                     map.next_value::<IgnoredAny>()?;

@@ -924,3 +924,132 @@ proptest! {
         }
     }
 }
+
+// ---- the byte-level scanner against the serde path ----
+
+/// The scanner (filter::scan), where it does not give up, writes exactly what the serde path
+/// writes (document, removed paths, counts, user hash) under every rule; where the serde path
+/// refuses the input, the scanner gives up (the serde path then words the error). Returns
+/// whether the scanner gave up anywhere.
+fn scan_agrees_with_the_serde_path(input: &str) -> bool {
+    let k = key();
+    let subject = k.user_pseudonym("alice");
+    let rules = [
+        (Some(&k), PseudonymRule::KeepUnder("k1"), None),
+        (None, PseudonymRule::DropAll, None),
+        (Some(&k), PseudonymRule::DropAll, Some(subject.as_str())),
+    ];
+    let mut gave_up = false;
+    for (key, rule, subject) in rules {
+        for list in [true, false] {
+            let reference = filter::run_serde(input, key, rule, subject, list);
+            let Some((scan, root)) = filter::run_scan(input, key, rule, subject, list) else {
+                gave_up = true;
+                continue;
+            };
+            let Ok((serde, serde_root)) = reference else {
+                panic!("the scanner accepted what serde_json refuses: {input:?}");
+            };
+            assert_eq!(root, serde_root, "{input:?}");
+            assert_eq!(scan.out, serde.out, "{input:?}");
+            assert_eq!(scan.removed, serde.removed, "{input:?}");
+            assert_eq!(scan.removed_count, serde.removed_count, "{input:?}");
+            assert_eq!(scan.user_hash, serde.user_hash, "{input:?}");
+            assert_eq!(scan.activities_kept, serde.activities_kept, "{input:?}");
+            assert_eq!(scan.activities_removed, serde.activities_removed, "{input:?}");
+        }
+    }
+    gave_up
+}
+
+#[test]
+fn the_scanner_writes_the_serde_paths_output_for_the_corpus_without_giving_up() {
+    for (n, seed) in [(1, 1), (3, 7), (40, 42)] {
+        let doc = corpus::generate(n, seed);
+        assert!(!scan_agrees_with_the_serde_path(&doc), "gave up on corpus {n}/{seed}");
+        let pretty =
+            serde_json::to_string_pretty(&serde_json::from_str::<Value>(&doc).unwrap()).unwrap();
+        assert!(!scan_agrees_with_the_serde_path(&pretty), "gave up on pretty corpus {n}");
+    }
+}
+
+#[test]
+fn the_scanner_gives_up_where_serde_json_decodes_or_converts() {
+    let odd = [
+        // Escaped keys, known and unknown; escaped and huge scalars where containers go.
+        r#"{"activities":[{"i\u0064":1,"n\u0061me":"x"}]}"#,
+        r#"{"activities":[{"streams":"\ud800"}]}"#,
+        r#"{"activities":[{"streams":1e999}]}"#,
+        r#"{"activities":[1e999]}"#,
+        r#"{"stats":{"x\"y":1}}"#,
+        r#"{"activities":[{"streams":[{"type":"watts","data":1e999}]}]}"#,
+        r#"{"activities":[{"streams":[{"type":"watts","data":{"\ud800":1}}]}]}"#,
+        // Invalid JSON of many kinds.
+        r#"{"activities":[1,]}"#,
+        r#"{"activities":[{"a":1,}]}"#,
+        r#"{"activities":[01]}"#,
+        r#"{"a":"\x"}"#,
+        "{\"a\":\"\u{1}\"}",
+        r#"{"a":tru}"#,
+        r#"{"a":1} x"#,
+        r#"{"a":[1.]}"#,
+        r#"{"a":-}"#,
+        r#"{"a":1e+}"#,
+        r#"{"a":"\u12G4"}"#,
+        r#"{"a" 1}"#,
+        r#"{"a":1"#,
+        "[",
+        "",
+        "  ",
+        "\"just a string\"",
+        "12",
+    ];
+    for input in odd {
+        assert!(scan_agrees_with_the_serde_path(input), "the scanner took {input:?}");
+    }
+    // Forms that need no decoding are taken, not handed over.
+    let plain = [
+        r#"{"activities":[{"streams":"x","zones":true,"id":"12"},null,7,"s",[1,{"a":"\n"}]]}"#,
+        r#"{"x":{"\u0041\n":["\ud800",1e999,-0.5E-3]},"activities":[]}"#,
+        " \t\r\n[{\"average_watts\" : -0 , \"type\":\"Ride\"} ] \n",
+    ];
+    for input in plain {
+        assert!(!scan_agrees_with_the_serde_path(input), "the scanner gave up on {input:?}");
+    }
+}
+
+/// Bytes that change JSON's structure or a token, for mutating valid documents.
+const MUTATIONS: &[u8] = b"{}[],:\"\\ \n0123456789-+.eEtrufalsn";
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    /// Arbitrary JSON documents, compact and pretty.
+    #[test]
+    fn scan_agrees_on_arbitrary_documents(doc in arbitrary_json()) {
+        scan_agrees_with_the_serde_path(&doc.to_string());
+        scan_agrees_with_the_serde_path(&serde_json::to_string_pretty(&doc).unwrap());
+    }
+
+    /// A small export with a few bytes deleted, inserted or replaced: mostly invalid JSON and
+    /// odd forms, where the scanner must give up exactly when it cannot match serde_json.
+    #[test]
+    fn scan_agrees_on_mutated_exports(
+        seed in any::<u64>(),
+        edits in prop::collection::vec((any::<prop::sample::Index>(), 0u8..3, prop::sample::select(MUTATIONS)), 1..4),
+    ) {
+        let mut doc = corpus::generate(1, seed).into_bytes();
+        for (at, kind, byte) in edits {
+            let i = at.index(doc.len() + 1);
+            match kind {
+                0 if i < doc.len() => { doc.remove(i); }
+                1 => doc.insert(i, byte),
+                _ if i < doc.len() => doc[i] = byte,
+                _ => doc.push(byte),
+            }
+        }
+        if let Ok(text) = std::str::from_utf8(&doc) {
+            scan_agrees_with_the_serde_path(text);
+        }
+    }
+}

@@ -10,14 +10,15 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
+use http_body_util::BodyExt as _;
 use kompass_core::inventory::Sha256Digest;
 use kompass_core::key::{DataType, ObjectKey};
 use kompass_core::token::{self, TokenError};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
 use thiserror::Error;
 
 use super::{ApiError, Shared, unix_now};
-use crate::manager::sha256;
 
 /// Domain separation for the grant MAC.
 const CONTEXT: &[u8] = b"kompass-upload-grant.v1.";
@@ -172,20 +173,8 @@ pub async fn upload(
             ));
         }
     }
-    let limit = usize::try_from(grant.size).unwrap_or(usize::MAX);
-    let bytes = axum::body::to_bytes(body, limit).await.map_err(|e| {
-        ApiError::bad_request(
-            "size_mismatch",
-            format!("could not read exactly {} bytes of body: {e}", grant.size),
-        )
-    })?;
-    if bytes.len() as u64 != grant.size {
-        return Err(ApiError::bad_request(
-            "size_mismatch",
-            format!("received {} bytes, granted {}", bytes.len(), grant.size),
-        ));
-    }
-    if sha256(&bytes) != grant.sha256 {
+    let (bytes, digest) = receive(body, grant.size).await?;
+    if digest != grant.sha256 {
         return Err(ApiError::bad_request(
             "sha256_mismatch",
             "the body's SHA-256 differs from the granted one: upload exactly the bytes that were presigned",
@@ -194,6 +183,37 @@ pub async fn upload(
     let _admission = app.admission.lock().await;
     let saved = app.manager.save(&key, &bytes).await?;
     Ok((StatusCode::CREATED, axum::Json(saved)))
+}
+
+/// Reads exactly `size` bytes of body, hashing each chunk as it arrives (the hash overlaps
+/// the transfer instead of following it) into one buffer of the granted size (no regrowth,
+/// no copy into a second buffer). More or fewer bytes than granted are refused.
+async fn receive(mut body: Body, size: u64) -> Result<(Vec<u8>, [u8; 32]), ApiError> {
+    let size_error = |detail: String| {
+        ApiError::bad_request(
+            "size_mismatch",
+            format!("could not read exactly {size} bytes of body: {detail}"),
+        )
+    };
+    // The size was granted within the file size limit and matches Content-Length.
+    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(usize::MAX));
+    let mut hasher = Sha256::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| size_error(e.to_string()))?;
+        let Ok(data) = frame.into_data() else { continue };
+        if (bytes.len() + data.len()) as u64 > size {
+            return Err(size_error("the body is longer".into()));
+        }
+        hasher.update(&data);
+        bytes.extend_from_slice(&data);
+    }
+    if bytes.len() as u64 != size {
+        return Err(ApiError::bad_request(
+            "size_mismatch",
+            format!("received {} bytes, granted {size}", bytes.len()),
+        ));
+    }
+    Ok((bytes, hasher.finalize().into()))
 }
 
 #[cfg(test)]
