@@ -112,6 +112,10 @@ pub async fn serve(cli: &Cli, args: &ServeArgs, out: &Output) -> Result<(), CliE
         .get(crate::serve::ops::METRICS_TOKEN_VAR)
         .map(|v| v.trim().to_owned())
         .filter(|v| !v.is_empty());
+    app.limiter = crate::serve::limit::RateLimiter::from_setting(
+        vars.get(crate::serve::limit::RATE_LIMIT_VAR).map(String::as_str),
+    )
+    .map_err(CliError::Usage)?;
     let auto_cleanup = app.manager.config().auto_cleanup;
     let app = Arc::new(app);
     crate::serve::jobs::spawn(
