@@ -37,6 +37,27 @@ fn temp_name(target: &OsStr) -> String {
     format!(".{}{TEMP_MARK}{}-{n}", &target[..cut], std::process::id())
 }
 
+/// Below this size a written file's pages stay cached (small files are read again soon).
+const DROP_CACHE_FROM: usize = 1 << 20;
+
+/// After a large file is on disk, gives its page-cache pages back. Why: a server storing
+/// uploads keeps every file, so each write otherwise takes fresh pages from the kernel, and
+/// taking fresh pages (reclaim, or a VM's lazily backed memory) measured 70–120 ms per 32 MiB
+/// write here against 9 ms when the pages are recycled. The data is already durable (called
+/// after fsync), so this only affects caching; a failure is harmless and ignored.
+fn drop_cached(file: &File, len: usize) {
+    #[cfg(target_os = "linux")]
+    if len >= DROP_CACHE_FROM {
+        use std::os::fd::AsRawFd as _;
+        // SAFETY: a plain syscall on an open descriptor we own; no memory is passed.
+        unsafe {
+            libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED);
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (file, len);
+}
+
 /// Replaces `path` with `bytes` atomically: a crash at any point leaves either the old file or
 /// the new one, never a torn one.
 ///
@@ -65,6 +86,7 @@ pub fn write_new(path: &Path, bytes: &[u8]) -> Result<bool, LocalError> {
     let result = (|| {
         file.write_all(bytes).map_err(|e| io_error("write", &tmp, e))?;
         file.sync_all().map_err(|e| io_error("flush to disk", &tmp, e))?;
+        drop_cached(&file, bytes.len());
         match fs::hard_link(&tmp, path) {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
@@ -116,6 +138,7 @@ fn fill_and_rename(
 ) -> Result<(), LocalError> {
     file.write_all(bytes).map_err(|e| io_error("write", tmp, e))?;
     file.sync_all().map_err(|e| io_error("flush to disk", tmp, e))?;
+    drop_cached(&file, bytes.len());
     drop(file);
     fs::rename(tmp, path).map_err(|e| match e.kind() {
         io::ErrorKind::IsADirectory | io::ErrorKind::DirectoryNotEmpty => LocalError::Conflict {
