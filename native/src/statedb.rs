@@ -600,13 +600,18 @@ impl Tx<'_> {
             .map_err(|e| self.err(e))
     }
 
-    /// Drops the reservation of `key` (stored, or given up).
-    pub fn release(&self, key: &ObjectKey) -> Result<(), StateError> {
+    /// Runs `sql`, a DELETE of the rows of one key (`?1`).
+    fn delete_key(&self, sql: &str, key: &ObjectKey) -> Result<(), StateError> {
         self.tx
-            .prepare_cached("DELETE FROM reservations WHERE key = ?1")
+            .prepare_cached(sql)
             .and_then(|mut s| s.execute([key.s3_key()]))
             .map(drop)
             .map_err(|e| self.err(e))
+    }
+
+    /// Drops the reservation of `key` (stored, or given up).
+    pub fn release(&self, key: &ObjectKey) -> Result<(), StateError> {
+        self.delete_key("DELETE FROM reservations WHERE key = ?1", key)
     }
 
     /// Queues a save for sync, replacing an earlier record of its key (and moving it last).
@@ -676,11 +681,7 @@ impl Tx<'_> {
 
     /// Forgets the queued record of `key`, whatever it says.
     pub fn unqueue(&self, key: &ObjectKey) -> Result<(), StateError> {
-        self.tx
-            .prepare_cached("DELETE FROM pending_sync WHERE key = ?1")
-            .and_then(|mut s| s.execute([key.s3_key()]))
-            .map(drop)
-            .map_err(|e| self.err(e))
+        self.delete_key("DELETE FROM pending_sync WHERE key = ?1", key)
     }
 
     /// Forgets the queued record of `e.key` only if it is still `e` (a newer save of the key
