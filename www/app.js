@@ -31,7 +31,7 @@ const state = {
   allowance: null,
   allowanceRefetched: false,
   allowanceError: null,
-  scrubbed: null, // { bytes: Uint8Array, sha256: hex, report, summary }
+  scrubbed: null, // { body: Blob, size, sha256: hex, report, summary }
   wasmReady: false,
   busy: false,
   // The server's refusal (507) of the scrubbed upload, until the rider's files change.
@@ -182,11 +182,11 @@ async function loadFile(file) {
     }
     const bytes = new TextEncoder().encode(result.document);
     state.scrubbed = {
-      bytes,
+      body: new Blob([bytes], { type: 'application/json' }),
+      size: bytes.length,
       sha256: wasm.sha256Hex(bytes),
       summary: wasm.summarizeRider(result.document),
       report: result.report,
-      document: result.document,
     };
     showReview(file, original, result);
     setText(
@@ -265,22 +265,37 @@ function showReview(file, original, { document: doc, report }) {
 /* ---------- import a Strava bulk export (ZIP) ---------- */
 
 // The importer (ZIP, inflate, CSV, GPX/TCX/FIT parsers) is its own wasm module, www/pkg-import,
-// fetched only when a ZIP is chosen, so the page's first load stays small. It reads the archive
-// entry by entry and returns the same scrubbed document shape as the JSON path; nothing of the
-// archive leaves the device but that document.
-let importer = null;
+// fetched only when a ZIP is chosen, so the page's first load stays small; it runs in a worker
+// (import-worker.js), one per import. It reads the archive entry by entry and returns the same
+// scrubbed document shape as the JSON path; nothing of the archive leaves the device but that
+// document. The document comes back as bytes (a large export's is longer than the longest
+// string a JS engine makes) with its SHA-256, and is sent as a Blob: it is never turned into
+// text, parsed or copied into the page's own wasm.
 
 function isZip(file) {
   return /\.zip$/i.test(file.name) || file.type === 'application/zip' || file.type === 'application/x-zip-compressed';
 }
 
-async function loadImporter() {
-  if (!importer) {
-    const mod = await import('./pkg-import/kompass_wasm.js');
-    await mod.default();
-    importer = mod;
-  }
-  return importer;
+/** importStravaExport of `file` in a worker that ends with the import (and frees its memory). */
+function importInWorker(file, onProgress) {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(new URL('./import-worker.js', import.meta.url), { type: 'module' });
+    const end = (settle, value) => {
+      worker.terminate();
+      settle(value);
+    };
+    worker.onmessage = ({ data }) => {
+      if (data.progress) onProgress(data.progress);
+      else if (data.result) end(resolve, data.result);
+      else end(reject, Object.assign(new Error(data.error.message), { name: data.error.name }));
+    };
+    worker.onerror = (e) => {
+      e.preventDefault();
+      end(reject, new Error(`the importer could not run (${e.message || 'its module did not load'})`));
+    };
+    worker.onmessageerror = () => end(reject, new Error('the importer\'s answer could not be read'));
+    worker.postMessage(file);
+  });
 }
 
 async function loadExportZip(file) {
@@ -296,9 +311,7 @@ async function loadExportZip(file) {
   setText('load-status', `Reading ${file.name} (${humanBytes(file.size)}) on this device…`);
   let result;
   try {
-    const mod = await loadImporter();
-    const bytes = new Uint8Array(await file.arrayBuffer());
-    result = mod.importStravaExport(bytes, (p) => {
+    result = await importInWorker(file, (p) => {
       bar.value = p.bytes_total ? Math.round((p.bytes_done / p.bytes_total) * 100) : 0;
     });
   } catch (e) {
@@ -307,20 +320,20 @@ async function loadExportZip(file) {
     return;
   }
   bar.value = 100;
-  const out = new TextEncoder().encode(result.document);
+  const doc = result.document;
   state.scrubbed = {
-    bytes: out,
-    sha256: wasm.sha256Hex(out),
-    summary: wasm.summarizeRider(result.document),
+    body: new Blob([doc], { type: 'application/json' }),
+    size: doc.length,
+    sha256: result.sha256,
+    summary: null, // the import report says what the document holds
     report: result.report,
-    document: result.document,
   };
   showImportReview(file, result);
   const r = result.report;
   setText(
     'load-status',
     `${file.name}: ${r.activities} activities read (${r.activities_with_streams} with their recorded samples), ` +
-      `${humanBytes(out.length)} left to upload.`,
+      `${humanBytes(doc.length)} left to upload.`,
     'ok',
   );
   $('send').hidden = false;
@@ -347,10 +360,21 @@ function showImportReview(file, { document: doc, report: r }) {
   $('import-skipped-block').hidden = !r.skipped.length;
   list('import-skipped', r.skipped.map((s) => `${s.count} × ${s.reason}`));
   list('import-paths', r.removed.flatMap((x) => x.paths.map((p) => `${x.kind}: ${p}`)));
-  const PREVIEW = 20000;
-  const pretty = JSON.stringify(JSON.parse(doc), null, 2);
-  $('import-preview').textContent = pretty.length > PREVIEW ? pretty.slice(0, PREVIEW) + '\n…' : pretty;
+  $('import-preview').textContent = previewText(doc);
   $('review').hidden = false;
+}
+
+/**
+ * The start of a document (UTF-8 bytes) to show: laid out when it is small; when it is large
+ * (it may be longer than a JS string can be), only its first bytes, as they are.
+ */
+function previewText(doc) {
+  const PREVIEW = 20000;
+  if (doc.length <= 1 << 20) {
+    const pretty = JSON.stringify(JSON.parse(new TextDecoder().decode(doc)), null, 2);
+    return pretty.length > PREVIEW ? pretty.slice(0, PREVIEW) + '\n…' : pretty;
+  }
+  return new TextDecoder().decode(doc.subarray(0, PREVIEW)) + '\n…';
 }
 
 /* ---------- precheck ---------- */
@@ -387,7 +411,7 @@ function updatePrecheck() {
   }
   let v;
   try {
-    v = wasm.precheckAllowance(s.bytes.length, state.allowance, state.usage.limits, Date.now());
+    v = wasm.precheckAllowance(s.size, state.allowance, state.usage.limits, Date.now());
   } catch (e) {
     setText('precheck', `Precheck failed: ${e.message}`, 'error');
     return;
@@ -405,7 +429,7 @@ function updatePrecheck() {
     return;
   }
   state.allowanceRefetched = false;
-  const size = humanBytes(s.bytes.length);
+  const size = humanBytes(s.size);
   if (state.refused) {
     refuse(state.refused);
     return;
@@ -468,7 +492,7 @@ function failureText(xhr) {
 // XMLHttpRequest, not fetch: only XHR reports upload progress. Rider data goes to the
 // server's rider route (never to an upload URL): the server scrubs it again with the
 // pseudonym key, adds the keyed user_hash and names it.
-function postRider(bytes, sha256, onProgress) {
+function postRider(body, sha256, onProgress) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open('POST', '/api/rider');
@@ -489,7 +513,7 @@ function postRider(bytes, sha256, onProgress) {
       }
     };
     xhr.onerror = () => reject(new Error('the upload could not reach the server'));
-    xhr.send(bytes);
+    xhr.send(body);
   });
 }
 
@@ -500,8 +524,8 @@ async function upload() {
   $('upload').disabled = true;
   $('progress').value = 0;
   try {
-    setText('upload-status', `Uploading ${humanBytes(s.bytes.length)} to the server…`);
-    const saved = await postRider(s.bytes, s.sha256, (loaded, total) => {
+    setText('upload-status', `Uploading ${humanBytes(s.size)} to the server…`);
+    const saved = await postRider(s.body, s.sha256, (loaded, total) => {
       $('progress').value = Math.round((loaded / total) * 100);
     });
     $('progress').value = 100;

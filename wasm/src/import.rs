@@ -1,8 +1,8 @@
 //! Strava's bulk export ZIP, read and scrubbed in the browser (feature `import`: the page loads
 //! this build only when a rider chooses a ZIP, so its first load stays small).
 
-use kompass_core::import::{self, ImportLimits, ImportReport, Progress};
-use serde::Serialize;
+use kompass_core::import::{self, ImportLimits, Progress};
+use kompass_core::inventory::Sha256Digest;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 
@@ -32,26 +32,31 @@ export interface ImportReport {
 }
 
 export interface Imported {
-  /** The scrubbed rider document as compact JSON text (ids dropped: the server adds pseudonyms). */
-  document: string;
+  /**
+   * The scrubbed rider document, compact JSON as UTF-8 bytes (ids dropped: the server adds
+   * pseudonyms). Bytes, not a string: a large export's document is longer than the longest
+   * string a JS engine makes (V8: ~537 M characters). Upload it as it is (`new Blob([document])`).
+   */
+  document: Uint8Array;
+  /** The SHA-256 of `document` as 64 lower-case hex digits (the upload's `x-kompass-sha256`). */
+  sha256: string;
   report: ImportReport;
 }
 "#;
-
-#[derive(Serialize)]
-struct Imported<'a> {
-    document: &'a str,
-    report: &'a ImportReport,
-}
 
 /// Reads Strava's bulk export ZIP (`Uint8Array` or `ArrayBuffer`) into the scrubbed rider
 /// document, calling `onProgress` (if given) after each archive entry. Throws an
 /// `ImportError` when the archive is not a Strava export or is refused by a limit.
 ///
+/// The document comes back as bytes, copied once out of wasm memory (the importer writes it
+/// into one growing buffer; nothing else of it is held), with its SHA-256 computed here so the
+/// page never copies it back into wasm to hash it.
+///
 /// ```js
-/// const { document, report } = importStravaExport(new Uint8Array(await file.arrayBuffer()),
-///                                                 (p) => bar.value = p.bytes_done / p.bytes_total);
+/// const { document, sha256, report } = importStravaExport(new Uint8Array(await file.arrayBuffer()),
+///                                                         (p) => bar.value = p.bytes_done / p.bytes_total);
 /// report.removed.map((r) => r.text);   // ["342,118 GPS points", "12 activity titles", ...]
+/// const body = new Blob([document], { type: "application/json" });   // POST /api/rider
 /// ```
 #[wasm_bindgen(js_name = importStravaExport, unchecked_return_type = "Imported")]
 pub fn import_strava_export(
@@ -83,7 +88,20 @@ pub fn import_strava_export(
     let imported =
         import::import_strava_export_from(reader, len, &ImportLimits::default(), &mut progress)
             .map_err(|e| js_error("ImportError", e))?;
-    to_js(&Imported { document: &imported.document, report: &imported.report })
+    let document = imported.document.into_bytes();
+    let sha256 = Sha256Digest::of(&document).to_hex();
+    let out = to_js(&imported.report).and_then(|report| {
+        let out = js_sys::Object::new();
+        // The one copy out of wasm memory; the Vec is freed right after, for the next import.
+        let bytes = js_sys::Uint8Array::new_with_length(document.len() as u32);
+        bytes.copy_from(&document);
+        js_sys::Reflect::set(&out, &"document".into(), &bytes)?;
+        js_sys::Reflect::set(&out, &"sha256".into(), &sha256.into())?;
+        js_sys::Reflect::set(&out, &"report".into(), &report)?;
+        Ok(out.into())
+    });
+    drop(document);
+    out
 }
 
 /// A JS `Uint8Array` read as a seekable file: each read copies only the bytes asked for.
