@@ -5,6 +5,7 @@
 //! recorded in the pending-sync journal, which `kompass migrate` (or the next save) replays.
 
 pub mod account;
+pub mod group;
 pub mod inventory;
 
 use std::sync::Mutex;
@@ -26,7 +27,7 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use crate::journal::{Journal, PendingEntry};
-use crate::statedb::{StateDb, StateError, StoredFacts, Tx};
+use crate::statedb::{ChangeStamp, StateDb, StateError, StoredFacts, Tx};
 use crate::store::local::{LocalError, LocalStore};
 use crate::store::s3::{PutMode, RequestCounts, S3Error, S3Options, S3Store};
 use crate::store::{Scope, Store, StoreError};
@@ -271,6 +272,46 @@ pub struct Manager<R: Store = S3Store> {
     /// Requests charged to the ledger at admission, not yet seen sent: subtracted from the
     /// next counts so they are not charged twice.
     precharged: Mutex<RequestCounts>,
+    /// Grants arriving together are admitted in one transaction ([`Manager::admit_many`]).
+    grants: group::GroupCommit<(Upload, Backend), Result<Decision, ManagerError>>,
+    /// The live reservations as the last batch of grants left them, with the stamp of the
+    /// database then: the next batch reads them again only when something else changed it.
+    reserved: Mutex<Option<(ChangeStamp, Reserved)>>,
+}
+
+/// Live reservations, one per key (as in the table), in a list the core reads as it is.
+#[derive(Debug, Default)]
+struct Reserved {
+    list: Vec<Reservation>,
+    at: std::collections::HashMap<ObjectKey, usize>,
+}
+
+impl Reserved {
+    fn new(list: Vec<Reservation>) -> Self {
+        let at = list.iter().enumerate().map(|(i, r)| (r.key.clone(), i)).collect();
+        Reserved { list, at }
+    }
+
+    /// Records `r`, replacing a reservation at the same key.
+    fn put(&mut self, r: Reservation) {
+        match self.at.get(&r.key) {
+            Some(&i) => self.list[i] = r,
+            None => {
+                self.at.insert(r.key.clone(), self.list.len());
+                self.list.push(r);
+            }
+        }
+    }
+
+    /// Drops those expired at `now`; whether there were any.
+    fn expire(&mut self, now: UnixMs) -> bool {
+        if self.list.iter().all(|r| r.is_live(now)) {
+            return false;
+        }
+        let live: Vec<Reservation> = self.list.drain(..).filter(|r| r.is_live(now)).collect();
+        *self = Reserved::new(live);
+        true
+    }
 }
 
 /// Facts for one admission, gathered inside its transaction.
@@ -328,6 +369,8 @@ impl<R: Store> Manager<R> {
             state: StateDb::open(&dir)?,
             recorded: Mutex::new(RequestCounts::default()),
             precharged: Mutex::new(RequestCounts::default()),
+            grants: group::GroupCommit::default(),
+            reserved: Mutex::new(None),
             config,
             s3,
         })
@@ -539,15 +582,36 @@ impl<R: Store> Manager<R> {
         now: UnixMs,
     ) -> Result<Gathered, ManagerError> {
         let reservations = tx.reservations(now)?;
+        let (stored, ledger) =
+            self.gather_stored(tx, backend, owner, size, now, &reservations, false)?;
+        Ok(Gathered { stored, reservations, ledger })
+    }
+
+    /// The stored objects and the ledger for an upload of `size` bytes by `owner` inside `tx`,
+    /// given the live `reservations`. `checked`: the owner's local folders were already
+    /// checked in this transaction.
+    #[allow(clippy::too_many_arguments)]
+    fn gather_stored(
+        &self,
+        tx: &Tx<'_>,
+        backend: Backend,
+        owner: Option<&UserId>,
+        size: u64,
+        now: UnixMs,
+        reservations: &[Reservation],
+        checked: bool,
+    ) -> Result<(StoredFacts, RequestLedger), ManagerError> {
         let ledger = tx.ledger(now)?;
+        let reserved: u64 = reservations.iter().map(|r| r.size).sum();
+        let settings = self.admission_settings(backend);
         let stored = match backend {
             Backend::Local => {
                 // The local index, not a walk: the uploader's folders are checked (and read
                 // again if they changed), the rest only when the decision needs them.
-                local_index::refresh(&self.local, tx, Check::Owner(owner), now)?;
+                if !checked {
+                    local_index::refresh(&self.local, tx, Check::Owner(owner), now)?;
+                }
                 let view = tx.local();
-                let reserved: u64 = reservations.iter().map(|r| r.size).sum();
-                let settings = self.admission_settings(backend);
                 if admission::whole_inventory_needed(
                     size,
                     view.bucket_bytes()?,
@@ -561,8 +625,6 @@ impl<R: Store> Manager<R> {
                 }
             }
             Backend::S3 => {
-                let reserved: u64 = reservations.iter().map(|r| r.size).sum();
-                let settings = self.admission_settings(backend);
                 if admission::whole_inventory_needed(size, tx.bucket_bytes()?, reserved, &settings)
                 {
                     tx.all_facts()?
@@ -571,7 +633,7 @@ impl<R: Store> Manager<R> {
                 }
             }
         };
-        Ok(Gathered { stored, reservations, ledger })
+        Ok((stored, ledger))
     }
 
     /// The one admission of this installation: gathers the facts, lets the core decide and,
@@ -598,6 +660,99 @@ impl<R: Store> Manager<R> {
             pre.head += a.cost.get_class;
         }
         Ok(decision)
+    }
+
+    /// Admits a batch of uploads in one transaction, synced to disk at commit: each is decided
+    /// by the core on the facts as the ones before it left them (their reservations and request
+    /// charges included), in its own savepoint, so a job that fails is undone alone. Results
+    /// are returned only once the commit is durable: no grant is handed out whose reservation
+    /// a power cut could take back. When the batch as a whole fails (locked database, failed
+    /// commit), each upload is admitted again on its own.
+    pub fn admit_many(&self, uploads: &[(Upload, Backend)]) -> Vec<Result<Decision, ManagerError>> {
+        let now = UnixMs(now_ms());
+        // Taken out for the batch; put back only after a commit.
+        let cached = self.reserved.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let batch = self.state.write_synced(|tx| {
+            let mut reserved = match cached {
+                // Nothing changed since the last batch committed: its list is the table's.
+                Some((stamp, mut r)) if stamp == tx.change_stamp()? => {
+                    if r.expire(now) {
+                        tx.expire_reservations(now)?;
+                    }
+                    r
+                }
+                _ => Reserved::new(tx.reservations(now)?),
+            };
+            let mut out = Vec::with_capacity(uploads.len());
+            // Owners whose local folders this batch checked: once is enough in one
+            // transaction (a file stored meanwhile still counts through its reservation).
+            let mut checked: Vec<Option<&UserId>> = Vec::new();
+            for (upload, backend) in uploads {
+                let backend = *backend;
+                let owner = upload.key.owner();
+                let owner_checked = backend == Backend::Local && checked.contains(&owner);
+                let settings = self.admission_settings(backend);
+                let decided = tx.savepoint(|tx| {
+                    let (stored, ledger) = self.gather_stored(
+                        tx,
+                        backend,
+                        owner,
+                        upload.size,
+                        now,
+                        &reserved.list,
+                        owner_checked,
+                    )?;
+                    let facts = Facts {
+                        stored: &stored.objects,
+                        unlisted_bytes: stored.unlisted_bytes,
+                        reservations: &reserved.list,
+                        ledger: &ledger,
+                        now,
+                    };
+                    let decision = admission::decide(upload, &facts, &settings);
+                    if let Decision::Admit(a) = &decision {
+                        tx.reserve(&a.reservation)?;
+                        if backend == Backend::S3 {
+                            tx.charge(RequestKind::Put, a.cost.put_class, now)?;
+                            tx.charge(RequestKind::Head, a.cost.get_class, now)?;
+                        }
+                    }
+                    Ok::<Decision, ManagerError>(decision)
+                })?;
+                if let Ok(Decision::Admit(a)) = &decided {
+                    // As `reserve` did in the table: one reservation per key.
+                    reserved.put(a.reservation.clone());
+                }
+                if backend == Backend::Local && decided.is_ok() && !owner_checked {
+                    checked.push(owner);
+                }
+                out.push(decided);
+            }
+            // After the batch's last change: the stamp the next batch compares with.
+            let stamp = tx.change_stamp()?;
+            Ok::<_, ManagerError>((out, stamp, reserved))
+        });
+        match batch {
+            Ok((out, stamp, reserved)) => {
+                *self.reserved.lock().unwrap_or_else(|e| e.into_inner()) = Some((stamp, reserved));
+                let mut pre = self.precharged.lock().unwrap_or_else(|e| e.into_inner());
+                for ((_, backend), decided) in uploads.iter().zip(&out) {
+                    if let (Ok(Decision::Admit(a)), Backend::S3) = (decided, backend) {
+                        pre.put += a.cost.put_class;
+                        pre.head += a.cost.get_class;
+                    }
+                }
+                out
+            }
+            Err(e) if uploads.len() == 1 => vec![Err(e)],
+            Err(e) => {
+                tracing::warn!(
+                    "a batch of {} admissions failed ({e}); admitting one by one",
+                    uploads.len()
+                );
+                uploads.iter().flat_map(|u| self.admit_many(std::slice::from_ref(u))).collect()
+            }
+        }
     }
 
     /// Stores `bytes` under `key`: admission, the store, then the cleanup it calls for.
@@ -801,7 +956,9 @@ impl<R: Store> Manager<R> {
     ) -> Result<Granted, ManagerError> {
         let backend = self.upload_backend().await?;
         let upload = Upload { key: key.clone(), size, via: Via::Presigned { expires_at } };
-        let a = self.admit(&upload, backend)?.into_result().map_err(ManagerError::Refused)?;
+        // Grants arriving together share one synced transaction (see `admit_many`).
+        let decided = self.grants.run((upload, backend), |batch| self.admit_many(&batch)).await;
+        let a = decided?.into_result().map_err(ManagerError::Refused)?;
         Ok(Granted { backend, reservation: a.reservation })
     }
 

@@ -223,6 +223,37 @@ impl StateDb {
         Ok(out)
     }
 
+    /// Like [`StateDb::write`], but the commit is on disk before this returns, whatever the
+    /// connection's setting (`synchronous=FULL` for this transaction: the WAL is synced at
+    /// commit). For records whose loss on a power cut would let a limit be passed: an
+    /// admission that hands out a grant (its reservation and request charges).
+    pub fn write_synced<R, E>(&self, f: impl FnOnce(&Tx<'_>) -> Result<R, E>) -> Result<R, E>
+    where
+        E: From<StateError>,
+    {
+        let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        let was: i64 = conn
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .map_err(|e| E::from(self.err(e)))?;
+        // 2 is FULL, 3 EXTRA: already synced at commit.
+        let raise = was < 2;
+        if raise {
+            conn.pragma_update(None, "synchronous", "FULL").map_err(|e| E::from(self.err(e)))?;
+        }
+        let out = (|| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(|e| E::from(self.err(e)))?;
+            let out = f(&Tx::new(&tx, &self.path))?;
+            tx.commit().map_err(|e| E::from(self.err(e)))?;
+            Ok(out)
+        })();
+        if raise {
+            conn.pragma_update(None, "synchronous", was).map_err(|e| E::from(self.err(e)))?;
+        }
+        out
+    }
+
     /// Runs `f` in a read transaction (a consistent snapshot; never waits for writers).
     pub fn read<R, E>(&self, f: impl FnOnce(&Tx<'_>) -> Result<R, E>) -> Result<R, E>
     where
@@ -289,6 +320,13 @@ impl<'a> Tx<'a> {
     }
 }
 
+/// See [`Tx::change_stamp`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChangeStamp {
+    version: i64,
+    changes: u64,
+}
+
 /// The stored objects an admission looks at, and what it leaves out.
 #[derive(Debug, Clone, Default)]
 pub struct StoredFacts {
@@ -302,6 +340,33 @@ pub struct StoredFacts {
 impl Tx<'_> {
     fn err(&self, e: rusqlite::Error) -> StateError {
         StateError::from_sqlite(self.path, e)
+    }
+
+    /// Runs `f` inside a savepoint of this transaction: its changes are kept when it returns
+    /// `Ok` and undone when it returns `Err`, while the transaction goes on (one job of a batch
+    /// fails alone). The outer error is the savepoint's own failure: the transaction is then
+    /// in an unknown state and must not be committed.
+    pub fn savepoint<R, E>(
+        &self,
+        f: impl FnOnce(&Tx<'_>) -> Result<R, E>,
+    ) -> Result<Result<R, E>, StateError> {
+        let run = |sql: &str| {
+            self.tx
+                .prepare_cached(sql)
+                .and_then(|mut s| s.execute([]))
+                .map(drop)
+                .map_err(|e| self.err(e))
+        };
+        run("SAVEPOINT job")?;
+        let out = f(self);
+        match out {
+            Ok(_) => run("RELEASE job")?,
+            Err(_) => {
+                run("ROLLBACK TO job")?;
+                run("RELEASE job")?;
+            }
+        }
+        Ok(out)
     }
 
     /// `sql` with `{o}` and `{t}` naming this view's objects and totals tables.
@@ -555,9 +620,7 @@ impl Tx<'_> {
 
     /// Live reservations at `now`; expired ones are deleted on the way.
     pub fn reservations(&self, now: UnixMs) -> Result<Vec<Reservation>, StateError> {
-        self.tx
-            .execute("DELETE FROM reservations WHERE expires_at_ms <= ?1", [now.as_i64()])
-            .map_err(|e| self.err(e))?;
+        self.expire_reservations(now)?;
         let mut stmt = self
             .tx
             .prepare_cached("SELECT key, size, granted_at_ms, expires_at_ms FROM reservations")
@@ -577,6 +640,27 @@ impl Tx<'_> {
                 })
             })
             .collect())
+    }
+
+    /// Forgets the reservations expired at `now`; how many there were.
+    pub fn expire_reservations(&self, now: UnixMs) -> Result<usize, StateError> {
+        self.tx
+            .prepare_cached("DELETE FROM reservations WHERE expires_at_ms <= ?1")
+            .and_then(|mut s| s.execute([now.as_i64()]))
+            .map_err(|e| self.err(e))
+    }
+
+    /// Where the database stands, as this connection sees it: equal stamps taken inside two
+    /// write transactions mean nothing was changed in between, by another connection
+    /// (`PRAGMA data_version`) or by this one (rows changed, even if rolled back). Take it
+    /// inside a write transaction, after this transaction's last change.
+    pub fn change_stamp(&self) -> Result<ChangeStamp, StateError> {
+        let version: i64 = self
+            .tx
+            .prepare_cached("PRAGMA data_version")
+            .and_then(|mut s| s.query_row([], |r| r.get(0)))
+            .map_err(|e| self.err(e))?;
+        Ok(ChangeStamp { version, changes: self.tx.total_changes() })
     }
 
     /// One live reservation, if any.

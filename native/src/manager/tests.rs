@@ -200,3 +200,92 @@ async fn local_saves_count_files_written_by_others_without_walking_everything() 
     assert!(matches!(e, ManagerError::Refused(_)), "600 stored + 500 > 1000: {e}");
     assert_eq!(m.state().read(|tx| tx.local().all_objects()).unwrap().len(), 2);
 }
+
+fn grant_upload(user: &str, name: &str, size: u64) -> (kompass_core::admission::Upload, Backend) {
+    let upload = kompass_core::admission::Upload {
+        key: key(user, name),
+        size,
+        via: kompass_core::admission::Via::Presigned { expires_at: UnixMs(now_ms() + 600_000) },
+    };
+    (upload, Backend::Local)
+}
+
+#[test]
+fn a_batch_of_grants_sees_its_own_earlier_reservations() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = manager(dir.path(), Setup { auto_cleanup: false, ..Setup::default() }, false);
+    // 1000 bytes of quota: four grants of 300 fit three; the re-grant of a key replaces it.
+    let batch: Vec<_> = ["a", "b", "c", "d", "a"]
+        .iter()
+        .map(|n| grant_upload("alice", &format!("{n}.json"), 300))
+        .collect();
+    let decided: Vec<bool> = m
+        .admit_many(&batch)
+        .into_iter()
+        .map(|d| matches!(d.unwrap(), kompass_core::admission::Decision::Admit(_)))
+        .collect();
+    assert_eq!(decided, [true, true, true, false, true]);
+    let now = UnixMs(now_ms());
+    let mut held: Vec<(String, u64)> = m
+        .state()
+        .write(|tx| tx.reservations(now))
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.key.name().to_string(), r.size))
+        .collect();
+    held.sort();
+    let want: Vec<(String, u64)> =
+        ["a", "b", "c"].iter().map(|n| (format!("{n}.json"), 300)).collect();
+    assert_eq!(held, want, "one reservation per admitted key, none for the refused one");
+}
+
+#[test]
+fn the_next_batch_sees_reservations_another_process_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let setup = || Setup { auto_cleanup: false, ..Setup::default() };
+    let m = manager(dir.path(), setup(), false);
+    let other = manager(dir.path(), setup(), false);
+    let admitted = |m: &Manager<MemoryStore>, name: &str, size: u64| {
+        matches!(
+            m.admit_many(&[grant_upload("alice", name, size)]).pop().unwrap().unwrap(),
+            kompass_core::admission::Decision::Admit(_)
+        )
+    };
+    assert!(admitted(&m, "a.json", 400), "the first batch fills the cache");
+    // Another connection (another process) reserves: the cached list is stale now.
+    assert!(admitted(&other, "b.json", 400));
+    assert!(!admitted(&m, "c.json", 400), "400 + 400 + 400 is over the 1000-byte quota");
+    // And this connection's own writes outside a batch: releasing one makes room again.
+    m.state().write(|tx| tx.release(&key("alice", "b.json"))).unwrap();
+    assert!(admitted(&m, "c.json", 400));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_grants_never_pass_the_quota_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = std::sync::Arc::new(manager(
+        dir.path(),
+        Setup { auto_cleanup: false, ..Setup::default() },
+        false,
+    ));
+    let expires = UnixMs(now_ms() + 600_000);
+    let tasks: Vec<_> = (0..40)
+        .map(|i| {
+            let m = m.clone();
+            tokio::spawn(async move {
+                m.grant(&key("alice", &format!("g{i}.json")), 100, expires).await
+            })
+        })
+        .collect();
+    let mut granted = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => granted += 1,
+            Err(ManagerError::Refused(_)) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(granted, 10, "1000 bytes of quota hold ten grants of 100");
+    let now = UnixMs(now_ms());
+    assert_eq!(m.state().write(|tx| tx.reservations(now)).unwrap().len(), 10);
+}
