@@ -6,6 +6,7 @@
 
 pub mod account;
 pub mod inventory;
+mod written;
 
 use std::sync::Mutex;
 
