@@ -7,6 +7,7 @@
 pub mod account;
 pub mod group;
 pub mod inventory;
+mod written;
 
 use std::sync::Mutex;
 

@@ -6,7 +6,7 @@
 //! grant, nor a grant a token). The payload is `{"v":1,"key":KEY,"size":N,"sha256":HEX,"exp":UNIX}`. The
 //! key was built from the token's user when the grant was issued; it is checked again here.
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
@@ -19,6 +19,8 @@ use sha2::{Digest as _, Sha256};
 use thiserror::Error;
 
 use super::{ApiError, Shared, unix_now};
+use crate::manager::ManagerError;
+use crate::store::local::{LocalError, PendingPut};
 
 /// Domain separation for the grant MAC.
 const CONTEXT: &[u8] = b"kompass-upload-grant.v1.";
@@ -173,7 +175,12 @@ pub async fn upload(
             ));
         }
     }
-    let (bytes, digest) = receive(body, grant.size).await?;
+    // A grant over today's file size limit is refused before a byte is written.
+    app.manager.check_file_size(grant.size)?;
+    // The body goes straight into a temp file in the key's folder, bounded by the granted
+    // size; it becomes visible only after admission, by a rename.
+    let put = app.manager.local().begin_put(&key).map_err(write_failed)?;
+    let (put, digest) = receive(body, grant.size, put).await?;
     if digest != grant.sha256 {
         return Err(ApiError::bad_request(
             "sha256_mismatch",
@@ -181,39 +188,109 @@ pub async fn upload(
         ));
     }
     let _admission = app.admission.lock().await;
-    let saved = app.manager.save(&key, &bytes).await?;
+    let saved = app.manager.save_written(put).await.map_err(|e| match e {
+        ManagerError::Local(e) => write_failed(e),
+        e => ApiError::from(e),
+    })?;
     Ok((StatusCode::CREATED, axum::Json(saved)))
 }
 
-/// Reads exactly `size` bytes of body, hashing each chunk as it arrives (the hash overlaps
-/// the transfer instead of following it) into one buffer of the granted size (no regrowth,
-/// no copy into a second buffer). More or fewer bytes than granted are refused.
-async fn receive(mut body: Body, size: u64) -> Result<(Vec<u8>, [u8; 32]), ApiError> {
+/// Frames queued between the receiving task and the writing thread (a few MiB at most).
+const WRITE_QUEUE: usize = 16;
+
+/// Streams exactly `size` bytes of body into `put`, hashing each frame as it arrives: the
+/// frames are written on a blocking thread while this task hashes them and receives the next,
+/// so receiving, hashing and writing overlap. A body longer than `size` is cut off at the
+/// first frame past it; shorter or interrupted (the client went away), it is refused. On
+/// any error `put` is dropped here, which removes its temp file before the answer goes out.
+async fn receive(
+    mut body: Body,
+    size: u64,
+    mut put: PendingPut,
+) -> Result<(PendingPut, [u8; 32]), ApiError> {
     let size_error = |detail: String| {
         ApiError::bad_request(
             "size_mismatch",
             format!("could not read exactly {size} bytes of body: {detail}"),
         )
     };
-    // The size was granted within the file size limit and matches Content-Length.
-    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(usize::MAX));
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(WRITE_QUEUE);
+    let writer = tokio::task::spawn_blocking(move || {
+        let mut written = Ok(());
+        while let Some(chunk) = rx.blocking_recv() {
+            written = put.write(&chunk);
+            if written.is_err() {
+                break;
+            }
+        }
+        // Complete: make it durable here, off the async threads and before admission.
+        if written.is_ok() && put.len() == size {
+            written = put.sync();
+        }
+        (put, written)
+    });
     let mut hasher = Sha256::new();
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| size_error(e.to_string()))?;
-        let Ok(data) = frame.into_data() else { continue };
-        if (bytes.len() + data.len()) as u64 > size {
-            return Err(size_error("the body is longer".into()));
+    let mut received: u64 = 0;
+    let streamed = loop {
+        let Some(frame) = body.frame().await else { break Ok(()) };
+        let data = match frame {
+            Ok(frame) => match frame.into_data() {
+                Ok(data) => data,
+                Err(_) => continue,
+            },
+            Err(e) => break Err(size_error(e.to_string())),
+        };
+        received += data.len() as u64;
+        if received > size {
+            break Err(size_error("the body is longer".into()));
+        }
+        // The writer stopped on an error: reported below.
+        if tx.send(data.clone()).await.is_err() {
+            break Ok(());
         }
         hasher.update(&data);
-        bytes.extend_from_slice(&data);
-    }
-    if bytes.len() as u64 != size {
+    };
+    drop(tx);
+    let (put, written) = writer.await.map_err(|e| {
+        tracing::error!("the upload's writing thread failed: {e}");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "storage_error",
+            "the server could not write the upload; nothing was stored",
+        )
+    })?;
+    streamed?;
+    written.map_err(write_failed)?;
+    if put.len() != size {
         return Err(ApiError::bad_request(
             "size_mismatch",
-            format!("received {} bytes, granted {size}", bytes.len()),
+            format!("received {} bytes, granted {size}", put.len()),
         ));
     }
-    Ok((bytes, hasher.finalize().into()))
+    Ok((put, hasher.finalize().into()))
+}
+
+/// A local write failure, told without the server's paths (they stay in the log).
+fn write_failed(e: LocalError) -> ApiError {
+    tracing::error!("an upload could not be written: {e}");
+    match e {
+        LocalError::DiskFull { .. } => ApiError::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "disk_full",
+            "the server's disk is full: nothing was stored; try again later",
+        ),
+        // The detail says what is in the way, without where.
+        LocalError::Conflict { detail, .. } => ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!("the upload cannot be stored under its name: {detail}"),
+        ),
+        _ => ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "storage_error",
+            "the server could not write the upload; nothing was stored",
+        ),
+    }
 }
 
 #[cfg(test)]

@@ -20,8 +20,8 @@ use std::time::{Duration, SystemTime};
 use kompass_core::key::{DataType, KeyError, ObjectKey, UserId};
 
 pub use error::LocalError;
+pub use fsio::{TempFile, is_temp_name, sha256_file, sync_dir, write_atomic, write_new};
 pub(crate) use fsio::{create_dirs, find_file, lock};
-pub use fsio::{is_temp_name, sha256_file, sync_dir, write_atomic, write_new};
 pub use legacy::is_legacy_route_name;
 
 pub(crate) use error::io_error;
@@ -158,24 +158,45 @@ impl LocalStore {
     /// A legacy root file of the same key is removed afterwards: the new content supersedes
     /// it, and leaving it would resurrect the old content on delete.
     pub fn put(&self, key: &ObjectKey, bytes: &[u8]) -> Result<LocalMeta, LocalError> {
+        let path = self.writable_path(key)?;
+        write_atomic(&path, bytes)?;
+        self.after_put(key, path)
+    }
+
+    /// Starts storing `key` from pieces (a streamed upload): a temp file in the key's folder,
+    /// so the final rename stays within one directory. Nothing stored changes until
+    /// [`LocalStore::finish_put`]; a [`PendingPut`] dropped before that removes its temp file.
+    pub fn begin_put(&self, key: &ObjectKey) -> Result<PendingPut, LocalError> {
+        let path = self.writable_path(key)?;
+        let temp = TempFile::beside(&path)?;
+        Ok(PendingPut { key: key.clone(), path, temp })
+    }
+
+    /// Stores what `put` holds under its key, atomically replacing any previous content, like
+    /// [`LocalStore::put`]: fsync, rename into place, directory fsync.
+    pub fn finish_put(&self, put: PendingPut) -> Result<LocalMeta, LocalError> {
+        let PendingPut { key, path, temp } = put;
+        // Looked at again: something may have been put in the way while the bytes arrived.
+        check_target(&path)?;
+        temp.persist(&path)?;
+        if let Some(dir) = path.parent() {
+            sync_dir(dir)?;
+        }
+        self.after_put(&key, path)
+    }
+
+    /// Where `key` is written, its folders created; refuses a link or a directory in the way.
+    fn writable_path(&self, key: &ObjectKey) -> Result<PathBuf, LocalError> {
         let segments = key.local_segments();
         let (name, dirs) = segments.split_last().expect("a key has at least two segments");
         let dir = create_dirs(&self.root, dirs)?;
         let path = dir.join(name);
-        match fs::symlink_metadata(&path) {
-            Ok(m) if m.file_type().is_symlink() => return Err(LocalError::Symlink { path }),
-            Ok(m) if m.is_dir() => {
-                return Err(LocalError::Conflict {
-                    op: "write",
-                    path,
-                    detail: "a directory of that name is in the way (for routes it may be a \
-                             user's folder); choose another file name"
-                        .into(),
-                });
-            }
-            _ => {}
-        }
-        write_atomic(&path, bytes)?;
+        check_target(&path)?;
+        Ok(path)
+    }
+
+    /// After `key` was written to `path`: its superseded legacy copy goes; its metadata.
+    fn after_put(&self, key: &ObjectKey, path: PathBuf) -> Result<LocalMeta, LocalError> {
         if let Some(legacy) = self.legacy_segments(key) {
             // Best effort: the save itself succeeded, and the layout's copy already hides the
             // legacy one from reads; `delete` retries the removal.
@@ -358,6 +379,63 @@ impl LocalStore {
 
     fn not_found(&self, key: &ObjectKey) -> LocalError {
         LocalError::NotFound { key: key.s3_key(), path: self.path_of(key) }
+    }
+}
+
+/// An object being written piece by piece into its folder ([`LocalStore::begin_put`]); stored
+/// by [`LocalStore::finish_put`]. Dropped before that, its temp file is removed.
+#[derive(Debug)]
+pub struct PendingPut {
+    key: ObjectKey,
+    path: PathBuf,
+    temp: TempFile,
+}
+
+impl PendingPut {
+    /// The key it will be stored under.
+    pub fn key(&self) -> &ObjectKey {
+        &self.key
+    }
+
+    /// Appends `bytes`.
+    pub fn write(&mut self, bytes: &[u8]) -> Result<(), LocalError> {
+        self.temp.write(bytes)
+    }
+
+    /// Bytes written so far.
+    pub fn len(&self) -> u64 {
+        self.temp.len()
+    }
+
+    /// Whether nothing was written.
+    pub fn is_empty(&self) -> bool {
+        self.temp.is_empty()
+    }
+
+    /// Makes the bytes durable now (otherwise [`LocalStore::finish_put`] does), so the wait
+    /// can happen on the writing thread, before admission.
+    pub fn sync(&mut self) -> Result<(), LocalError> {
+        self.temp.sync()
+    }
+
+    /// The bytes written so far, read back (for checks that need the content).
+    pub fn read_back(&self) -> Result<Vec<u8>, LocalError> {
+        self.temp.read_back()
+    }
+}
+
+/// Refuses to write over a symbolic link or a directory.
+fn check_target(path: &Path) -> Result<(), LocalError> {
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => Err(LocalError::Symlink { path: path.to_owned() }),
+        Ok(m) if m.is_dir() => Err(LocalError::Conflict {
+            op: "write",
+            path: path.to_owned(),
+            detail: "a directory of that name is in the way (for routes it may be a user's \
+                     folder); choose another file name"
+                .into(),
+        }),
+        _ => Ok(()),
     }
 }
 

@@ -112,6 +112,52 @@ fn round_trip_overwrite_delete() {
 }
 
 #[test]
+fn a_streamed_put_is_invisible_until_finished_and_leaves_nothing_when_dropped() {
+    let (_t, s) = store();
+    let k = key(Some("alice"), "routes", "big.json");
+    s.put(&k, b"old content").unwrap();
+    let dir = s.path_of(&k).parent().unwrap().to_path_buf();
+
+    // Written in pieces into a temp file beside the target: the target keeps its content and
+    // listings show only it until the put is finished.
+    let mut put = s.begin_put(&k).unwrap();
+    assert_eq!(put.key(), &k);
+    let piece = vec![b'n'; 3 << 20];
+    for _ in 0..4 {
+        put.write(&piece).unwrap();
+    }
+    assert_eq!(put.len(), 12 << 20);
+    let during = dir_names(&dir);
+    assert_eq!(during.len(), 2, "{during:?}");
+    assert!(during.iter().any(|n| is_temp_name(n)), "{during:?}");
+    assert_eq!(s.get(&k).unwrap(), b"old content");
+    assert_eq!(names(&s.list(Some(&user("alice")), DataType::Routes).unwrap()), ["big.json"]);
+    let meta = s.finish_put(put).unwrap();
+    assert_eq!(meta.size, 12 << 20);
+    assert_eq!(s.get(&k).unwrap(), [piece.as_slice(); 4].concat());
+    assert_eq!(dir_names(&dir), BTreeSet::from(["big.json".to_owned()]));
+
+    // Dropped before it is finished (a refused or interrupted upload): the temp file goes and
+    // the stored content stays.
+    let mut put = s.begin_put(&k).unwrap();
+    put.write(b"half of it").unwrap();
+    assert_eq!(dir_names(&dir).len(), 2);
+    drop(put);
+    assert_eq!(dir_names(&dir), BTreeSet::from(["big.json".to_owned()]));
+    assert_eq!(s.get(&k).unwrap().len(), 12 << 20);
+
+    // A directory put in the way while the bytes arrived is refused at the end; nothing is
+    // left behind.
+    let other = key(Some("alice"), "routes", "other.json");
+    let mut put = s.begin_put(&other).unwrap();
+    put.write(b"{}").unwrap();
+    fs::create_dir(s.path_of(&other)).unwrap();
+    assert!(matches!(s.finish_put(put), Err(LocalError::Conflict { .. })));
+    assert_eq!(dir_names(&dir), BTreeSet::from(["big.json".to_owned(), "other.json".to_owned()]));
+    assert!(s.path_of(&other).is_dir());
+}
+
+#[test]
 fn sha256_of_files() {
     let (_t, s) = store();
     let k = key(None, "models", "abc.txt");

@@ -30,4 +30,5 @@ mod rider;
 mod s3_store;
 mod serve;
 mod serve_account;
+mod serve_upload;
 mod strava_import;
