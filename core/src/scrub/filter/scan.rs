@@ -156,23 +156,9 @@ impl<'a> Scan<'a> {
     }
 
     /// A number token, by JSON's grammar (as serde_json ignores one); whether it is a plain
-    /// decimal (no exponent). Numbers are most of a rider export's tokens, kept (series) or
-    /// dropped (GPS): the common short plain decimal is read from one 16-byte window
-    /// ([`plain_decimal_end`]); anything else takes the byte-by-byte path.
-    #[inline(always)]
+    /// decimal (no exponent). Digit runs are found eight bytes at a time ([`digits_end`]).
+    #[inline]
     fn number(&mut self) -> Scanned<bool> {
-        match plain_decimal_end(self.bytes(), self.i) {
-            Some(end) => {
-                self.i = end;
-                Ok(true)
-            }
-            None => self.number_slow(),
-        }
-    }
-
-    /// [`Scan::number`] for any number, digit runs found eight bytes at a time.
-    #[inline(never)]
-    fn number_slow(&mut self) -> Scanned<bool> {
         let b = self.bytes();
         let int = self.i + usize::from(b.get(self.i) == Some(&b'-'));
         let mut i = digits_end(b, int);
@@ -457,48 +443,6 @@ fn plain_end(b: &[u8], mut i: usize) -> usize {
     i
 }
 
-/// The top bit of each byte of `c` that is not an ASCII digit `0`–`9`: set in the byte
-/// itself (not ASCII), or from its low seven bits, below `0x30` or from `0x3A` on, computed
-/// without carries between bytes (the subtraction is from bytes with their top bit set, the
-/// addition to bytes without it, and neither crosses a byte).
-#[inline(always)]
-fn non_digits(c: u128) -> u128 {
-    const ONES: u128 = u128::MAX / 255;
-    const HIGH: u128 = ONES << 7;
-    let at_least_0 = (c | HIGH).wrapping_sub(ONES * 0x30);
-    let above_9 = (c & !HIGH).wrapping_add(ONES * 0x46);
-    (!at_least_0 | above_9 | c) & HIGH
-}
-
-/// The end of a plain decimal (`-?(0|[1-9][0-9]*)(\.[0-9]+)?`, not followed by an exponent)
-/// at `i`, when its digits fit in the 16 bytes after the sign; `None` when this window cannot
-/// tell (the caller then reads the number byte by byte, and decides the same for anything
-/// this accepts). One load and a few word operations, and no loop.
-#[inline(always)]
-fn plain_decimal_end(b: &[u8], i: usize) -> Option<usize> {
-    let int = i + usize::from(b.get(i) == Some(&b'-'));
-    let window: [u8; 16] = b.get(int..int + 16)?.try_into().ok()?;
-    let c = u128::from_le_bytes(window);
-    let stops = non_digits(c);
-    let first = stops.trailing_zeros() / 8;
-    // No digit, a leading zero before more digits, or 16 digits: the slow path decides.
-    if first == 0 || first >= 16 || (first > 1 && window[0] == b'0') {
-        return None;
-    }
-    let byte = |at: u32| (c >> (8 * at)) as u8;
-    let mut end = first;
-    if byte(first) == b'.' {
-        end = (stops & (stops - 1)).trailing_zeros() / 8;
-        if end == first + 1 || end >= 16 {
-            return None;
-        }
-    }
-    if byte(end) | 0x20 == b'e' {
-        return None;
-    }
-    Some(int + end as usize)
-}
-
 /// The top bit of each byte of `c` that equals `x`, exactly (no false flags between bytes).
 #[inline(always)]
 fn bytes_eq(c: u64, x: u8) -> u64 {
@@ -533,10 +477,14 @@ fn plain_number_list_end(b: &[u8], mut i: usize) -> Option<usize> {
             w[..rest.len()].copy_from_slice(rest);
             u64::from_le_bytes(w)
         });
-        let digit = !non_digits_64(c) & HIGH;
-        let dot = bytes_eq(c, b'.');
-        let comma = bytes_eq(c, b',');
-        let minus = bytes_eq(c, b'-');
+        let digit = !non_digits(c) & HIGH;
+        // `,` `-` `.` are 0x2C, 0x2D, 0x2E: one test for the four bytes 0x2C–0x2F, then
+        // their two low bits tell them apart (0x2F, `/`, is neither and stays "other").
+        let punct = bytes_eq(c & (ONES * 0xFC), 0x2C);
+        let (bit0, bit1) = ((c << 7) & HIGH, (c << 6) & HIGH);
+        let comma = punct & !(bit0 | bit1);
+        let minus = punct & bit0 & !bit1;
+        let dot = punct & bit1 & !bit0;
         let other = HIGH & !(digit | dot | comma | minus);
         // The lanes before the first other byte, which must be the `]`.
         let k = other.trailing_zeros() / 8;
@@ -549,6 +497,8 @@ fn plain_number_list_end(b: &[u8], mut i: usize) -> Option<usize> {
         let start = comma;
         let p_start = prev(start, c_start);
         let p_minus = prev(minus, c_minus);
+        // A digit follows `-` and `.`.
+        let p_minus_dot = p_minus | prev(dot, c_dot);
         let zero = bytes_eq(c, b'0') & (p_start | p_minus);
         let p_zero = prev(zero, c_zero);
         // Whether the last non-digit at or before a byte is a `.` (carried through digits).
@@ -561,8 +511,7 @@ fn plain_number_list_end(b: &[u8], mut i: usize) -> Option<usize> {
         frac |= (frac << 32) & run;
         let p_frac = prev(frac, c_frac);
         let bad = (minus & !p_start)
-            | (p_minus & !digit)
-            | (prev(dot, c_dot) & !digit)
+            | (p_minus_dot & !digit)
             | (p_start & !(digit | minus))
             | ((comma | dot) & !p_digit)
             | (digit & p_zero)
@@ -585,23 +534,22 @@ fn plain_number_list_end(b: &[u8], mut i: usize) -> Option<usize> {
     }
 }
 
-/// [`non_digits`] of one word.
+/// The top bit of each byte of `c` that is not an ASCII digit `0`–`9`: set in the byte
+/// itself (not ASCII), or from its low seven bits, below `0x30` or from `0x3A` on, computed
+/// without carries between bytes (the subtraction is from bytes with their top bit set, the
+/// addition to bytes without it, and neither crosses a byte).
 #[inline(always)]
-fn non_digits_64(c: u64) -> u64 {
+fn non_digits(c: u64) -> u64 {
     let at_least_0 = (c | HIGH).wrapping_sub(ONES * 0x30);
     let above_9 = (c & !HIGH).wrapping_add(ONES * 0x46);
     (!at_least_0 | above_9 | c) & HIGH
 }
 
-/// The end of the run of ASCII digits from `i`, 8 bytes at a time. Each byte's top bit is
-/// set, exactly and without carries between bytes, where it is not `0`–`9`: set in the byte
-/// itself (not ASCII), or in its low seven bits below `0x30` or from `0x3A` on.
+/// The end of the run of ASCII digits from `i`, 8 bytes at a time ([`non_digits`]).
 #[inline(always)]
 fn digits_end(b: &[u8], mut i: usize) -> usize {
     while let Some(c) = word_at(b, i) {
-        let at_least_0 = (c | HIGH).wrapping_sub(ONES * 0x30);
-        let above_9 = (c & !HIGH).wrapping_add(ONES * 0x46);
-        let m = (!at_least_0 | above_9 | c) & HIGH;
+        let m = non_digits(c);
         if m != 0 {
             return i + (m.trailing_zeros() / 8) as usize;
         }
@@ -947,52 +895,6 @@ mod tests {
         for common in ["[1,2,3]         ", "[45.499604,-56.353744999999996,0,-0.5]  "] {
             assert!(plain_number_list_end(common.as_bytes(), 1).is_some(), "{common:?}");
         }
-    }
-
-    /// Wherever the 16-byte window takes a number, the byte-by-byte path reads the same plain
-    /// decimal to the same end: every string of up to 5 bytes from number-ish bytes, followed
-    /// by each byte that may end or continue one, and digit runs around the window's edge.
-    #[test]
-    fn the_number_window_agrees_with_the_byte_path() {
-        const ALPHABET: &[u8] = b"0159.-eE+,]";
-        let mut inputs: Vec<Vec<u8>> = vec![Vec::new()];
-        for _ in 0..5 {
-            let longer: Vec<Vec<u8>> = inputs
-                .iter()
-                .filter(|v| v.len() == inputs.last().map_or(0, Vec::len))
-                .flat_map(|v| ALPHABET.iter().map(move |&c| [v.as_slice(), &[c]].concat()))
-                .collect();
-            inputs.extend(longer);
-        }
-        for int in 0..20 {
-            for frac in [None, Some(0), Some(1), Some(7), Some(15)] {
-                for sign in ["", "-"] {
-                    let mut v = format!("{sign}{}", "7".repeat(int)).into_bytes();
-                    if let Some(f) = frac {
-                        v.push(b'.');
-                        v.extend(std::iter::repeat_n(b'3', f));
-                    }
-                    inputs.push(v);
-                }
-            }
-        }
-        let mut taken = 0;
-        for head in &inputs {
-            for &next in b"0123456789.-+eE,]}x \"/:\x7f" {
-                for pad in [0, 20] {
-                    let mut text = head.clone();
-                    text.push(next);
-                    text.extend(std::iter::repeat_n(b' ', pad));
-                    let Ok(text) = std::str::from_utf8(&text) else { continue };
-                    let Some(end) = plain_decimal_end(text.as_bytes(), 0) else { continue };
-                    taken += 1;
-                    let mut sc = Scan { text, i: 0, stack: Vec::new() };
-                    assert_eq!(sc.number_slow(), Ok(true), "{text:?}");
-                    assert_eq!(sc.i, end, "{text:?}");
-                }
-            }
-        }
-        assert!(taken > 10_000, "the window took only {taken} numbers");
     }
 
     /// The word-at-a-time scans stop exactly where a byte-by-byte loop stops, whichever byte
