@@ -1,5 +1,5 @@
 // Times scrub() of the wasm package (scripts/build-wasm.sh's www/pkg, `--target web`) under
-// Node, on the corpus files that core/benches/scrub_timing.rs wrote, with its iteration scheme:
+// Node, on the bytes of the corpus files that core/benches/scrub_timing.rs wrote, with its iteration scheme:
 // run until 200 ms have passed (at least 3 runs) to warm up and estimate one run; then 21
 // samples, each a batch of runs lasting about 25 ms (at least one); a sample's time is its
 // elapsed time divided by the batch size; report the median sample (and the fastest), in
@@ -66,15 +66,17 @@ function measure(run) {
 
 let sink = 0;
 for (const n of sizesArg.split(',').map(Number)) {
-  const text = readFileSync(join(corpusArg, `corpus-${n}.json`), 'utf8');
-  const first = mod.scrub(text, key);
+  // The file's bytes, as the page passes them (`new Uint8Array(await file.arrayBuffer())`
+  // in www/app.js): the native side also starts from the bytes.
+  const input = new Uint8Array(readFileSync(join(corpusArg, `corpus-${n}.json`)));
+  const first = mod.scrub(input, key);
   const { median, min, cpuMedian, cpuMin, batch } = measure(() => {
-    sink += mod.scrub(text, key).document.length;
+    sink += mod.scrub(input, key).document.length;
   });
   console.log(JSON.stringify({
     mode: key ? 'keyed' : 'keyless',
     activities: n,
-    input_bytes: Buffer.byteLength(text),
+    input_bytes: input.length,
     output_bytes: Buffer.byteLength(first.document),
     median_ns: Math.round(median),
     min_ns: Math.round(min),

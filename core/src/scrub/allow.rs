@@ -72,12 +72,28 @@ impl Leaf {
                         && raw.parse::<f64>().is_ok_and(f64::is_finite))
             }
             Leaf::Bool => raw == "true" || raw == "false",
-            Leaf::Enum(values) => {
-                plain_string(raw).is_some_and(|s| values.binary_search(&s).is_ok())
-            }
+            Leaf::Enum(values) => plain_string(raw).is_some_and(|s| one_of(values, s)),
             Leaf::UtcTimestamp => plain_string(raw).is_some_and(is_utc_timestamp),
         }
     }
+}
+
+/// `a` against `b` as `str::cmp` orders them, compared inline: the names and values of the
+/// allow-list are short, and a `memcmp` call per comparison costs more than the loop.
+#[inline]
+pub(super) fn cmp_bytes(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    for (x, y) in a.iter().zip(b) {
+        if x != y {
+            return x.cmp(y);
+        }
+    }
+    a.len().cmp(&b.len())
+}
+
+/// Whether `s` is one of `values` (sorted).
+#[inline]
+pub(super) fn one_of(values: &[&str], s: &str) -> bool {
+    values.binary_search_by(|v| cmp_bytes(v.as_bytes(), s.as_bytes())).is_ok()
 }
 
 /// Whether `raw` is `-?[0-9]+(\.[0-9]+)?` in at most 300 bytes: always a finite double, so
@@ -194,7 +210,7 @@ impl Object {
 
     /// The index of the allowed field called `name`.
     pub(super) fn find(&self, name: &str) -> Option<usize> {
-        self.fields.binary_search_by(|f| f.name.cmp(name)).ok()
+        self.fields.binary_search_by(|f| cmp_bytes(f.name.as_bytes(), name.as_bytes())).ok()
     }
 }
 
@@ -662,6 +678,16 @@ mod tests {
 #[cfg(test)]
 mod slot_tests {
     use super::*;
+
+    #[test]
+    fn cmp_bytes_orders_as_str_does() {
+        let words = ["", "a", "aa", "ab", "b", "data", "type", "Ride", "\u{e9}", "z", "zz"];
+        for a in words {
+            for b in words {
+                assert_eq!(cmp_bytes(a.as_bytes(), b.as_bytes()), a.cmp(b), "{a:?} {b:?}");
+            }
+        }
+    }
 
     #[test]
     fn slot_tables_name_each_field_once_and_rarely_share_a_slot() {

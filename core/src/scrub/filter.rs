@@ -312,10 +312,9 @@ impl<'k> Filter<'k> {
         first: bool,
         mut series: impl FnMut(&mut Self, Node, &str) -> Result<bool, E>,
     ) -> Result<bool, E> {
-        let type_raw = STREAM_ENTRY.find("type").and_then(|i| entry.raws[i]);
-        let Some(stream_type) = type_raw
-            .and_then(allow::plain_string)
-            .filter(|t| STREAM_TYPES.binary_search(t).is_ok())
+        let type_raw = entry.raws[STREAM_ENTRY_TYPE];
+        let Some(stream_type) =
+            type_raw.and_then(allow::plain_string).filter(|t| allow::one_of(STREAM_TYPES, t))
         else {
             return Ok(false);
         };
@@ -357,6 +356,10 @@ impl<'k> Filter<'k> {
         Ok(true)
     }
 }
+
+/// The index of `type` in [`STREAM_ENTRY`] (sorted by name: `type` comes last).
+const STREAM_ENTRY_TYPE: usize = 4;
+const _: () = assert!(matches!(STREAM_ENTRY.fields[STREAM_ENTRY_TYPE].name.as_bytes(), b"type"));
 
 /// Appends `/name` to a JSON pointer, escaping `~` and `/` as RFC 6901 requires.
 fn push_segment(path: &mut String, name: &str) {

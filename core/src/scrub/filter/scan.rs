@@ -110,68 +110,41 @@ impl<'a> Scan<'a> {
         empty
     }
 
-    fn literal(&mut self, word: &[u8]) -> Scanned<()> {
-        if self.bytes()[self.i..].starts_with(word) {
-            self.i += word.len();
+    /// The literal `word` (`true`, `false`, `null`), compared as one word, not by a call.
+    #[inline(always)]
+    fn literal<const N: usize>(&mut self, word: &[u8; N]) -> Scanned<()> {
+        if self.bytes().get(self.i..self.i + N) == Some(word.as_slice()) {
+            self.i += N;
             Ok(())
         } else {
             Err(Bail)
         }
     }
 
-    /// Moves to the first `"`, `\` or control character of a string body (8 bytes at a time:
-    /// dropped free text is most of a rider export's bytes).
-    #[inline]
-    fn skip_plain(&mut self) {
-        const ONES: u64 = u64::MAX / 255;
-        let b = self.bytes();
-        while let Some(chunk) = b.get(self.i..self.i + 8) {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            let c = u64::from_le_bytes(word);
-            let ctrl = c.wrapping_sub(ONES * 0x20) & !c;
-            let q = c ^ (ONES * u64::from(b'"'));
-            let quote = q.wrapping_sub(ONES) & !q;
-            let s = c ^ (ONES * u64::from(b'\\'));
-            let slash = s.wrapping_sub(ONES) & !s;
-            // The lowest flagged byte is exact (a false flag only follows a true one).
-            let m = (ctrl | quote | slash) & (ONES << 7);
-            if m != 0 {
-                self.i += (m.trailing_zeros() / 8) as usize;
-                return;
-            }
-            self.i += 8;
-        }
-        while let Some(&c) = b.get(self.i) {
-            if c == b'"' || c == b'\\' || c < 0x20 {
-                return;
-            }
-            self.i += 1;
-        }
-    }
-
     /// A string body after its opening quote, up to and including the closing one, validated
     /// as serde_json ignores a string; whether it held an escape.
+    #[inline]
     fn string(&mut self) -> Scanned<bool> {
         let b = self.bytes();
+        let mut i = self.i;
         let mut escaped = false;
         loop {
-            self.skip_plain();
-            match b.get(self.i) {
+            i = plain_end(b, i);
+            match b.get(i) {
                 Some(b'"') => {
-                    self.i += 1;
+                    self.i = i + 1;
                     return Ok(escaped);
                 }
                 Some(b'\\') => {
                     escaped = true;
-                    match b.get(self.i + 1) {
-                        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => self.i += 2,
+                    match b.get(i + 1) {
+                        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => i += 2,
                         Some(b'u') => {
-                            let hex = b.get(self.i + 2..self.i + 6).ok_or(Bail)?;
+                            let hex = b.get(i + 2..i + 6).ok_or(Bail)?;
                             if !hex.iter().all(u8::is_ascii_hexdigit) {
                                 return Err(Bail);
                             }
-                            self.i += 6;
+                            i += 6;
                         }
                         _ => return Err(Bail),
                     }
@@ -183,37 +156,21 @@ impl<'a> Scan<'a> {
     }
 
     /// A number token, by JSON's grammar (as serde_json ignores one); whether it is a plain
-    /// decimal (no exponent).
+    /// decimal (no exponent). Digit runs are found eight bytes at a time ([`digits_end`]).
     #[inline]
     fn number(&mut self) -> Scanned<bool> {
         let b = self.bytes();
-        let digit = |i: usize| b.get(i).is_some_and(u8::is_ascii_digit);
-        let mut i = self.i;
-        if b.get(i) == Some(&b'-') {
-            i += 1;
-        }
-        match b.get(i) {
-            Some(b'0') => {
-                i += 1;
-                if digit(i) {
-                    return Err(Bail);
-                }
-            }
-            Some(b'1'..=b'9') => {
-                i += 1;
-                while digit(i) {
-                    i += 1;
-                }
-            }
-            _ => return Err(Bail),
+        let int = self.i + usize::from(b.get(self.i) == Some(&b'-'));
+        let mut i = digits_end(b, int);
+        // `0` alone, or a non-zero digit first: `01` is not JSON.
+        if i == int || (i > int + 1 && b.get(int) == Some(&b'0')) {
+            return Err(Bail);
         }
         if b.get(i) == Some(&b'.') {
-            i += 1;
-            if !digit(i) {
+            let frac = i + 1;
+            i = digits_end(b, frac);
+            if i == frac {
                 return Err(Bail);
-            }
-            while digit(i) {
-                i += 1;
             }
         }
         let plain = !matches!(b.get(i), Some(b'e' | b'E'));
@@ -222,11 +179,10 @@ impl<'a> Scan<'a> {
             if matches!(b.get(i), Some(b'+' | b'-')) {
                 i += 1;
             }
-            if !digit(i) {
+            let exp = i;
+            i = digits_end(b, exp);
+            if i == exp {
                 return Err(Bail);
-            }
-            while digit(i) {
-                i += 1;
             }
         }
         self.i = i;
@@ -248,21 +204,29 @@ impl<'a> Scan<'a> {
 
     /// Skips one value, validated, without recursion (a dropped subtree may nest deeply).
     fn skip(&mut self) -> Scanned<()> {
+        // The innermost open container is `object`; the ones around it are on the stack.
         let base = self.stack.len();
+        let mut depth = 0usize;
+        let mut object = false;
         loop {
             match self.peek().ok_or(Bail)? {
                 b'{' => {
                     self.i += 1;
                     if !self.empty(b'}') {
-                        self.stack.push(true);
+                        self.stack.push(object);
+                        (depth, object) = (depth + 1, true);
                         self.skipped_key()?;
                         continue;
                     }
                 }
                 b'[' => {
                     self.i += 1;
-                    if !self.empty(b']') {
-                        self.stack.push(false);
+                    // A dropped series (altitude, grade): checked whole, not number by number.
+                    if let Some(end) = plain_number_list_end(self.bytes(), self.i) {
+                        self.i = end;
+                    } else if !self.empty(b']') {
+                        self.stack.push(object);
+                        (depth, object) = (depth + 1, false);
                         continue;
                     }
                 }
@@ -272,6 +236,17 @@ impl<'a> Scan<'a> {
                 }
                 b'-' | b'0'..=b'9' => {
                     self.number()?;
+                    // A run of numbers in an array (samples, coordinates), compactly written:
+                    // no dispatch between them. Anything else goes the general way below.
+                    if depth > 0 && !object {
+                        let b = self.bytes();
+                        while b.get(self.i) == Some(&b',')
+                            && matches!(b.get(self.i + 1), Some(b'-' | b'0'..=b'9'))
+                        {
+                            self.i += 1;
+                            self.number()?;
+                        }
+                    }
                 }
                 b't' => self.literal(b"true")?,
                 b'f' => self.literal(b"false")?,
@@ -280,16 +255,18 @@ impl<'a> Scan<'a> {
             }
             // A value ended: close what it ends, or go on to the next element.
             loop {
-                let Some(&object) = self.stack.get(base..).and_then(<[bool]>::last) else {
+                if depth == 0 {
+                    debug_assert_eq!(self.stack.len(), base);
                     return Ok(());
-                };
+                }
                 if self.next(if object { b'}' } else { b']' })? {
                     if object {
                         self.skipped_key()?;
                     }
                     break;
                 }
-                self.stack.pop();
+                object = self.stack.pop().ok_or(Bail)?;
+                depth -= 1;
             }
         }
     }
@@ -325,6 +302,18 @@ impl<'a> Scan<'a> {
     /// [`Leaf::Number`] accepts) written compactly (no whitespace): its text from the `[`,
     /// consumed. Anything else: `None`, and nothing is consumed.
     fn compact_plain_numbers(&mut self) -> Option<&'a str> {
+        let start = self.i;
+        let b = self.bytes();
+        if let Some(end) = plain_number_list_end(b, start) {
+            self.i = end;
+            return self.text.get(start - 1..end);
+        }
+        self.compact_plain_numbers_one_by_one()
+    }
+
+    /// [`Scan::compact_plain_numbers`], number by number.
+    #[inline(never)]
+    fn compact_plain_numbers_one_by_one(&mut self) -> Option<&'a str> {
         let start = self.i;
         let b = self.bytes();
         if b.get(self.i) != Some(&b']') {
@@ -415,6 +404,161 @@ impl<'a> Scan<'a> {
             _ => Err(Bail),
         }
     }
+}
+
+/// Eight bytes from `i`, as one little-endian word, if there are eight.
+#[inline(always)]
+fn word_at(b: &[u8], i: usize) -> Option<u64> {
+    let chunk: [u8; 8] = b.get(i..i + 8)?.try_into().ok()?;
+    Some(u64::from_le_bytes(chunk))
+}
+
+/// `0x01` in every byte of a word, and the top bit of every byte.
+const ONES: u64 = u64::MAX / 255;
+const HIGH: u64 = ONES << 7;
+
+/// The first `"`, `\` or control character of a string body from `i` (or the end), 8 bytes
+/// at a time: dropped free text is most of a rider export's bytes.
+#[inline(always)]
+fn plain_end(b: &[u8], mut i: usize) -> usize {
+    while let Some(c) = word_at(b, i) {
+        let ctrl = c.wrapping_sub(ONES * 0x20) & !c;
+        let q = c ^ (ONES * u64::from(b'"'));
+        let quote = q.wrapping_sub(ONES) & !q;
+        let s = c ^ (ONES * u64::from(b'\\'));
+        let slash = s.wrapping_sub(ONES) & !s;
+        // The lowest flagged byte is exact (a false flag only follows a true one).
+        let m = (ctrl | quote | slash) & HIGH;
+        if m != 0 {
+            return i + (m.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while let Some(&c) = b.get(i) {
+        if c == b'"' || c == b'\\' || c < 0x20 {
+            break;
+        }
+        i += 1;
+    }
+    i
+}
+
+/// The top bit of each byte of `c` that equals `x`, exactly (no false flags between bytes).
+#[inline(always)]
+fn bytes_eq(c: u64, x: u8) -> u64 {
+    const LOW: u64 = !HIGH;
+    let t = c ^ (ONES * u64::from(x));
+    !(((t & LOW) + LOW) | t) & HIGH
+}
+
+/// The end (after its `]`) of an array body from `i` (after `[`, not empty) that is a
+/// compactly written list of plain decimals (`-?(0|[1-9][0-9]*)(\.[0-9]+)?`, `,` between,
+/// no whitespace, each well under 300 bytes), checked 8 bytes at a time by masks instead of
+/// number by number; `None` when these rules cannot tell (anything else in the array, an
+/// exponent, a long token), and the caller reads it number by number.
+///
+/// Each byte is classed (digit, `.`, `,`, `-`; the first other byte must be the `]`), and
+/// the grammar is checked on pairs of neighbours, with the last byte's classes carried into
+/// the next word: `-` only starts a token and is followed by a digit; `,` and `.` follow a
+/// digit, and a digit or `-` follows `,`; a digit follows `.`; `]` follows a digit; no digit
+/// follows a token's leading `0`; and no `.` follows a `.` through digits alone (one
+/// fraction per token).
+fn plain_number_list_end(b: &[u8], mut i: usize) -> Option<usize> {
+    // Carried classes of the previous byte, as the top bit of byte 0: `[` starts a token.
+    let (mut c_digit, mut c_start, mut c_minus, mut c_dot, mut c_zero, mut c_frac) =
+        (0u64, 0x80u64, 0u64, 0u64, 0u64, 0u64);
+    // Bytes since the last token start: long tokens are left to the byte-by-byte path.
+    let mut since = 0usize;
+    loop {
+        // The input's last bytes are padded with NULs, which no array holds.
+        let c = word_at(b, i).unwrap_or_else(|| {
+            let rest = b.get(i..).unwrap_or_default();
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            u64::from_le_bytes(w)
+        });
+        let digit = !non_digits(c) & HIGH;
+        // `,` `-` `.` are 0x2C, 0x2D, 0x2E: one test for the four bytes 0x2C–0x2F, then
+        // their two low bits tell them apart (0x2F, `/`, is neither and stays "other").
+        let punct = bytes_eq(c & (ONES * 0xFC), 0x2C);
+        let (bit0, bit1) = ((c << 7) & HIGH, (c << 6) & HIGH);
+        let comma = punct & !(bit0 | bit1);
+        let minus = punct & bit0 & !bit1;
+        let dot = punct & bit1 & !bit0;
+        let other = HIGH & !(digit | dot | comma | minus);
+        // The lanes before the first other byte, which must be the `]`.
+        let k = other.trailing_zeros() / 8;
+        if k < 8 && (c >> (8 * k)) as u8 != b']' {
+            return None;
+        }
+        let valid = if k < 8 { HIGH & ((1u64 << (8 * k)) - 1) } else { HIGH };
+        let prev = |x: u64, carry: u64| (x << 8) | carry;
+        let p_digit = prev(digit, c_digit);
+        let start = comma;
+        let p_start = prev(start, c_start);
+        let p_minus = prev(minus, c_minus);
+        // A digit follows `-` and `.`.
+        let p_minus_dot = p_minus | prev(dot, c_dot);
+        let zero = bytes_eq(c, b'0') & (p_start | p_minus);
+        let p_zero = prev(zero, c_zero);
+        // Whether the last non-digit at or before a byte is a `.` (carried through digits).
+        let mut frac = dot | (digit & c_frac);
+        let mut run = digit;
+        frac |= (frac << 8) & run;
+        run &= run << 8;
+        frac |= (frac << 16) & run;
+        run &= run << 16;
+        frac |= (frac << 32) & run;
+        let p_frac = prev(frac, c_frac);
+        let bad = (minus & !p_start)
+            | (p_minus_dot & !digit)
+            | (p_start & !(digit | minus))
+            | ((comma | dot) & !p_digit)
+            | (digit & p_zero)
+            | (dot & p_frac);
+        if bad & valid != 0 {
+            return None;
+        }
+        if k < 8 {
+            // The `]` follows a digit.
+            return ((p_digit >> (8 * k)) & 0x80 != 0).then_some(i + k as usize + 1);
+        }
+        since = if start != 0 { start.leading_zeros() as usize / 8 } else { since + 8 };
+        if since > 256 {
+            return None;
+        }
+        let last = |x: u64| x >> 56;
+        (c_digit, c_start, c_minus, c_dot, c_zero, c_frac) =
+            (last(digit), last(start), last(minus), last(dot), last(zero), last(frac));
+        i += 8;
+    }
+}
+
+/// The top bit of each byte of `c` that is not an ASCII digit `0`–`9`: set in the byte
+/// itself (not ASCII), or from its low seven bits, below `0x30` or from `0x3A` on, computed
+/// without carries between bytes (the subtraction is from bytes with their top bit set, the
+/// addition to bytes without it, and neither crosses a byte).
+#[inline(always)]
+fn non_digits(c: u64) -> u64 {
+    let at_least_0 = (c | HIGH).wrapping_sub(ONES * 0x30);
+    let above_9 = (c & !HIGH).wrapping_add(ONES * 0x46);
+    (!at_least_0 | above_9 | c) & HIGH
+}
+
+/// The end of the run of ASCII digits from `i`, 8 bytes at a time ([`non_digits`]).
+#[inline(always)]
+fn digits_end(b: &[u8], mut i: usize) -> usize {
+    while let Some(c) = word_at(b, i) {
+        let m = non_digits(c);
+        if m != 0 {
+            return i + (m.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while b.get(i).is_some_and(u8::is_ascii_digit) {
+        i += 1;
+    }
+    i
 }
 
 /// An object's members against `obj` (after `{`); `root` appends the anonymization block.
@@ -597,10 +741,13 @@ fn stream_list(f: &mut Filter<'_>, sc: &mut Scan<'_>) -> Scanned<()> {
     if !sc.empty(b']') {
         for index in 0.. {
             let len = f.enter_index(index);
+            // The text of the entry's `data` when it was found to be a compact series of
+            // plain decimals while it was read (what `series` copies as it is).
+            let mut compact = None;
             let entry = match sc.peek().ok_or(Bail)? {
                 b'{' => {
                     sc.i += 1;
-                    Some(stream_entry(f, sc)?)
+                    Some(stream_entry(f, sc, &mut compact)?)
                 }
                 b'[' => {
                     sc.i += 1;
@@ -614,6 +761,13 @@ fn stream_list(f: &mut Filter<'_>, sc: &mut Scan<'_>) -> Scanned<()> {
             };
             let kept = match entry {
                 Some(entry) => f.stream_entry(entry, first, |f, node, raw| {
+                    // Read once already: what `value` would write for it, without a second scan.
+                    if matches!(node, Node::Series(Leaf::Number))
+                        && compact.is_some_and(|c: &str| std::ptr::eq(c, raw))
+                    {
+                        f.out.push_str(raw);
+                        return Ok(true);
+                    }
                     let mut sc = Scan { text: raw, i: 0, stack: Vec::new() };
                     value(f, &mut sc, node)
                 })?,
@@ -634,13 +788,41 @@ fn stream_list(f: &mut Filter<'_>, sc: &mut Scan<'_>) -> Scanned<()> {
     Ok(())
 }
 
-/// A stream list element's members (after `{`), borrowed.
-fn stream_entry<'a>(f: &Filter<'_>, sc: &mut Scan<'a>) -> Scanned<StreamEntry<'a>> {
+/// The index of `data` in [`STREAM_ENTRY`] (sorted by name: `data` comes first).
+const DATA: usize = 0;
+const _: () = assert!(matches!(STREAM_ENTRY.fields[DATA].name.as_bytes(), b"data"));
+
+/// A stream list element's members (after `{`), borrowed; `compact` is set to the `data`
+/// member's text when it is a compact series of plain decimals.
+fn stream_entry<'a>(
+    f: &Filter<'_>,
+    sc: &mut Scan<'a>,
+    compact: &mut Option<&'a str>,
+) -> Scanned<StreamEntry<'a>> {
     let mut entry = StreamEntry { raws: [None; 5], removed: Vec::new(), removed_count: 0 };
     if !sc.empty(b'}') {
         loop {
             let name = sc.key()?;
             match find(&STREAM_ENTRY, name) {
+                Some(DATA) if entry.raws[DATA].is_none() => {
+                    let raw = match sc.peek() {
+                        Some(b'[') => {
+                            sc.i += 1;
+                            match sc.compact_plain_numbers() {
+                                Some(text) => {
+                                    *compact = Some(text);
+                                    text
+                                }
+                                None => {
+                                    sc.i -= 1;
+                                    sc.raw()?
+                                }
+                            }
+                        }
+                        _ => sc.raw()?,
+                    };
+                    entry.raws[DATA] = Some(raw);
+                }
                 Some(index) if entry.raws[index].is_none() => entry.raws[index] = Some(sc.raw()?),
                 Some(index) => {
                     sc.skip()?;
@@ -659,4 +841,84 @@ fn stream_entry<'a>(f: &Filter<'_>, sc: &mut Scan<'a>) -> Scanned<StreamEntry<'a
         }
     }
     Ok(entry)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Wherever the word-at-a-time list check takes an array, reading it number by number
+    /// takes the same array to the same end; and it takes the common forms.
+    #[test]
+    fn the_list_check_agrees_with_reading_number_by_number() {
+        const ALPHABET: &[u8] = b"0123456789.-,]e x";
+        let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let mut taken = 0;
+        let mut cases: Vec<String> = [
+            "1,2,3]", "0,-0,0.5,-0.25,10.125]", "45.499604,-56.353744999999996]", "01,2]",
+            "1.2.3,4]", "1..2]", "1,,2]", "1,]", "-,1]", "1-2]", "1.,2]", ".5,1]", "1e5,2]",
+            "00]", "-01]", "0.0.0]", "12345678,12345678.12345678,1]",
+        ]
+        .iter()
+        .map(|s| format!("{s}{}", " ".repeat(9)))
+        .collect();
+        for _ in 0..200_000 {
+            let len = (next() % 40) as usize;
+            let mut t: Vec<u8> = (0..len)
+                .map(|_| {
+                    let r = next();
+                    // Mostly digits, as in a series.
+                    if r % 3 == 0 { ALPHABET[(r / 3 % ALPHABET.len() as u64) as usize] } else { b'0' + (r % 10) as u8 }
+                })
+                .collect();
+            t.push(b']');
+            t.extend(std::iter::repeat_n(b' ', (next() % 12) as usize));
+            cases.push(String::from_utf8(t).unwrap());
+        }
+        for body in &cases {
+            let text = format!("[{body}");
+            let fast = plain_number_list_end(text.as_bytes(), 1);
+            let mut sc = Scan { text: &text, i: 1, stack: Vec::new() };
+            let slow = sc.compact_plain_numbers_one_by_one().map(|_| sc.i);
+            if let Some(end) = fast {
+                taken += 1;
+                assert_eq!(Some(end), slow, "{text:?}");
+            }
+        }
+        assert!(taken > 5_000, "the list check took only {taken} arrays");
+        for common in ["[1,2,3]         ", "[45.499604,-56.353744999999996,0,-0.5]  "] {
+            assert!(plain_number_list_end(common.as_bytes(), 1).is_some(), "{common:?}");
+        }
+    }
+
+    /// The word-at-a-time scans stop exactly where a byte-by-byte loop stops, whichever byte
+    /// comes at whichever position (inside a word, across words, in the tail).
+    #[test]
+    fn word_scans_agree_with_byte_loops() {
+        let plain = |c: u8| c != b'"' && c != b'\\' && c >= 0x20;
+        for len in 0..20 {
+            for at in 0..len {
+                for v in 0..=255u8 {
+                    for fill in [b'7', b'a'] {
+                        let mut buf = vec![fill; len];
+                        buf[at] = v;
+                        for start in 0..=len {
+                            let naive_digits = start
+                                + buf[start..].iter().take_while(|c| c.is_ascii_digit()).count();
+                            assert_eq!(digits_end(&buf, start), naive_digits, "{buf:?} {start}");
+                            let naive_plain =
+                                start + buf[start..].iter().take_while(|&&c| plain(c)).count();
+                            assert_eq!(plain_end(&buf, start), naive_plain, "{buf:?} {start}");
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
