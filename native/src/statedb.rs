@@ -6,7 +6,9 @@
 //! transaction: gather the facts, let the core decide, record the reservation and charge the
 //! ledger, commit. SQLite lets one such transaction run at a time across every process and
 //! thread on the data directory, so concurrent writers see each other's reservations and
-//! cannot both pass a quota only one of them fits.
+//! cannot both pass a quota only one of them fits. Grants arriving together share one such
+//! transaction, committed with the WAL synced ([`StateDb::write_synced`]; see
+//! `Manager::admit_many`): a grant's reservation and charges survive a power cut.
 //!
 //! On first open, the JSON state of earlier versions (`requests.json`,
 //! `s3-inventory.json`) is imported; the JSON files are left where they are. The old
