@@ -194,10 +194,27 @@ pub struct Facts<'a> {
     pub unlisted_bytes: u64,
     /// Granted uploads not yet seen stored (expired ones are ignored).
     pub reservations: &'a [Reservation],
+    /// Live reserved bytes not in `reservations` (summed by the caller instead of listed).
+    pub unlisted_reserved: UnlistedReserved<'a>,
     /// This month's requests so far.
     pub ledger: &'a RequestLedger,
     /// The time of the decision.
     pub now: UnixMs,
+}
+
+/// Live reserved bytes a caller summed instead of listing in [`Facts::reservations`] (a driver
+/// that holds many grants keeps running sums, so a decision costs the same however many
+/// there are). List the reservation at the key being decided, if any, so that it is left out
+/// as the rules say; one summed here counts. A decision for an owner other than `owner`
+/// counts every unlisted byte as that owner's: never fewer bytes than the truth.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UnlistedReserved<'a> {
+    /// The owner `owner_bytes` belong to (`None`: global data).
+    pub owner: Option<&'a UserId>,
+    /// Of `bytes`, those of `owner`.
+    pub owner_bytes: u64,
+    /// All of them.
+    pub bytes: u64,
 }
 
 /// Which limit refused an upload.
@@ -413,6 +430,7 @@ struct View<'a> {
     stored: &'a [StoredObject],
     unlisted_bytes: u64,
     reservations: &'a [Reservation],
+    unlisted_reserved: UnlistedReserved<'a>,
 }
 
 impl<'a> View<'a> {
@@ -421,6 +439,7 @@ impl<'a> View<'a> {
             stored: facts.stored,
             unlisted_bytes: facts.unlisted_bytes,
             reservations: facts.reservations,
+            unlisted_reserved: facts.unlisted_reserved,
         }
     }
 
@@ -451,6 +470,11 @@ impl<'a> View<'a> {
             if owner.is_some() && r.key.owner() == owner {
                 user = user.saturating_add(r.size);
             }
+        }
+        let u = &self.unlisted_reserved;
+        bucket = bucket.saturating_add(u.bytes);
+        if owner.is_some() {
+            user = user.saturating_add(if u.owner == owner { u.owner_bytes } else { u.bytes });
         }
         (user, bucket)
     }
@@ -667,6 +691,8 @@ pub struct Session {
     index: HashMap<ObjectKey, usize>,
     unlisted_bytes: u64,
     reservations: Vec<Reservation>,
+    /// [`Facts::unlisted_reserved`], owned: (owner, owner's bytes, all bytes).
+    unlisted_reserved: (Option<UserId>, u64, u64),
     ledger: RequestLedger,
     settings: Settings,
 }
@@ -688,6 +714,11 @@ impl Session {
                 .filter(|r| r.is_live(facts.now))
                 .cloned()
                 .collect(),
+            unlisted_reserved: (
+                facts.unlisted_reserved.owner.cloned(),
+                facts.unlisted_reserved.owner_bytes,
+                facts.unlisted_reserved.bytes,
+            ),
             ledger,
             settings,
         }
@@ -696,10 +727,16 @@ impl Session {
     /// Decides `upload` at `now` and, when admitted, applies it to the session's facts as
     /// if carried out: stored (or reserved), charged, cleaned.
     pub fn decide(&mut self, upload: &Upload, now: UnixMs) -> Decision {
+        let (owner, owner_bytes, bytes) = &self.unlisted_reserved;
         let view = View {
             stored: &self.stored,
             unlisted_bytes: self.unlisted_bytes,
             reservations: &self.reservations,
+            unlisted_reserved: UnlistedReserved {
+                owner: owner.as_ref(),
+                owner_bytes: *owner_bytes,
+                bytes: *bytes,
+            },
         };
         let decision = view.decide(upload, &self.ledger, now, &self.settings);
         if let Decision::Admit(a) = &decision {

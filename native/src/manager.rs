@@ -13,8 +13,8 @@ use std::sync::Mutex;
 
 use kompass_core::admission::allowance::Allowance;
 use kompass_core::admission::{
-    self, Decision, Facts, PlannedDeletion, Refusal, Reservation, Settings, StoredObject, Upload,
-    Via,
+    self, Decision, Facts, PlannedDeletion, Refusal, Reservation, Settings, StoredObject,
+    UnlistedReserved, Upload, Via,
 };
 use kompass_core::config::{Config, MissingSecret};
 use kompass_core::fifo::{self, Deletion, Policy};
@@ -280,28 +280,40 @@ pub struct Manager<R: Store = S3Store> {
     reserved: Mutex<Option<(ChangeStamp, Reserved)>>,
 }
 
-/// Live reservations, one per key (as in the table), in a list the core reads as it is.
+/// Live reservations, one per key (as in the table), with running sums per owner, so a
+/// decision reads the one at its key and two sums instead of every reservation.
 #[derive(Debug, Default)]
 struct Reserved {
     list: Vec<Reservation>,
     at: std::collections::HashMap<ObjectKey, usize>,
+    by_owner: std::collections::HashMap<Option<UserId>, u64>,
+    bytes: u64,
 }
 
 impl Reserved {
     fn new(list: Vec<Reservation>) -> Self {
-        let at = list.iter().enumerate().map(|(i, r)| (r.key.clone(), i)).collect();
-        Reserved { list, at }
+        let mut r = Reserved::default();
+        for x in list {
+            r.put(x);
+        }
+        r
     }
 
     /// Records `r`, replacing a reservation at the same key.
     fn put(&mut self, r: Reservation) {
-        match self.at.get(&r.key) {
-            Some(&i) => self.list[i] = r,
+        let owner = r.key.owner().cloned();
+        let added = r.size;
+        let removed = match self.at.get(&r.key) {
+            Some(&i) => std::mem::replace(&mut self.list[i], r).size,
             None => {
                 self.at.insert(r.key.clone(), self.list.len());
                 self.list.push(r);
+                0
             }
-        }
+        };
+        let of_owner = self.by_owner.entry(owner).or_default();
+        *of_owner = (*of_owner - removed) + added;
+        self.bytes = (self.bytes - removed) + added;
     }
 
     /// Drops those expired at `now`; whether there were any.
@@ -312,6 +324,16 @@ impl Reserved {
         let live: Vec<Reservation> = self.list.drain(..).filter(|r| r.is_live(now)).collect();
         *self = Reserved::new(live);
         true
+    }
+
+    /// The facts about reservations for a decision on `key`: the reservation at `key` listed
+    /// (an upload replaces its own grant), the others summed.
+    fn for_key<'a>(&'a self, key: &'a ObjectKey) -> (&'a [Reservation], UnlistedReserved<'a>) {
+        let listed = self.at.get(key).map_or(&[][..], |&i| std::slice::from_ref(&self.list[i]));
+        let own = listed.first().map_or(0, |r| r.size);
+        let owner = key.owner();
+        let owner_bytes = self.by_owner.get(&owner.cloned()).copied().unwrap_or(0) - own;
+        (listed, UnlistedReserved { owner, owner_bytes, bytes: self.bytes - own })
     }
 }
 
@@ -328,6 +350,7 @@ impl Gathered {
             stored: &self.stored.objects,
             unlisted_bytes: self.stored.unlisted_bytes,
             reservations: &self.reservations,
+            unlisted_reserved: UnlistedReserved::default(),
             ledger: &self.ledger,
             now,
         }
@@ -583,14 +606,15 @@ impl<R: Store> Manager<R> {
         now: UnixMs,
     ) -> Result<Gathered, ManagerError> {
         let reservations = tx.reservations(now)?;
+        let reserved: u64 = reservations.iter().map(|r| r.size).sum();
         let (stored, ledger) =
-            self.gather_stored(tx, backend, owner, size, now, &reservations, false)?;
+            self.gather_stored(tx, backend, owner, size, now, reserved, false)?;
         Ok(Gathered { stored, reservations, ledger })
     }
 
     /// The stored objects and the ledger for an upload of `size` bytes by `owner` inside `tx`,
-    /// given the live `reservations`. `checked`: the owner's local folders were already
-    /// checked in this transaction.
+    /// given the bytes of the live reservations. `checked`: the owner's local folders were
+    /// already checked in this transaction.
     #[allow(clippy::too_many_arguments)]
     fn gather_stored(
         &self,
@@ -599,11 +623,10 @@ impl<R: Store> Manager<R> {
         owner: Option<&UserId>,
         size: u64,
         now: UnixMs,
-        reservations: &[Reservation],
+        reserved: u64,
         checked: bool,
     ) -> Result<(StoredFacts, RequestLedger), ManagerError> {
         let ledger = tx.ledger(now)?;
-        let reserved: u64 = reservations.iter().map(|r| r.size).sum();
         let settings = self.admission_settings(backend);
         let stored = match backend {
             Backend::Local => {
@@ -700,13 +723,15 @@ impl<R: Store> Manager<R> {
                         owner,
                         upload.size,
                         now,
-                        &reserved.list,
+                        reserved.bytes,
                         owner_checked,
                     )?;
+                    let (listed, unlisted_reserved) = reserved.for_key(&upload.key);
                     let facts = Facts {
                         stored: &stored.objects,
                         unlisted_bytes: stored.unlisted_bytes,
-                        reservations: &reserved.list,
+                        reservations: listed,
+                        unlisted_reserved,
                         ledger: &ledger,
                         now,
                     };

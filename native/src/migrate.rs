@@ -301,6 +301,7 @@ fn admit_uploads(
         stored: &stored,
         unlisted_bytes,
         reservations: &facts.reservations,
+        unlisted_reserved: kompass_core::admission::UnlistedReserved::default(),
         ledger: &facts.ledger,
         now: facts.now,
     };

@@ -42,7 +42,14 @@ fn facts<'a>(
     reservations: &'a [Reservation],
     ledger: &'a RequestLedger,
 ) -> Facts<'a> {
-    Facts { stored, unlisted_bytes: 0, reservations, ledger, now: NOW }
+    Facts {
+        stored,
+        unlisted_bytes: 0,
+        reservations,
+        unlisted_reserved: UnlistedReserved::default(),
+        ledger,
+        now: NOW,
+    }
 }
 
 fn direct(user: Option<&str>, name: &str, size: u64) -> Upload {
@@ -473,5 +480,71 @@ proptest! {
         let others: u64 = bucket - mine.iter().map(|o| o.size).sum::<u64>();
         let view = Facts { unlisted_bytes: others, ..facts(&mine, &[], &l) };
         prop_assert_eq!(decide(&up, &view, &s), whole);
+    }
+}
+
+proptest! {
+    /// Reservations summed by the driver (all but the one at the decided key) decide exactly
+    /// like the same reservations listed; summed for another owner, they never admit what
+    /// the list refuses.
+    #[test]
+    fn summed_reservations_decide_like_listed_ones(
+        stored_in in proptest::collection::vec((0u8..3, 0u8..10, 1u64..300, 0u64..100), 0..20),
+        reserved_in in proptest::collection::vec((0u8..3, 0u8..10, 1u64..300, any::<bool>()), 0..20),
+        size in 1u64..400, name in 0u8..10, max_user in 100u64..1500, max_bucket in 300u64..6000,
+        cleanup in any::<bool>(), min_keep in 0usize..4, via_presigned in any::<bool>(),
+    ) {
+        let users = ["u0", "u1", "u2"];
+        let mut stored: Vec<StoredObject> = Vec::new();
+        for (u, n, s, age) in stored_in {
+            let o = obj(Some(users[u as usize]), &format!("f{n}"), s, age + 1);
+            if !stored.iter().any(|x| x.key == o.key) {
+                stored.push(o);
+            }
+        }
+        // Live ones only: the driver sums what is live at `now`.
+        let mut reservations: Vec<Reservation> = Vec::new();
+        for (u, n, s, granted_earlier) in reserved_in {
+            let r = Reservation {
+                key: key(Some(users[u as usize]), &format!("f{n}")),
+                size: s,
+                granted_at: NOW.plus_ms(if granted_earlier { 0 } else { 1 }),
+                expires_at: NOW.plus_ms(60_000),
+            };
+            if !reservations.iter().any(|x| x.key == r.key) {
+                reservations.push(r);
+            }
+        }
+        let s = Settings {
+            limits: quota::Limits { max_file_bytes: 500, max_user_bytes: max_user, max_bucket_bytes: max_bucket, cleanup_threshold_percent: 70 },
+            auto_cleanup: cleanup,
+            min_files_to_keep: min_keep,
+            budget: None,
+        };
+        let l = ledger();
+        let up = if via_presigned { presigned(Some("u0"), &format!("f{name}"), size) } else { direct(Some("u0"), &format!("f{name}"), size) };
+        let listed = decide(&up, &facts(&stored, &reservations, &l), &s);
+        let (at_key, rest): (Vec<Reservation>, Vec<Reservation>) =
+            reservations.iter().cloned().partition(|r| r.key == up.key);
+        let u0 = UserId::new("u0").unwrap();
+        let sum = |f: &dyn Fn(&Reservation) -> bool| rest.iter().filter(|r| f(r)).map(|r| r.size).sum::<u64>();
+        let summed = Facts {
+            unlisted_reserved: UnlistedReserved {
+                owner: Some(&u0),
+                owner_bytes: sum(&|r| r.key.owner() == Some(&u0)),
+                bytes: sum(&|_| true),
+            },
+            ..facts(&stored, &at_key, &l)
+        };
+        prop_assert_eq!(decide(&up, &summed, &s), listed.clone());
+        // Summed for someone else: all of it counts as the uploader's.
+        let u1 = UserId::new("u1").unwrap();
+        let foreign = Facts {
+            unlisted_reserved: UnlistedReserved { owner: Some(&u1), ..summed.unlisted_reserved },
+            ..summed
+        };
+        if matches!(listed, Decision::Refuse(_)) {
+            prop_assert!(matches!(decide(&up, &foreign, &s), Decision::Refuse(_)));
+        }
     }
 }

@@ -137,7 +137,7 @@ impl<J: Clone, R> GroupCommit<J, R> {
             jobs.push(w.job);
             turns.push(w.turn);
         }
-        let mut results = exec(jobs).into_iter();
+        let mut results = blocking(|| exec(jobs)).into_iter();
         let mine = results.next().expect("exec returns one result per job");
         for (turn, r) in turns.into_iter().zip(results) {
             // A caller that went away gets nothing; its job ran anyway (as if it had gone away
@@ -145,6 +145,17 @@ impl<J: Clone, R> GroupCommit<J, R> {
             let _ = turn.send(Turn::Done(r));
         }
         mine
+    }
+}
+
+/// Runs `f`, which blocks (a transaction and its sync to disk), without holding up the
+/// runtime's other tasks when it has threads to move them to.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
     }
 }
 
