@@ -277,7 +277,7 @@ fn write_failed(e: LocalError) -> ApiError {
         LocalError::DiskFull { .. } => ApiError::new(
             StatusCode::INSUFFICIENT_STORAGE,
             "disk_full",
-            "the server's disk is full: nothing was stored; try again later",
+            "the server's disk is full: try the upload again later",
         ),
         // The detail says what is in the way, without where.
         LocalError::Conflict { detail, .. } => ApiError::new(
@@ -288,7 +288,7 @@ fn write_failed(e: LocalError) -> ApiError {
         _ => ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "storage_error",
-            "the server could not write the upload; nothing was stored",
+            "the server could not store the upload: try again later",
         ),
     }
 }
