@@ -119,7 +119,9 @@ fn forbidden(e: GrantError) -> ApiError {
 }
 
 /// `PUT /api/upload/{grant}`: stores the body under the granted key when it is exactly the
-/// granted bytes; the save runs admission (limits, quota, cleanup) again.
+/// granted bytes; the save runs admission (limits, quota, cleanup) again. The body is never
+/// held in memory: it streams into a temp file in the key's folder (at most the granted size),
+/// which only a passed admission renames into place.
 pub async fn upload(
     State(app): State<Shared>,
     Path(signed): Path<String>,
