@@ -52,9 +52,19 @@ impl<R: Store> Manager<R> {
         });
         self.state.write(|tx| tx.release(&key))?;
         stored?;
-        let cleaned: Vec<Deletion> =
+        let planned: Vec<Deletion> =
             admitted.cleanup.iter().map(PlannedDeletion::to_fifo).collect();
-        self.delete_planned_local(&cleaned)?;
+        // The upload is stored: a cleanup that fails is logged, not returned (as in S3), and
+        // the next admission plans it again.
+        let cleaned = match self.delete_planned_local(&planned) {
+            Ok(()) => planned,
+            Err(e) => {
+                tracing::warn!(
+                    "cleanup after the upload did not finish, the next save retries it: {e}"
+                );
+                Vec::new()
+            }
+        };
         Ok(SaveOutcome {
             backend: Backend::Local,
             key: key.s3_key(),

@@ -119,7 +119,9 @@ fn forbidden(e: GrantError) -> ApiError {
 }
 
 /// `PUT /api/upload/{grant}`: stores the body under the granted key when it is exactly the
-/// granted bytes; the save runs admission (limits, quota, cleanup) again.
+/// granted bytes; the save runs admission (limits, quota, cleanup) again. The body is never
+/// held in memory: it streams into a temp file in the key's folder (at most the granted size),
+/// which only a passed admission renames into place.
 pub async fn upload(
     State(app): State<Shared>,
     Path(signed): Path<String>,
@@ -277,7 +279,7 @@ fn write_failed(e: LocalError) -> ApiError {
         LocalError::DiskFull { .. } => ApiError::new(
             StatusCode::INSUFFICIENT_STORAGE,
             "disk_full",
-            "the server's disk is full: nothing was stored; try again later",
+            "the server's disk is full: try the upload again later",
         ),
         // The detail says what is in the way, without where.
         LocalError::Conflict { detail, .. } => ApiError::new(
@@ -288,7 +290,7 @@ fn write_failed(e: LocalError) -> ApiError {
         _ => ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "storage_error",
-            "the server could not write the upload; nothing was stored",
+            "the server could not store the upload: try again later",
         ),
     }
 }
