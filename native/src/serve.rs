@@ -201,7 +201,15 @@ impl From<ManagerError> for ApiError {
                     "this server cannot store rider data: its operator must set KOMPASS_PSEUDONYM_KEY",
                 )
             }
-            _ => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "storage_error", message),
+            // Local and state database errors name server paths: they go to the log only.
+            _ => {
+                tracing::error!("storage error: {message}");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "storage_error",
+                    "the server could not complete this storage operation; its operator can find why in the server log",
+                )
+            }
         }
     }
 }
@@ -368,7 +376,22 @@ pub fn router(app: Shared) -> Router {
 
 #[cfg(test)]
 mod tests {
-    use super::origin_of;
+    use super::{ApiError, origin_of};
+    use crate::manager::ManagerError;
+    use crate::store::local::io_error;
+
+    #[test]
+    fn a_local_storage_error_is_answered_without_its_path() {
+        let path = std::path::Path::new("/srv/kompass-data/routes/alice/r1.json");
+        for kind in [std::io::ErrorKind::PermissionDenied, std::io::ErrorKind::Other] {
+            let local = io_error("write", path, std::io::Error::from(kind));
+            assert!(local.to_string().contains("kompass-data"), "the log keeps the path");
+            let api = ApiError::from(ManagerError::Local(local));
+            assert_eq!((api.status.as_u16(), api.code), (500, "storage_error"));
+            assert!(!api.message.contains("kompass-data"), "{}", api.message);
+            assert!(api.detail.is_none());
+        }
+    }
 
     #[test]
     fn origins() {

@@ -83,6 +83,9 @@ fn link_addr(addr: SocketAddr) -> SocketAddr {
     }
 }
 
+/// How old a temp file must be before `serve` removes it at start.
+const TEMP_FILE_AGE: std::time::Duration = std::time::Duration::from_secs(60 * 60);
+
 /// How often `kompass serve` uploads queued saves (a bounded batch each time).
 pub const SYNC_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -118,6 +121,19 @@ pub async fn serve(cli: &Cli, args: &ServeArgs, out: &Output) -> Result<(), CliE
     .map_err(CliError::Usage)?;
     let auto_cleanup = app.manager.config().auto_cleanup;
     let app = Arc::new(app);
+    // Temp files an earlier run left when it died mid-write (a streamed upload, a save). Only
+    // old ones: a CLI save running beside the server may be writing a young one right now.
+    let sweep = app.clone();
+    tokio::task::spawn_blocking(move || {
+        let now = crate::clock::now().to_system_time();
+        match sweep.manager.local().sweep_temp_files(TEMP_FILE_AGE, now) {
+            Ok(removed) if !removed.is_empty() => {
+                tracing::info!("removed {} temp file(s) left by interrupted writes", removed.len())
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!("could not sweep temp files left by interrupted writes: {e}"),
+        }
+    });
     crate::serve::jobs::spawn(
         app.clone(),
         crate::serve::jobs::Jobs::from_vars(&vars, auto_cleanup),

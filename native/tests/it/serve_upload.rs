@@ -278,3 +278,38 @@ async fn a_refused_upload_leaves_no_temp_file_and_no_server_path() {
     assert_eq!(s.names(), ["one.bin", "small.json"]);
     assert!(s.folder().join("small.json").is_dir());
 }
+
+/// Gives `path` a modification time `age` ago.
+fn age_file(path: &Path, age: Duration) {
+    let file = std::fs::File::options().write(true).open(path).unwrap();
+    file.set_modified(std::time::SystemTime::now() - age).unwrap();
+}
+
+#[tokio::test]
+async fn serve_removes_old_temp_files_left_by_a_crash_and_keeps_young_ones() {
+    // Temp files as an interrupted write leaves them, written before the server starts.
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("data").join("routes").join("alice");
+    std::fs::create_dir_all(&folder).unwrap();
+    let old = folder.join(".r1.bin.tmp-4242-0");
+    let young = folder.join(".r2.bin.tmp-4242-1");
+    std::fs::write(&old, b"half an upload").unwrap();
+    std::fs::write(&young, b"a write in progress").unwrap();
+    std::fs::write(folder.join("kept.json"), b"{}").unwrap();
+    age_file(&old, Duration::from_secs(2 * 60 * 60));
+    assert!(kompass::store::local::is_temp_name(".r1.bin.tmp-4242-0"));
+
+    let data = dir.path().join("data");
+    let mut cmd = serve::command(dir.path(), &data);
+    cmd.env("KOMPASS_SERVER_SECRET", SECRET).stderr(Stdio::null());
+    let mut child = cmd.spawn().expect("the kompass binary starts");
+    let mut printed = String::new();
+    let stdout = child.stdout.take().unwrap();
+    serve::page_url(&mut BufReader::new(stdout).lines(), &mut printed)
+        .unwrap_or_else(|| panic!("serve printed no page URL:\n{printed}"));
+    let s = Server { child, host: String::new(), data, _dir: dir };
+
+    eventually("the old temp file is swept", || !old.exists()).await;
+    assert!(young.exists(), "a young temp file may be a write in progress");
+    assert_eq!(s.names(), [".r2.bin.tmp-4242-1", "kept.json"]);
+}
