@@ -313,7 +313,7 @@ def import_(r):
             f"take hours here). MB/s are of the archive. Native: the release CLI reads the file entry by entry, so "
             f"its peak RSS is the process, the document and the activity being read. wasm: `www/pkg-import` "
             f"({size(r['wasm_module_bytes'])}) under Node; the archive stays in a JS buffer and is read through a view, "
-            f"so wasm memory holds the document (one growing buffer, handed to JS once as a `Uint8Array`: never a "
+            f"so wasm memory holds the document (in 4 MiB chunks, copied to JS once as one `Uint8Array`: never a "
             f"string, which V8 caps at ~537 M characters) and one activity; Node's RSS adds the archive, that "
             f"`Uint8Array`, the `Blob` the page uploads and Node itself ({size(r['sizes'][0]['node_idle_rss_bytes'])} idle). Times: fastest of "
             f"{r['rounds']} rounds (1 above 100 MB), native and wasm alternating; memory: the largest.\n\n"

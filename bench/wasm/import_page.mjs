@@ -2,7 +2,8 @@
 // in its worker, the document back as bytes), then uploads it as a Blob through `POST
 // /api/rider` of a local `kompass serve` whose limits let it in. Prints one JSON line: the
 // import's wall time (file chosen → "activities read"), the upload's (click → "Uploaded"),
-// the stored file's size, and the peak RSS of Chromium's processes (sampled every 250 ms).
+// the stored file's size, and the peak RSS of this script's child processes, sampled every
+// 250 ms: Chromium's processes and the server (idle during the import, busy during the upload).
 // Usage (after scripts/build-wasm.sh and cargo build -p kompass; npm ci in tests/e2e):
 //   node bench/wasm/import_page.mjs ARCHIVE.zip [--no-upload]
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -52,7 +53,7 @@ function treeRss(root) {
   return total;
 }
 
-// Playwright launches Chromium as a child of this process: the tree under it is the browser.
+// Playwright launches Chromium as a child of this process, as startServe does the server.
 let peak = 0;
 const sampler = setInterval(() => (peak = Math.max(peak, treeRss(process.pid) - process.memoryUsage().rss)), 250);
 try {
