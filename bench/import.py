@@ -6,7 +6,7 @@ Archives come from tests/strava_export/generate.py (seeded; GPX, TCX and FIT fil
 them gzipped), BENCH_IMPORT_SIZES activities (default 10,40,160,480) of BENCH_IMPORT_SAMPLES
 one-second samples (default 3600), cached in $BENCH_OUT/import-archives (generation is slow:
 about a second per activity here). The largest archives are the issue's: BENCH_IMPORT_SCALED
-activities (default 1000,2000) of three-hour rides (10,800 samples), scaled by bench/scale_export.py
+activities (default 500,2000) of three-hour rides (10,800 samples), scaled by bench/scale_export.py
 from a generated archive of 20 (its activity files copied, still compressed, under new names),
 about 500 MB. BENCH_IMPORT_ARCHIVES=a.zip,b.zip measures given archives.
 
@@ -112,7 +112,7 @@ def archives():
                             "--activities", str(n), "--samples", str(SAMPLES), "--no-expected"], check=True)
             tmp.rename(path)
         paths.append(path)
-    for scaled in [int(n) for n in os.environ.get("BENCH_IMPORT_SCALED", "1000,2000").split(",") if n]:
+    for scaled in [int(n) for n in os.environ.get("BENCH_IMPORT_SCALED", "500,2000").split(",") if n]:
         path = cache / f"export_{scaled}x10800_scaled.zip"
         if not path.exists():
             base = cache / "export_20x10800_seed20.zip"

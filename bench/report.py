@@ -276,17 +276,18 @@ def admission(r):
 
 def import_(r):
     rows = ["| archive | activities | samples | expanded | document | largest entry | native MB/s | wasm MB/s | wasm / native (time) "
-            "| native peak RSS | ÷ archive | wasm memory | ÷ archive | Node peak RSS |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+            "| native peak RSS | ÷ archive | wasm memory | ÷ archive | Node peak RSS | ÷ archive |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     notes = []
     for s in r["sizes"]:
         if "wasm_seconds" in s:
             w = (f"{s['wasm_mb_s']:.1f} | {s['wasm_seconds'] / s['native_seconds']:.2f}× ", f"{size(s['wasm_memory_bytes'])} "
-                 f"| {s['wasm_memory_over_archive']:.2f}× | {size(s['node_peak_rss_bytes'])}")
+                 f"| {s['wasm_memory_over_archive']:.2f}× | {size(s['node_peak_rss_bytes'])} "
+                 f"| {s['node_peak_rss_bytes'] / s['archive_bytes']:.2f}×")
         elif "wasm_skipped" in s:
-            w = ("not run | – ", "– | – | –")
+            w = ("not run | – ", "– | – | – | –")
         else:
-            w = ("failed | – ", "– | – | –")
+            w = ("failed | – ", "– | – | – | –")
             notes.append(f"wasm on the {size(s['archive_bytes'])} archive failed: `{s['wasm_error'].strip().splitlines()[-1][:200]}`")
         rows.append(f"| {size(s['archive_bytes'])} | {s['activities']:,} | {s['samples']:,} | {size(s['expanded_bytes'])} "
                     f"| {size(s['document_bytes'])} | {size(s['largest_entry_bytes'])} | {s['native_mb_s']:.1f} | {w[0]}"
@@ -307,13 +308,14 @@ def import_(r):
             f"{met(ok)}.\n\n" + "\n".join(rows) + ("\n\n" + "\n".join(f"- {n}" for n in notes) if notes else "") +
             f"\n\nArchives: `tests/strava_export/generate.py --activities N --samples {r['samples_per_activity']}` "
             f"(one-hour rides at 1 Hz; GPX, TCX and FIT, a third gzipped), and the issue's 500 MB / 2,000-activity "
-            f"size (and 1,000) made by `bench/scale_export.py` from a generated export of 20 three-hour rides "
+            f"size (and 500 activities, ~125 MB) made by `bench/scale_export.py` from a generated export of 20 three-hour rides "
             f"(10,800 samples; its activity files copied, still compressed, under new names: generating 2,000 would "
             f"take hours here). MB/s are of the archive. Native: the release CLI reads the file entry by entry, so "
             f"its peak RSS is the process, the document and the activity being read. wasm: `www/pkg-import` "
             f"({size(r['wasm_module_bytes'])}) under Node; the archive stays in a JS buffer and is read through a view, "
-            f"so wasm memory holds the document and one activity; Node's RSS adds the archive, the document as a JS "
-            f"string and Node itself ({size(r['sizes'][0]['node_idle_rss_bytes'])} idle). Times: fastest of "
+            f"so wasm memory holds the document (in 4 MiB chunks, copied to JS once as one `Uint8Array`: never a "
+            f"string, which V8 caps at ~537 M characters) and one activity; Node's RSS adds the archive, that "
+            f"`Uint8Array`, the `Blob` the page uploads and Node itself ({size(r['sizes'][0]['node_idle_rss_bytes'])} idle). Times: fastest of "
             f"{r['rounds']} rounds (1 above 100 MB), native and wasm alternating; memory: the largest.\n\n"
             f"Commands: `{r['native_command']}` and `{r['wasm_command']}`, driven by `{r['driver']}`. Date: {when(r)}.\n")
     return text, [("Import peak memory vs archive", "grows ≤ 2 × (document + largest entry)",

@@ -145,6 +145,76 @@ pub struct Imported {
     pub report: ImportReport,
 }
 
+/// An imported export whose document is held in chunks of at most [`CHUNK_BYTES`] (an
+/// activity longer than that is a chunk of its own), for a caller that hands the document on
+/// rather than keeping it whole: in wasm, one `String` grown by doubling holds up to twice the
+/// document while it grows (and wasm memory never shrinks back), where chunks hold it once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportedChunks {
+    /// The scrubbed rider document: these chunks, in order, are [`Imported::document`]'s bytes.
+    pub chunks: Vec<Vec<u8>>,
+    /// What was kept, removed and skipped.
+    pub report: ImportReport,
+}
+
+impl ImportedChunks {
+    /// The SHA-256 of the document (what the page sends as `x-kompass-sha256`).
+    pub fn sha256(&self) -> crate::inventory::Sha256Digest {
+        use sha2::Digest as _;
+        let mut h = sha2::Sha256::new();
+        for c in &self.chunks {
+            h.update(c);
+        }
+        crate::inventory::Sha256Digest(h.finalize().into())
+    }
+}
+
+/// The size of [`ImportedChunks`]' chunks.
+pub const CHUNK_BYTES: usize = 4 << 20;
+
+/// Where the document is written as the archive is read.
+trait Sink: Default {
+    fn push_str(&mut self, s: &str);
+    fn len(&self) -> usize;
+}
+
+impl Sink for String {
+    fn push_str(&mut self, s: &str) {
+        String::push_str(self, s);
+    }
+    fn len(&self) -> usize {
+        String::len(self)
+    }
+}
+
+/// The document in chunks of [`CHUNK_BYTES`], each allocated once at its full size.
+#[derive(Default)]
+struct Chunks {
+    chunks: Vec<Vec<u8>>,
+    len: usize,
+}
+
+impl Sink for Chunks {
+    fn push_str(&mut self, s: &str) {
+        let bytes = s.as_bytes();
+        self.len += bytes.len();
+        if let Some(last) = self.chunks.last_mut()
+            && last.capacity() - last.len() >= bytes.len()
+        {
+            last.extend_from_slice(bytes);
+        } else if bytes.len() >= CHUNK_BYTES {
+            self.chunks.push(bytes.to_vec());
+        } else {
+            let mut chunk = Vec::with_capacity(CHUNK_BYTES);
+            chunk.extend_from_slice(bytes);
+            self.chunks.push(chunk);
+        }
+    }
+    fn len(&self) -> usize {
+        self.len
+    }
+}
+
 /// Why an archive could not be imported. Nothing is returned then.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ImportError {
@@ -195,6 +265,27 @@ pub fn import_strava_export_from<R: Read + Seek>(
     limits: &ImportLimits,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Imported, ImportError> {
+    let (document, report) = import_into::<R, String>(reader, archive_bytes, limits, progress)?;
+    Ok(Imported { document, report })
+}
+
+/// [`import_strava_export_from`], the document in chunks ([`ImportedChunks`]): the same bytes.
+pub fn import_strava_export_chunks_from<R: Read + Seek>(
+    reader: R,
+    archive_bytes: u64,
+    limits: &ImportLimits,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<ImportedChunks, ImportError> {
+    let (document, report) = import_into::<R, Chunks>(reader, archive_bytes, limits, progress)?;
+    Ok(ImportedChunks { chunks: document.chunks, report })
+}
+
+fn import_into<R: Read + Seek, S: Sink>(
+    reader: R,
+    archive_bytes: u64,
+    limits: &ImportLimits,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<(S, ImportReport), ImportError> {
     let mut zip = zip::ZipArchive::new(reader).map_err(|e| ImportError::NotZip(e.to_string()))?;
     let total = zip.len();
     if total > limits.max_entries {
@@ -246,7 +337,7 @@ pub fn import_strava_export_from<R: Read + Seek>(
         },
         None => csvread::Athlete::default(),
     };
-    let mut doc = Document::start(&athlete, activities)?;
+    let mut doc = Document::<S>::start(&athlete, activities)?;
 
     // Activity files by their path in the archive.
     let mut by_file: HashMap<String, usize> = HashMap::new();
@@ -292,6 +383,7 @@ pub fn import_strava_export_from<R: Read + Seek>(
     }
     let activity_count = doc.activities.len();
     let document = doc.out;
+    let output_bytes = document.len();
 
     let mut removed: Vec<Removed> = run
         .removed
@@ -304,8 +396,9 @@ pub fn import_strava_export_from<R: Read + Seek>(
         })
         .collect();
     removed.sort_by(|a, b| b.count.cmp(&a.count).then(a.kind.cmp(&b.kind)));
-    Ok(Imported {
-        report: ImportReport {
+    Ok((
+        document,
+        ImportReport {
             version: scrub::SCRUB_VERSION.to_owned(),
             activities: activity_count,
             activities_with_streams: run.with_streams,
@@ -320,10 +413,9 @@ pub fn import_strava_export_from<R: Read + Seek>(
             archive_bytes,
             expanded_bytes: run.expanded,
             largest_entry_bytes: run.largest,
-            output_bytes: document.len(),
+            output_bytes,
         },
-        document,
-    })
+    ))
 }
 
 /// Removed things by kind: count and the places they were found.
@@ -508,9 +600,9 @@ fn strip_root(name: &str) -> &str {
 /// `activities.csv` order (one that comes early waits, scrubbed, for those before it). The
 /// result is byte for byte the keyless scrub of the whole document at once: the scrubber
 /// filters each element of `activities` on its own.
-struct Document {
+struct Document<S> {
     /// The document so far: the athlete block and the activities up to `next`.
-    out: String,
+    out: S,
     /// What follows the activities (`],"anonymization":{...}}`).
     tail: String,
     activities: Vec<csvread::Activity>,
@@ -523,7 +615,7 @@ struct Document {
 /// How a one-activity document scrubs: `{"activities":[` + the activity + [`Document::tail`].
 const ONE_ACTIVITY: &str = "{\"activities\":[";
 
-impl Document {
+impl<S: Sink> Document<S> {
     fn start(
         athlete: &csvread::Athlete,
         activities: Vec<csvread::Activity>,
@@ -540,7 +632,9 @@ impl Document {
         }
         out.truncate(out.len() - tail.len());
         let ready = activities.iter().map(|_| None).collect();
-        Ok(Document { out, tail, activities, ready, next: 0 })
+        let mut sink = S::default();
+        sink.push_str(&out);
+        Ok(Document { out: sink, tail, activities, ready, next: 0 })
     }
 
     /// Activity `a`'s file was read (`Some`) or skipped (`None`).
@@ -570,7 +664,7 @@ impl Document {
                 None => self.scrubbed(self.next, None, run)?,
             };
             if self.next > 0 {
-                self.out.push(',');
+                self.out.push_str(",");
             }
             self.out.push_str(&json);
             self.next += 1;

@@ -2,7 +2,6 @@
 //! this build only when a rider chooses a ZIP, so its first load stays small).
 
 use kompass_core::import::{self, ImportLimits, Progress};
-use kompass_core::inventory::Sha256Digest;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 
@@ -48,9 +47,9 @@ export interface Imported {
 /// document, calling `onProgress` (if given) after each archive entry. Throws an
 /// `ImportError` when the archive is not a Strava export or is refused by a limit.
 ///
-/// The document comes back as bytes, copied once out of wasm memory (the importer writes it
-/// into one growing buffer; nothing else of it is held), with its SHA-256 computed here so the
-/// page never copies it back into wasm to hash it.
+/// The document comes back as bytes, copied once out of wasm memory (the importer writes it in
+/// chunks of 4 MiB, so wasm memory holds it once; nothing else of it is held), with its SHA-256
+/// computed here so the page never copies it back into wasm to hash it.
 ///
 /// ```js
 /// const { document, sha256, report } = importStravaExport(new Uint8Array(await file.arrayBuffer()),
@@ -85,23 +84,30 @@ pub fn import_strava_export(
         }
     };
     let reader = std::io::BufReader::with_capacity(64 << 10, JsReader { array, pos: 0, len });
-    let imported =
-        import::import_strava_export_from(reader, len, &ImportLimits::default(), &mut progress)
-            .map_err(|e| js_error("ImportError", e))?;
-    let document = imported.document.into_bytes();
-    let sha256 = Sha256Digest::of(&document).to_hex();
-    let out = to_js(&imported.report).and_then(|report| {
-        let out = js_sys::Object::new();
-        // The one copy out of wasm memory; the Vec is freed right after, for the next import.
-        let bytes = js_sys::Uint8Array::new_with_length(document.len() as u32);
-        bytes.copy_from(&document);
-        js_sys::Reflect::set(&out, &"document".into(), &bytes)?;
-        js_sys::Reflect::set(&out, &"sha256".into(), &sha256.into())?;
-        js_sys::Reflect::set(&out, &"report".into(), &report)?;
-        Ok(out.into())
-    });
-    drop(document);
-    out
+    // In chunks, not one String: a String grown by doubling holds up to 2x the document in
+    // wasm memory while it grows (and wasm memory never shrinks); chunks hold it once.
+    let imported = import::import_strava_export_chunks_from(
+        reader,
+        len,
+        &ImportLimits::default(),
+        &mut progress,
+    )
+    .map_err(|e| js_error("ImportError", e))?;
+    let sha256 = imported.sha256().to_hex();
+    let report = to_js(&imported.report)?;
+    // The one copy out of wasm memory, chunk by chunk, each freed once copied.
+    let bytes = js_sys::Uint8Array::new_with_length(imported.report.output_bytes as u32);
+    let mut at = 0u32;
+    for chunk in imported.chunks {
+        let end = at + chunk.len() as u32;
+        bytes.subarray(at, end).copy_from(&chunk);
+        at = end;
+    }
+    let out = js_sys::Object::new();
+    js_sys::Reflect::set(&out, &"document".into(), &bytes)?;
+    js_sys::Reflect::set(&out, &"sha256".into(), &sha256.into())?;
+    js_sys::Reflect::set(&out, &"report".into(), &report)?;
+    Ok(out.into())
 }
 
 /// A JS `Uint8Array` read as a seekable file: each read copies only the bytes asked for.

@@ -400,3 +400,44 @@ fn activities_keep_the_csv_order_whatever_the_order_of_their_files() {
     assert_eq!(doc["activities"][1]["streams"]["time"]["data"].as_array().unwrap().len(), 3);
     assert_eq!(c.report.activities_with_streams, 3);
 }
+
+#[test]
+fn the_chunked_document_is_the_same_bytes_and_hash() {
+    let rows: Vec<String> =
+        (0..12).map(|i| ROW.replace("111222333", &format!("1112223{i:02}"))).collect();
+    let rows: Vec<&str> = rows.iter().map(String::as_str).collect();
+    let files: Vec<(String, String)> =
+        (0..12).map(|i| (format!("activities/1112223{i:02}.gpx"), gpx(50 + i))).collect();
+    let csv = csv_rows(&rows);
+    let mut entries: Vec<(&str, &[u8])> = vec![("activities.csv", &csv)];
+    entries.extend(files.iter().map(|(n, b)| (n.as_str(), b.as_bytes())));
+    let archive = zip_of(&entries);
+    let whole = import(&archive);
+    let chunked = import_strava_export_chunks_from(
+        Cursor::new(&archive),
+        archive.len() as u64,
+        &ImportLimits::default(),
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_eq!(chunked.chunks.concat(), whole.document.as_bytes());
+    assert_eq!(chunked.report, whole.report);
+    assert_eq!(chunked.sha256(), crate::inventory::Sha256Digest::of(whole.document.as_bytes()));
+    assert_eq!(whole.report.activities_with_streams, 12);
+}
+
+#[test]
+fn chunks_fill_up_to_their_size_and_a_long_piece_is_its_own() {
+    let mut c = Chunks::default();
+    let a = "a".repeat(3 << 20);
+    let b = "b".repeat(2 << 20);
+    let long = "c".repeat(CHUNK_BYTES + 1);
+    for s in [a.as_str(), "x", b.as_str(), long.as_str(), "y", "z"] {
+        c.push_str(s);
+    }
+    let lens: Vec<usize> = c.chunks.iter().map(Vec::len).collect();
+    assert_eq!(lens, [(3 << 20) + 1, 2 << 20, CHUNK_BYTES + 1, 2]);
+    assert!(c.chunks.iter().all(|k| k.len() <= CHUNK_BYTES || k.len() == long.len()));
+    assert_eq!(c.len, a.len() + b.len() + long.len() + 3);
+    assert_eq!(c.chunks.concat(), [a.as_str(), "x", &b, &long, "y", "z"].concat().as_bytes());
+}
