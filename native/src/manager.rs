@@ -338,6 +338,26 @@ impl Reserved {
 }
 
 /// Facts for one admission, gathered inside its transaction.
+/// The core's decision on `facts`, and when admitted its reservation and (for S3) its request
+/// charges recorded in `tx`: what every admission does once the facts are gathered.
+fn decide_and_record(
+    tx: &Tx<'_>,
+    upload: &Upload,
+    facts: &Facts<'_>,
+    settings: &admission::Settings,
+    backend: Backend,
+) -> Result<Decision, ManagerError> {
+    let decision = admission::decide(upload, facts, settings);
+    if let Decision::Admit(a) = &decision {
+        tx.reserve(&a.reservation)?;
+        if backend == Backend::S3 {
+            tx.charge(RequestKind::Put, a.cost.put_class, facts.now)?;
+            tx.charge(RequestKind::Head, a.cost.get_class, facts.now)?;
+        }
+    }
+    Ok(decision)
+}
+
 struct Gathered {
     stored: StoredFacts,
     reservations: Vec<Reservation>,
@@ -668,15 +688,7 @@ impl<R: Store> Manager<R> {
         let settings = self.admission_settings(backend);
         let decision = self.state.write(|tx| {
             let g = self.gather(tx, backend, upload.key.owner(), upload.size, now)?;
-            let decision = admission::decide(upload, &g.facts(now), &settings);
-            if let Decision::Admit(a) = &decision {
-                tx.reserve(&a.reservation)?;
-                if backend == Backend::S3 {
-                    tx.charge(RequestKind::Put, a.cost.put_class, now)?;
-                    tx.charge(RequestKind::Head, a.cost.get_class, now)?;
-                }
-            }
-            Ok::<Decision, ManagerError>(decision)
+            decide_and_record(tx, upload, &g.facts(now), &settings, backend)
         })?;
         if let (Decision::Admit(a), Backend::S3) = (&decision, backend) {
             let mut pre = self.precharged.lock().unwrap_or_else(|e| e.into_inner());
@@ -735,15 +747,7 @@ impl<R: Store> Manager<R> {
                         ledger: &ledger,
                         now,
                     };
-                    let decision = admission::decide(upload, &facts, &settings);
-                    if let Decision::Admit(a) = &decision {
-                        tx.reserve(&a.reservation)?;
-                        if backend == Backend::S3 {
-                            tx.charge(RequestKind::Put, a.cost.put_class, now)?;
-                            tx.charge(RequestKind::Head, a.cost.get_class, now)?;
-                        }
-                    }
-                    Ok::<Decision, ManagerError>(decision)
+                    decide_and_record(tx, upload, &facts, &settings, backend)
                 })?;
                 if let Ok(Decision::Admit(a)) = &decided {
                     // As `reserve` did in the table: one reservation per key.

@@ -219,6 +219,18 @@ impl StateDb {
         E: From<StateError>,
     {
         let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        self.transact(&mut conn, f)
+    }
+
+    /// One `BEGIN IMMEDIATE` transaction on `conn`, committed when `f` returns `Ok`.
+    fn transact<R, E>(
+        &self,
+        conn: &mut Connection,
+        f: impl FnOnce(&Tx<'_>) -> Result<R, E>,
+    ) -> Result<R, E>
+    where
+        E: From<StateError>,
+    {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| E::from(self.err(e)))?;
@@ -244,14 +256,7 @@ impl StateDb {
         if raise {
             conn.pragma_update(None, "synchronous", "FULL").map_err(|e| E::from(self.err(e)))?;
         }
-        let out = (|| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(|e| E::from(self.err(e)))?;
-            let out = f(&Tx::new(&tx, &self.path))?;
-            tx.commit().map_err(|e| E::from(self.err(e)))?;
-            Ok(out)
-        })();
+        let out = self.transact(&mut conn, f);
         if raise {
             conn.pragma_update(None, "synchronous", was).map_err(|e| E::from(self.err(e)))?;
         }

@@ -4,9 +4,9 @@
 //! requests made), `/healthz` and `/readyz`. Local storage and SeaweedFS. Files are seeded
 //! and checked through the CLI and the file system or the bucket, never only through the API.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use crate::support::serve::{self, SERVER_SECRET as SECRET, token};
 use crate::support::{self, uid};
@@ -16,19 +16,11 @@ const METRICS: &str = "metrics-secret-7b1d93e2a0c44f5e";
 const KEY: &str = "rider-test-key-0123456789abcdef-0123456789";
 
 struct Server {
-    child: Child,
-    base: String,
+    run: serve::Running,
     data: PathBuf,
     dir: tempfile::TempDir,
     vars: Vec<(String, String)>,
     client: reqwest::Client,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn start(vars: &[(&str, &str)]) -> Server {
@@ -41,12 +33,8 @@ fn start(vars: &[(&str, &str)]) -> Server {
     all.extend(vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
     let mut cmd = serve::command(dir.path(), &data);
     cmd.envs(all.iter().map(|(k, v)| (k, v))).stderr(Stdio::null());
-    let mut child = cmd.spawn().unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let page = serve::page_url(&mut BufReader::new(stdout).lines(), &mut String::new());
     Server {
-        child,
-        base: page.expect("serve prints its page URL").split("/#").next().unwrap().to_owned(),
+        run: serve::Running::spawn(cmd),
         data,
         dir,
         vars: all,
@@ -104,7 +92,7 @@ impl Server {
         auth: Option<&str>,
         body: Option<Value>,
     ) -> Answer {
-        let mut req = self.client.request(method, format!("{}{path}", self.base));
+        let mut req = self.client.request(method, format!("{}{path}", self.run.base));
         if let Some(t) = auth {
             req = req.header("authorization", format!("Bearer {t}"));
         }

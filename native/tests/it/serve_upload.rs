@@ -2,9 +2,8 @@
 //! attacker or a broken client can do to that path. The real binary on a free port with a
 //! temp data directory; every check looks at the data directory itself.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::support::serve::{self, SERVER_SECRET as SECRET, token, unix_now};
@@ -14,20 +13,11 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// A running `kompass serve`, stopped on drop.
+/// A running `kompass serve` on a temp data directory.
 struct Server {
-    child: Child,
-    /// `host:port`.
-    host: String,
+    run: serve::Running,
     data: PathBuf,
     _dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn start(vars: &[(&str, &str)]) -> Server {
@@ -38,18 +28,12 @@ fn start(vars: &[(&str, &str)]) -> Server {
     for (k, v) in vars {
         cmd.env(k, v);
     }
-    let mut child = cmd.spawn().expect("the kompass binary starts");
-    let stdout = child.stdout.take().unwrap();
-    let mut printed = String::new();
-    let url = serve::page_url(&mut BufReader::new(stdout).lines(), &mut printed)
-        .unwrap_or_else(|| panic!("serve printed no page URL:\n{printed}"));
-    let host = url.strip_prefix("http://").unwrap().split('/').next().unwrap().to_owned();
-    Server { child, host, data, _dir: dir }
+    Server { run: serve::Running::spawn(cmd), data, _dir: dir }
 }
 
 impl Server {
     fn base(&self) -> String {
-        format!("http://{}", self.host)
+        self.run.base.clone()
     }
 
     /// Presigns `bytes` as alice's `routes/{name}`; returns the upload path.
@@ -154,7 +138,7 @@ async fn a_body_longer_than_declared_is_cut_off_at_the_declared_length() {
 
     // Content-Length says the granted size; 2 MiB more follow. The server reads exactly the
     // declared bytes as the body (the rest is not a body of this request) and stores them.
-    let mut stream = put_head(&s.host, &path, granted.len()).await;
+    let mut stream = put_head(s.run.host(), &path, granted.len()).await;
     stream.write_all(&granted).await.unwrap();
     let _ = stream.write_all(&incompressible(2 << 20, 2)).await;
     let answer = read_all(&mut stream).await;
@@ -164,7 +148,7 @@ async fn a_body_longer_than_declared_is_cut_off_at_the_declared_length() {
 
     // The same with other bytes first: refused on the digest; the stored copy stays, no temp
     // file is left, and the extra bytes are written nowhere.
-    let mut stream = put_head(&s.host, &path, granted.len()).await;
+    let mut stream = put_head(s.run.host(), &path, granted.len()).await;
     let mut other = granted.clone();
     other[1 << 20] ^= 1;
     stream.write_all(&other).await.unwrap();
@@ -210,7 +194,7 @@ async fn a_client_that_disconnects_mid_body_leaves_nothing_and_deletes_nothing()
     let r2_new = incompressible(1 << 20, 4);
     for (name, bytes) in [("r3.bin", &r3), ("r2.bin", &r2_new)] {
         let path = s.grant(name, bytes).await;
-        let mut stream = put_head(&s.host, &path, bytes.len()).await;
+        let mut stream = put_head(s.run.host(), &path, bytes.len()).await;
         stream.write_all(&bytes[..bytes.len() / 2]).await.unwrap();
         let folder = s.folder();
         eventually("the upload's temp file", || temp_names(&folder).len() == 1).await;
@@ -302,12 +286,7 @@ async fn serve_removes_old_temp_files_left_by_a_crash_and_keeps_young_ones() {
     let data = dir.path().join("data");
     let mut cmd = serve::command(dir.path(), &data);
     cmd.env("KOMPASS_SERVER_SECRET", SECRET).stderr(Stdio::null());
-    let mut child = cmd.spawn().expect("the kompass binary starts");
-    let mut printed = String::new();
-    let stdout = child.stdout.take().unwrap();
-    serve::page_url(&mut BufReader::new(stdout).lines(), &mut printed)
-        .unwrap_or_else(|| panic!("serve printed no page URL:\n{printed}"));
-    let s = Server { child, host: String::new(), data, _dir: dir };
+    let s = Server { run: serve::Running::spawn(cmd), data, _dir: dir };
 
     eventually("the old temp file is swept", || !old.exists()).await;
     assert!(young.exists(), "a young temp file may be a write in progress");

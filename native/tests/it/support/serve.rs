@@ -3,7 +3,7 @@
 
 use std::io::BufRead;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The server secret of the serve tests (`KOMPASS_SERVER_SECRET`).
@@ -48,4 +48,39 @@ pub fn page_url<B: BufRead>(lines: &mut std::io::Lines<B>, printed: &mut String)
         }
     }
     None
+}
+
+/// A running `kompass serve`, killed on drop.
+pub struct Running {
+    child: Child,
+    /// `http://host:port`.
+    pub base: String,
+}
+
+impl Running {
+    /// Spawns `cmd` (from [`command`]) and waits for the page URL it prints once it listens.
+    pub fn spawn(mut cmd: Command) -> Running {
+        let mut child = cmd.spawn().expect("the kompass binary starts");
+        let stdout = child.stdout.take().expect("standard output piped");
+        let mut printed = String::new();
+        let page = page_url(&mut std::io::BufReader::new(stdout).lines(), &mut printed);
+        let Some(page) = page else {
+            let _ = child.kill();
+            panic!("serve printed no page URL:\n{printed}");
+        };
+        let base = page.split("/#").next().unwrap_or_default().to_owned();
+        Running { child, base }
+    }
+
+    /// `host:port`.
+    pub fn host(&self) -> &str {
+        self.base.strip_prefix("http://").unwrap_or(&self.base)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
