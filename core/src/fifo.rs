@@ -346,6 +346,7 @@ pub fn human_bytes(bytes: u64) -> String {
 }
 
 /// One (user, data type) group of the inventory, with its cleanup cursor.
+#[derive(Clone, Copy)]
 struct Group<'a> {
     user: Option<&'a str>,
     data_type: &'a str,
@@ -512,7 +513,8 @@ impl<'a> Index<'a> {
                 *at += 1;
             }
         }
-        groups.sort_unstable_by_key(|g| g.start);
+        // Groups in layout order: `order` is that order already, so a permutation, not a sort.
+        let groups: Vec<Group<'a>> = order.iter().map(|&g| groups[g]).collect();
         let cutoff = policy.min_age_ms.map(|age| i128::from(now_ms) - i128::from(age));
         Self {
             groups,

@@ -120,11 +120,12 @@ pub struct Summary {
 pub fn summarize(document: &[u8]) -> Result<Summary, serde_json::Error> {
     let doc: Shape = serde_json::from_slice(document)?;
     let activities = doc.activities.or(doc.recent_activities);
+    let non_empty = |v: Option<NonEmpty>| v.is_some_and(|v| v.0);
     let present = [
-        doc.basic_info.is_some_and(|v| non_empty(&v)) || doc.athlete.is_some_and(|v| non_empty(&v)),
+        non_empty(doc.basic_info) || non_empty(doc.athlete),
         activities.as_ref().is_some_and(|a| a.count > 0),
-        doc.stats.is_some_and(|v| non_empty(&v)),
-        doc.zones.is_some_and(|v| non_empty(&v)),
+        non_empty(doc.stats),
+        non_empty(doc.zones),
     ];
     let sections: Vec<String> =
         SECTIONS.iter().zip(present).filter(|(_, p)| *p).map(|(s, _)| (*s).to_owned()).collect();
@@ -133,31 +134,36 @@ pub fn summarize(document: &[u8]) -> Result<Summary, serde_json::Error> {
         has_power_data: activities.as_ref().is_some_and(|a| a.power),
         completeness: sections.len() as f64 / SECTIONS.len() as f64,
         sections,
-        pii_removed: doc
-            .anonymization
-            .is_some_and(|a| a.get("pii_removed") == Some(&serde_json::Value::Bool(true))),
+        pii_removed: doc.anonymization.is_some_and(|a| a.0),
     })
 }
 
-fn non_empty(v: &serde_json::Value) -> bool {
-    match v {
-        serde_json::Value::Object(m) => !m.is_empty(),
-        serde_json::Value::Array(a) => !a.is_empty(),
-        _ => false,
-    }
-}
-
-/// The parts of a rider document a summary needs; the rest is skipped while parsing.
+/// The parts of a rider document a summary needs; the rest is skipped while parsing. The
+/// sections are looked at, not built (no `serde_json::Value`: less work, and less code in the
+/// page's wasm module).
 #[derive(Deserialize)]
 struct Shape {
-    basic_info: Option<serde_json::Value>,
-    athlete: Option<serde_json::Value>,
+    basic_info: Option<NonEmpty>,
+    athlete: Option<NonEmpty>,
     activities: Option<Activities>,
     recent_activities: Option<Activities>,
-    stats: Option<serde_json::Value>,
-    zones: Option<serde_json::Value>,
-    anonymization: Option<serde_json::Value>,
+    stats: Option<NonEmpty>,
+    zones: Option<NonEmpty>,
+    anonymization: Option<PiiRemoved>,
 }
+
+/// Whether a section is an object or array with at least one member.
+struct NonEmpty(bool);
+
+/// Whether an anonymization block says `"pii_removed": true` (the last such key, as a JSON
+/// object read into a map would keep).
+struct PiiRemoved(bool);
+
+/// `true` only for the JSON value `true`.
+struct IsTrue(bool);
+
+/// A positive number; anything else is not.
+struct Positive(bool);
 
 /// An activity list, counted; anything but an array counts as no activities.
 struct Activities {
@@ -238,13 +244,147 @@ impl<'de> Deserialize<'de> for ActivityPower {
                 let mut power = false;
                 while let Some(k) = map.next_key::<String>()? {
                     if POWER_FIELDS.contains(&k.as_str()) {
-                        let v: serde_json::Value = map.next_value()?;
-                        power |= v.as_f64().is_some_and(|w| w > 0.0);
+                        power |= map.next_value::<Positive>()?.0;
                     } else {
                         map.next_value::<IgnoredAny>()?;
                     }
                 }
                 Ok(ActivityPower(power))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for NonEmpty {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = NonEmpty;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a section")
+            }
+            accept_scalars!(NonEmpty(false));
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<NonEmpty, A::Error> {
+                let mut any = false;
+                while seq.next_element::<IgnoredAny>()?.is_some() {
+                    any = true;
+                }
+                Ok(NonEmpty(any))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<NonEmpty, A::Error> {
+                let mut any = false;
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {
+                    any = true;
+                }
+                Ok(NonEmpty(any))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for PiiRemoved {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = PiiRemoved;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an anonymization block")
+            }
+            accept_scalars!(PiiRemoved(false));
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<PiiRemoved, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(PiiRemoved(false))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<PiiRemoved, A::Error> {
+                let mut removed = false;
+                while let Some(k) = map.next_key::<String>()? {
+                    if k == "pii_removed" {
+                        removed = map.next_value::<IsTrue>()?.0;
+                    } else {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+                Ok(PiiRemoved(removed))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for IsTrue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = IsTrue;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a flag")
+            }
+            fn visit_bool<E: de::Error>(self, b: bool) -> Result<IsTrue, E> {
+                Ok(IsTrue(b))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<IsTrue, E> {
+                Ok(IsTrue(false))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<IsTrue, E> {
+                Ok(IsTrue(false))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<IsTrue, E> {
+                Ok(IsTrue(false))
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<IsTrue, E> {
+                Ok(IsTrue(false))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<IsTrue, E> {
+                Ok(IsTrue(false))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<IsTrue, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(IsTrue(false))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<IsTrue, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(IsTrue(false))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for Positive {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Positive;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a number")
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Positive, E> {
+                Ok(Positive(false))
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Positive, E> {
+                Ok(Positive(false))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Positive, E> {
+                Ok(Positive(false))
+            }
+            fn visit_i64<E: de::Error>(self, w: i64) -> Result<Positive, E> {
+                Ok(Positive(w > 0))
+            }
+            fn visit_u64<E: de::Error>(self, w: u64) -> Result<Positive, E> {
+                Ok(Positive(w > 0))
+            }
+            fn visit_f64<E: de::Error>(self, w: f64) -> Result<Positive, E> {
+                Ok(Positive(w > 0.0))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Positive, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Positive(false))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Positive, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Positive(false))
             }
         }
         d.deserialize_any(V)
@@ -313,6 +453,46 @@ mod tests {
         assert!(empty.sections.is_empty());
         assert!(summarize(b"[1,2]").is_err());
         assert!(summarize(b"not json").is_err());
+    }
+
+    #[test]
+    fn only_a_true_flag_and_positive_numbers_count() {
+        let pii = |block: &str| {
+            summarize(format!(r#"{{"anonymization":{block}}}"#).as_bytes()).unwrap().pii_removed
+        };
+        assert!(pii(r#"{"version":"1","pii_removed":true,"nested":{"pii_removed":false}}"#));
+        for block in [
+            r#"{"pii_removed":"true"}"#,
+            r#"{"pii_removed":1}"#,
+            r#"{"pii_removed":{"pii_removed":true}}"#,
+            r#"[{"pii_removed":true}]"#,
+            r#"{"pii_removed":true,"pii_removed":false}"#,
+            "true",
+            "null",
+        ] {
+            assert!(!pii(block), "{block}");
+        }
+        let power = |activity: &str| {
+            summarize(format!(r#"{{"activities":[{activity}]}}"#).as_bytes())
+                .unwrap()
+                .has_power_data
+        };
+        assert!(power(r#"{"max_watts":1}"#));
+        assert!(power(r#"{"average_watts":0.5}"#));
+        for activity in [
+            r#"{"max_watts":-3}"#,
+            r#"{"max_watts":"250"}"#,
+            r#"{"max_watts":[250]}"#,
+            r#"{"max_watts":{"value":250}}"#,
+            r#"{"watts":250}"#,
+        ] {
+            assert!(!power(activity), "{activity}");
+        }
+        let sections = |doc: &str| summarize(doc.as_bytes()).unwrap().sections;
+        assert_eq!(sections(r#"{"stats":[null],"zones":{"a":{}}}"#), vec!["stats", "zones"]);
+        assert!(sections(r#"{"stats":[],"zones":0,"athlete":"x"}"#).is_empty());
+        // Malformed JSON inside a section is still an error, not an empty section.
+        assert!(summarize(br#"{"stats":{"a":[1,}}"#).is_err());
     }
 
     #[test]

@@ -2,9 +2,9 @@
 //! milliseconds), its text forms (RFC 3339, HTTP-date) and the UTC calendar the monthly request
 //! ledger counts in ([`YearMonth`]).
 //!
-//! The core never reads a clock; callers pass `now` as a [`UnixMs`]. Text formats are the
-//! `time` crate's (without `local-offset`: no clock, no local time zone, so it builds for
-//! wasm32). Month arithmetic uses its own civil-calendar functions because the ledger accepts
+//! The core never reads a clock; callers pass `now` as a [`UnixMs`]. HTTP-dates and RFC 3339
+//! parsing are the `time` crate's (without `local-offset`: no clock, no local time zone, so it
+//! builds for wasm32); RFC 3339 output is written from the civil calendar below. Month arithmetic uses its own civil-calendar functions because the ledger accepts
 //! any `u64` millisecond, far beyond the `time` crate's ±9999 years.
 
 use std::fmt;
@@ -134,16 +134,29 @@ pub const MAX_FORMATTED_SECS: u64 = 253_402_300_799;
 /// The first second of the year 0000.
 const MIN_FORMATTED_SECS: i64 = -62_167_219_200;
 
-const RFC3339_SECONDS: &[BorrowedFormatItem<'static>] =
-    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
 const IMF_FIXDATE: &[BorrowedFormatItem<'static>] = format_description!(
     "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
 );
 
 /// Formats unix seconds as RFC 3339 UTC, e.g. `2026-11-28T12:00:00Z` (clamped to the year
 /// 9999).
+///
+/// Written with the core's civil calendar rather than the `time` crate's formatter: the page's
+/// module (riderName, token and allowance messages) then carries no format-description
+/// machinery, about 25 KB of wasm (bench/notes.md).
 pub fn rfc3339_utc(unix_secs: u64) -> String {
-    format_secs(unix_secs.min(MAX_FORMATTED_SECS) as i64, RFC3339_SECONDS)
+    let secs = unix_secs.min(MAX_FORMATTED_SECS);
+    let d = civil_from_days((secs / 86_400) as i64);
+    let s = secs % 86_400;
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        d.year,
+        d.month,
+        d.day,
+        s / 3600,
+        s / 60 % 60,
+        s % 60
+    )
 }
 
 /// `secs` (within the years 0000..=9999) in `format`.
