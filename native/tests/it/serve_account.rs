@@ -33,13 +33,7 @@ fn start(vars: &[(&str, &str)]) -> Server {
     all.extend(vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
     let mut cmd = serve::command(dir.path(), &data);
     cmd.envs(all.iter().map(|(k, v)| (k, v))).stderr(Stdio::null());
-    Server {
-        run: serve::Running::spawn(cmd),
-        data,
-        dir,
-        vars: all,
-        client: reqwest::Client::new(),
-    }
+    Server { run: serve::Running::spawn(cmd), data, dir, vars: all, client: reqwest::Client::new() }
 }
 
 struct Answer {
