@@ -487,11 +487,8 @@ impl<'a> View<'a> {
         settings: &Settings,
     ) -> Decision {
         let limits = &settings.limits;
-        if upload.size > limits.max_file_bytes {
-            return Decision::Refuse(Refusal::Size(quota::Refusal::FileTooLarge {
-                size: upload.size,
-                limit: limits.max_file_bytes,
-            }));
+        if let Err(refusal) = limits.check_file_size(upload.size) {
+            return Decision::Refuse(Refusal::Size(refusal));
         }
         let cost = RequestCost::of(upload.via);
         if let Some(budget) = &settings.budget

@@ -13,8 +13,8 @@ use std::sync::Mutex;
 
 use kompass_core::admission::allowance::Allowance;
 use kompass_core::admission::{
-    self, Decision, Facts, PlannedDeletion, Refusal, Reservation, Settings, StoredObject,
-    UnlistedReserved, Upload, Via,
+    self, Admission, Decision, Facts, PlannedDeletion, Refusal, Reservation, Settings,
+    StoredObject, UnlistedReserved, Upload, Via,
 };
 use kompass_core::config::{Config, MissingSecret};
 use kompass_core::fifo::{self, Deletion, Policy};
@@ -29,7 +29,7 @@ use thiserror::Error;
 
 use crate::journal::{Journal, PendingEntry};
 use crate::statedb::{ChangeStamp, StateDb, StateError, StoredFacts, Tx};
-use crate::store::local::{LocalError, LocalStore};
+use crate::store::local::{LocalError, LocalMeta, LocalStore};
 use crate::store::s3::{PutMode, RequestCounts, S3Error, S3Options, S3Store};
 use crate::store::{Scope, Store, StoreError};
 use inventory::local_index::{self, Check, IndexError};
@@ -810,14 +810,7 @@ impl<R: Store> Manager<R> {
     ) -> Result<SaveOutcome, ManagerError> {
         let size = bytes.len() as u64;
         // The file size limit is checked before any request.
-        if size > self.config.limits.max_file_bytes {
-            return Err(ManagerError::Refused(Refusal::Size(
-                kompass_core::quota::Refusal::FileTooLarge {
-                    size,
-                    limit: self.config.limits.max_file_bytes,
-                },
-            )));
-        }
+        self.check_file_size(size)?;
         // Rider data is stored only scrubbed with the pseudonym key: every save of fitness data
         // passes the policy's rule here, before any request or deletion.
         if key.data_type() == DataType::Fitness {
@@ -915,19 +908,16 @@ impl<R: Store> Manager<R> {
         if mode == PutMode::CreateOnly && self.local.head(key)?.is_some() {
             return Err(ManagerError::Exists { key: key.s3_key(), where_: Backend::Local });
         }
-        let upload = Upload { key: key.clone(), size: bytes.len() as u64, via: Via::Direct };
+        let size = bytes.len() as u64;
         let admitted =
-            self.admit(&upload, Backend::Local)?.into_result().map_err(ManagerError::Refused)?;
-        let stored = self.put_local(key, bytes, mode);
-        self.state.write(|tx| tx.release(key))?;
-        stored?;
+            self.admit_and_store_local(key, size, || self.put_local(key, bytes, mode))?;
         self.delete_planned_local(
             &admitted.cleanup.iter().map(PlannedDeletion::to_fifo).collect::<Vec<_>>(),
         )?;
         Ok(SaveOutcome {
             backend: Backend::Local,
             key: key.s3_key(),
-            bytes: upload.size,
+            bytes: size,
             cleaned: admitted.cleanup.iter().map(PlannedDeletion::to_fifo).collect(),
             pending_sync: None,
         })
@@ -1199,6 +1189,31 @@ impl<R: Store> Manager<R> {
     /// Writes locally: replacing, or only when the key is free.
     /// The local index follows: the row is written here, and the folder's changed time makes
     /// the next check read that folder again (catching anyone else's write beside ours).
+    /// A local save once its bytes are at hand: admission for `size` bytes at `key`, then
+    /// `store` (which makes them visible and indexes them), then the reservation released
+    /// whatever `store` did. The caller carries out the cleanup admission planned.
+    fn admit_and_store_local(
+        &self,
+        key: &ObjectKey,
+        size: u64,
+        store: impl FnOnce() -> Result<(), ManagerError>,
+    ) -> Result<Admission, ManagerError> {
+        let upload = Upload { key: key.clone(), size, via: Via::Direct };
+        let admitted =
+            self.admit(&upload, Backend::Local)?.into_result().map_err(ManagerError::Refused)?;
+        let stored = store();
+        self.state.write(|tx| tx.release(key))?;
+        stored?;
+        Ok(admitted)
+    }
+
+    /// Records a local file just written at `key` in the local index.
+    fn index_local(&self, key: &ObjectKey, meta: &LocalMeta) -> Result<(), ManagerError> {
+        let rec = meta.record(key);
+        self.state.write(|tx| tx.local().put_object(key, rec.size, rec.last_modified))?;
+        Ok(())
+    }
+
     fn put_local(&self, key: &ObjectKey, bytes: &[u8], mode: PutMode) -> Result<(), ManagerError> {
         let meta = match mode {
             PutMode::Overwrite => self.local.put(key, bytes)?,
@@ -1209,9 +1224,7 @@ impl<R: Store> Manager<R> {
                 }
             },
         };
-        let rec = meta.record(key);
-        self.state.write(|tx| tx.local().put_object(key, rec.size, rec.last_modified))?;
-        Ok(())
+        self.index_local(key, &meta)
     }
 
     /// Removes a local copy and its index row; whether there was one.

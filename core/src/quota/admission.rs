@@ -83,6 +83,17 @@ pub struct Limits {
     pub cleanup_threshold_percent: u8,
 }
 
+impl Limits {
+    /// Refuses a file over the size limit: the first check of every admission, and one an
+    /// entry point may make alone before it reads or writes a body.
+    pub fn check_file_size(&self, size: u64) -> Result<(), Refusal> {
+        if size > self.max_file_bytes {
+            return Err(Refusal::FileTooLarge { size, limit: self.max_file_bytes });
+        }
+        Ok(())
+    }
+}
+
 impl Default for Limits {
     /// The spec's defaults: 50 MiB per file, 100 MiB per user, 4.5 GiB per bucket, 70 %.
     fn default() -> Self {
@@ -285,11 +296,8 @@ pub fn admit(
     limits: &Limits,
     freeable: &Freeable,
 ) -> Verdict {
-    if upload.size > limits.max_file_bytes {
-        return Verdict::Refuse(Refusal::FileTooLarge {
-            size: upload.size,
-            limit: limits.max_file_bytes,
-        });
+    if let Err(refusal) = limits.check_file_size(upload.size) {
+        return Verdict::Refuse(refusal);
     }
     let percent = limits.cleanup_threshold_percent;
 

@@ -3,7 +3,7 @@
 //! the rename into place, then the cleanup admission planned. Refused or failed, the temp file
 //! is removed and nothing stored changes; nothing is deleted before the upload is stored.
 
-use kompass_core::admission::{PlannedDeletion, Refusal, Upload, Via};
+use kompass_core::admission::{PlannedDeletion, Refusal};
 use kompass_core::fifo::Deletion;
 use kompass_core::key::DataType;
 
@@ -15,13 +15,10 @@ impl<R: Store> Manager<R> {
     /// Refuses `size` when it is over the file size limit (before anything is read, written
     /// or asked).
     pub fn check_file_size(&self, size: u64) -> Result<(), ManagerError> {
-        let limit = self.config.limits.max_file_bytes;
-        if size > limit {
-            return Err(ManagerError::Refused(Refusal::Size(
-                kompass_core::quota::Refusal::FileTooLarge { size, limit },
-            )));
-        }
-        Ok(())
+        self.config
+            .limits
+            .check_file_size(size)
+            .map_err(|r| ManagerError::Refused(Refusal::Size(r)))
     }
 
     /// Stores the bytes written to `put` (see [`crate::store::local::LocalStore::begin_put`])
@@ -41,17 +38,11 @@ impl<R: Store> Manager<R> {
         if key.data_type() == DataType::Fitness {
             self.check_rider_data(&put.read_back()?)?;
         }
-        let upload = Upload { key: key.clone(), size, via: Via::Direct };
         // Asked before the rename: until then the bytes are an invisible temp file.
-        let admitted =
-            self.admit(&upload, Backend::Local)?.into_result().map_err(ManagerError::Refused)?;
-        let stored = self.local.finish_put(put).map_err(ManagerError::from).and_then(|meta| {
-            let rec = meta.record(&key);
-            self.state.write(|tx| tx.local().put_object(&key, rec.size, rec.last_modified))?;
-            Ok(())
-        });
-        self.state.write(|tx| tx.release(&key))?;
-        stored?;
+        let admitted = self.admit_and_store_local(&key, size, || {
+            let meta = self.local.finish_put(put)?;
+            self.index_local(&key, &meta)
+        })?;
         let planned: Vec<Deletion> =
             admitted.cleanup.iter().map(PlannedDeletion::to_fifo).collect();
         // The upload is stored: a cleanup that fails is logged, not returned (as in S3), and

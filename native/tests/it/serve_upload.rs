@@ -292,3 +292,48 @@ async fn serve_removes_old_temp_files_left_by_a_crash_and_keeps_young_ones() {
     assert!(young.exists(), "a young temp file may be a write in progress");
     assert_eq!(s.names(), [".r2.bin.tmp-4242-1", "kept.json"]);
 }
+
+#[tokio::test]
+async fn a_replayed_grant_streams_again_but_never_passes_the_quota_or_leaves_temp_files() {
+    // 1 MiB per file; a 1.5 MiB quota; no cleanup, so the quota is a hard limit.
+    let s = start(&[
+        ("S3_MAX_FILE_SIZE_MB", "1"),
+        ("S3_MAX_USER_STORAGE_MB", "1.5"),
+        ("S3_AUTO_CLEANUP_ENABLED", "false"),
+    ]);
+    let one = incompressible(700_000, 7);
+    let path = s.grant("one.bin", &one).await;
+    assert_eq!(s.put(&path, &one).await.0, 201);
+
+    // The same grant, replayed four times at once: the same bytes to the same (signed) name,
+    // each admitted again as an overwrite; the file stays whole and no temp file is left.
+    let (a, b, c, d) = tokio::join!(
+        s.put(&path, &one),
+        s.put(&path, &one),
+        s.put(&path, &one),
+        s.put(&path, &one)
+    );
+    for (status, body, _) in [a, b, c, d] {
+        assert_eq!(status, 201, "{body}");
+    }
+    assert_eq!(s.names(), ["one.bin"]);
+    assert_eq!(s.stored("one.bin").as_deref(), Some(&one[..]));
+
+    // The replays did not inflate or lose usage: a second file fits, a third does not.
+    let two = incompressible(700_000, 8);
+    let path2 = s.grant("two.bin", &two).await;
+    assert_eq!(s.put(&path2, &two).await.0, 201);
+    let three = incompressible(700_000, 9);
+    let grant = Grant {
+        key: "users/alice/routes/three.bin".into(),
+        size: three.len() as u64,
+        sha256: Sha256::digest(&three).into(),
+        expires_at: unix_now() + 600,
+    };
+    let path3 = format!("/api/upload/{}", grant.sign(SECRET.as_bytes()));
+    let (status, body, _) = s.put(&path3, &three).await;
+    assert_eq!((status, body["code"].as_str()), (507, Some("refused")), "{body}");
+    // And the first grant replayed once more still only overwrites its own file.
+    assert_eq!(s.put(&path, &one).await.0, 201);
+    assert_eq!(s.names(), ["one.bin", "two.bin"]);
+}
