@@ -39,6 +39,7 @@ mod allow;
 mod filter;
 pub mod policy;
 mod pseudonym;
+mod report;
 
 #[cfg(any(test, feature = "corpus"))]
 pub mod corpus;
@@ -50,6 +51,7 @@ use serde::Serialize;
 
 pub use policy::{POLICY, Policy, PseudonymRule, RiderHandling, RiderPath, USE_RIDER_SAVE};
 pub use pseudonym::{MAX_KEY_ID_BYTES, MIN_SECRET_BYTES, PseudonymKey, PseudonymKeyError};
+pub use report::REMOVED_LINE_END;
 
 /// The version of the scrub rules, written into every anonymization block and report.
 pub const SCRUB_VERSION: &str = "kompass-scrub/1";

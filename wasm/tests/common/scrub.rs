@@ -1,5 +1,5 @@
 use kompass_wasm::scrub;
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::wasm_bindgen_test;
 
 use super::{js, js_error, json};
@@ -138,4 +138,63 @@ fn without_a_key_the_ids_are_dropped_not_pseudonymized() {
     let removed: Vec<&str> =
         out["report"]["removed"].as_array().unwrap().iter().filter_map(|v| v.as_str()).collect();
     assert!(removed.contains(&"/basic_info/id"), "{removed:?}");
+}
+
+#[wasm_bindgen_test]
+fn the_report_is_what_json_parse_makes_of_the_cores_report() {
+    // Key names with a line end (the separator the removed paths cross the boundary with), a
+    // slash, a tilde, quotes and non-ASCII: each comes back as one whole path, as JSON.parse
+    // of the core's report gives it.
+    for input in [
+        EXPORT,
+        r#"{"basic_info": {"id": 1, "a\nb": 2, "\n": 3, "c/d~": 4, "\"é\"": 5},
+            "activities": [{"id": 2, "x\n\ny": 1, "distance": 3.5}], "z": "\n"}"#,
+        r#"{"activities": []}"#,
+    ] {
+        for key in [key(), JsValue::UNDEFINED] {
+            let result = scrub(JsValue::from_str(input), key.clone()).unwrap();
+            let out = json(&result);
+            let core = match key.is_undefined() {
+                true => kompass_core::scrub::scrub_keyless(input.as_bytes()).unwrap(),
+                false => kompass_core::scrub::scrub(
+                    input.as_bytes(),
+                    &kompass_core::scrub::PseudonymKey::new("k1", b"a-wasm-test-pseudonym-secret")
+                        .unwrap(),
+                )
+                .unwrap(),
+            };
+            assert_eq!(out["report"], serde_json::to_value(&core.report).unwrap(), "{input}");
+            // The fields in the core's order too.
+            let keys = |v: &JsValue| -> Vec<String> {
+                js_sys::Object::keys(v.unchecked_ref::<js_sys::Object>())
+                    .iter()
+                    .map(|k| k.as_string().unwrap())
+                    .collect()
+            };
+            let report = js_sys::Reflect::get(&result, &"report".into()).unwrap();
+            assert_eq!(keys(&report), keys(&js(&serde_json::to_string(&core.report).unwrap())));
+            assert_eq!(out["document"], core.document.as_str());
+        }
+    }
+}
+
+#[wasm_bindgen_test]
+fn a_key_is_read_as_its_two_fields_and_a_wrong_one_is_a_type_error() {
+    let expected = json(&scrub(JsValue::from_str(EXPORT), key()).unwrap());
+    // Extra fields are ignored; inherited ones are read, as serde-wasm-bindgen reads them.
+    let extra = js(r#"{"key_id": "k1", "secret": "a-wasm-test-pseudonym-secret", "note": 1}"#);
+    assert_eq!(json(&scrub(JsValue::from_str(EXPORT), extra).unwrap()), expected);
+    let inherited = js_sys::Object::create(key().unchecked_ref::<js_sys::Object>());
+    assert_eq!(json(&scrub(JsValue::from_str(EXPORT), inherited.into()).unwrap()), expected);
+    for wrong in [
+        r#"{"key_id": "k1", "secret": 7}"#,
+        r#"{"key_id": "k1"}"#,
+        r#"{"secret": "a-wasm-test-pseudonym-secret"}"#,
+        r#""k1""#,
+        "[]",
+    ] {
+        let (name, message) = js_error(scrub(JsValue::from_str(EXPORT), js(wrong)).unwrap_err());
+        assert_eq!(name, "TypeError", "{wrong}");
+        assert!(message.starts_with("key:"), "{wrong}: {message}");
+    }
 }
