@@ -1,11 +1,18 @@
 // Times scrub() of the wasm package (scripts/build-wasm.sh's www/pkg, `--target web`) under
 // Node, on the bytes of the corpus files that core/benches/scrub_timing.rs wrote, with its iteration scheme:
-// run until 200 ms have passed (at least 3 runs) to warm up and estimate one run; then 21
-// samples, each a batch of runs lasting about 25 ms (at least one); a sample's time is its
+// run for 800 ms to warm up, then until 200 ms more have passed (at least 3 runs) to estimate
+// one run; then 21 samples, each a batch of runs lasting about 25 ms (at least one); a sample's time is its
 // elapsed time divided by the batch size; report the median sample (and the fastest), in
 // wall-clock time and in the process's CPU time (process.cpuUsage(): user + system, all of
 // Node's threads, so the engine's compiler and GC threads count too), which leaves out time
 // spent waiting for a CPU on a shared machine.
+// The warm-up is as long as V8 needs to settle: wasm starts in its baseline compiler (Liftoff)
+// and each function moves to the optimising one (TurboFan, compiled on a background thread)
+// once it has run enough. At 1 activity that went on for 0.4-0.8 s of runs (Node 20,
+// `--trace-wasm-compilation-times`), and functions first hot at 100 activities moved in the
+// middle of that size's samples: with 200 ms of warm-up the medians of one module differed by
+// up to 1.6x from process to process, baseline-tier runs and the compiler's CPU time counted
+// as the scrub's. The native side runs the same scheme.
 //
 // Usage: node bench/wasm/scrub.mjs PKG_DIR CORPUS_DIR [SIZES] [keyless]   (SIZES: 1,100,5000)
 // With `keyless`, scrub(text) without a key, as the page calls it (ids dropped).
@@ -15,8 +22,9 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
-const WARM_UP_MS = 200;
-const MIN_WARM_UP_RUNS = 3;
+const WARM_UP_MS = 800;
+const ESTIMATE_MS = 200;
+const MIN_ESTIMATE_RUNS = 3;
 const SAMPLE_MS = 25;
 const SAMPLES = 21;
 // The key the native side uses too.
@@ -40,9 +48,11 @@ function cpuNs() {
 }
 
 function measure(run) {
+  const warmUp = nowNs();
+  while (nowNs() - warmUp < WARM_UP_MS * 1e6) run();
   const start = nowNs();
   let runs = 0;
-  while (runs < MIN_WARM_UP_RUNS || nowNs() - start < WARM_UP_MS * 1e6) {
+  while (runs < MIN_ESTIMATE_RUNS || nowNs() - start < ESTIMATE_MS * 1e6) {
     run();
     runs += 1;
   }

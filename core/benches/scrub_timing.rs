@@ -9,8 +9,10 @@
 //! times nothing (bench/scrub_process.py). Criterion is not used here because the
 //! Node side cannot use it: the scheme below is simple enough to write twice, identically.
 //!
-//! The scheme (keep it in step with `bench/wasm/scrub.mjs`): run until 200 ms have passed
-//! (at least 3 runs) to warm up and estimate one run's time; then take 21 samples, each a
+//! The scheme (keep it in step with `bench/wasm/scrub.mjs`): run for 800 ms to warm up (the
+//! wasm side needs it: V8 moves hot functions to its optimising compiler in that time, see
+//! there), then until 200 ms more have passed (at least 3 runs) to estimate one run's time;
+//! then take 21 samples, each a
 //! batch of runs lasting about 25 ms (at least one run); a sample's time is its elapsed time
 //! divided by the batch size. Report the median sample (and the fastest), in wall-clock time
 //! and in the process's CPU time (user + system; Node's `process.cpuUsage()` on the other
@@ -23,8 +25,9 @@ use std::time::{Duration, Instant};
 
 use kompass_core::scrub::{PseudonymKey, corpus, scrub, scrub_keyless};
 
-const WARM_UP: Duration = Duration::from_millis(200);
-const MIN_WARM_UP_RUNS: u32 = 3;
+const WARM_UP: Duration = Duration::from_millis(800);
+const ESTIMATE: Duration = Duration::from_millis(200);
+const MIN_ESTIMATE_RUNS: u32 = 3;
 const SAMPLE: Duration = Duration::from_millis(25);
 const SAMPLES: usize = 21;
 
@@ -109,9 +112,13 @@ struct Measured {
 
 /// Times `run` per the scheme.
 fn measure(mut run: impl FnMut()) -> Measured {
+    let warm_up = Instant::now();
+    while warm_up.elapsed() < WARM_UP {
+        run();
+    }
     let start = Instant::now();
     let mut runs = 0u32;
-    while runs < MIN_WARM_UP_RUNS || start.elapsed() < WARM_UP {
+    while runs < MIN_ESTIMATE_RUNS || start.elapsed() < ESTIMATE {
         run();
         runs += 1;
     }
