@@ -5,8 +5,8 @@ Native: core/benches/scrub_timing.rs (release, `cargo bench`) writes the corpus
 (kompass_core::scrub::corpus::generate(n, 42) for n = 1, 100, 5000, 20000) and times
 kompass_core::scrub::scrub on it. wasm: bench/wasm/scrub.mjs loads www/pkg (the page's module
 from scripts/build-wasm.sh) with initSync and times its scrub(text, key) export on the same
-files: the text goes in as a JS string and the result comes back as a JS object (document
-string and report), as a caller sees it. Both use the same iteration scheme (see either file).
+files: the file's bytes go in as a Uint8Array (as the page passes them) and the result comes
+back as a JS object (document string and report), as a caller sees it. Both use the same iteration scheme (see either file).
 
 The two sides alternate for 3 rounds (native, wasm, native, ...), so a change in the machine's
 load hits both; per size the reported ratio is the median of the per-round ratios. Times are
