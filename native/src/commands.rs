@@ -122,7 +122,7 @@ pub fn write_all_stdout(bytes: &[u8]) -> Result<(), CliError> {
 /// Reads a file argument, or standard input for `-` or none.
 pub fn read_input(file: Option<&Path>) -> Result<Vec<u8>, CliError> {
     match file {
-        Some(p) if p != Path::new("-") => std::fs::read(p)
+        Some(p) if p != Path::new("-") => crate::bigbuf::read_file(p)
             .map_err(|source| CliError::Input { path: p.display().to_string(), source }),
         _ => {
             let mut buf = Vec::new();
@@ -138,6 +138,18 @@ pub fn read_input(file: Option<&Path>) -> Result<Vec<u8>, CliError> {
 pub fn open_manager(cli: &Cli) -> Result<Manager, CliError> {
     let config = crate::env::load(cli.data_dir.as_deref())?;
     Ok(Manager::open(config)?)
+}
+
+/// Runs one command that needs no async runtime, or `None` when `cli` names one that does
+/// ([`run`]). `kompass scrub FILE` reads, scrubs and writes: starting a runtime (threads, the
+/// cgroup's CPU quota read) cost it more than scrubbing a small export.
+pub fn run_sync(cli: &Cli) -> Option<Result<(), CliError>> {
+    match &cli.command {
+        Command::Scrub(args) if !args.audit => {
+            Some(scrub::scrub(cli, args, &Output::new(cli.json)))
+        }
+        _ => None,
+    }
 }
 
 /// Runs one command.
