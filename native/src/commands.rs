@@ -122,7 +122,7 @@ pub fn write_all_stdout(bytes: &[u8]) -> Result<(), CliError> {
 /// Reads a file argument, or standard input for `-` or none.
 pub fn read_input(file: Option<&Path>) -> Result<Vec<u8>, CliError> {
     match file {
-        Some(p) if p != Path::new("-") => crate::bigbuf::read_file(p)
+        Some(p) if p != Path::new("-") => std::fs::read(p)
             .map_err(|source| CliError::Input { path: p.display().to_string(), source }),
         _ => {
             let mut buf = Vec::new();
