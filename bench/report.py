@@ -216,7 +216,7 @@ def scrub_process(r):
             f"\n\nWhole processes (the release `kompass` binary; the floor is `core/benches/scrub_floor.rs`), on the "
             f"corpus of the wasm section (`kompass_core::scrub::corpus::generate(n, 42)`). Per size, each round runs "
             f"the floor, the keyed scrub (`KOMPASS_PSEUDONYM_KEY` set) and the keyless scrub (ids dropped), in an "
-            f"order that rotates every round; {', '.join(str(s['rounds']) for s in r['sizes'])} rounds. Times are "
+            f"order that cycles through all six permutations; {', '.join(str(s['rounds']) for s in r['sizes'])} rounds. Times are "
             f"medians with (fastest–slowest); CPU = user + system time of the process from wait4(2), which on this "
             f"shared machine leaves out waiting for a CPU; the ratio is of the medians, beside it the median of the "
             f"per-round ratios. Peak RSS is the largest ru_maxrss over the rounds. Each scrub's output was checked "

@@ -5,11 +5,15 @@ a process that reads the same file and validates it as JSON once (core/benches/s
 activities (kompass_core::scrub::corpus::generate(n, 42), the wasm bench's corpus).
 
 Per size, each round runs the floor, the keyed scrub (KOMPASS_PSEUDONYM_KEY set: ids
-pseudonymised) and the keyless scrub (ids dropped), in an order that rotates every round, so a
-change in the machine's load hits all three. Each run's CPU time (user + system) and peak RSS
-come from wait4(2), its wall time from the clock; stdout goes to /dev/null, as in
-`kompass scrub FILE > /dev/null`. The goal is judged on CPU time: on this shared machine wall
-time also counts waiting for a CPU.
+pseudonymised) and the keyless scrub (ids dropped), in an order that changes every round, so a
+change in the machine's load hits all three. The orders cycle through all six permutations,
+so each side follows each other side about equally often: a process runs faster or slower on
+the memory the one before it just freed (warm in the kernel's free lists, or already handed
+back to the hypervisor), and the rotation used before made the keyed scrub follow the floor
+in two rounds of three. Each run's CPU time (user + system) and peak RSS come from wait4(2),
+its wall time from the clock; stdout goes to /dev/null, as in `kompass scrub FILE >
+/dev/null`. The goal is judged on CPU time: on this shared machine wall time also counts
+waiting for a CPU.
 
 Goals: scrub ≤ 1.5× the floor (median CPU) at 5,000 and 20,000 activities, keyed and keyless;
 peak RSS ≤ 2 × (input + output) at 20,000 activities.
@@ -18,6 +22,7 @@ Environment: BENCH_SCRUB_SIZES (default 1,100,5000,20000), BENCH_SCRUB_ROUNDS (r
 sizes under 5,000; default 31; the larger sizes take a third of it, at least 7), KOMPASS_BIN
 (default target/release/kompass, built by bench/run.sh).
 """
+import itertools
 import json
 import os
 import subprocess
@@ -87,6 +92,7 @@ def main():
         "keyless": lambda f: ([kompass, "scrub", f], base),
     }
     names = list(sides)
+    orders = list(itertools.permutations(names))
     per_size = []
     for n in SIZES:
         f = str(corpus / f"corpus-{n}.json")
@@ -107,7 +113,7 @@ def main():
         samples = {k: {"wall": [], "cpu": [], "rss": []} for k in names}
         per_round = {"keyed": [], "keyless": []}
         for r in range(rounds):
-            order = names[r % 3:] + names[:r % 3]
+            order = orders[r % len(orders)]
             cpu = {}
             for side in order:
                 cmd, env = sides[side](f)

@@ -240,9 +240,23 @@ pub fn check_scrubbed(input: &[u8], key: &PseudonymKey) -> Result<(), NotScrubbe
 /// show no list of removed paths: the document is identical and `report.removed_count` is
 /// exact, but `report.removed` is left empty, which saves building a string per removed path.
 pub fn scrub_counting(input: &[u8], key: Option<&PseudonymKey>) -> Result<Scrubbed, ScrubError> {
+    scrub_counting_into(input, key, String::new())
+}
+
+/// [`scrub_counting`], writing the document into `out`: it is cleared and its allocation
+/// kept (grown if it is too small), so the caller decides how the output's memory is
+/// backed, e.g. by huge pages (`kompass scrub`). [`Scrubbed::document`] is `out`. An empty
+/// `out` is given the capacity [`scrub_counting`] would give it.
+pub fn scrub_counting_into(
+    input: &[u8],
+    key: Option<&PseudonymKey>,
+    out: String,
+) -> Result<Scrubbed, ScrubError> {
     match key {
-        Some(k) => scrub_paths(input, Some(k), PseudonymRule::KeepUnder(k.key_id()), None, false),
-        None => scrub_paths(input, None, PseudonymRule::DropAll, None, false),
+        Some(k) => {
+            scrub_paths(input, Some(k), PseudonymRule::KeepUnder(k.key_id()), None, false, out)
+        }
+        None => scrub_paths(input, None, PseudonymRule::DropAll, None, false, out),
     }
 }
 
@@ -252,7 +266,7 @@ fn scrub_with(
     pseudonyms: PseudonymRule<'_>,
     subject: Option<&str>,
 ) -> Result<Scrubbed, ScrubError> {
-    scrub_paths(input, key, pseudonyms, subject, true)
+    scrub_paths(input, key, pseudonyms, subject, true, String::new())
 }
 
 fn scrub_paths(
@@ -261,11 +275,12 @@ fn scrub_paths(
     pseudonyms: PseudonymRule<'_>,
     subject: Option<&str>,
     list: bool,
+    out: String,
 ) -> Result<Scrubbed, ScrubError> {
     let input = input.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(input);
     let text =
         std::str::from_utf8(input).map_err(|e| ScrubError::NotUtf8 { offset: e.valid_up_to() })?;
-    let (filter, root) = filter::run(text, key, pseudonyms, subject, list)
+    let (filter, root) = filter::run(text, key, pseudonyms, subject, list, out)
         .map_err(|e| ScrubError::from_json(&e, text))?;
     if let filter::Root::Other(found) = root {
         return Err(ScrubError::NotADocument { found });

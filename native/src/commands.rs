@@ -140,6 +140,18 @@ pub fn open_manager(cli: &Cli) -> Result<Manager, CliError> {
     Ok(Manager::open(config)?)
 }
 
+/// Runs one command that needs no async runtime, or `None` when `cli` names one that does
+/// ([`run`]). `kompass scrub FILE` reads, scrubs and writes: starting a runtime (threads, the
+/// cgroup's CPU quota read) cost it more than scrubbing a small export.
+pub fn run_sync(cli: &Cli) -> Option<Result<(), CliError>> {
+    match &cli.command {
+        Command::Scrub(args) if !args.audit => {
+            Some(scrub::scrub(cli, args, &Output::new(cli.json)))
+        }
+        _ => None,
+    }
+}
+
 /// Runs one command.
 pub async fn run(cli: Cli) -> Result<(), CliError> {
     let out = Output::new(cli.json);

@@ -1,6 +1,7 @@
 //! kompass: the IO side of KOMpass storage. The core decides; this crate does.
 
 pub mod aws_profile;
+pub mod bigbuf;
 pub mod cli;
 pub mod clock;
 pub mod commands;

@@ -16,14 +16,20 @@ fn main() {
         .with_ansi(std::io::stderr().is_terminal())
         .without_time()
         .init();
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: could not start the async runtime: {e}");
-            std::process::exit(1);
+    let result = match kompass::commands::run_sync(&cli) {
+        Some(result) => result,
+        None => {
+            let runtime = match tokio::runtime::Runtime::new() {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("error: could not start the async runtime: {e}");
+                    std::process::exit(1);
+                }
+            };
+            runtime.block_on(kompass::commands::run(cli))
         }
     };
-    if let Err(e) = runtime.block_on(kompass::commands::run(cli)) {
+    if let Err(e) = result {
         eprintln!("error: {e}");
         std::process::exit(e.exit_code());
     }

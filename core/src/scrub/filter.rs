@@ -69,6 +69,9 @@ pub(super) struct Filter<'k> {
 /// Scrubs `input` (a whole document) with `key`; a syntax error anywhere fails the whole scrub.
 /// With `list`, every removed path is recorded; without, they are only counted.
 ///
+/// The document is written into `out` (cleared; an empty one is given room, see
+/// [`Filter::new`]).
+///
 /// The byte-level scanner ([`scan`]) runs first; when it gives up (invalid JSON, or a form it
 /// leaves to serde_json), its output is discarded and the serde path decides, so the result,
 /// and every error, is the serde path's.
@@ -78,15 +81,17 @@ pub(super) fn run<'k>(
     pseudonyms: PseudonymRule<'k>,
     subject: Option<&'k str>,
     list: bool,
+    out: String,
 ) -> Result<(Filter<'k>, Root), serde_json::Error> {
-    let mut filter = Filter::new(input, key, pseudonyms, subject, list);
+    let mut filter = Filter::new(input, key, pseudonyms, subject, list, out);
     if let Ok(root) = scan::run(&mut filter, input) {
         return Ok((filter, root));
     }
-    run_serde(input, key, pseudonyms, subject, list)
+    run_serde_into(input, key, pseudonyms, subject, list, filter.out)
 }
 
 /// The serde path alone: the reference the scanner is held to (and the fallback).
+#[cfg(test)]
 pub(super) fn run_serde<'k>(
     input: &str,
     key: Option<&'k PseudonymKey>,
@@ -94,7 +99,19 @@ pub(super) fn run_serde<'k>(
     subject: Option<&'k str>,
     list: bool,
 ) -> Result<(Filter<'k>, Root), serde_json::Error> {
-    let mut filter = Filter::new(input, key, pseudonyms, subject, list);
+    run_serde_into(input, key, pseudonyms, subject, list, String::new())
+}
+
+/// The serde path, writing into `out`.
+fn run_serde_into<'k>(
+    input: &str,
+    key: Option<&'k PseudonymKey>,
+    pseudonyms: PseudonymRule<'k>,
+    subject: Option<&'k str>,
+    list: bool,
+    out: String,
+) -> Result<(Filter<'k>, Root), serde_json::Error> {
+    let mut filter = Filter::new(input, key, pseudonyms, subject, list, out);
     let mut de = serde_json::Deserializer::from_str(input);
     let root = RootSeed(&mut filter).deserialize(&mut de)?;
     de.end()?;
@@ -110,7 +127,7 @@ pub(super) fn run_scan<'k>(
     subject: Option<&'k str>,
     list: bool,
 ) -> Option<(Filter<'k>, Root)> {
-    let mut filter = Filter::new(input, key, pseudonyms, subject, list);
+    let mut filter = Filter::new(input, key, pseudonyms, subject, list, String::new());
     let root = scan::run(&mut filter, input).ok()?;
     Some((filter, root))
 }
@@ -122,10 +139,15 @@ impl<'k> Filter<'k> {
         pseudonyms: PseudonymRule<'k>,
         subject: Option<&'k str>,
         list: bool,
+        mut out: String,
     ) -> Self {
-        Filter {
+        out.clear();
+        if out.capacity() == 0 {
             // The output is about a third of a Strava export; room for half grows it at most once.
-            out: String::with_capacity(input.len() / 2),
+            out.reserve(input.len() / 2);
+        }
+        Filter {
+            out,
             path: String::new(),
             removed: Vec::new(),
             removed_count: 0,
@@ -819,6 +841,27 @@ mod tests {
             }
             for probe in ["", "~", "zzzz", "a", "\u{e9}t\u{e9}", "id\u{0}"] {
                 assert_eq!(find(obj, probe), obj.find(probe), "{name}: {probe:?}");
+            }
+        }
+    }
+
+    /// A caller's buffer is cleared and used, also when the scanner gives up part way and
+    /// the serde path starts again (an escaped key), and a small one grows.
+    #[test]
+    fn counting_into_a_given_buffer_writes_what_counting_writes() {
+        let key = PseudonymKey::new("k1", b"test-secret-0123456789").unwrap();
+        let escaped = br#"{"activities": [{"id": 1, "distance": 5, "n\u0061me": "x"}]}"#;
+        for input in [corpus::generate(3, 7).into_bytes(), escaped.to_vec()] {
+            for k in [Some(&key), None] {
+                let expected = scrub_counting(&input, k).unwrap();
+                for given in [String::new(), "stale".to_owned(), "x".repeat(input.len() * 4)] {
+                    let cap = given.capacity();
+                    let into = super::super::scrub_counting_into(&input, k, given).unwrap();
+                    assert_eq!(into, expected);
+                    if cap >= expected.document.len() {
+                        assert_eq!(into.document.capacity(), cap, "the buffer was reallocated");
+                    }
+                }
             }
         }
     }

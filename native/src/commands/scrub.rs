@@ -29,7 +29,13 @@ pub fn scrub(cli: &Cli, args: &ScrubArgs, out: &Output) -> Result<(), CliError> 
         (Some(key), true) => scrub::scrub(&input, key),
         (None, true) => scrub::scrub_keyless(&input),
         // Without --report no path is shown: only count them (the document is the same).
-        (key, false) => scrub::scrub_counting(&input, key.as_ref()),
+        // The document is written into a buffer advised for huge pages (crate::bigbuf), with
+        // room for the newline below; the output is about a third of a Strava export.
+        (key, false) => scrub::scrub_counting_into(
+            &input,
+            key.as_ref(),
+            crate::bigbuf::string_with_capacity(input.len() / 2 + 1),
+        ),
     }
     .map_err(RiderError::from)?;
     drop(input);
