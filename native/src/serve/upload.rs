@@ -182,18 +182,30 @@ pub async fn upload(
     // The body goes straight into a temp file in the key's folder, bounded by the granted
     // size; it becomes visible only after admission, by a rename.
     let put = app.manager.local().begin_put(&key).map_err(write_failed)?;
-    let (put, digest) = receive(body, grant.size, put).await?;
+    let (written, digest) = receive(body, grant.size, put).await?;
     if digest != grant.sha256 {
+        // The temp file is removed before the answer.
+        drop(tokio::task::spawn_blocking(move || written.recv()).await);
         return Err(ApiError::bad_request(
             "sha256_mismatch",
             "the body's SHA-256 differs from the granted one: upload exactly the bytes that were presigned",
         ));
     }
     let _admission = app.admission.lock().await;
-    let saved = app.manager.save_written(put).await.map_err(|e| match e {
-        ManagerError::Local(e) => write_failed(e),
-        e => ApiError::from(e),
-    })?;
+    // Admission runs while the writing thread's fsync finishes; the file is renamed into
+    // place only after both.
+    let saved = app
+        .manager
+        .save_written_when(&key, grant.size, move || match written.recv() {
+            Ok((put, Ok(()))) => Ok(put),
+            Ok((_, Err(e))) => Err(ManagerError::Local(e)),
+            Err(_) => Err(ManagerError::Local(writer_stopped())),
+        })
+        .await
+        .map_err(|e| match e {
+            ManagerError::Local(e) => write_failed(e),
+            e => ApiError::from(e),
+        })?;
     Ok((StatusCode::CREATED, axum::Json(saved)))
 }
 
@@ -223,16 +235,22 @@ fn give_back(mut chunk: Vec<u8>) {
     }
 }
 
+/// Where the writing thread hands the upload back: once every byte is written and fsynced
+/// (or on the error that stopped it).
+type Written = std::sync::mpsc::Receiver<(PendingPut, Result<(), LocalError>)>;
+
 /// Streams exactly `size` bytes of body into `put`, hashing each frame as it arrives: the
 /// bytes are written on a blocking thread while this task hashes them and receives the next,
 /// so receiving, hashing and writing overlap. A body longer than `size` is cut off at the
 /// first frame past it; shorter or interrupted (the client went away), it is refused. On
 /// any error `put` is dropped here, which removes its temp file before the answer goes out.
+/// Received in full, the body's digest is returned at once, with where the writing thread
+/// will hand `put` back once its fsync is done.
 async fn receive(
     mut body: Body,
     size: u64,
     mut put: PendingPut,
-) -> Result<(PendingPut, [u8; 32]), ApiError> {
+) -> Result<(Written, [u8; 32]), ApiError> {
     let size_error = |detail: String| {
         ApiError::bad_request(
             "size_mismatch",
@@ -241,27 +259,41 @@ async fn receive(
     };
     let (full_tx, mut full_rx) = tokio::sync::mpsc::channel::<Vec<u8>>(CHUNKS);
     let (free_tx, mut free_rx) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
-    let writer = tokio::task::spawn_blocking(move || {
+    let (done_tx, done) = std::sync::mpsc::sync_channel(1);
+    tokio::task::spawn_blocking(move || {
         let mut written = Ok(());
         while let Some(mut chunk) = full_rx.blocking_recv() {
             written = put.write(&chunk);
             chunk.clear();
-            // The receiving task may be gone (it stops at an error): the chunk is then freed.
-            let _ = free_tx.send(chunk);
+            // The receiving task no longer takes chunks back: kept for the next upload.
+            if let Err(back) = free_tx.send(chunk) {
+                give_back(back.0);
+            }
             if written.is_err() {
                 break;
             }
         }
-        // Complete: make it durable here, off the async threads and before admission.
+        // Complete: make it durable here, off the async threads and before the rename; the
+        // page cache is given back after the upload is handed on (admission runs meanwhile).
+        let mut pages = None;
         if written.is_ok() && put.len() == size {
-            written = put.sync();
+            match put.sync_keep_cache() {
+                Ok(p) => pages = Some(p),
+                Err(e) => written = Err(e),
+            }
         }
-        (put, written)
+        // Nobody waits any more (the request was dropped): `put` goes, with its temp file.
+        let _ = done_tx.send((put, written));
+        if let Some(pages) = pages {
+            pages.release();
+        }
     });
     let mut hasher = Sha256::new();
     let mut received: u64 = 0;
     let mut chunk = take_chunk();
     let mut chunks = 1;
+    // The writer stopped on an error (reported below).
+    let mut stopped = false;
     let streamed = 'body: loop {
         let Some(frame) = body.frame().await else { break Ok(()) };
         let data = match frame {
@@ -290,43 +322,53 @@ async fn receive(
                     }
                     Err(_) => match free_rx.recv().await {
                         Some(c) => c,
-                        // The writer stopped on an error: reported below.
-                        None => break 'body Ok(()),
+                        None => {
+                            stopped = true;
+                            break 'body Ok(());
+                        }
                     },
                 };
-                // The writer stopped on an error: reported below.
                 if full_tx.send(std::mem::replace(&mut chunk, next)).await.is_err() {
+                    stopped = true;
                     break 'body Ok(());
                 }
             }
         }
     };
+    let mut sent_all = received == size && !stopped;
     if streamed.is_ok() && !chunk.is_empty() {
-        // A failed send means the writer stopped on an error: reported below.
-        let _ = full_tx.send(std::mem::take(&mut chunk)).await;
+        sent_all &= full_tx.send(std::mem::take(&mut chunk)).await.is_ok();
     }
     drop(full_tx);
-    let (put, written) = writer.await.map_err(|e| {
-        tracing::error!("the upload's writing thread failed: {e}");
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "storage_error",
-            "the server could not write the upload; nothing was stored",
-        )
-    })?;
     give_back(chunk);
     while let Ok(c) = free_rx.try_recv() {
         give_back(c);
     }
+    drop(free_rx);
+    if streamed.is_ok() && sent_all {
+        return Ok((done, hasher.finalize().into()));
+    }
+    // Cut short: wait for the writing thread, so the temp file is gone before the answer, and
+    // tell what stopped it.
+    let finished = tokio::task::spawn_blocking(move || done.recv()).await;
+    let Ok(Ok((put, written))) = finished else {
+        return Err(write_failed(writer_stopped()));
+    };
     streamed?;
     written.map_err(write_failed)?;
-    if put.len() != size {
-        return Err(ApiError::bad_request(
-            "size_mismatch",
-            format!("received {} bytes, granted {size}", put.len()),
-        ));
+    Err(ApiError::bad_request(
+        "size_mismatch",
+        format!("received {} bytes, granted {size}", put.len()),
+    ))
+}
+
+/// The writing thread ended without handing the upload back (it panicked).
+fn writer_stopped() -> LocalError {
+    LocalError::Io {
+        op: "write",
+        path: std::path::PathBuf::from("(upload)"),
+        source: std::io::Error::other("the upload's writing thread stopped"),
     }
-    Ok((put, hasher.finalize().into()))
 }
 
 /// A local write failure, told without the server's paths (they stay in the log).
