@@ -194,18 +194,23 @@ pub async fn upload(
     let _admission = app.admission.lock().await;
     // Admission runs while the writing thread's fsync finishes; the file is renamed into
     // place only after both.
+    let mut waiting = Some(written);
     let saved = app
         .manager
-        .save_written_when(&key, grant.size, move || match written.recv() {
-            Ok((put, Ok(()))) => Ok(put),
-            Ok((_, Err(e))) => Err(ManagerError::Local(e)),
-            Err(_) => Err(ManagerError::Local(writer_stopped())),
+        .save_written_when(&key, grant.size, || match waiting.take().map(|w| w.recv()) {
+            Some(Ok((put, Ok(())))) => Ok(put),
+            Some(Ok((_, Err(e)))) => Err(ManagerError::Local(e)),
+            _ => Err(ManagerError::Local(writer_stopped())),
         })
-        .await
-        .map_err(|e| match e {
-            ManagerError::Local(e) => write_failed(e),
-            e => ApiError::from(e),
-        })?;
+        .await;
+    if let (Err(_), Some(written)) = (&saved, waiting) {
+        // Refused before the bytes were asked for: their temp file goes before the answer.
+        drop(tokio::task::spawn_blocking(move || written.recv()).await);
+    }
+    let saved = saved.map_err(|e| match e {
+        ManagerError::Local(e) => write_failed(e),
+        e => ApiError::from(e),
+    })?;
     Ok((StatusCode::CREATED, axum::Json(saved)))
 }
 
@@ -213,12 +218,14 @@ pub async fn upload(
 /// writes and hands back. Why: a frame kept alive while it waits in a queue makes hyper take a
 /// fresh receive buffer for the next read, and fresh memory costs page faults (zeroing) on
 /// every read and `madvise` when it is freed: ~15% of the server's CPU per upload, measured.
-/// Dropped at once, a frame lets hyper read the next one into the same, warm buffer.
-const CHUNK: usize = 1 << 20;
+/// Dropped at once, a frame lets hyper read the next one into the same, warm buffer. 256 KiB
+/// rather than 1 MiB: the writing thread copies a chunk while it is still in the CPU's cache
+/// (server CPU per 32 MiB upload ~10% lower, measured alternating the two).
+const CHUNK: usize = 256 << 10;
 /// Chunks one upload may have in flight between the receiving task and the writing thread.
-const CHUNKS: usize = 6;
+const CHUNKS: usize = 24;
 /// Idle chunks kept for the next upload, so its chunks are warm memory too (8 MiB at most).
-const SPARE_CHUNKS: usize = 8;
+const SPARE_CHUNKS: usize = 32;
 
 static SPARE: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
 

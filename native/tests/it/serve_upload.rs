@@ -164,7 +164,7 @@ async fn a_body_longer_than_declared_is_cut_off_at_the_declared_length() {
 
 #[tokio::test]
 async fn uploads_of_every_shape_are_stored_byte_for_byte() {
-    // The route copies the body into 1 MiB chunks that are written and reused (and kept for
+    // The route copies the body into chunks (256 KiB) that are written and reused (kept for
     // the next upload): sizes on and around the chunk edges, more chunks than one upload keeps
     // in flight, one after another and two at once, must each land exactly as sent.
     let s = start(&[("S3_MAX_FILE_SIZE_MB", "16"), ("S3_MAX_USER_STORAGE_MB", "200")]);
