@@ -6,7 +6,7 @@
 //! grant, nor a grant a token). The payload is `{"v":1,"key":KEY,"size":N,"sha256":HEX,"exp":UNIX}`. The
 //! key was built from the token's user when the grant was issued; it is checked again here.
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
@@ -182,58 +182,126 @@ pub async fn upload(
     // The body goes straight into a temp file in the key's folder, bounded by the granted
     // size; it becomes visible only after admission, by a rename.
     let put = app.manager.local().begin_put(&key).map_err(write_failed)?;
-    let (put, digest) = receive(body, grant.size, put).await?;
+    let (written, digest) = receive(body, grant.size, put).await?;
     if digest != grant.sha256 {
+        // The temp file is removed before the answer.
+        drop(tokio::task::spawn_blocking(move || written.recv()).await);
         return Err(ApiError::bad_request(
             "sha256_mismatch",
             "the body's SHA-256 differs from the granted one: upload exactly the bytes that were presigned",
         ));
     }
     let _admission = app.admission.lock().await;
-    let saved = app.manager.save_written(put).await.map_err(|e| match e {
+    // Admission runs while the writing thread's fsync finishes; the file is renamed into
+    // place only after both.
+    let mut waiting = Some(written);
+    let saved = app
+        .manager
+        .save_written_when(&key, grant.size, || match waiting.take().map(|w| w.recv()) {
+            Some(Ok((put, Ok(())))) => Ok(put),
+            Some(Ok((_, Err(e)))) => Err(ManagerError::Local(e)),
+            _ => Err(ManagerError::Local(writer_stopped())),
+        })
+        .await;
+    if let (Err(_), Some(written)) = (&saved, waiting) {
+        // Refused before the bytes were asked for: their temp file goes before the answer.
+        drop(tokio::task::spawn_blocking(move || written.recv()).await);
+    }
+    let saved = saved.map_err(|e| match e {
         ManagerError::Local(e) => write_failed(e),
         e => ApiError::from(e),
     })?;
     Ok((StatusCode::CREATED, axum::Json(saved)))
 }
 
-/// Frames queued between the receiving task and the writing thread (a few MiB at most).
-const WRITE_QUEUE: usize = 16;
+/// The body is copied out of hyper's frames into chunks of this size, which the writing thread
+/// writes and hands back. Why: a frame kept alive while it waits in a queue makes hyper take a
+/// fresh receive buffer for the next read, and fresh memory costs page faults (zeroing) on
+/// every read and `madvise` when it is freed: ~15% of the server's CPU per upload, measured.
+/// Dropped at once, a frame lets hyper read the next one into the same, warm buffer. 256 KiB
+/// rather than 1 MiB: the writing thread copies a chunk while it is still in the CPU's cache
+/// (server CPU per 32 MiB upload ~10% lower, measured alternating the two).
+const CHUNK: usize = 256 << 10;
+/// Chunks one upload may have in flight between the receiving task and the writing thread.
+const CHUNKS: usize = 24;
+/// Idle chunks kept for the next upload, so its chunks are warm memory too (8 MiB at most).
+const SPARE_CHUNKS: usize = 32;
+
+static SPARE: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
+
+fn take_chunk() -> Vec<u8> {
+    let spare = SPARE.lock().unwrap_or_else(|e| e.into_inner()).pop();
+    spare.unwrap_or_else(|| Vec::with_capacity(CHUNK))
+}
+
+fn give_back(mut chunk: Vec<u8>) {
+    chunk.clear();
+    let mut spare = SPARE.lock().unwrap_or_else(|e| e.into_inner());
+    if spare.len() < SPARE_CHUNKS && chunk.capacity() >= CHUNK {
+        spare.push(chunk);
+    }
+}
+
+/// Where the writing thread hands the upload back: once every byte is written and fsynced
+/// (or on the error that stopped it).
+type Written = std::sync::mpsc::Receiver<(PendingPut, Result<(), LocalError>)>;
 
 /// Streams exactly `size` bytes of body into `put`, hashing each frame as it arrives: the
-/// frames are written on a blocking thread while this task hashes them and receives the next,
+/// bytes are written on a blocking thread while this task hashes them and receives the next,
 /// so receiving, hashing and writing overlap. A body longer than `size` is cut off at the
 /// first frame past it; shorter or interrupted (the client went away), it is refused. On
 /// any error `put` is dropped here, which removes its temp file before the answer goes out.
+/// Received in full, the body's digest is returned at once, with where the writing thread
+/// will hand `put` back once its fsync is done.
 async fn receive(
     mut body: Body,
     size: u64,
     mut put: PendingPut,
-) -> Result<(PendingPut, [u8; 32]), ApiError> {
+) -> Result<(Written, [u8; 32]), ApiError> {
     let size_error = |detail: String| {
         ApiError::bad_request(
             "size_mismatch",
             format!("could not read exactly {size} bytes of body: {detail}"),
         )
     };
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(WRITE_QUEUE);
-    let writer = tokio::task::spawn_blocking(move || {
+    let (full_tx, mut full_rx) = tokio::sync::mpsc::channel::<Vec<u8>>(CHUNKS);
+    let (free_tx, mut free_rx) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
+    let (done_tx, done) = std::sync::mpsc::sync_channel(1);
+    tokio::task::spawn_blocking(move || {
         let mut written = Ok(());
-        while let Some(chunk) = rx.blocking_recv() {
+        while let Some(mut chunk) = full_rx.blocking_recv() {
             written = put.write(&chunk);
+            chunk.clear();
+            // The receiving task no longer takes chunks back: kept for the next upload.
+            if let Err(back) = free_tx.send(chunk) {
+                give_back(back.0);
+            }
             if written.is_err() {
                 break;
             }
         }
-        // Complete: make it durable here, off the async threads and before admission.
+        // Complete: make it durable here, off the async threads and before the rename; the
+        // page cache is given back after the upload is handed on (admission runs meanwhile).
+        let mut pages = None;
         if written.is_ok() && put.len() == size {
-            written = put.sync();
+            match put.sync_keep_cache() {
+                Ok(p) => pages = Some(p),
+                Err(e) => written = Err(e),
+            }
         }
-        (put, written)
+        // Nobody waits any more (the request was dropped): `put` goes, with its temp file.
+        let _ = done_tx.send((put, written));
+        if let Some(pages) = pages {
+            pages.release();
+        }
     });
     let mut hasher = Sha256::new();
     let mut received: u64 = 0;
-    let streamed = loop {
+    let mut chunk = take_chunk();
+    let mut chunks = 1;
+    // The writer stopped on an error (reported below).
+    let mut stopped = false;
+    let streamed = 'body: loop {
         let Some(frame) = body.frame().await else { break Ok(()) };
         let data = match frame {
             Ok(frame) => match frame.into_data() {
@@ -246,30 +314,68 @@ async fn receive(
         if received > size {
             break Err(size_error("the body is longer".into()));
         }
-        // The writer stopped on an error: reported below.
-        if tx.send(data.clone()).await.is_err() {
-            break Ok(());
-        }
         hasher.update(&data);
+        let mut rest: &[u8] = &data;
+        while !rest.is_empty() {
+            let n = rest.len().min(CHUNK - chunk.len());
+            chunk.extend_from_slice(&rest[..n]);
+            rest = &rest[n..];
+            if chunk.len() == CHUNK {
+                let next = match free_rx.try_recv() {
+                    Ok(c) => c,
+                    Err(_) if chunks < CHUNKS => {
+                        chunks += 1;
+                        take_chunk()
+                    }
+                    Err(_) => match free_rx.recv().await {
+                        Some(c) => c,
+                        None => {
+                            stopped = true;
+                            break 'body Ok(());
+                        }
+                    },
+                };
+                if full_tx.send(std::mem::replace(&mut chunk, next)).await.is_err() {
+                    stopped = true;
+                    break 'body Ok(());
+                }
+            }
+        }
     };
-    drop(tx);
-    let (put, written) = writer.await.map_err(|e| {
-        tracing::error!("the upload's writing thread failed: {e}");
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "storage_error",
-            "the server could not write the upload; nothing was stored",
-        )
-    })?;
+    let mut sent_all = received == size && !stopped;
+    if streamed.is_ok() && !chunk.is_empty() {
+        sent_all &= full_tx.send(std::mem::take(&mut chunk)).await.is_ok();
+    }
+    drop(full_tx);
+    give_back(chunk);
+    while let Ok(c) = free_rx.try_recv() {
+        give_back(c);
+    }
+    drop(free_rx);
+    if streamed.is_ok() && sent_all {
+        return Ok((done, hasher.finalize().into()));
+    }
+    // Cut short: wait for the writing thread, so the temp file is gone before the answer, and
+    // tell what stopped it.
+    let finished = tokio::task::spawn_blocking(move || done.recv()).await;
+    let Ok(Ok((put, written))) = finished else {
+        return Err(write_failed(writer_stopped()));
+    };
     streamed?;
     written.map_err(write_failed)?;
-    if put.len() != size {
-        return Err(ApiError::bad_request(
-            "size_mismatch",
-            format!("received {} bytes, granted {size}", put.len()),
-        ));
+    Err(ApiError::bad_request(
+        "size_mismatch",
+        format!("received {} bytes, granted {size}", put.len()),
+    ))
+}
+
+/// The writing thread ended without handing the upload back (it panicked).
+fn writer_stopped() -> LocalError {
+    LocalError::Io {
+        op: "write",
+        path: std::path::PathBuf::from("(upload)"),
+        source: std::io::Error::other("the upload's writing thread stopped"),
     }
-    Ok((put, hasher.finalize().into()))
 }
 
 /// A local write failure, told without the server's paths (they stay in the log).

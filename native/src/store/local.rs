@@ -20,7 +20,9 @@ use std::time::{Duration, SystemTime};
 use kompass_core::key::{DataType, KeyError, ObjectKey, UserId};
 
 pub use error::LocalError;
-pub use fsio::{TempFile, is_temp_name, sha256_file, sync_dir, write_atomic, write_new};
+pub use fsio::{
+    CachedPages, TempFile, is_temp_name, sha256_file, sync_dir, write_atomic, write_new,
+};
 pub(crate) use fsio::{create_dirs, find_file, lock};
 pub use legacy::is_legacy_route_name;
 
@@ -416,6 +418,12 @@ impl PendingPut {
     /// can happen on the writing thread, before admission.
     pub fn sync(&mut self) -> Result<(), LocalError> {
         self.temp.sync()
+    }
+
+    /// Makes the bytes durable now like [`PendingPut::sync`], leaving the page cache to be
+    /// given back by the caller once it has handed the upload on.
+    pub fn sync_keep_cache(&mut self) -> Result<CachedPages, LocalError> {
+        self.temp.sync_keep_cache()
     }
 
     /// The bytes written so far, read back (for checks that need the content).

@@ -241,6 +241,16 @@ impl TempFile {
         Ok(())
     }
 
+    /// Makes the written bytes durable (fsync) like [`TempFile::sync`], but leaves giving their
+    /// page cache back to the caller ([`CachedPages::release`]), so that can happen off the
+    /// path to the answer.
+    pub fn sync_keep_cache(&mut self) -> Result<CachedPages, LocalError> {
+        self.file.sync_all().map_err(|e| io_error("flush to disk", &self.tmp, e))?;
+        self.synced = true;
+        let len = usize::try_from(self.written).unwrap_or(usize::MAX);
+        Ok(CachedPages { file: self.file.try_clone().ok(), len })
+    }
+
     /// Syncs, then renames the file over `target` (in the same directory). The directory
     /// itself is not synced: the caller does that once the rename is final.
     pub fn persist(mut self, target: &Path) -> Result<(), LocalError> {
@@ -248,6 +258,23 @@ impl TempFile {
         rename_into_place(&self.tmp, target)?;
         self.persisted = true;
         Ok(())
+    }
+}
+
+/// The page cache of a file already made durable ([`TempFile::sync_keep_cache`]).
+#[derive(Debug)]
+pub struct CachedPages {
+    /// A second handle on the file (none if the descriptor could not be duplicated).
+    file: Option<File>,
+    len: usize,
+}
+
+impl CachedPages {
+    /// Gives the pages back (see [`drop_cached`]).
+    pub fn release(self) {
+        if let Some(file) = &self.file {
+            drop_cached(file, self.len);
+        }
     }
 }
 
