@@ -5,11 +5,11 @@
 
 use kompass_core::admission::{PlannedDeletion, Refusal};
 use kompass_core::fifo::Deletion;
-use kompass_core::key::{DataType, ObjectKey};
+use kompass_core::key::DataType;
 
 use super::{Backend, Manager, ManagerError, SaveOutcome};
 use crate::store::Store;
-use crate::store::local::{LocalError, PendingPut};
+use crate::store::local::PendingPut;
 
 impl<R: Store> Manager<R> {
     /// Refuses `size` when it is over the file size limit (before anything is read, written
@@ -27,61 +27,21 @@ impl<R: Store> Manager<R> {
     /// With S3 enabled the bytes are read back and saved by [`Manager::save`] (to the bucket,
     /// or queued locally while it cannot take them).
     pub async fn save_written(&self, put: PendingPut) -> Result<SaveOutcome, ManagerError> {
-        let (key, size) = (put.key().clone(), put.len());
-        self.save_written_when(&key, size, move || Ok(put)).await
-    }
-
-    /// [`Manager::save_written`] for `size` bytes of `key` that are all written but may still
-    /// be on their way to disk: `written` waits for them (and their fsync) and is called only
-    /// once local admission has passed, so the admission's database work overlaps the wait.
-    /// Nothing is renamed into place, and nothing is deleted, before both are done.
-    pub async fn save_written_when(
-        &self,
-        key: &ObjectKey,
-        size: u64,
-        written: impl FnOnce() -> Result<PendingPut, ManagerError>,
-    ) -> Result<SaveOutcome, ManagerError> {
+        let key = put.key().clone();
+        let size = put.len();
         self.check_file_size(size)?;
-        let checked = |put: PendingPut| {
-            if put.key() == key && put.len() == size {
-                Ok(put)
-            } else {
-                Err(ManagerError::Local(LocalError::Io {
-                    op: "store",
-                    path: self.local.path_of(key),
-                    source: std::io::Error::other(format!(
-                        "{} bytes were written for {}, not the {size} bytes of {} admitted",
-                        put.len(),
-                        put.key().s3_key(),
-                        key.s3_key()
-                    )),
-                }))
-            }
-        };
         if self.s3.is_some() {
-            let bytes = checked(written()?)?.read_back()?;
-            return self.save(key, &bytes).await;
+            let bytes = put.read_back()?;
+            drop(put);
+            return self.save(&key, &bytes).await;
         }
         if key.data_type() == DataType::Fitness {
-            let put = checked(written()?)?;
             self.check_rider_data(&put.read_back()?)?;
-            return self.store_written(key, size, || Ok(put));
         }
-        self.store_written(key, size, || checked(written()?))
-    }
-
-    /// Local admission for `size` bytes at `key`, then (passed) the rename into place of what
-    /// `written` gives, then the cleanup admission planned.
-    fn store_written(
-        &self,
-        key: &ObjectKey,
-        size: u64,
-        written: impl FnOnce() -> Result<PendingPut, ManagerError>,
-    ) -> Result<SaveOutcome, ManagerError> {
         // Asked before the rename: until then the bytes are an invisible temp file.
-        let admitted = self.admit_and_store_local(key, size, || {
-            let meta = self.local.finish_put(written()?)?;
-            self.index_local(key, &meta)
+        let admitted = self.admit_and_store_local(&key, size, || {
+            let meta = self.local.finish_put(put)?;
+            self.index_local(&key, &meta)
         })?;
         let planned: Vec<Deletion> =
             admitted.cleanup.iter().map(PlannedDeletion::to_fifo).collect();

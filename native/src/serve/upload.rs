@@ -183,31 +183,22 @@ pub async fn upload(
     // size; it becomes visible only after admission, by a rename.
     let put = app.manager.local().begin_put(&key).map_err(write_failed)?;
     let (written, digest) = receive(body, grant.size, put).await?;
+    // Durable (the writing thread's fsync) before admission is asked: the admission lock is
+    // never held over a disk flush, and no async worker blocks on one.
+    let put = match written.await {
+        Ok((put, Ok(()))) => put,
+        Ok((_, Err(e))) => return Err(write_failed(e)),
+        Err(_) => return Err(write_failed(writer_stopped())),
+    };
     if digest != grant.sha256 {
-        // The temp file is removed before the answer.
-        drop(tokio::task::spawn_blocking(move || written.recv()).await);
+        // `put` goes here, with its temp file, before the answer.
         return Err(ApiError::bad_request(
             "sha256_mismatch",
             "the body's SHA-256 differs from the granted one: upload exactly the bytes that were presigned",
         ));
     }
     let _admission = app.admission.lock().await;
-    // Admission runs while the writing thread's fsync finishes; the file is renamed into
-    // place only after both.
-    let mut waiting = Some(written);
-    let saved = app
-        .manager
-        .save_written_when(&key, grant.size, || match waiting.take().map(|w| w.recv()) {
-            Some(Ok((put, Ok(())))) => Ok(put),
-            Some(Ok((_, Err(e)))) => Err(ManagerError::Local(e)),
-            _ => Err(ManagerError::Local(writer_stopped())),
-        })
-        .await;
-    if let (Err(_), Some(written)) = (&saved, waiting) {
-        // Refused before the bytes were asked for: their temp file goes before the answer.
-        drop(tokio::task::spawn_blocking(move || written.recv()).await);
-    }
-    let saved = saved.map_err(|e| match e {
+    let saved = app.manager.save_written(put).await.map_err(|e| match e {
         ManagerError::Local(e) => write_failed(e),
         e => ApiError::from(e),
     })?;
@@ -244,7 +235,7 @@ fn give_back(mut chunk: Vec<u8>) {
 
 /// Where the writing thread hands the upload back: once every byte is written and fsynced
 /// (or on the error that stopped it).
-type Written = std::sync::mpsc::Receiver<(PendingPut, Result<(), LocalError>)>;
+type Written = tokio::sync::oneshot::Receiver<(PendingPut, Result<(), LocalError>)>;
 
 /// Streams exactly `size` bytes of body into `put`, hashing each frame as it arrives: the
 /// bytes are written on a blocking thread while this task hashes them and receives the next,
@@ -266,7 +257,7 @@ async fn receive(
     };
     let (full_tx, mut full_rx) = tokio::sync::mpsc::channel::<Vec<u8>>(CHUNKS);
     let (free_tx, mut free_rx) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
-    let (done_tx, done) = std::sync::mpsc::sync_channel(1);
+    let (done_tx, done) = tokio::sync::oneshot::channel();
     tokio::task::spawn_blocking(move || {
         let mut written = Ok(());
         while let Some(mut chunk) = full_rx.blocking_recv() {
@@ -357,8 +348,7 @@ async fn receive(
     }
     // Cut short: wait for the writing thread, so the temp file is gone before the answer, and
     // tell what stopped it.
-    let finished = tokio::task::spawn_blocking(move || done.recv()).await;
-    let Ok(Ok((put, written))) = finished else {
+    let Ok((put, written)) = done.await else {
         return Err(write_failed(writer_stopped()));
     };
     streamed?;
