@@ -124,12 +124,21 @@ def main():
                                       env=env, check=True, capture_output=True, text=True).stdout)["token"]
             for i in range(1, TOKENS)]
 
+        def server_cpu_s():
+            # utime + stime of the server, all threads (fields 14 and 15 of /proc/PID/stat).
+            fields = Path(f"/proc/{server.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
         def phase(route, seconds=SECONDS, clients=CLIENTS, tokens=(token,)):
             args = [client, "--base", base, "--clients", str(clients), "--seconds", str(seconds), route]
             for t in tokens:
                 args += ["--token", t]
+            cpu = server_cpu_s()
             out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
-            return json.loads(out.strip().splitlines()[-1])
+            res = json.loads(out.strip().splitlines()[-1])
+            # The server's CPU per request: on a busy machine steadier than requests/s.
+            res["server_cpu_us_per_request"] = (server_cpu_s() - cpu) / max(res["requests"], 1) * 1e6
+            return res
 
         phase(plain, 1.0)  # warm up: connections, page cache
         rounds = []
@@ -143,7 +152,9 @@ def main():
                   "ratio_many": c["rps"] / a["rps"] if a["rps"] else 0.0}
             common.log(f"round {r + 1}: {plain} {a['rps']:.0f}/s p99 {a['p99_us'] / 1e3:.2f} ms; presign "
                        f"{b['rps']:.0f}/s p99 {b['p99_us'] / 1e3:.2f} ms; {rd['ratio']:.2f}x; with {TOKENS} "
-                       f"tokens {c['rps']:.0f}/s p99 {c['p99_us'] / 1e3:.2f} ms; {rd['ratio_many']:.2f}x")
+                       f"tokens {c['rps']:.0f}/s p99 {c['p99_us'] / 1e3:.2f} ms; {rd['ratio_many']:.2f}x; "
+                       f"server CPU per request {a['server_cpu_us_per_request']:.1f} / "
+                       f"{b['server_cpu_us_per_request']:.1f} / {c['server_cpu_us_per_request']:.1f} us")
             rounds.append(rd)
 
         # Upload vs dd, alternating.
@@ -207,6 +218,9 @@ def main():
         "presign_many_p50_us": med([r["presign_many"]["p50_us"] for r in rounds]),
         "presign_many_p99_us": med([r["presign_many"]["p99_us"] for r in rounds]),
         "ratio_many": round(med([r["ratio_many"] for r in rounds]), 3),
+        "plain_server_cpu_us": med([r["plain"]["server_cpu_us_per_request"] for r in rounds]),
+        "presign_server_cpu_us": med([r["presign"]["server_cpu_us_per_request"] for r in rounds]),
+        "presign_many_server_cpu_us": med([r["presign_many"]["server_cpu_us_per_request"] for r in rounds]),
         "ratios_many": [round(r["ratio_many"], 3) for r in rounds],
         "upload_bytes": nbytes,
         "upload_count": UPLOAD_COUNT,
