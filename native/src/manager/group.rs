@@ -1,8 +1,7 @@
 //! Group commit: jobs that arrive while one batch runs wait and run together in the next
 //! batch, so a burst of admissions pays for one transaction (and one WAL sync), not one each.
 //!
-//! No thread or task of its own: the first caller leads (runs a batch on its own task, on its
-//! worker thread: a batch is short, one transaction and one WAL sync); when
+//! No thread or task of its own: the first caller leads (runs a batch on its own task); when
 //! its batch is done it hands the lead to the oldest waiting caller, whose job then heads the
 //! next batch. A caller never waits for more than the batch it is in plus the one before it.
 
@@ -138,11 +137,7 @@ impl<J: Clone, R> GroupCommit<J, R> {
             jobs.push(w.job);
             turns.push(w.turn);
         }
-        // Run here, on the leader's worker thread, not in `block_in_place`: moving the worker
-        // to another thread for each batch cost about 1.4 thread switches per grant, because
-        // the results were then sent from outside the runtime (each wake-up a remote one).
-        // Here they go to this worker's own queue, and the other workers steal from it.
-        let mut results = exec(jobs).into_iter();
+        let mut results = blocking(|| exec(jobs)).into_iter();
         let mine = results.next().expect("exec returns one result per job");
         for (turn, r) in turns.into_iter().zip(results) {
             // A caller that went away gets nothing; its job ran anyway (as if it had gone away
@@ -150,6 +145,17 @@ impl<J: Clone, R> GroupCommit<J, R> {
             let _ = turn.send(Turn::Done(r));
         }
         mine
+    }
+}
+
+/// Runs `f`, which blocks (a transaction and its sync to disk), without holding up the
+/// runtime's other tasks when it has threads to move them to.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
     }
 }
 
