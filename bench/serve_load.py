@@ -8,7 +8,10 @@ client).
    authenticated route). Each phase runs BENCH_SERVE_SECONDS (default 4) s; BENCH_SERVE_ROUNDS
    (default 3) rounds of plain, presign. Reported: requests/s and p50/p99 latency, and
    presign's requests/s as a share of the plain route's (median of per-round ratios).
-   Goal: presign ≥ 0.3×.
+   Goal: presign ≥ 0.3×. One token drives all clients (2,048 live grants of one user: the
+   worst case for the reservations an admission weighs); each round then runs presign again
+   with BENCH_SERVE_TOKENS (default 32) users' tokens, client c using token c mod N, reported
+   beside it (`presign_many_*`) against the same round's plain route.
 2. Upload: one client presigns and PUTs BENCH_UPLOAD_MB (default 32) MiB to the granted
    `/api/upload/{grant}`, BENCH_UPLOAD_COUNT (default 4) times per round, alternating with
    `dd if=SAME_BYTES of=DATA_DIR/... bs=1M conv=fsync` (the server fsyncs what it stores, so
@@ -41,6 +44,7 @@ SECONDS = float(os.environ.get("BENCH_SERVE_SECONDS", 4))
 ROUNDS = int(os.environ.get("BENCH_SERVE_ROUNDS", 3))
 UPLOAD_MB = int(os.environ.get("BENCH_UPLOAD_MB", 32))
 UPLOAD_COUNT = int(os.environ.get("BENCH_UPLOAD_COUNT", 4))
+TOKENS = int(os.environ.get("BENCH_SERVE_TOKENS", 32))
 
 
 def client_exe():
@@ -114,11 +118,27 @@ def main():
         plain = "get:/healthz" if st == 200 and "html" not in ctype else "get:/api/usage"
         common.log(f"serve load: plain route {plain}, {CLIENTS} clients, {SECONDS:g} s a phase, {ROUNDS} rounds")
 
-        def phase(route, seconds=SECONDS, clients=CLIENTS):
-            out = subprocess.run([client, "--base", base, "--token", token, "--clients", str(clients),
-                                  "--seconds", str(seconds), route], check=True, capture_output=True,
-                                 text=True).stdout
-            return json.loads(out.strip().splitlines()[-1])
+        # Tokens of other users (the first is the server's own), for the many-users phase.
+        tokens = [token] + [
+            json.loads(subprocess.run([kompass, "--json", "token", "--user", f"load-rider-{i}"], cwd=work,
+                                      env=env, check=True, capture_output=True, text=True).stdout)["token"]
+            for i in range(1, TOKENS)]
+
+        def server_cpu_s():
+            # utime + stime of the server, all threads (fields 14 and 15 of /proc/PID/stat).
+            fields = Path(f"/proc/{server.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+        def phase(route, seconds=SECONDS, clients=CLIENTS, tokens=(token,)):
+            args = [client, "--base", base, "--clients", str(clients), "--seconds", str(seconds), route]
+            for t in tokens:
+                args += ["--token", t]
+            cpu = server_cpu_s()
+            out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
+            res = json.loads(out.strip().splitlines()[-1])
+            # The server's CPU per request: on a busy machine steadier than requests/s.
+            res["server_cpu_us_per_request"] = (server_cpu_s() - cpu) / max(res["requests"], 1) * 1e6
+            return res
 
         phase(plain, 1.0)  # warm up: connections, page cache
         rounds = []
@@ -126,10 +146,15 @@ def main():
             load = common.loadavg()[0]
             a = phase(plain)
             b = phase("presign")
-            rd = {"load_1min_before": round(load, 2), "plain": a, "presign": b,
-                  "ratio": b["rps"] / a["rps"] if a["rps"] else 0.0}
+            c = phase("presign", tokens=tokens)
+            rd = {"load_1min_before": round(load, 2), "plain": a, "presign": b, "presign_many": c,
+                  "ratio": b["rps"] / a["rps"] if a["rps"] else 0.0,
+                  "ratio_many": c["rps"] / a["rps"] if a["rps"] else 0.0}
             common.log(f"round {r + 1}: {plain} {a['rps']:.0f}/s p99 {a['p99_us'] / 1e3:.2f} ms; presign "
-                       f"{b['rps']:.0f}/s p99 {b['p99_us'] / 1e3:.2f} ms; {rd['ratio']:.2f}x")
+                       f"{b['rps']:.0f}/s p99 {b['p99_us'] / 1e3:.2f} ms; {rd['ratio']:.2f}x; with {TOKENS} "
+                       f"tokens {c['rps']:.0f}/s p99 {c['p99_us'] / 1e3:.2f} ms; {rd['ratio_many']:.2f}x; "
+                       f"server CPU per request {a['server_cpu_us_per_request']:.1f} / "
+                       f"{b['server_cpu_us_per_request']:.1f} / {c['server_cpu_us_per_request']:.1f} us")
             rounds.append(rd)
 
         # Upload vs dd, alternating.
@@ -188,6 +213,15 @@ def main():
         "presign_p99_us": med([r["presign"]["p99_us"] for r in rounds]),
         "ratio": round(med([r["ratio"] for r in rounds]), 3),
         "ratios": [round(r["ratio"], 3) for r in rounds],
+        "presign_many_tokens": TOKENS,
+        "presign_many_rps": med([r["presign_many"]["rps"] for r in rounds]),
+        "presign_many_p50_us": med([r["presign_many"]["p50_us"] for r in rounds]),
+        "presign_many_p99_us": med([r["presign_many"]["p99_us"] for r in rounds]),
+        "ratio_many": round(med([r["ratio_many"] for r in rounds]), 3),
+        "plain_server_cpu_us": med([r["plain"]["server_cpu_us_per_request"] for r in rounds]),
+        "presign_server_cpu_us": med([r["presign"]["server_cpu_us_per_request"] for r in rounds]),
+        "presign_many_server_cpu_us": med([r["presign_many"]["server_cpu_us_per_request"] for r in rounds]),
+        "ratios_many": [round(r["ratio_many"], 3) for r in rounds],
         "upload_bytes": nbytes,
         "upload_count": UPLOAD_COUNT,
         "upload_mb_per_s": med([u["upload"]["mb_per_s"] for u in up_rounds]),
@@ -203,7 +237,8 @@ def main():
     result["met_presign"] = result["ratio"] >= 0.3
     result["met_upload"] = result["upload_ratio"] >= 0.5
     common.write_result("serve_load", result)
-    print(json.dumps({"presign_vs_plain": result["ratio"], "upload_vs_dd": result["upload_ratio"]}))
+    print(json.dumps({"presign_vs_plain": result["ratio"], "presign_many_vs_plain": result["ratio_many"],
+                      "upload_vs_dd": result["upload_ratio"]}))
 
 
 if __name__ == "__main__":

@@ -4,7 +4,10 @@
 //! percentiles.
 //!
 //! `cargo bench -p kompass --bench serve_load -- --base http://127.0.0.1:PORT --token TOKEN
-//!  [--clients 32] [--seconds 5] [--max-requests 500000] ROUTE`
+//!  [--token TOKEN2 ...] [--clients 32] [--seconds 5] [--max-requests 500000] ROUTE`
+//!
+//! With several `--token`s, presign client `c` uses token `c % N` (several users, each with
+//! its own reservations); everything else uses the first.
 //!
 //! ROUTE is `get:/PATH` (a GET with the token, e.g. `get:/api/usage` or `get:/healthz`),
 //! `presign` (`POST /api/presign` for a small routes file: admission, then a grant) or
@@ -23,6 +26,8 @@ use sha2::{Digest, Sha256};
 struct Args {
     base: String,
     token: String,
+    /// Every `--token` given, the first being `token`.
+    tokens: Vec<String>,
     clients: usize,
     seconds: f64,
     max_requests: u64,
@@ -33,6 +38,7 @@ fn args() -> Args {
     let mut a = Args {
         base: String::new(),
         token: String::new(),
+        tokens: Vec::new(),
         clients: 32,
         seconds: 5.0,
         max_requests: 500_000,
@@ -43,7 +49,7 @@ fn args() -> Args {
         let mut val = || it.next().unwrap_or_else(|| panic!("{x} needs a value"));
         match x.as_str() {
             "--base" => a.base = val(),
-            "--token" => a.token = val(),
+            "--token" => a.tokens.push(val()),
             "--clients" => a.clients = val().parse().expect("--clients N"),
             "--seconds" => a.seconds = val().parse().expect("--seconds S"),
             "--max-requests" => a.max_requests = val().parse().expect("--max-requests N"),
@@ -60,6 +66,8 @@ fn args() -> Args {
         a.base
     );
     assert!(!a.route.is_empty(), "name a ROUTE: get:/PATH, presign or upload:BYTES:COUNT");
+    assert!(!a.tokens.is_empty(), "give --token TOKEN");
+    a.token = a.tokens[0].clone();
     a
 }
 
@@ -70,7 +78,7 @@ fn presign_body(name: &str, size: u64, sha256: &str) -> String {
     format!(r#"{{"type":"routes","name":"{name}","size":{size},"sha256":"{sha256}"}}"#)
 }
 
-/// POST /api/presign; the grant URL on success.
+/// POST /api/presign with the first token; the grant URL on success.
 async fn presign(
     client: &reqwest::Client,
     a: &Args,
@@ -78,9 +86,21 @@ async fn presign(
     size: u64,
     sha: &str,
 ) -> (u16, Option<String>) {
+    presign_as(client, a, &a.token, name, size, sha).await
+}
+
+/// POST /api/presign with `token`; the grant URL on success.
+async fn presign_as(
+    client: &reqwest::Client,
+    a: &Args,
+    token: &str,
+    name: &str,
+    size: u64,
+    sha: &str,
+) -> (u16, Option<String>) {
     let res = client
         .post(format!("{}/api/presign", a.base))
-        .bearer_auth(&a.token)
+        .bearer_auth(token)
         .header("content-type", "application/json")
         .body(presign_body(name, size, sha))
         .send()
@@ -116,7 +136,8 @@ async fn load(a: Arc<Args>) -> serde_json::Value {
                     let t = Instant::now();
                     let status = if a.route == "presign" {
                         let name = format!("load-{c}-{}.json", samples.len() % 64);
-                        presign(&client, &a, &name, 1024, &sha).await.0
+                        let token = &a.tokens[c % a.tokens.len()];
+                        presign_as(&client, &a, token, &name, 1024, &sha).await.0
                     } else {
                         let path = a.route.strip_prefix("get:").expect("get:/PATH");
                         match client

@@ -627,14 +627,15 @@ impl<R: Store> Manager<R> {
     ) -> Result<Gathered, ManagerError> {
         let reservations = tx.reservations(now)?;
         let reserved: u64 = reservations.iter().map(|r| r.size).sum();
+        let check = Some(Check::Owner(owner));
         let (stored, ledger) =
-            self.gather_stored(tx, backend, owner, size, now, reserved, false)?;
+            self.gather_stored(tx, backend, owner, size, now, reserved, check)?;
         Ok(Gathered { stored, reservations, ledger })
     }
 
     /// The stored objects and the ledger for an upload of `size` bytes by `owner` inside `tx`,
-    /// given the bytes of the live reservations. `checked`: the owner's local folders were
-    /// already checked in this transaction.
+    /// given the bytes of the live reservations. `check`: the local folders to check first
+    /// (`None`: the owner's were already checked in this transaction).
     #[allow(clippy::too_many_arguments)]
     fn gather_stored(
         &self,
@@ -644,7 +645,7 @@ impl<R: Store> Manager<R> {
         size: u64,
         now: UnixMs,
         reserved: u64,
-        checked: bool,
+        check: Option<Check<'_>>,
     ) -> Result<(StoredFacts, RequestLedger), ManagerError> {
         let ledger = tx.ledger(now)?;
         let settings = self.admission_settings(backend);
@@ -652,8 +653,8 @@ impl<R: Store> Manager<R> {
             Backend::Local => {
                 // The local index, not a walk: the uploader's folders are checked (and read
                 // again if they changed), the rest only when the decision needs them.
-                if !checked {
-                    local_index::refresh(&self.local, tx, Check::Owner(owner), now)?;
+                if let Some(check) = check {
+                    local_index::refresh(&self.local, tx, check, now)?;
                 }
                 let view = tx.local();
                 if admission::whole_inventory_needed(
@@ -721,12 +722,18 @@ impl<R: Store> Manager<R> {
             };
             let mut out = Vec::with_capacity(uploads.len());
             // Owners whose local folders this batch checked: once is enough in one
-            // transaction (a file stored meanwhile still counts through its reservation).
+            // transaction (a file stored meanwhile still counts through its reservation); and
+            // the root and type folders once for all owners.
             let mut checked: Vec<Option<&UserId>> = Vec::new();
             for (upload, backend) in uploads {
                 let backend = *backend;
                 let owner = upload.key.owner();
                 let owner_checked = backend == Backend::Local && checked.contains(&owner);
+                let check = match (owner_checked, owner) {
+                    (true, _) => None,
+                    (false, Some(u)) if !checked.is_empty() => Some(Check::OwnerFolders(u)),
+                    (false, _) => Some(Check::Owner(owner)),
+                };
                 let settings = self.admission_settings(backend);
                 let decided = tx.savepoint(|tx| {
                     let (stored, ledger) = self.gather_stored(
@@ -736,7 +743,7 @@ impl<R: Store> Manager<R> {
                         upload.size,
                         now,
                         reserved.bytes,
-                        owner_checked,
+                        check,
                     )?;
                     let (listed, unlisted_reserved) = reserved.for_key(&upload.key);
                     let facts = Facts {

@@ -110,6 +110,10 @@ pub mod local_index {
     pub enum Check<'a> {
         /// The root, the type folders and the folders of this owner (`None`: global data).
         Owner(Option<&'a UserId>),
+        /// Only the folders of this owner: the rest of [`Check::Owner`] (the index's root, the
+        /// type folders, the periodic full check) was done earlier in the same transaction,
+        /// for another owner of a batch.
+        OwnerFolders(&'a UserId),
         /// Every indexed directory.
         All,
     }
@@ -130,6 +134,15 @@ pub mod local_index {
         check: Check<'_>,
         now: UnixMs,
     ) -> Result<(), IndexError> {
+        if let Check::OwnerFolders(u) = check {
+            for t in DataType::ALL.iter().filter(|t| t.allows_user()) {
+                let rel = format!("{t}/{u}");
+                if mtime_ns(&local.root().join(&rel)) != tx.local_dir(&rel)? {
+                    reread(local, tx, &rel)?;
+                }
+            }
+            return Ok(());
+        }
         let id = local.root().display().to_string();
         let built = tx.meta("local_index_root")?;
         if built.as_deref() != Some(id.as_str()) {

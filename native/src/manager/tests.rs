@@ -239,6 +239,33 @@ fn a_batch_of_grants_sees_its_own_earlier_reservations() {
     assert_eq!(held, want, "one reservation per admitted key, none for the refused one");
 }
 
+#[tokio::test]
+async fn every_owner_of_a_batch_has_files_written_by_others_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = manager(dir.path(), Setup { auto_cleanup: false, ..Setup::default() }, false);
+    // The index knows every folder; then other programs write into bob's and carol's (new)
+    // folders behind its back.
+    m.save(&key("alice", "a.json"), &[b'x'; 100]).await.unwrap();
+    m.save(&key("bob", "b.json"), &[b'x'; 100]).await.unwrap();
+    std::fs::write(dir.path().join("routes/bob/other.json"), [b'y'; 700]).unwrap();
+    std::fs::create_dir_all(dir.path().join("routes/carol")).unwrap();
+    std::fs::write(dir.path().join("routes/carol/other.json"), [b'y'; 800]).unwrap();
+    // One batch: alice's grant checks the shared folders; bob's and carol's only their own,
+    // and still count what was written there (100 + 700 + 300 and 800 + 300 > 1000).
+    let batch = [
+        grant_upload("alice", "a2.json", 300),
+        grant_upload("bob", "b2.json", 300),
+        grant_upload("carol", "c.json", 300),
+        grant_upload("carol", "c2.json", 100),
+    ];
+    let decided: Vec<bool> = m
+        .admit_many(&batch)
+        .into_iter()
+        .map(|d| matches!(d.unwrap(), kompass_core::admission::Decision::Admit(_)))
+        .collect();
+    assert_eq!(decided, [true, false, false, true]);
+}
+
 #[test]
 fn the_next_batch_sees_reservations_another_process_recorded() {
     let dir = tempfile::tempdir().unwrap();
