@@ -272,7 +272,7 @@ async fn receive(
             }
         }
         // Complete: make it durable here, off the async threads and before the rename; the
-        // page cache is given back after the upload is handed on (admission runs meanwhile).
+        // page cache is given back after the upload is handed on.
         let mut pages = None;
         if written.is_ok() && put.len() == size {
             match put.sync_keep_cache() {
