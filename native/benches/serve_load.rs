@@ -86,19 +86,7 @@ async fn presign(
     size: u64,
     sha: &str,
 ) -> (u16, Option<String>) {
-    presign_as(client, a, &a.token, name, size, sha).await
-}
-
-/// POST /api/presign with `token`; the grant URL on success.
-async fn presign_as(
-    client: &reqwest::Client,
-    a: &Args,
-    token: &str,
-    name: &str,
-    size: u64,
-    sha: &str,
-) -> (u16, Option<String>) {
-    let (status, body) = presign_answer(client, a, token, name, size, sha).await;
+    let (status, body) = presign_answer(client, a, &a.token, name, size, sha).await;
     let url = body
         .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
         .and_then(|v| v["url"].as_str().map(str::to_owned));

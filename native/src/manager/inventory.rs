@@ -135,13 +135,7 @@ pub mod local_index {
         now: UnixMs,
     ) -> Result<(), IndexError> {
         if let Check::OwnerFolders(u) = check {
-            for t in DataType::ALL.iter().filter(|t| t.allows_user()) {
-                let rel = format!("{t}/{u}");
-                if mtime_ns(&local.root().join(&rel)) != tx.local_dir(&rel)? {
-                    reread(local, tx, &rel)?;
-                }
-            }
-            return Ok(());
+            return reread_changed(local, tx, owner_dirs(u));
         }
         let id = local.root().display().to_string();
         let built = tx.meta("local_index_root")?;
@@ -163,13 +157,25 @@ pub mod local_index {
             dirs.extend(tx.local_dirs()?.into_iter().map(|(p, _)| p));
             tx.set_meta("local_index_checked_ms", &now.as_i64().to_string())?;
         } else if let Check::Owner(Some(u)) = check {
-            dirs.extend(
-                DataType::ALL.iter().filter(|t| t.allows_user()).map(|t| format!("{t}/{u}")),
-            );
+            dirs.extend(owner_dirs(u));
         }
         dirs.sort();
         dirs.dedup();
         // Parents first: a folder read again records its children, which then compare equal.
+        reread_changed(local, tx, dirs)
+    }
+
+    /// The folders of `user`'s data, one per data type that has per-user folders.
+    fn owner_dirs(user: &UserId) -> impl Iterator<Item = String> + '_ {
+        DataType::ALL.iter().filter(|t| t.allows_user()).map(move |t| format!("{t}/{user}"))
+    }
+
+    /// Reads again each of `dirs` whose modification time differs from the index's.
+    fn reread_changed(
+        local: &LocalStore,
+        tx: &Tx<'_>,
+        dirs: impl IntoIterator<Item = String>,
+    ) -> Result<(), IndexError> {
         for rel in dirs {
             if mtime_ns(&local.root().join(&rel)) != tx.local_dir(&rel)? {
                 reread(local, tx, &rel)?;
