@@ -118,7 +118,7 @@ async fn main() {
             rows.extend((0..10_000).map(|i| {
                 (format!("users/bench-other-{}/routes/f{i}.json", i % 200), 2048, now.as_i64() - i)
             }));
-            tx.replace_inventory(&bucket, now, &rows)
+            tx.replace_inventory(&bucket, now, now, &rows)
         })
         .unwrap();
     let inventory = big.state().read(|tx| tx.all_objects()).unwrap().len();

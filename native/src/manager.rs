@@ -555,8 +555,10 @@ impl<R: Store> Manager<R> {
             }
         }
         // Stamped before the LIST: a row a writer records while it runs is newer and stays.
+        // The listed rows are stamped when the answer came (see `Tx::replace_inventory`).
         let started = UnixMs(now_ms());
         let listed = s3.list(Scope::All).await;
+        let finished = UnixMs(now_ms());
         self.record_requests()?;
         let listed = listed?;
         let objects: Vec<(String, u64, i64)> = listed
@@ -565,8 +567,19 @@ impl<R: Store> Manager<R> {
             .map(|o| (o.key.s3_key(), o.size, o.last_modified.as_i64()))
             .chain(listed.foreign.into_iter().map(|(k, size, at)| (k, size, at.as_i64())))
             .collect();
-        self.state
-            .write(|tx| tx.replace_inventory(&id, started, &objects).map_err(ManagerError::from))
+        self.state.write(|tx| {
+            // Processes whose caches went stale together list together. When one whose listing
+            // started later has replaced the inventory already, this one is skipped: it keeps
+            // the admission lock free for the others, and what it alone saw (objects stored
+            // meanwhile) is recorded by their writers or by the next listing.
+            if let Some((bucket, at)) = tx.inventory_meta()?
+                && bucket == id
+                && at >= started
+            {
+                return Ok(());
+            }
+            tx.replace_inventory(&id, started, finished, &objects).map_err(ManagerError::from)
+        })
     }
 
     /// The bucket's inventory: the cache while fresh (or `refresh` false), else a full listing.

@@ -301,7 +301,8 @@ impl StateDb {
                     .iter()
                     .map(|(k, v)| (k.clone(), v.size, v.last_modified_ms))
                     .collect();
-                tx.replace_inventory(&c.bucket, UnixMs(c.refreshed_at_ms), &objects)?;
+                let at = UnixMs(c.refreshed_at_ms);
+                tx.replace_inventory(&c.bucket, at, at, &objects)?;
             }
             tx.set_meta("imported_json", "1")?;
             Ok::<(), StateError>(())
@@ -477,28 +478,44 @@ impl Tx<'_> {
         Ok(bucket.zip(at).map(|(b, t)| (b, UnixMs(t))))
     }
 
-    /// Replaces the inventory with a full listing of `bucket` that started at `at`. Rows
-    /// written since (by writers whose store finished while the listing ran) are newer than
-    /// the listing and stay; a row the listing has and a writer deleted meanwhile comes back
-    /// until the next listing (counted, never lost: the safe side for quotas).
+    /// Replaces the inventory with a full listing of `bucket` that started at `started` and
+    /// whose answer came at `finished`.
+    ///
+    /// A row recorded before `started` and not listed is gone. Rows written since (by writers
+    /// whose store finished while the listing ran) stay. Listed rows are stamped `finished`:
+    /// the server read the bucket at some moment between the two, so a listing that started
+    /// before `finished` may have read it earlier, before the object was stored, and must not
+    /// delete it (concurrent listings end in any order). A row the listing has and a writer
+    /// deleted meanwhile comes back until the next listing (counted, never lost: the safe
+    /// side for quotas).
     pub fn replace_inventory(
         &self,
         bucket: &str,
-        at: UnixMs,
+        started: UnixMs,
+        finished: UnixMs,
         objects: &[(String, u64, i64)],
     ) -> Result<(), StateError> {
         self.tx
-            .execute(&self.sql("DELETE FROM {o} WHERE recorded_at_ms < ?1"), [at.as_i64()])
+            .execute(&self.sql("DELETE FROM {o} WHERE recorded_at_ms < ?1"), [started.as_i64()])
             .map_err(|e| self.err(e))?;
         for (key, size, lm) in objects {
-            self.insert_object(key, *size, UnixMs(*lm), at, false)?;
+            self.insert_object(key, *size, UnixMs(*lm), finished, false)?;
         }
-        // A listed key is stored: its reservation has done its work.
+        // A key listed as written since its grant is stored: its reservation has done its
+        // work. An older version listed (an overwrite not yet uploaded) leaves it counting.
+        // S3 gives whole seconds, so a version of the grant's own second counts as written
+        // since.
         self.tx
-            .execute(&self.sql("DELETE FROM reservations WHERE key IN (SELECT key FROM {o})"), [])
+            .execute(
+                &self.sql(
+                    "DELETE FROM reservations WHERE EXISTS (SELECT 1 FROM {o} o
+                     WHERE o.key = reservations.key AND o.last_modified_ms + 1000 > reservations.granted_at_ms)",
+                ),
+                [],
+            )
             .map_err(|e| self.err(e))?;
         self.set_meta("inventory_bucket", bucket)?;
-        self.set_meta("inventory_refreshed_at_ms", &at.as_i64().to_string())
+        self.set_meta("inventory_refreshed_at_ms", &started.as_i64().to_string())
     }
 
     /// Records a stored object (replacing any record of its key), modified at `at`.
@@ -899,7 +916,7 @@ mod tests {
             ("users/bob/routes/b".to_owned(), 20, 2),
             ("not a layout key".to_owned(), 40, 3),
         ];
-        db.write(|tx| tx.replace_inventory("b", UnixMs(5), &objects)).unwrap();
+        db.write(|tx| tx.replace_inventory("b", UnixMs(5), UnixMs(6), &objects)).unwrap();
         let f = db.read(|tx| tx.owner_facts(Some(&UserId::new("alice").unwrap()))).unwrap();
         assert_eq!(f.objects.len(), 1);
         assert_eq!(f.unlisted_bytes, 60);
@@ -913,11 +930,65 @@ mod tests {
     }
 
     #[test]
+    fn listings_that_end_out_of_order_keep_what_the_later_answer_saw() {
+        // Two processes list while a third stores `a`: A's listing starts first but the
+        // server reads the bucket for it after `a` is stored; B's starts later, is read before,
+        // and its answer is applied last. `a` was seen stored: it must stay counted.
+        let dir = tempfile::tempdir().unwrap();
+        let db = StateDb::open(dir.path()).unwrap();
+        let alice = UserId::new("alice").unwrap();
+        db.write(|tx| {
+            tx.reserve(&Reservation {
+                key: key("a"),
+                size: 10,
+                granted_at: UnixMs(1_000),
+                expires_at: UnixMs(i64::MAX),
+            })
+        })
+        .unwrap();
+        let listed = vec![("users/alice/routes/a".to_owned(), 10, 2_000)];
+        db.write(|tx| tx.replace_inventory("b", UnixMs(1_500), UnixMs(3_000), &listed)).unwrap();
+        db.write(|tx| tx.replace_inventory("b", UnixMs(1_600), UnixMs(1_700), &[])).unwrap();
+        let counted = |db: &StateDb| {
+            let stored = db.read(|tx| tx.owner_facts(Some(&alice))).unwrap().objects.len();
+            let reserved = db.write(|tx| tx.reservations(UnixMs(4_000))).unwrap().len();
+            (stored, reserved)
+        };
+        assert_eq!(counted(&db), (1, 0), "stored, and its reservation done");
+        // A listing that starts after the first answer and lacks `a`: deleted since.
+        db.write(|tx| tx.replace_inventory("b", UnixMs(3_500), UnixMs(3_600), &[])).unwrap();
+        assert_eq!(counted(&db), (0, 0));
+    }
+
+    #[test]
+    fn an_older_version_listed_leaves_the_overwrites_reservation_counting() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = StateDb::open(dir.path()).unwrap();
+        db.write(|tx| {
+            tx.reserve(&Reservation {
+                key: key("a"),
+                size: 50,
+                granted_at: UnixMs(10_000),
+                expires_at: UnixMs(i64::MAX),
+            })
+        })
+        .unwrap();
+        let old = vec![("users/alice/routes/a".to_owned(), 5, 2_000)];
+        db.write(|tx| tx.replace_inventory("b", UnixMs(11_000), UnixMs(11_100), &old)).unwrap();
+        let live = db.write(|tx| tx.reservations(UnixMs(12_000))).unwrap();
+        assert_eq!(live.len(), 1, "the 50-byte upload is not stored yet");
+        // S3's whole seconds: the new version may read as written in the grant's second.
+        let new = vec![("users/alice/routes/a".to_owned(), 50, 9_001)];
+        db.write(|tx| tx.replace_inventory("b", UnixMs(12_000), UnixMs(12_100), &new)).unwrap();
+        assert!(db.write(|tx| tx.reservations(UnixMs(12_000))).unwrap().is_empty());
+    }
+
+    #[test]
     fn the_bucket_total_follows_every_write() {
         let dir = tempfile::tempdir().unwrap();
         let db = StateDb::open(dir.path()).unwrap();
         let objects = vec![("users/alice/routes/a".to_owned(), 10, 1), ("other".to_owned(), 40, 3)];
-        db.write(|tx| tx.replace_inventory("b", UnixMs(5), &objects)).unwrap();
+        db.write(|tx| tx.replace_inventory("b", UnixMs(5), UnixMs(6), &objects)).unwrap();
         assert_eq!(db.read(|tx| tx.bucket_bytes()).unwrap(), 50);
         db.write(|tx| tx.put_object(&key("a"), 15, UnixMs(9))).unwrap();
         db.write(|tx| tx.put_object(&key("b"), 5, UnixMs(9))).unwrap();
