@@ -864,6 +864,12 @@ mod tests {
         ObjectKey::parse_parts(Some("alice"), "routes", name).unwrap()
     }
 
+    /// Reserves `size` bytes at alice's key `a`, granted at `granted_at`, never expiring.
+    fn reserve_a(db: &StateDb, size: u64, granted_at: UnixMs) {
+        let r = Reservation { key: key("a"), size, granted_at, expires_at: UnixMs(i64::MAX) };
+        db.write(|tx| tx.reserve(&r)).unwrap();
+    }
+
     #[test]
     fn reservations_expire_and_are_replaced_per_key() {
         let dir = tempfile::tempdir().unwrap();
@@ -902,15 +908,7 @@ mod tests {
     fn owner_facts_leave_the_others_unlisted_and_listing_clears_reservations() {
         let dir = tempfile::tempdir().unwrap();
         let db = StateDb::open(dir.path()).unwrap();
-        db.write(|tx| {
-            tx.reserve(&Reservation {
-                key: key("a"),
-                size: 5,
-                granted_at: UnixMs(0),
-                expires_at: UnixMs(i64::MAX),
-            })
-        })
-        .unwrap();
+        reserve_a(&db, 5, UnixMs(0));
         let objects = vec![
             ("users/alice/routes/a".to_owned(), 10, 1),
             ("users/bob/routes/b".to_owned(), 20, 2),
@@ -937,15 +935,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = StateDb::open(dir.path()).unwrap();
         let alice = UserId::new("alice").unwrap();
-        db.write(|tx| {
-            tx.reserve(&Reservation {
-                key: key("a"),
-                size: 10,
-                granted_at: UnixMs(1_000),
-                expires_at: UnixMs(i64::MAX),
-            })
-        })
-        .unwrap();
+        reserve_a(&db, 10, UnixMs(1_000));
         let listed = vec![("users/alice/routes/a".to_owned(), 10, 2_000)];
         db.write(|tx| tx.replace_inventory("b", UnixMs(1_500), UnixMs(3_000), &listed)).unwrap();
         db.write(|tx| tx.replace_inventory("b", UnixMs(1_600), UnixMs(1_700), &[])).unwrap();
@@ -964,15 +954,7 @@ mod tests {
     fn an_older_version_listed_leaves_the_overwrites_reservation_counting() {
         let dir = tempfile::tempdir().unwrap();
         let db = StateDb::open(dir.path()).unwrap();
-        db.write(|tx| {
-            tx.reserve(&Reservation {
-                key: key("a"),
-                size: 50,
-                granted_at: UnixMs(10_000),
-                expires_at: UnixMs(i64::MAX),
-            })
-        })
-        .unwrap();
+        reserve_a(&db, 50, UnixMs(10_000));
         let old = vec![("users/alice/routes/a".to_owned(), 5, 2_000)];
         db.write(|tx| tx.replace_inventory("b", UnixMs(11_000), UnixMs(11_100), &old)).unwrap();
         let live = db.write(|tx| tx.reservations(UnixMs(12_000))).unwrap();
