@@ -18,7 +18,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use kompass_core::admission::{Reservation, StoredObject};
 use kompass_core::key::{ObjectKey, UserId};
@@ -181,7 +181,7 @@ impl StateDb {
         // An admission alone runs about 20 distinct statements: keep them all compiled.
         conn.set_prepared_statement_cache_capacity(64);
         // The first statement that reads the header tells a damaged file apart.
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(sql)?;
+        enable_wal(&conn).map_err(sql)?;
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(sql)?;
         // A deleted row's bytes are overwritten, not left in free pages: an erased user's
         // keys must not be recoverable from the file.
@@ -307,6 +307,26 @@ impl StateDb {
             tx.set_meta("imported_json", "1")?;
             Ok::<(), StateError>(())
         })
+    }
+}
+
+/// Switches the database to WAL (a no-op once it is). On a new file SQLite does this as a
+/// write on top of a read, an upgrade its busy handler never retries: a process that opens
+/// the file while another is creating it would fail at once. It waits here, as for any lock.
+fn enable_wal(conn: &Connection) -> rusqlite::Result<()> {
+    let deadline = Instant::now() + BUSY_TIMEOUT;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match conn.pragma_update(None, "journal_mode", "WAL") {
+            Err(e)
+                if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy)
+                    && Instant::now() < deadline =>
+            {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            done => return done,
+        }
     }
 }
 
@@ -868,6 +888,29 @@ mod tests {
     fn reserve_a(db: &StateDb, size: u64, granted_at: UnixMs) {
         let r = Reservation { key: key("a"), size, granted_at, expires_at: UnixMs(i64::MAX) };
         db.write(|tx| tx.reserve(&r)).unwrap();
+    }
+
+    /// A new database is switched to WAL in a write on top of a read, which SQLite never
+    /// retries on its own: a process that loses that race to another must wait for it, as
+    /// for any other lock, and not fail at once.
+    #[test]
+    fn opening_waits_for_another_process_that_is_creating_the_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join(STATE_DIR);
+        std::fs::create_dir(&state).unwrap();
+        // The other process has begun writing the new file, still in rollback mode.
+        let other = Connection::open(state.join(STATE_DB_FILE)).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE; CREATE TABLE t(x);").unwrap();
+        let opening = std::thread::spawn({
+            let data = dir.path().to_path_buf();
+            move || StateDb::open(&data).map(drop)
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        other.execute_batch("COMMIT").unwrap();
+        opening.join().unwrap().unwrap();
+        // The header says WAL: any connection that reads it now uses the WAL.
+        let header = std::fs::read(state.join(STATE_DB_FILE)).unwrap();
+        assert_eq!(header[18..20], [2, 2], "read and write versions 2 mean WAL");
     }
 
     #[test]
