@@ -316,3 +316,25 @@ async fn concurrent_grants_never_pass_the_quota_together() {
     let now = UnixMs(now_ms());
     assert_eq!(m.state().write(|tx| tx.reservations(now)).unwrap().len(), 10);
 }
+
+#[tokio::test]
+async fn a_listing_that_started_before_the_inventorys_last_refresh_is_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = manager(dir.path(), Setup::default(), true);
+    save(&m, "alice", "a.json", 10, 1_000).await;
+    let id = Manager::bucket_id(m.s3().unwrap());
+    let alice = UserId::new("alice").unwrap();
+    let cached = |m: &Manager<MemoryStore>| {
+        m.state().read(|tx| tx.owner_facts(Some(&alice))).unwrap().objects.len()
+    };
+    // Another process's listing, started after this one will and read before `a` was
+    // stored, was applied first: this one's answer is older and must not replace it.
+    let later = UnixMs(now_ms() + 60_000);
+    m.state().write(|tx| tx.replace_inventory(&id, later, later, &[])).unwrap();
+    m.refresh_inventory(true).await.unwrap();
+    assert_eq!(cached(&m), 0, "skipped: the later listing stands");
+    // Once the last refresh is older than this listing's start, its answer is applied.
+    m.state().write(|tx| tx.replace_inventory(&id, UnixMs(1), UnixMs(1), &[])).unwrap();
+    m.refresh_inventory(true).await.unwrap();
+    assert_eq!(cached(&m), 1);
+}
